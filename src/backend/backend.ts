@@ -1,0 +1,74 @@
+/**
+ * The backend contract: what the lab lifecycle needs from whatever realises a plan
+ * (network namespaces today). The planner, the checks and the reports see only this.
+ *
+ * A "target" is the namespace name of the fabric, a node or a VM as the plan names it.
+ */
+import type { Plan, VmPlan } from '../plan/types.js';
+
+/** A process the run started and must stop; identified by PID plus start time. */
+export interface ProcessRecord {
+  pid: number;
+  /** /proc/PID/stat field 22, so a recycled PID is never mistaken for ours */
+  startTicks: string;
+  role: string;
+  target: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  input?: string;
+  env?: Record<string, string>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** stdout and stderr of the process go here */
+  logFile: string;
+  role: string;
+}
+
+/** A VM's network state as its own kernel holds it. */
+export interface VmNetState {
+  /** the MAC on the guest NIC */
+  mac: string | null;
+  /** IPv4 addresses on the guest NIC */
+  addresses: { ip: string; prefixLength: number }[];
+  defaultGateway: string | null;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Checks the machine can run this backend; throws EnvironmentError saying what to do. */
+  preflight(): Promise<void>;
+  /** Creates namespaces, bridges and links of the plan (plan.wiring). */
+  createTopology(plan: Plan): Promise<void>;
+  /** Sets sysctls inside a target (one process for all of them). */
+  setSysctls(target: string, values: Record<string, string>): Promise<void>;
+  /** Starts a long-running process inside a target, detached from the terminal. */
+  startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord>;
+  /** True while the process is alive. */
+  isRunning(proc: ProcessRecord): boolean;
+  /** True when a socket in the process's namespace listens on this UDP port. */
+  udpListening(proc: ProcessRecord, port: number): Promise<boolean>;
+  /** Runs a command to completion inside a target. */
+  exec(target: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Reads a file as the target sees it; null when it does not exist. */
+  readFile(target: string, path: string): Promise<string | null>;
+  /** Writes a file where the target sees it (dnsmasq's hosts files), creating directories. */
+  writeFile(target: string, path: string, text: string, mode?: number): Promise<void>;
+  /** Reads a VM's NIC, addresses and default route (cheaply through `resident`, a process living in it, when given). */
+  readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState>;
+  /** Stops processes by PID (TERM, then KILL) and waits until they are gone. */
+  stopProcesses(procs: ProcessRecord[]): Promise<void>;
+  /** Removes everything carrying the run prefix: processes inside its namespaces, then the namespaces. */
+  destroy(prefix: string): Promise<void>;
+}

@@ -1,0 +1,256 @@
+/**
+ * The network-namespace backend: the fabric, every node and every VM is a named
+ * network namespace (/run/netns/<prefix>-<name>); links are veth pairs created with
+ * both ends inside their namespaces; processes run under `ip netns exec`.
+ * Nothing is ever created in the machine's root namespace.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { execa } from 'execa';
+import { EnvironmentError } from '../../errors.js';
+import { inSubnet } from '../../net/ipv4.js';
+import type { Plan, VmPlan } from '../../plan/types.js';
+import type { Backend, ExecOptions, ExecResult, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import { ipBatch } from './ip.js';
+import {
+  childrenOf,
+  isSameProcess,
+  netnsInode,
+  pidsInNamespaces,
+  readLocalAddresses,
+  readMac,
+  readRoutes,
+  startTicks,
+  udpPortBound,
+} from './procfs.js';
+
+/** The programs a netns run needs, and the Debian package each comes from. */
+const REQUIRED_TOOLS: [string, string][] = [
+  ['ip', 'iproute2'],
+  ['dnsmasq', 'dnsmasq-base'],
+  ['busybox', 'busybox'],
+  ['ping', 'iputils-ping'],
+  ['sysctl', 'procps'],
+];
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function onPath(cmd: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    try {
+      await access(`${dir}/${cmd}`, constants.X_OK);
+      return true;
+    } catch {
+      // next
+    }
+  }
+  return false;
+}
+
+/** Names of the namespaces that carry `prefix-` (readdir: no process spawned). */
+export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
+  try {
+    return (await readdir('/run/netns')).filter((n) => n.startsWith(`${prefix}-`));
+  } catch {
+    return [];
+  }
+}
+
+export class NetnsBackend implements Backend {
+  readonly name = 'netns';
+  /** exit of each process this backend object started, so teardown can reap them */
+  private readonly exits = new Map<number, Promise<void>>();
+
+  async preflight(): Promise<void> {
+    if (process.getuid?.() !== 0) {
+      throw new EnvironmentError('flatlab needs root to create network namespaces', 'run it as root (sudo -E npm run scenario ...)');
+    }
+    const missing: string[] = [];
+    for (const [cmd, pkg] of REQUIRED_TOOLS) if (!(await onPath(cmd))) missing.push(pkg);
+    if (missing.length > 0) {
+      throw new EnvironmentError(
+        `missing tools: ${missing.join(', ')}`,
+        `install them: apt-get install -y --no-install-recommends ${missing.join(' ')} (or run ./setup.sh)`,
+      );
+    }
+  }
+
+  async createTopology(plan: Plan): Promise<void> {
+    // 1. every namespace, in one process
+    await ipBatch(null, plan.wiring.namespaces.map((ns) => `netns add ${ns}`));
+    // 2. the fabric bridge and each node's uplink (node end created inside the node)
+    await ipBatch(plan.fabric.netns, plan.wiring.fabric);
+    // 3. every node at once: bridge, uplink into it, bridge address, VM veths
+    await Promise.all(plan.nodes.map((n) => ipBatch(n.netns, plan.wiring.nodes[n.name] ?? [])));
+  }
+
+  async setSysctls(target: string, values: Record<string, string>): Promise<void> {
+    const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
+    const r = await this.exec(target, ['sysctl', '-q', '-w', ...args]);
+    if (r.exitCode !== 0) throw new Error(`sysctl in ${target} failed: ${r.stderr.trim()}`);
+  }
+
+  async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
+    const log = await open(opts.logFile, 'a');
+    try {
+      // `ip netns exec` execs the command, so the child's PID is the command's PID.
+      // detached: its own process group, so a Ctrl-C in the terminal reaches only
+      // flatlab, which then stops it by PID during teardown.
+      const child = spawn('ip', ['netns', 'exec', target, ...argv], {
+        detached: true,
+        stdio: ['ignore', log.fd, log.fd],
+        env: { ...process.env, ...opts.env },
+      });
+      const pid = await new Promise<number>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('spawn', () => resolve(child.pid!));
+      });
+      this.exits.set(pid, new Promise((resolve) => child.once('exit', () => resolve())));
+      child.unref();
+      // the exec into the command happens right after fork; read its start time
+      const ticks = await startTicks(pid);
+      if (ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+      return { pid, startTicks: ticks, role: opts.role, target };
+    } finally {
+      await log.close();
+    }
+  }
+
+  isRunning(proc: ProcessRecord): boolean {
+    try {
+      process.kill(proc.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async udpListening(proc: ProcessRecord, port: number): Promise<boolean> {
+    return udpPortBound(proc.pid, port);
+  }
+
+  async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const t0 = performance.now();
+    const r = await execa('ip', ['netns', 'exec', target, ...argv], {
+      reject: false,
+      timeout: opts.timeoutMs,
+      input: opts.input,
+      env: opts.env,
+    });
+    return {
+      exitCode: r.exitCode ?? -1,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      durationMs: performance.now() - t0,
+      timedOut: r.timedOut,
+    };
+  }
+
+  // Namespaces share the machine's filesystem: a target's files are plain files.
+  async readFile(_target: string, path: string): Promise<string | null> {
+    try {
+      return await readFile(path, 'utf8');
+    } catch {
+      return null;
+    }
+  }
+
+  async writeFile(_target: string, path: string, text: string, mode = 0o644): Promise<void> {
+    // dnsmasq drops to nobody and re-reads its hosts files on SIGHUP: keep them
+    // world-readable (nova chmods them 644) and their directories traversable.
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    await writeFile(path, text, { mode });
+  }
+
+  async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
+    if (!resident || !(await isSameProcess(resident.pid, resident.startTicks))) return this.readVmStateWithIp(vm);
+    const [mac, locals, routes] = await Promise.all([
+      readMac(resident.pid, vm.nic),
+      readLocalAddresses(resident.pid),
+      readRoutes(resident.pid),
+    ]);
+    const onNic = (routes ?? []).filter((r) => r.iface === vm.nic);
+    const connected = onNic.filter((r) => r.gateway === '0.0.0.0' && r.destination !== '0.0.0.0');
+    const addresses = (locals ?? []).map((ip) => {
+      const net = connected.find((r) => inSubnet(ip, r.destination, r.prefixLength));
+      return { ip, prefixLength: net?.prefixLength ?? 32 };
+    });
+    const def = onNic.find((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
+    return { mac, addresses, defaultGateway: def?.gateway ?? null };
+  }
+
+  /** The same reading through `ip -j`, when no process of ours lives in the VM. */
+  private async readVmStateWithIp(vm: VmPlan): Promise<VmNetState> {
+    const r = await execa('ip', ['-n', vm.netns, '-j', '-batch', '-'], {
+      input: `addr show dev ${vm.nic}\nroute show default\n`,
+      reject: false,
+    });
+    const [links, routes] = r.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as Record<string, unknown>[]);
+    const link = links?.[0] as { address?: string; addr_info?: { family: string; local: string; prefixlen: number }[] } | undefined;
+    const def = (routes ?? []).find((x) => x.dst === 'default' && x.dev === vm.nic) as { gateway?: string } | undefined;
+    return {
+      mac: link?.address ?? null,
+      addresses: (link?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ip: a.local, prefixLength: a.prefixlen })),
+      defaultGateway: def?.gateway ?? null,
+    };
+  }
+
+  async stopProcesses(procs: ProcessRecord[]): Promise<void> {
+    const live: ProcessRecord[] = [];
+    for (const p of procs) if (await isSameProcess(p.pid, p.startTicks)) live.push(p);
+    // Children first: dnsmasq's lease-script helper ignores SIGTERM and, orphaned, would
+    // be left to init (and not every init reaps). Killed while its parent lives, it is
+    // reaped by dnsmasq at once.
+    const children = await childrenOf(new Set(live.map((p) => p.pid)));
+    for (const pid of children) signal(pid, 'SIGKILL');
+    const kidsDeadline = Date.now() + 300;
+    while (Date.now() < kidsDeadline && (await childrenOf(new Set(live.map((p) => p.pid)))).length > 0) await sleep(5);
+    for (const p of live) signal(p.pid, 'SIGTERM');
+    const deadline = Date.now() + 1000;
+    let left = live;
+    while (left.length > 0 && Date.now() < deadline) {
+      await sleep(10);
+      const still: ProcessRecord[] = [];
+      for (const p of left) if (await isSameProcess(p.pid, p.startTicks)) still.push(p);
+      left = still;
+    }
+    for (const p of left) signal(p.pid, 'SIGKILL');
+    // Reap our own children before going on: a process that exits before it reaps them
+    // leaves zombies to init.
+    await Promise.race([
+      Promise.all(procs.map((p) => this.exits.get(p.pid))),
+      sleep(500),
+    ]);
+  }
+
+  async destroy(prefix: string): Promise<void> {
+    const names = await namespacesWithPrefix(prefix);
+    if (names.length === 0) return;
+    // Any process still inside one of the run's namespaces (dnsmasq's script helper, a
+    // guest's client, something started with `flatlab exec`) would keep the namespace
+    // alive: stop them by PID, found by namespace identity, never by name.
+    const inodes = new Set<number>();
+    for (const n of names) {
+      const ino = await netnsInode(n);
+      if (ino !== null) inodes.add(ino);
+    }
+    const pids = await pidsInNamespaces(inodes);
+    const procs: ProcessRecord[] = [];
+    for (const pid of pids) {
+      const ticks = await startTicks(pid);
+      if (ticks) procs.push({ pid, startTicks: ticks, role: 'leftover', target: '' });
+    }
+    await this.stopProcesses(procs);
+    await ipBatch(null, names.map((n) => `netns del ${n}`));
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,51 @@
+/** What checks observe and what they conclude. Backend-neutral plain data. */
+import type { VmNetState } from '../backend/backend.js';
+import type { Protocol, Reachability } from '../plan/types.js';
+
+/** One line of a node's lease log (the --dhcp-script stand-in's record). */
+export interface LeaseEvent {
+  node: string;
+  time: number;
+  event: 'add' | 'old' | 'del';
+  mac: string;
+  ip: string;
+  hostname: string;
+}
+
+export interface VmObservation extends VmNetState {
+  vm: string;
+  /** what the guest's DHCP client was told (its script's record), if it got an offer */
+  dhcp: Record<string, string> | null;
+  /** whether the guest's DHCP client was still running when observed */
+  clientRunning: boolean;
+}
+
+export interface Observations {
+  vms: Record<string, VmObservation>;
+  leaseEvents: LeaseEvent[];
+}
+
+export type CheckKind = 'lease' | 'gateway' | 'reach';
+
+export interface Verdict {
+  kind: CheckKind;
+  /** `vm_1`, or `vm_1 -> vm_3 icmp` */
+  subject: string;
+  expected: string;
+  observed: string;
+  ok: boolean;
+  /** what was seen that explains a failure */
+  detail?: string;
+}
+
+export interface ReachResult {
+  from: string;
+  to: string;
+  proto: Protocol;
+  expected: Reachability;
+  observed: Reachability;
+  /** the command's evidence: round-trip time, or why it failed */
+  evidence: string;
+  durationMs: number;
+  source: 'derived' | 'scenario';
+}

@@ -1,0 +1,45 @@
+/**
+ * The `flatlab` command. Exit codes: 0 every check as expected, 1 a check failed (or the
+ * run could not complete), 2 bad input, 3 the machine is unfit, 130/143 interrupted.
+ */
+import { Command, CommanderError } from 'commander';
+import chalk from 'chalk';
+import { EnvironmentError, UserError } from '../errors.js';
+import { registerCommands } from './commands.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('flatlab')
+    .description('Build nova-network flat networks in Linux namespaces and prove how they behave')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(flatlab --help lists the commands)');
+  let code = 0;
+  registerCommands(program, (c: number) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    return exitCodeFor(err);
+  }
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // help and version are not errors
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof UserError) {
+    for (const line of err.lines) process.stderr.write(`${line}\n`);
+    return 2;
+  }
+  if (err instanceof EnvironmentError) {
+    process.stderr.write(`${chalk.red('flatlab:')} ${err.message}\n${err.hint ? `  ${err.hint}\n` : ''}`);
+    return 3;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${chalk.red('flatlab: error:')} ${message}\n`);
+  if (process.env.FLATLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}

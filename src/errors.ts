@@ -1,0 +1,37 @@
+/**
+ * Error kinds and the exit codes they map to. A user mistake is never a stack trace:
+ * the CLI prints `message` alone for the typed errors below and exits with `exitCode`.
+ */
+
+/** Bad input (a scenario file, a CLI argument): exit 2. */
+export class UserError extends Error {
+  readonly exitCode = 2;
+  /** One line per problem, already formatted as `file:line:col field: message`. */
+  readonly lines: string[];
+  constructor(lines: string[] | string) {
+    const all = Array.isArray(lines) ? lines : [lines];
+    super(all.join('\n'));
+    this.lines = all;
+    this.name = 'UserError';
+  }
+}
+
+/** The machine cannot run flatlab (not root, a tool missing): exit 3, with what to do. */
+export class EnvironmentError extends Error {
+  readonly exitCode = 3;
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'EnvironmentError';
+  }
+}
+
+/** A run was interrupted by a signal; teardown has already run when this is thrown. */
+export class InterruptedError extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+    this.name = 'InterruptedError';
+  }
+  get exitCode(): number {
+    return this.signal === 'SIGINT' ? 130 : 143;
+  }
+}

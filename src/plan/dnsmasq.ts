@@ -1,0 +1,88 @@
+/**
+ * nova's dnsmasq for one node, rendered as data: the argv nova-network built
+ * (linux_net.py restart_dhcp, Havana; nova-network.md §4), its hosts file and its
+ * DNS hosts file.
+ */
+import { join } from 'node:path';
+import type { DhcpServerPlan, NetworkPlan, VmPlan } from './types.js';
+
+export interface DnsmasqInputs {
+  network: NetworkPlan;
+  /** networks_path of the node */
+  dir: string;
+  listenAddress: string;
+  /** the first address of the static range (nova: dhcp_start, the network's .2) */
+  dhcpStart: string;
+  leaseMax: number;
+  /** VMs this dnsmasq answers: in multi_host only the node's own (nova filters by host) */
+  served: VmPlan[];
+  /** every VM of the network, for the DNS hosts file */
+  all: VmPlan[];
+  /** the --dhcp-script: flatlab's stand-in for nova-dhcpbridge */
+  dhcpScript: string;
+}
+
+/** `fa:16:3e:4b:11:22,vm-1.novalocal,10.0.0.4` per VM (nova's get_dhcp_hosts). */
+export function renderHostsFile(vms: VmPlan[], domain: string): string {
+  return vms.map((vm) => `${vm.mac},${fqdn(vm.hostname, domain)},${vm.ip}\n`).join('');
+}
+
+/** `<ip>\t<hostname>.<domain>` for every VM of the network (nova's update_dns). */
+export function renderAddnHosts(vms: VmPlan[], domain: string): string {
+  return vms.map((vm) => `${vm.ip}\t${fqdn(vm.hostname, domain)}\n`).join('');
+}
+
+function fqdn(hostname: string, domain: string): string {
+  return domain ? `${hostname}.${domain}` : hostname;
+}
+
+export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
+  const br = i.network.bridge;
+  const pidFile = join(i.dir, `nova-${br}.pid`);
+  const hostsFile = join(i.dir, `nova-${br}.conf`);
+  const addnHostsFile = join(i.dir, `nova-${br}.hosts`);
+  const leaseLog = join(i.dir, 'leases.log');
+  const logFile = join(i.dir, 'dnsmasq.log');
+  // Order and spelling as nova built the command line.
+  const argv = [
+    '--strict-order',
+    '--bind-interfaces',
+    '--conf-file=',
+    `--pid-file=${pidFile}`,
+    `--listen-address=${i.listenAddress}`,
+    '--except-interface=lo',
+    `--dhcp-range=set:${i.network.label},${i.dhcpStart},static,${i.network.netmask},${i.network.leaseTime}s`,
+    `--dhcp-lease-max=${i.leaseMax}`,
+    `--dhcp-hostsfile=${hostsFile}`,
+    `--dhcp-script=${i.dhcpScript}`,
+    '--leasefile-ro',
+  ];
+  if (i.network.domain) argv.push(`--domain=${i.network.domain}`);
+  if (i.network.multiHost) argv.push('--no-hosts', `--addn-hosts=${addnHostsFile}`);
+  argv.push(
+    // flatlab differs: nova let dnsmasq read the host's resolv.conf for upstream DNS
+    // servers; a lab node has no way to them, and they live outside the lab.
+    '--no-resolv',
+    // flatlab differs: nova let dnsmasq daemonise and tracked it by pid file; flatlab
+    // keeps it in the foreground so the harness owns its PID from the start.
+    '--keep-in-foreground',
+    // flatlab adds: a DHCP transaction log per node, kept with the results.
+    '--log-dhcp',
+    `--log-facility=${logFile}`,
+  );
+  return {
+    dir: i.dir,
+    pidFile,
+    hostsFile,
+    hostsFileText: renderHostsFile(i.served, i.network.domain),
+    addnHostsFile,
+    addnHostsText: renderAddnHosts(i.all, i.network.domain),
+    leaseLog,
+    logFile,
+    listenAddress: i.listenAddress,
+    argv,
+    // nova passed CONFIG_FILE and NETWORK_ID to its dhcpbridge; the stand-in needs only
+    // to know where to record lease events.
+    env: { NETWORK_ID: '1', FLATLAB_LEASE_LOG: leaseLog },
+  };
+}

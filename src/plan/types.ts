@@ -1,0 +1,112 @@
+/**
+ * The plan: everything a run will create and expect, as plain data. Computed from a
+ * validated scenario with no side effects (plan.ts), printed by `flatlab plan`, realised
+ * by a backend, and stored whole in result.json.
+ */
+
+export interface NetworkPlan {
+  /** nova's network label (`nova-manage network create --label=private`) */
+  label: string;
+  cidr: string;
+  netmask: string;
+  prefixLength: number;
+  broadcast: string;
+  bridge: string;
+  flatInterface: string;
+  multiHost: boolean;
+  allowSameNetTraffic: boolean;
+  leaseTime: number;
+  domain: string;
+}
+
+/** One nova-managed dnsmasq (nova-network.md §4), files under its node's networks dir. */
+export interface DhcpServerPlan {
+  /** networks_path of this node */
+  dir: string;
+  pidFile: string;
+  /** `nova-<bridge>.conf`: MAC,hostname,IP per VM this dnsmasq serves */
+  hostsFile: string;
+  hostsFileText: string;
+  /** `nova-<bridge>.hosts`: DNS names of every VM of the network (multi_host) */
+  addnHostsFile: string;
+  addnHostsText: string;
+  /** where the --dhcp-script stand-in records init/add/old/del events */
+  leaseLog: string;
+  logFile: string;
+  listenAddress: string;
+  argv: string[];
+  env: Record<string, string>;
+}
+
+export interface NodePlan {
+  name: string;
+  netns: string;
+  /** flat_interface: the node's NIC on the flat segment */
+  uplink: string;
+  /** the uplink's peer in the fabric namespace */
+  fabricPort: string;
+  bridge: string;
+  /** pool address on the bridge (multi_host: the node's gateway/DHCP address), or null */
+  bridgeIp: string | null;
+  vms: string[];
+  dhcp: DhcpServerPlan | null;
+}
+
+export interface VmPlan {
+  name: string;
+  /** nova's sanitised instance hostname */
+  hostname: string;
+  node: string;
+  netns: string;
+  /** the guest's NIC, inside its own namespace */
+  nic: string;
+  mac: string;
+  /** host side of the guest NIC, enslaved to the node's bridge (libvirt's vnetN) */
+  tap: string;
+  tapMac: string;
+  ip: string;
+  gateway: string | null;
+  /** the guest's runtime files: the DHCP client's record of what it was told */
+  dir: string;
+}
+
+export type Protocol = 'icmp';
+export type Reachability = 'reachable' | 'unreachable';
+
+export interface ReachExpectation {
+  from: string;
+  to: string;
+  proto: Protocol;
+  expect: Reachability;
+  /** derived by the planner, or stated in the scenario's expect.checks */
+  source: 'derived' | 'scenario';
+}
+
+export interface Expectations {
+  leases: Record<string, string>;
+  gateways: Record<string, string | null>;
+  reach: ReachExpectation[];
+}
+
+/** iproute2 command lines (no leading `ip`), one batch per namespace. */
+export interface WiringPlan {
+  namespaces: string[];
+  /** run first: the fabric bridge and one veth per node, node ends created in the node */
+  fabric: string[];
+  /** run after the fabric, in parallel: bridge, uplink, VM veths */
+  nodes: Record<string, string[]>;
+}
+
+export interface Plan {
+  scenario: string;
+  runId: string;
+  /** every kernel object and file of the run carries it */
+  prefix: string;
+  runtimeDir: string;
+  network: NetworkPlan;
+  fabric: { netns: string; bridge: string };
+  nodes: NodePlan[];
+  vms: VmPlan[];
+  wiring: WiringPlan;
+  expected: Expectations;
+}

@@ -1,0 +1,34 @@
+/** `flatlab plan`: the plan as a person reads it. */
+import chalk from 'chalk';
+import type { Plan } from '../plan/types.js';
+import { renderTable } from './table.js';
+
+export function renderPlan(p: Plan): string {
+  const out: string[] = [];
+  const n = p.network;
+  out.push(
+    chalk.bold(p.scenario),
+    `  network ${n.label}: ${n.cidr} (netmask ${n.netmask}, broadcast ${n.broadcast}) on bridge ${n.bridge}, uplink ${n.flatInterface}`,
+    `  multi_host=${n.multiHost} allow_same_net_traffic=${n.allowSameNetTraffic} dhcp_lease_time=${n.leaseTime} dhcp_domain=${n.domain || '(none)'}`,
+    '',
+    renderTable(
+      ['node', 'namespace', 'bridge address', 'uplink', 'VMs'],
+      p.nodes.map((x) => [x.name, x.netns, x.bridgeIp ?? '—', `${x.uplink} ↔ fabric:${x.fabricPort}`, x.vms.join(', ')]),
+    ),
+    '',
+    renderTable(
+      ['VM', 'node', 'tap', 'MAC', 'IP', 'gateway', 'hostname'],
+      p.vms.map((v) => [v.name, v.node, v.tap, v.mac, v.ip, v.gateway ?? '—', v.hostname]),
+    ),
+    '',
+  );
+  for (const node of p.nodes) {
+    if (!node.dhcp) continue;
+    out.push(chalk.bold(`  dnsmasq on ${node.name}`), `    dnsmasq ${node.dhcp.argv.join(' ')}`, `    ${node.dhcp.hostsFile}:`);
+    out.push(...node.dhcp.hostsFileText.trimEnd().split('\n').map((l) => `      ${l}`), '');
+  }
+  const reach = p.expected.reach;
+  const positive = reach.filter((r) => r.expect === 'reachable').length;
+  out.push(`  expected: ${p.vms.length} leases, ${p.vms.length} gateways, ${reach.length} reachability checks (${positive} reachable, ${reach.length - positive} unreachable)`, '');
+  return out.join('\n');
+}

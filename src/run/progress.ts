@@ -1,0 +1,41 @@
+/**
+ * Progress of a run's phases on stderr, and their timings for result.json. On a
+ * terminal the running phase is shown and replaced by its time when it ends.
+ */
+import chalk from 'chalk';
+
+export interface Progress {
+  /** Times `fn` as phase `name`, showing `label` while it runs. */
+  phase<T>(name: string, label: string, fn: () => Promise<T>): Promise<T>;
+  note(message: string): void;
+  readonly timings: Record<string, number>;
+}
+
+export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress {
+  const stream = opts.stream ?? process.stderr;
+  const tty = stream.isTTY === true;
+  const timings: Record<string, number> = {};
+  return {
+    timings,
+    async phase<T>(name: string, label: string, fn: () => Promise<T>): Promise<T> {
+      if (tty && !opts.quiet) stream.write(chalk.dim(`  … ${label}`));
+      const t0 = performance.now();
+      let failed = true;
+      try {
+        const v = await fn();
+        failed = false;
+        return v;
+      } finally {
+        const ms = Math.round(performance.now() - t0);
+        timings[name] = (timings[name] ?? 0) + ms;
+        if (!opts.quiet) {
+          const mark = failed ? chalk.red('✗') : chalk.green('✓');
+          stream.write(`${tty ? '\r\x1b[K' : ''}  ${mark} ${label} ${chalk.dim(`${ms} ms`)}\n`);
+        }
+      }
+    },
+    note(message: string): void {
+      if (!opts.quiet) stream.write(`  ${message}\n`);
+    },
+  };
+}

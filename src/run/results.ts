@@ -1,0 +1,55 @@
+/** The results folder of a run: result.json plus the lab's own files (dnsmasq logs, lease logs). */
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Plan } from '../plan/types.js';
+import type { Observations, ReachResult, Verdict } from '../checks/types.js';
+
+export const RESULT_SCHEMA_VERSION = 1;
+
+export const DEFAULT_RESULTS_ROOT = fileURLToPath(new URL('../../results', import.meta.url));
+
+export interface RunResult {
+  schemaVersion: number;
+  scenario: string;
+  file: string;
+  backend: string;
+  prefix: string;
+  startedAt: string;
+  /** every check as expected */
+  ok: boolean;
+  /** set when the run stopped before its checks (build failure, interruption) */
+  error?: string;
+  summary: { passed: number; failed: number };
+  plan: Plan;
+  observations: Observations | null;
+  reach: ReachResult[];
+  verdicts: Verdict[];
+  /** milliseconds per phase, and `total` */
+  timings: Record<string, number>;
+}
+
+/** `results/<scenario>/<timestamp>/`, the timestamp sortable and safe in a path. */
+export function resultsDirFor(root: string, scenario: string, startedAt: Date): string {
+  return join(root, scenario, startedAt.toISOString().replace(/:/g, '-'));
+}
+
+export async function prepareResultsDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+}
+
+/** Copies the run's runtime files (nodes/<node>/..., vms/<vm>/...) beside result.json. */
+export async function collectArtifacts(runtimeDir: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const sub of ['nodes', 'vms']) {
+    await cp(join(runtimeDir, sub), join(dir, sub), { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+}
+
+export async function writeResult(dir: string, result: RunResult): Promise<string> {
+  const path = join(dir, 'result.json');
+  await writeFile(path, JSON.stringify(result, null, 2) + '\n');
+  return path;
+}

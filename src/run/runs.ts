@@ -1,0 +1,78 @@
+/**
+ * Runs on this machine, from their state files and the namespaces that carry a flatlab
+ * prefix: what `ls` lists, what `down` and `clean` remove, what `exec` and `check` enter.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ProcessRecord } from '../backend/backend.js';
+import { isSameProcess } from '../backend/netns/procfs.js';
+import { createBackend } from '../backend/registry.js';
+import { UserError } from '../errors.js';
+import { prefixOfNetns } from '../plan/names.js';
+import { tearDown, type RunningLab } from './lab.js';
+import { readStates, runtimeRoot, type RunState } from './state.js';
+
+export type RunStatus = 'running' | 'kept' | 'dead';
+
+export interface RunInfo {
+  prefix: string;
+  status: RunStatus;
+  state: RunState | null;
+  namespaces: string[];
+}
+
+async function flatlabNamespaces(): Promise<Map<string, string[]>> {
+  const byPrefix = new Map<string, string[]>();
+  let names: string[] = [];
+  try {
+    names = await readdir('/run/netns');
+  } catch {
+    // no namespaces at all
+  }
+  for (const n of names) {
+    const p = prefixOfNetns(n);
+    if (p) byPrefix.set(p, [...(byPrefix.get(p) ?? []), n]);
+  }
+  return byPrefix;
+}
+
+export async function listRuns(): Promise<RunInfo[]> {
+  const [states, spaces] = await Promise.all([readStates(), flatlabNamespaces()]);
+  const out: RunInfo[] = [];
+  for (const s of states) {
+    const ownerAlive = s.owner.startTicks !== null && (await isSameProcess(s.owner.pid, s.owner.startTicks));
+    out.push({ prefix: s.prefix, status: ownerAlive ? 'running' : s.kept ? 'kept' : 'dead', state: s, namespaces: spaces.get(s.prefix) ?? [] });
+    spaces.delete(s.prefix);
+  }
+  // namespaces with no state file: a run killed before it could write one, or whose state was lost
+  for (const [prefix, namespaces] of spaces) out.push({ prefix, status: 'dead', state: null, namespaces });
+  return out.sort((a, b) => a.prefix.localeCompare(b.prefix));
+}
+
+export async function removeRun(run: RunInfo): Promise<void> {
+  const backend = createBackend(run.state?.backend ?? 'netns');
+  await tearDown(backend, run.prefix, join(runtimeRoot(), run.prefix), run.state?.processes ?? []);
+}
+
+/** The kept lab a command means: the one given, or the only one there is. */
+export async function findKeptLab(prefix?: string): Promise<RunInfo & { state: RunState }> {
+  const runs = (await listRuns()).filter((r) => r.state && r.status !== 'dead');
+  const pick = prefix ? runs.filter((r) => r.prefix === prefix) : runs;
+  if (pick.length === 0) {
+    throw new UserError(prefix ? `no live lab ${prefix} (flatlab ls lists them)` : 'no live lab: start one with flatlab up SCENARIO');
+  }
+  if (pick.length > 1) {
+    throw new UserError(`${pick.length} live labs (${pick.map((r) => r.prefix).join(', ')}): say which with --run PREFIX`);
+  }
+  return pick[0] as RunInfo & { state: RunState };
+}
+
+/** A kept lab as the checks need it: plan, backend and each guest's resident client. */
+export function reattach(state: RunState): Pick<RunningLab, 'plan' | 'backend' | 'clients'> {
+  const clients: Record<string, ProcessRecord> = {};
+  for (const vm of state.plan.vms) {
+    const p = state.processes.find((x) => x.role === 'dhcp-client' && x.target === vm.netns);
+    if (p) clients[vm.name] = p;
+  }
+  return { plan: state.plan, backend: createBackend(state.backend), clients };
+}

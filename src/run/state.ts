@@ -1,0 +1,87 @@
+/**
+ * Run state files, one per run under <runtime root>/runs/<prefix>.json, written before
+ * anything is created and updated as processes start. `flatlab ls`, `down`, `exec` and
+ * `clean` work from them; a run whose owner process is gone is a leftover.
+ */
+import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ProcessRecord } from '../backend/backend.js';
+import type { Plan } from '../plan/types.js';
+
+export const DEFAULT_RUNTIME_ROOT = '/run/flatlab';
+
+export function runtimeRoot(): string {
+  return process.env.FLATLAB_RUNTIME_DIR ?? DEFAULT_RUNTIME_ROOT;
+}
+
+export interface RunState {
+  prefix: string;
+  scenario: string;
+  file: string;
+  backend: string;
+  /** the flatlab process that owns the run, with its start time */
+  owner: { pid: number; startTicks: string | null };
+  /** `flatlab up`: the lab outlives its owner on purpose, until `flatlab down` */
+  kept: boolean;
+  createdAt: string;
+  processes: ProcessRecord[];
+  /** the plan's target names, to map `flatlab exec NAME` to a namespace */
+  targets: Record<string, string>;
+  /** the whole plan, so `flatlab check` can observe a kept lab again */
+  plan: Plan;
+}
+
+function stateDir(): string {
+  return join(runtimeRoot(), 'runs');
+}
+
+function statePath(prefix: string): string {
+  return join(stateDir(), `${prefix}.json`);
+}
+
+/** Writes of one run's state, chained so that concurrent updates land in order. */
+const pending = new Map<string, Promise<void>>();
+
+export function writeState(state: RunState): Promise<void> {
+  const text = JSON.stringify(state, null, 2);
+  const write = async (): Promise<void> => {
+    await mkdir(stateDir(), { recursive: true, mode: 0o755 });
+    const tmp = `${statePath(state.prefix)}.tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, statePath(state.prefix));
+  };
+  const next = (pending.get(state.prefix) ?? Promise.resolve()).then(write, write);
+  pending.set(state.prefix, next);
+  return next;
+}
+
+export async function removeState(prefix: string): Promise<void> {
+  await pending.get(prefix)?.catch(() => undefined);
+  pending.delete(prefix);
+  await rm(statePath(prefix), { force: true });
+}
+
+export async function readStates(): Promise<RunState[]> {
+  let files: string[];
+  try {
+    files = await readdir(stateDir());
+  } catch {
+    return [];
+  }
+  const out: RunState[] = [];
+  for (const f of files.filter((f) => f.endsWith('.json'))) {
+    try {
+      out.push(JSON.parse(await readFile(join(stateDir(), f), 'utf8')) as RunState);
+    } catch {
+      // a state file being written, or damaged: clean handles the namespaces anyway
+    }
+  }
+  return out;
+}
+
+export function targetsOf(plan: Plan): Record<string, string> {
+  const t: Record<string, string> = { fabric: plan.fabric.netns };
+  for (const n of plan.nodes) t[n.name] = n.netns;
+  for (const v of plan.vms) t[v.name] = v.netns;
+  return t;
+}

@@ -1,0 +1,100 @@
+/**
+ * The scenario file format, as a zod schema. zod gives typed output, a path for every
+ * problem (mapped back to file:line:column by the loader) and, later, a JSON Schema
+ * for editors generated from this one definition.
+ *
+ * Structural rules live here; rules that relate fields to each other (a VM's host must
+ * exist, an address must lie in fixed_range) live in semantics.ts.
+ */
+import { z } from 'zod';
+
+/**
+ * Node and VM names become network-namespace names, fabric port names and hostnames,
+ * so they must be valid Linux interface names (at most 15 characters, IFNAMSIZ - 1).
+ */
+export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,14}$/;
+const NAME_RULE = 'must start with a letter and hold at most 15 letters, digits, "_" or "-" (it becomes an interface name)';
+
+export const nameSchema = z.string().regex(NAME_PATTERN, NAME_RULE);
+
+/** Interface names set by nova.conf options (bridge, flat_interface). */
+export const ifnameSchema = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'is not a valid interface name (1-15 characters: letters, digits, "_", "-", ".")')
+  .refine((s) => s !== 'lo', 'cannot be the loopback interface');
+
+const ipv4Schema = z.string().refine(
+  (s) => /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(s),
+  'is not an IPv4 address (a.b.c.d)',
+);
+
+export const macSchema = z
+  .string()
+  .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, 'is not a MAC address (xx:xx:xx:xx:xx:xx)')
+  .refine((s) => (parseInt(s.slice(0, 2), 16) & 1) === 0, 'is a multicast MAC; a NIC needs a unicast one')
+  .transform((s) => s.toLowerCase());
+
+export const FLAT_MANAGER = 'nova.network.manager.FlatManager';
+export const FLAT_DHCP_MANAGER = 'nova.network.manager.FlatDHCPManager';
+
+/** nova.conf options flatlab models; names and defaults as nova's (nova-network.md §1). */
+export const novaSchema = z.strictObject({
+  network_manager: z.enum([FLAT_DHCP_MANAGER, FLAT_MANAGER]).default(FLAT_DHCP_MANAGER),
+  /** nova's default is False; flatlab keeps it. */
+  multi_host: z.boolean().default(false),
+  /** nova's default was 10.0.0.0/8; a scenario must say which block it models. */
+  fixed_range: z.string(),
+  flat_network_bridge: ifnameSchema.default('br100'),
+  flat_interface: ifnameSchema.default('eth0'),
+  allow_same_net_traffic: z.boolean().default(true),
+  /** dnsmasq refuses leases shorter than 120 s. */
+  dhcp_lease_time: z.number().int().min(120, 'must be at least 120 (dnsmasq\'s minimum lease)').default(120),
+  dhcp_domain: z
+    .string()
+    .regex(/^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$/, 'is not a domain name')
+    .default('novalocal'),
+});
+
+const nodeSchema = z
+  .strictObject({
+    /** pins the node's bridge (gateway/DHCP) address instead of taking the next free one */
+    bridge_ip: ipv4Schema.optional(),
+  })
+  .nullish()
+  .transform((n) => n ?? {});
+
+const vmSchema = z.strictObject({
+  /** the node it runs on: nova's instances.host */
+  host: nameSchema,
+  ip: ipv4Schema.optional(),
+  mac: macSchema.optional(),
+});
+
+export const PROTOCOLS = ['icmp'] as const;
+
+const checkSchema = z.strictObject({
+  from: nameSchema,
+  to: nameSchema,
+  proto: z.enum(PROTOCOLS).default('icmp'),
+  expect: z.enum(['reachable', 'unreachable']),
+});
+
+const expectSchema = z.strictObject({
+  leases: z.record(nameSchema, ipv4Schema).optional(),
+  gateways: z.record(nameSchema, ipv4Schema).optional(),
+  checks: z.array(checkSchema).optional(),
+});
+
+export const scenarioSchema = z.strictObject({
+  name: nameSchema.or(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "."')),
+  description: z.string().optional(),
+  nova: novaSchema,
+  nodes: z.record(nameSchema, nodeSchema).refine((r) => Object.keys(r).length > 0, 'needs at least one node'),
+  vms: z.record(nameSchema, vmSchema).default({}),
+  expect: expectSchema.optional(),
+});
+
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+export type Scenario = z.output<typeof scenarioSchema>;
+export type NovaConf = Scenario['nova'];
+export type CheckSpec = z.output<typeof checkSchema>;

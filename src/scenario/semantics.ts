@@ -1,0 +1,133 @@
+/**
+ * Rules that relate one field to another. Each problem carries the path of the field to
+ * blame so the loader can print its file position.
+ */
+import { cidrContains, isHostAddress, parseCidr, type Cidr } from '../net/ipv4.js';
+import { FLAT_DHCP_MANAGER, type Scenario } from './schema.js';
+
+export type FieldPath = (string | number)[];
+
+export interface Problem {
+  path: FieldPath;
+  message: string;
+  /** blame the mapping key itself (a name) rather than its value */
+  atKey?: boolean;
+}
+
+/** Names that flatlab uses for its own namespaces within a run. */
+export const RESERVED_NAMES = new Set(['fabric']);
+
+export function checkSemantics(s: Scenario): Problem[] {
+  const problems: Problem[] = [];
+  const cidr = parseCidr(s.nova.fixed_range);
+  if (typeof cidr === 'string') {
+    problems.push({ path: ['nova', 'fixed_range'], message: cidr });
+  } else if (cidr.prefixLength > 30) {
+    problems.push({ path: ['nova', 'fixed_range'], message: `${cidr.text} is too small: a flat network needs at least a /30` });
+  }
+  const net = typeof cidr === 'string' ? undefined : cidr;
+
+  if (s.nova.flat_network_bridge === s.nova.flat_interface) {
+    problems.push({ path: ['nova', 'flat_interface'], message: `must differ from flat_network_bridge ("${s.nova.flat_network_bridge}")` });
+  }
+  for (const opt of ['flat_network_bridge', 'flat_interface'] as const) {
+    if (/^vnet\d+$/.test(s.nova[opt])) {
+      problems.push({ path: ['nova', opt], message: `"${s.nova[opt]}" is the name flatlab gives VM taps (vnetN)` });
+    }
+  }
+  if (s.nova.network_manager !== FLAT_DHCP_MANAGER) {
+    problems.push({ path: ['nova', 'network_manager'], message: `only ${FLAT_DHCP_MANAGER} is supported so far` });
+  }
+  if (!s.nova.multi_host) {
+    problems.push({ path: ['nova', 'multi_host'], message: 'only multi_host: true is supported so far' });
+  }
+
+  // Node and VM names share one namespace per run (each becomes a network namespace).
+  const seen = new Map<string, string>();
+  for (const [kind, names] of [['nodes', Object.keys(s.nodes)], ['vms', Object.keys(s.vms)]] as const) {
+    for (const name of names) {
+      if (RESERVED_NAMES.has(name)) {
+        problems.push({ path: [kind, name], atKey: true, message: `"${name}" is reserved by flatlab` });
+      }
+      const other = seen.get(name.toLowerCase());
+      if (other) {
+        problems.push({ path: [kind, name], atKey: true, message: `"${name}" is already used by ${other}` });
+      }
+      seen.set(name.toLowerCase(), `${kind}.${name}`);
+    }
+  }
+
+  const usedIps = new Map<string, string>();
+  const claimIp = (ip: string, path: FieldPath): void => {
+    if (!net) return;
+    if (!cidrContains(net, ip)) {
+      problems.push({ path, message: `${ip} is outside fixed_range ${net.text}` });
+      return;
+    }
+    if (!isHostAddress(net, ip)) {
+      problems.push({ path, message: `${ip} is the ${ip === net.network ? 'network' : 'broadcast'} address of ${net.text}` });
+      return;
+    }
+    const owner = usedIps.get(ip);
+    if (owner) {
+      problems.push({ path, message: `${ip} is already taken by ${owner}` });
+      return;
+    }
+    usedIps.set(ip, path.slice(0, 2).join('.'));
+  };
+
+  for (const [name, node] of Object.entries(s.nodes)) {
+    if (node.bridge_ip) claimIp(node.bridge_ip, ['nodes', name, 'bridge_ip']);
+  }
+  const macs = new Map<string, string>();
+  for (const [name, vm] of Object.entries(s.vms)) {
+    if (!(vm.host in s.nodes)) {
+      const known = Object.keys(s.nodes).join(', ');
+      problems.push({ path: ['vms', name, 'host'], message: `no node "${vm.host}" (nodes: ${known})` });
+    }
+    if (vm.ip) claimIp(vm.ip, ['vms', name, 'ip']);
+    if (vm.mac) {
+      const owner = macs.get(vm.mac);
+      if (owner) problems.push({ path: ['vms', name, 'mac'], message: `${vm.mac} is already used by vms.${owner}` });
+      macs.set(vm.mac, name);
+    }
+  }
+  if (net) checkPoolSize(s, net, usedIps.size, problems);
+  checkExpect(s, net, problems);
+  return problems;
+}
+
+/** The pool must hold every node bridge and VM that is not pinned. */
+function checkPoolSize(s: Scenario, net: Cidr, pinned: number, problems: Problem[]): void {
+  const hosts = net.size - 2;
+  const nodesWithVms = new Set(Object.values(s.vms).map((v) => v.host));
+  const needed =
+    Object.entries(s.nodes).filter(([n, node]) => !node.bridge_ip && nodesWithVms.has(n)).length +
+    Object.values(s.vms).filter((v) => !v.ip).length;
+  if (needed + pinned > hosts) {
+    problems.push({
+      path: ['nova', 'fixed_range'],
+      message: `${net.text} has ${hosts} host addresses but the scenario needs ${needed + pinned}`,
+    });
+  }
+}
+
+function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): void {
+  const e = s.expect;
+  if (!e) return;
+  const vmRef = (name: string, path: FieldPath, atKey = false): void => {
+    if (!(name in s.vms)) problems.push({ path, atKey, message: `no VM "${name}"` });
+  };
+  for (const section of ['leases', 'gateways'] as const) {
+    for (const [vm, ip] of Object.entries(e[section] ?? {})) {
+      vmRef(vm, ['expect', section, vm], true);
+      if (net && !cidrContains(net, ip)) {
+        problems.push({ path: ['expect', section, vm], message: `${ip} is outside fixed_range ${net.text}` });
+      }
+    }
+  }
+  (e.checks ?? []).forEach((c, i) => {
+    vmRef(c.from, ['expect', 'checks', i, 'from']);
+    vmRef(c.to, ['expect', 'checks', i, 'to']);
+  });
+}
