@@ -38,8 +38,8 @@ export function parseScenario(source: string, file = '<scenario>'): Scenario {
   if (doc.errors.length > 0) {
     throw new UserError(
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return `${shown}:${pos ? `${pos.line}:${pos.col}` : '1:1'} ${e.message.split('\n')[0]}`;
+        const pos = lineCounter.linePos(e.pos[0]);
+        return `${shown}:${pos.line}:${pos.col} ${e.message.split('\n')[0]}`;
       }),
     );
   }

@@ -86,7 +86,8 @@ const expectSchema = z.strictObject({
 });
 
 export const scenarioSchema = z.strictObject({
-  name: nameSchema.or(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "."')),
+  /** names the results folder: results/<name>/<timestamp>/ */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "." (it names the results folder)'),
   description: z.string().optional(),
   nova: novaSchema,
   nodes: z.record(nameSchema, nodeSchema).refine((r) => Object.keys(r).length > 0, 'needs at least one node'),

@@ -1,0 +1,135 @@
+/**
+ * A lab's life outside the happy path: kept with `up` and entered with `exec`,
+ * interrupted with Ctrl-C mid-build, killed outright and swept by `clean`.
+ */
+import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CLI, flatlab, flatlabNamespaces, ROOT, rootSnapshot, skipUnlessRoot, sleep, tempDir, writeScenario } from './lib.js';
+
+const REFERENCE = join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml');
+
+/** A bigger cluster, so that a signal can land in the middle of the build. */
+async function bigScenario(dir: string): Promise<string> {
+  const vms = Array.from({ length: 24 }, (_, i) => `  vm${i}: {host: node${i % 4}}`).join('\n');
+  const text = `name: big\nnova:\n  multi_host: true\n  fixed_range: 10.20.0.0/24\nnodes:\n  node0: {}\n  node1: {}\n  node2: {}\n  node3: {}\nvms:\n${vms}\n`;
+  return writeScenario(dir, 'big', text);
+}
+
+async function waitForNamespaces(min = 1, timeoutMs = 10000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ns = await flatlabNamespaces();
+    if (ns.length >= min || Date.now() > deadline) return ns;
+    await sleep(2);
+  }
+}
+
+t.test('up, exec, check, down', { skip: skipUnlessRoot }, async (t) => {
+  const results = await tempDir();
+  const before = await rootSnapshot();
+  const up = await flatlab(['up', 'flatdhcp-multihost', '--results', results]);
+  t.equal(up.exitCode, 0, up.stdout + up.stderr);
+  t.match(up.stdout, /lab fl-[0-9a-f]{6} is up/);
+  t.equal((await flatlabNamespaces()).length, 7, 'the lab stays');
+
+  const ls = await flatlab(['ls']);
+  t.match(ls.stdout, /fl-[0-9a-f]{6}\s+kept\s+flatdhcp-multihost\s+7/);
+
+  const addr = await flatlab(['exec', 'vm_1', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+  t.equal(addr.exitCode, 0);
+  t.match(addr.stdout, /inet 10\.0\.0\.2\/24/);
+  const fwd = await flatlab(['exec', 'compute2', '--', 'cat', '/proc/sys/net/ipv4/ip_forward']);
+  t.equal(fwd.stdout.trim(), '1');
+  const code = await flatlab(['exec', 'vm_1', '--', 'sh', '-c', 'exit 7']);
+  t.equal(code.exitCode, 7, 'exec passes the exit code on');
+  const unknown = await flatlab(['exec', 'vm_9', '--', 'true']);
+  t.equal(unknown.exitCode, 2);
+  t.match(unknown.stderr, /has no node or VM "vm_9"/);
+
+  const healthy = await flatlab(['check']);
+  t.equal(healthy.exitCode, 0, healthy.stdout);
+
+  // Take compute2's uplink out of its bridge: compute2's VMs lose the other node.
+  const cut = await flatlab(['exec', 'compute2', '--', 'ip', 'link', 'set', 'eth0', 'nomaster']);
+  t.equal(cut.exitCode, 0);
+  const broken = await flatlab(['check']);
+  t.equal(broken.exitCode, 1, 'the checks observe the change');
+  t.match(broken.stdout, /FAIL reach vm_1 -> vm_3 icmp: expected reachable, observed unreachable/);
+  t.notMatch(broken.stdout, /FAIL reach vm_1 -> vm_2/, 'same-node traffic still flows');
+  t.match(broken.stdout, /8 of 20 checks failed/, 'exactly the 8 cross-node pairs');
+
+  const down = await flatlab(['down']);
+  t.equal(down.exitCode, 0);
+  t.match(down.stdout, /removed fl-[0-9a-f]{6} \(7 namespaces\)/);
+  t.same(await flatlabNamespaces(), []);
+  t.equal(await rootSnapshot(), before, 'root namespace unchanged');
+  t.equal((await flatlab(['down'])).exitCode, 2, 'down with no lab is a user mistake');
+});
+
+t.test('Ctrl-C mid-build tears everything down', { skip: skipUnlessRoot }, async (t) => {
+  const dir = await tempDir();
+  const file = await bigScenario(dir);
+  const before = await rootSnapshot();
+  for (const delay of [0, 40, 150]) {
+    // A terminal's Ctrl-C reaches the whole foreground process group: run flatlab in a
+    // group of its own and signal the group.
+    const child = execa('node', [CLI, 'run', file, '--results', dir], { reject: false, detached: true, env: { NO_COLOR: '1' } });
+    const seen = await waitForNamespaces();
+    t.ok(seen.length > 0, `namespaces appeared (delay ${delay} ms)`);
+    await sleep(delay);
+    process.kill(-child.pid!, 'SIGINT');
+    const r = await child;
+    t.equal(r.exitCode, 130, `exit 130 after SIGINT (delay ${delay} ms)`);
+    t.same(await flatlabNamespaces(), [], 'no namespace left');
+    t.equal(await rootSnapshot(), before, 'root namespace unchanged');
+  }
+  const term = execa('node', [CLI, 'run', file, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
+  await waitForNamespaces(10);
+  term.kill('SIGTERM');
+  t.equal((await term).exitCode, 143, 'SIGTERM: exit 143');
+  t.same(await flatlabNamespaces(), []);
+});
+
+t.test('a killed run is swept by clean, and only flatlab\'s objects go', { skip: skipUnlessRoot }, async (t) => {
+  const dir = await tempDir();
+  const before = await rootSnapshot();
+  // a namespace that is not flatlab's must survive clean
+  await execa('ip', ['netns', 'add', 'flatlab-test-bystander']);
+  t.teardown(() => execa('ip', ['netns', 'del', 'flatlab-test-bystander'], { reject: false }));
+
+  const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
+  // kill it once its DHCP servers run
+  const deadline = Date.now() + 10000;
+  let state: { prefix: string; processes: { pid: number; role: string }[] } | undefined;
+  while (Date.now() < deadline) {
+    const files = await execa('sh', ['-c', 'cat /run/flatlab/runs/fl-*.json 2>/dev/null'], { reject: false });
+    try {
+      state = JSON.parse(files.stdout);
+      if (state!.processes.some((p) => p.role === 'dnsmasq')) break;
+    } catch {
+      // not written yet
+    }
+    await sleep(5);
+  }
+  child.kill('SIGKILL');
+  await child;
+  t.ok(state, 'the run recorded its state');
+  t.ok((await flatlabNamespaces()).length > 0, 'SIGKILL left namespaces behind');
+  const ls = await flatlab(['ls']);
+  t.match(ls.stdout, new RegExp(`${state!.prefix}\\s+leftover`));
+
+  const clean = await flatlab(['clean']);
+  t.equal(clean.exitCode, 0);
+  t.match(clean.stdout, new RegExp(`removed ${state!.prefix}`));
+  t.same(await flatlabNamespaces(), []);
+  for (const p of state!.processes) {
+    const stat = await readFile(`/proc/${p.pid}/stat`, 'utf8').catch(() => '');
+    t.notOk(stat && !/\) Z /.test(stat), `${p.role} (pid ${p.pid}) is gone`);
+  }
+  t.ok((await execa('ip', ['netns', 'list'])).stdout.includes('flatlab-test-bystander'), 'a foreign namespace is untouched');
+  t.match((await flatlab(['clean'])).stdout, /nothing to clean/);
+  await execa('ip', ['netns', 'del', 'flatlab-test-bystander']);
+  t.equal(await rootSnapshot(), before, 'root namespace unchanged');
+});

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for flatlab: the system tools a lab runs (iproute2,
+# dnsmasq without its system service, busybox for the guests' DHCP client, ping,
+# iptables), then the Node.js dependencies (npm ci also compiles src/ to dist/).
+# Run as root. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(iproute2 dnsmasq-base busybox iputils-ping procps iptables ebtables tcpdump)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup.sh: installing ${missing[*]} needs root" >&2
+    exit 3
+  fi
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "setup.sh: flatlab needs Node.js 20 or later (apt-get install nodejs npm)" >&2
+  exit 3
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+echo "setup.sh: ready. Try: npm run scenario flatdhcp-multihost"

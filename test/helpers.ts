@@ -1,0 +1,17 @@
+/** Shared test helpers: scenario text builders. */
+export const REFERENCE = `name: ref
+nova:
+  network_manager: nova.network.manager.FlatDHCPManager
+  multi_host: true
+  fixed_range: 10.0.0.0/24
+  flat_network_bridge: br100
+  flat_interface: eth0
+nodes:
+  compute1: {}
+  compute2: {}
+vms:
+  vm_1: {host: compute1}
+  vm_2: {host: compute1}
+  vm_3: {host: compute2}
+  vm_4: {host: compute2}
+`;

@@ -1,0 +1,136 @@
+import t from 'tap';
+import { parseScenario } from '../src/scenario/load.js';
+import { plan } from '../src/plan/plan.js';
+import { REFERENCE } from './helpers.js';
+import type { Plan } from '../src/plan/types.js';
+
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/opt/flatlab/assets/nova-dhcpbridge' };
+const planOf = (text: string): Plan => plan(parseScenario(text), OPTS);
+
+t.test('reference addresses follow flatlab\'s rule (the post\'s diagram)', async (t) => {
+  const p = planOf(REFERENCE);
+  t.same(Object.fromEntries(p.nodes.map((n) => [n.name, n.bridgeIp])), { compute1: '10.0.0.1', compute2: '10.0.0.4' });
+  t.same(Object.fromEntries(p.vms.map((v) => [v.name, v.ip])), { vm_1: '10.0.0.2', vm_2: '10.0.0.3', vm_3: '10.0.0.5', vm_4: '10.0.0.6' });
+  t.same(Object.fromEntries(p.vms.map((v) => [v.name, v.gateway])), { vm_1: '10.0.0.1', vm_2: '10.0.0.1', vm_3: '10.0.0.4', vm_4: '10.0.0.4' });
+  t.same(p.expected.leases, { vm_1: '10.0.0.2', vm_2: '10.0.0.3', vm_3: '10.0.0.5', vm_4: '10.0.0.6' });
+});
+
+t.test('nothing is tailored to the reference: other CIDR, bridge, uplink and a third node', async (t) => {
+  const text = REFERENCE.replace('10.0.0.0/24', '192.168.50.0/24')
+    .replace('br100', 'br200')
+    .replace('flat_interface: eth0', 'flat_interface: eth1')
+    .replace('compute2: {}', 'compute2: {}\n  compute3: {}')
+    .concat('  web: {host: compute3}\n  vm_5: {host: compute1}\n');
+  const p = planOf(text);
+  t.same(p.nodes.map((n) => n.bridgeIp), ['192.168.50.1', '192.168.50.4', '192.168.50.7']);
+  t.same(p.vms.map((v) => `${v.name}=${v.ip}`), ['vm_1=192.168.50.2', 'vm_2=192.168.50.3', 'vm_3=192.168.50.5', 'vm_4=192.168.50.6', 'web=192.168.50.8', 'vm_5=192.168.50.9']);
+  t.equal(p.vms.find((v) => v.name === 'vm_5')!.tap, 'vnet2', 'taps are numbered per node');
+  t.equal(p.vms.find((v) => v.name === 'web')!.gateway, '192.168.50.7');
+  t.ok(p.wiring.nodes.compute3!.includes('link set eth1 master br200 up'));
+  t.ok(p.wiring.nodes.compute3!.includes('addr add 192.168.50.7/24 brd 192.168.50.255 dev br200'));
+  t.ok(p.nodes[0]!.dhcp!.argv.includes('--dhcp-range=set:private,192.168.50.2,static,255.255.255.0,120s'));
+  t.ok(p.nodes[0]!.dhcp!.argv.includes('--pid-file=/run/flatlab/fl-abc123/nodes/compute1/nova-br200.pid'));
+});
+
+t.test('pinned addresses are kept and skipped by the walk', async (t) => {
+  const text = REFERENCE.replace('compute2: {}', 'compute2: {bridge_ip: 10.0.0.1}').replace('vm_1: {host: compute1}', 'vm_1: {host: compute1, ip: 10.0.0.2, mac: "fa:16:3e:00:00:01"}');
+  const p = planOf(text);
+  t.same(p.nodes.map((n) => n.bridgeIp), ['10.0.0.3', '10.0.0.1']);
+  t.same(p.vms.map((v) => v.ip), ['10.0.0.2', '10.0.0.4', '10.0.0.5', '10.0.0.6']);
+  t.equal(p.vms[0]!.mac, 'fa:16:3e:00:00:01');
+});
+
+t.test('a node without VMs takes no pool address and runs no dnsmasq', async (t) => {
+  const p = planOf(REFERENCE.replace('compute2: {}', 'compute2: {}\n  spare: {}'));
+  const spare = p.nodes.find((n) => n.name === 'spare')!;
+  t.equal(spare.bridgeIp, null);
+  t.equal(spare.dhcp, null);
+  t.notOk(spare.vms.length);
+});
+
+t.test('MACs are nova-style and stable', async (t) => {
+  const a = planOf(REFERENCE);
+  const b = planOf(REFERENCE);
+  t.same(a.vms.map((v) => v.mac), b.vms.map((v) => v.mac));
+  for (const v of a.vms) {
+    t.match(v.mac, /^fa:16:3e:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
+    t.equal(v.tapMac, `fe${v.mac.slice(2)}`, 'libvirt tap MAC: first byte 0xfe');
+  }
+  t.equal(new Set(a.vms.map((v) => v.mac)).size, 4);
+});
+
+t.test('names: run prefix, namespaces, interface lengths, hostnames', async (t) => {
+  const p = planOf(REFERENCE);
+  t.equal(p.prefix, 'fl-abc123');
+  t.same(p.wiring.namespaces, ['fl-abc123-fabric', 'fl-abc123-compute1', 'fl-abc123-compute2', 'fl-abc123-vm_1', 'fl-abc123-vm_2', 'fl-abc123-vm_3', 'fl-abc123-vm_4']);
+  for (const v of p.vms) t.ok(v.tap.length <= 15 && v.nic.length <= 15);
+  t.same(p.vms.map((v) => v.hostname), ['vm-1', 'vm-2', 'vm-3', 'vm-4'], "nova's sanitize_hostname");
+});
+
+t.test('dnsmasq as nova started it, with only the node\'s own VMs', async (t) => {
+  const p = planOf(REFERENCE);
+  const c1 = p.nodes[0]!.dhcp!;
+  const dir = '/run/flatlab/fl-abc123/nodes/compute1';
+  t.same(c1.argv.slice(0, 15), [
+    '--strict-order',
+    '--bind-interfaces',
+    '--conf-file=',
+    `--pid-file=${dir}/nova-br100.pid`,
+    '--listen-address=10.0.0.1',
+    '--except-interface=lo',
+    '--dhcp-range=set:private,10.0.0.2,static,255.255.255.0,120s',
+    '--dhcp-lease-max=256',
+    `--dhcp-hostsfile=${dir}/nova-br100.conf`,
+    '--dhcp-script=/opt/flatlab/assets/nova-dhcpbridge',
+    '--leasefile-ro',
+    '--domain=novalocal',
+    '--no-hosts',
+    `--addn-hosts=${dir}/nova-br100.hosts`,
+    '--no-resolv',
+  ]);
+  const [m1, m2] = [p.vms[0]!.mac, p.vms[1]!.mac];
+  t.equal(c1.hostsFileText, `${m1},vm-1.novalocal,10.0.0.2\n${m2},vm-2.novalocal,10.0.0.3\n`);
+  t.notMatch(c1.hostsFileText, p.vms[2]!.mac, "compute2's VMs are not in compute1's hosts file");
+  t.equal(c1.addnHostsText.split('\n').filter(Boolean).length, 4, 'DNS names of every VM');
+  t.equal(c1.env.FLATLAB_LEASE_LOG, `${dir}/leases.log`);
+});
+
+t.test('wiring: veths created straight into their namespaces, fabric first', async (t) => {
+  const p = planOf(REFERENCE);
+  t.same(p.wiring.fabric, [
+    'link add fabric type bridge forward_delay 0 stp_state 0',
+    'link set fabric up',
+    'link add compute1 type veth peer name eth0 netns fl-abc123-compute1',
+    'link set compute1 master fabric up',
+    'link add compute2 type veth peer name eth0 netns fl-abc123-compute2',
+    'link set compute2 master fabric up',
+  ]);
+  const vm1 = p.vms[0]!;
+  t.same(p.wiring.nodes.compute1, [
+    'link set lo up',
+    'link add br100 type bridge forward_delay 0 stp_state 0',
+    'link set br100 up',
+    'link set eth0 master br100 up',
+    'addr add 10.0.0.1/24 brd 10.0.0.255 dev br100',
+    `link add vnet0 address ${vm1.tapMac} type veth peer name eth0 address ${vm1.mac} netns fl-abc123-vm_1`,
+    'link set vnet0 master br100 up',
+    `link add vnet1 address ${p.vms[1]!.tapMac} type veth peer name eth0 address ${p.vms[1]!.mac} netns fl-abc123-vm_2`,
+    'link set vnet1 master br100 up',
+  ]);
+});
+
+t.test('expectations: derived matrix, overridden and extended by expect:', async (t) => {
+  const base = planOf(REFERENCE);
+  t.equal(base.expected.reach.length, 12, 'every ordered pair');
+  t.ok(base.expected.reach.every((r) => r.expect === 'reachable' && r.source === 'derived'));
+  const text = REFERENCE + 'expect:\n  leases: {vm_1: 10.0.0.9}\n  gateways: {vm_3: 10.0.0.1}\n  checks:\n    - {from: vm_1, to: vm_3, expect: unreachable}\n    - {from: vm_1, to: vm_1, expect: reachable}\n';
+  const p = planOf(text);
+  t.equal(p.expected.leases.vm_1, '10.0.0.9');
+  t.equal(p.expected.gateways.vm_3, '10.0.0.1');
+  t.equal(p.expected.reach.length, 13);
+  t.match(p.expected.reach.find((r) => r.from === 'vm_1' && r.to === 'vm_3'), { expect: 'unreachable', source: 'scenario' });
+});
+
+t.test('plan is pure: same input, same output', async (t) => {
+  t.same(planOf(REFERENCE), planOf(REFERENCE));
+});
