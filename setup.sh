@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(iproute2 dnsmasq-base busybox iputils-ping procps iptables ebtables tcpdump)
+PACKAGES=(iproute2 dnsmasq-base busybox iputils-ping procps iptables ebtables tcpdump socat)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -12,14 +12,17 @@ const REFERENCE = join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml');
 t.test('the reference scenario', { skip: skipUnlessRoot }, async (t) => {
   const results = await tempDir();
   const before = await rootSnapshot();
-  const r = await flatlab(['run', 'flatdhcp-multihost', '--results', results]);
+  const r = await flatlab(['run', 'flatdhcp-multihost', '--variant', 'same-net-allowed', '--results', results]);
   t.equal(r.exitCode, 0, 'exit 0: every check as expected');
   t.match(r.stdout, /vm_1\s+compute1\s+fa:16:3e:\S+\s+10\.0\.0\.2\s+10\.0\.0\.1\s+pass/);
   t.match(r.stdout, /vm_3\s+compute2\s+fa:16:3e:\S+\s+10\.0\.0\.5\s+10\.0\.0\.4\s+pass/);
   t.match(r.stdout, /all 20 checks as expected/);
 
-  const res = await readResult(r.stdout);
-  t.equal(res.ok, true);
+  const top = await readResult(r.stdout);
+  t.equal(top.ok, true);
+  t.equal(top.schemaVersion, 2);
+  t.same(top.variants.map((v: any) => v.variant), ['same-net-allowed']);
+  const res = top.variants[0];
   // what the VMs themselves hold
   t.same(res.observations.vms.vm_1.addresses, [{ ip: '10.0.0.2', prefixLength: 24 }]);
   t.equal(res.observations.vms.vm_1.defaultGateway, '10.0.0.1');
@@ -33,7 +36,7 @@ t.test('the reference scenario', { skip: skipUnlessRoot }, async (t) => {
     res.observations.leaseEvents.filter((e: any) => e.event === 'add').map((e: any) => `${e.node} ${e.ip}`).sort(),
     ['compute1 10.0.0.2', 'compute1 10.0.0.3', 'compute2 10.0.0.5', 'compute2 10.0.0.6'],
   );
-  const dir = /results: (\S+)/.exec(r.stdout)![1]!;
+  const dir = join(/results: (\S+)/.exec(r.stdout)![1]!, 'same-net-allowed');
   const c1 = await readFile(join(dir, 'nodes', 'compute1', 'leases.log'), 'utf8');
   const c2 = await readFile(join(dir, 'nodes', 'compute2', 'leases.log'), 'utf8');
   t.match(c1, `add ${mac1} 10.0.0.2 vm-1`);
@@ -42,7 +45,7 @@ t.test('the reference scenario', { skip: skipUnlessRoot }, async (t) => {
   t.match(await readFile(join(dir, 'nodes', 'compute1', 'dnsmasq.log'), 'utf8'), /DHCPACK\(br100\) 10\.0\.0\.2/);
   t.equal(res.reach.length, 12);
   t.ok(res.reach.every((x: any) => x.observed === 'reachable' && /echo reply/.test(x.evidence)));
-  for (const phase of ['plan', 'build', 'dhcp', 'leases', 'reach', 'teardown', 'total']) t.type(res.timings[phase], 'number', `timing ${phase}`);
+  for (const phase of ['build', 'dhcp', 'leases', 'reach', 'teardown', 'total']) t.type(res.timings[phase], 'number', `timing ${phase}`);
 
   t.same(await flatlabNamespaces(), [], 'no namespace left');
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
@@ -56,7 +59,7 @@ t.test('other CIDR, bridge, uplink and a third node, without code changes', { sk
     .replace('flat_network_bridge: br100', 'flat_network_bridge: br200')
     .replace('flat_interface: eth0', 'flat_interface: eth1')
     .replace(/^expect:[\s\S]*$/m, '')
-    .replace('  compute2: {}', '  compute2: {}\n  node-3: {}')
+    .replace('  compute2: {}  ', '  compute2: {}\n  node-3: {}  ')
     .replace('  vm_4: {host: compute2}', '  vm_4: {host: compute2}\n  db: {host: node-3}\n  web: {host: node-3}');
   const file = await writeScenario(dir, 'reshaped', text);
   const r = await flatlab(['run', file, '--results', dir]);
@@ -81,18 +84,30 @@ t.test('expectations that differ from what the VMs really got fail with exit 1',
   const res = await readResult(r.stdout);
   t.equal(res.ok, false);
   t.same(res.summary, { passed: 17, failed: 3 });
+  t.same(res.variants[0].summary, { passed: 17, failed: 3 });
   t.same(await flatlabNamespaces(), []);
 });
 
 t.test('bad scenarios exit 2 with file:line:col and field, no stack trace', async (t) => {
   const dir = await tempDir();
   const base = await readFile(REFERENCE, 'utf8');
+  // line:col of a text in the file, so the expectations follow edits of the file's comments
+  const at = (text: string, needle: string, offset = 0): string => {
+    const i = text.indexOf(needle) + offset;
+    const before = text.slice(0, i).split('\n');
+    return `${before.length}:${before[before.length - 1]!.length + 1}`;
+  };
+  const unknown = base.replace('  multi_host: true\n', '  multi_host: true\n  multihost: true\n');
+  const missing = base.replace('vm_3: {host: compute2}', 'vm_3: {host: compute3}');
+  const cidr = base.replace('fixed_range: 10.0.0.0/24', 'fixed_range: 10.0.0.0/40');
+  const dup = base.replace('vm_1: {host: compute1}', 'vm_1: {host: compute1, ip: 10.0.0.9}').replace('vm_2: {host: compute1}', 'vm_2: {host: compute1, ip: 10.0.0.9}');
+  const outside = base.replace('vm_1: {host: compute1}', 'vm_1: {host: compute1, ip: 10.1.0.9}');
   const cases: [string, string, RegExp][] = [
-    ['unknown-key', base.replace('  multi_host: true\n', '  multi_host: true\n  multihost: true\n'), /unknown-key\.yaml:10:3 nova\.multihost: unknown key "multihost"/],
-    ['missing-node', base.replace('vm_3: {host: compute2}', 'vm_3: {host: compute3}'), /missing-node\.yaml:21:16 vms\.vm_3\.host: no node "compute3"/],
-    ['bad-cidr', base.replace('10.0.0.0/24', '10.0.0.0/40'), /bad-cidr\.yaml:10:16 nova\.fixed_range: "\/40" is not a prefix length/],
-    ['dup-ip', base.replace('vm_1: {host: compute1}', 'vm_1: {host: compute1, ip: 10.0.0.9}').replace('vm_2: {host: compute1}', 'vm_2: {host: compute1, ip: 10.0.0.9}'), /dup-ip\.yaml:20:30 vms\.vm_2\.ip: 10\.0\.0\.9 is already taken by vms\.vm_1/],
-    ['outside', base.replace('vm_1: {host: compute1}', 'vm_1: {host: compute1, ip: 10.1.0.9}'), /outside\.yaml:19:30 vms\.vm_1\.ip: 10\.1\.0\.9 is outside fixed_range 10\.0\.0\.0\/24/],
+    ['unknown-key', unknown, new RegExp(`unknown-key\\.yaml:${at(unknown, 'multihost:')} nova\\.multihost: unknown key "multihost"`)],
+    ['missing-node', missing, new RegExp(`missing-node\\.yaml:${at(missing, 'compute3')} vms\\.vm_3\\.host: no node "compute3"`)],
+    ['bad-cidr', cidr, new RegExp(`bad-cidr\\.yaml:${at(cidr, '10.0.0.0/40')} nova\\.fixed_range: "/40" is not a prefix length`)],
+    ['dup-ip', dup, new RegExp(`dup-ip\\.yaml:${at(dup, '10.0.0.9', dup.indexOf('vm_2: {') - dup.indexOf('10.0.0.9') + 'vm_2: {host: compute1, ip: '.length)} vms\\.vm_2\\.ip: 10\\.0\\.0\\.9 is already taken by vms\\.vm_1`)],
+    ['outside', outside, new RegExp(`outside\\.yaml:${at(outside, '10.1.0.9')} vms\\.vm_1\\.ip: 10\\.1\\.0\\.9 is outside fixed_range 10\\.0\\.0\\.0/24`)],
   ];
   const files: string[] = [];
   for (const [name, text, want] of cases) {
@@ -110,7 +125,7 @@ t.test('bad scenarios exit 2 with file:line:col and field, no stack trace', asyn
   const p = await flatlab(['plan', files[1]!]);
   t.equal(p.exitCode, 2);
   t.match(p.stderr, cases[1]![2]);
-  const missing = await flatlab(['run', 'no-such-scenario']);
-  t.equal(missing.exitCode, 2);
-  t.match(missing.stderr, /no-such-scenario: no such scenario file or name/);
+  const noSuch = await flatlab(['run', 'no-such-scenario']);
+  t.equal(noSuch.exitCode, 2);
+  t.match(noSuch.stderr, /no-such-scenario: no such scenario file or name/);
 });

@@ -31,11 +31,11 @@ t.test('up, exec, check, down', { skip: skipUnlessRoot }, async (t) => {
   const before = await rootSnapshot();
   const up = await flatlab(['up', 'flatdhcp-multihost', '--results', results]);
   t.equal(up.exitCode, 0, up.stdout + up.stderr);
-  t.match(up.stdout, /lab fl-[0-9a-f]{6} is up/);
+  t.match(up.stdout, /lab fl-[0-9a-f]{6} \(variant same-net-allowed\) is up/);
   t.equal((await flatlabNamespaces()).length, 7, 'the lab stays');
 
   const ls = await flatlab(['ls']);
-  t.match(ls.stdout, /fl-[0-9a-f]{6}\s+kept\s+flatdhcp-multihost\s+7/);
+  t.match(ls.stdout, /fl-[0-9a-f]{6}\s+kept\s+flatdhcp-multihost\/same-net-allowed\s+7/);
 
   const addr = await flatlab(['exec', 'vm_1', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
   t.equal(addr.exitCode, 0);

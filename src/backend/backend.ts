@@ -57,8 +57,8 @@ export interface Backend {
   startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord>;
   /** True while the process is alive. */
   isRunning(proc: ProcessRecord): boolean;
-  /** True when a socket in the process's namespace listens on this UDP port. */
-  udpListening(proc: ProcessRecord, port: number): Promise<boolean>;
+  /** True when a socket in the process's namespace is bound to this UDP port / listens on this TCP port. */
+  listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean>;
   /** Runs a command to completion inside a target. */
   exec(target: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Reads a file as the target sees it; null when it does not exist. */

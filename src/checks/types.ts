@@ -42,8 +42,11 @@ export interface ReachResult {
   from: string;
   to: string;
   proto: Protocol;
+  port?: number;
   expected: Reachability;
   observed: Reachability;
+  /** why this was expected (the oracle's reason) */
+  reason: string;
   /** the command's evidence: round-trip time, or why it failed */
   evidence: string;
   durationMs: number;

@@ -7,8 +7,8 @@ import { UserError } from '../errors.js';
 import { renderReport } from '../report/terminal.js';
 import { renderPlan } from '../report/plan-text.js';
 import { createProgress } from '../run/progress.js';
-import { DEFAULT_RESULTS_ROOT, type RunResult } from '../run/results.js';
-import { checkLab, planScenario, runScenario } from '../run/run-scenario.js';
+import { DEFAULT_RESULTS_ROOT, RESULT_SCHEMA_VERSION, type RunResult, type VariantResult } from '../run/results.js';
+import { checkLab, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
 import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
 import { loadScenarioFile } from '../scenario/load.js';
 import { resolveScenario } from '../scenario/resolve.js';
@@ -19,6 +19,7 @@ type SetExit = (code: number) => void;
 interface RunFlags {
   backend: string;
   results: string;
+  variant?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -27,25 +28,29 @@ function addRunFlags(cmd: Command): Command {
   return cmd
     .option('-b, --backend <name>', `backend (${backendNames().join(', ')})`, 'netns')
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
+    .option('--variant <name>', 'run only this variant (default: every variant)')
     .option('-q, --quiet', 'no progress lines')
     .option('--json', 'print result.json instead of the report');
 }
 
 async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: SetExit): Promise<void> {
   const loaded = await loadScenarioFile(resolveScenario(arg));
-  const progress = createProgress({ quiet: flags.quiet || flags.json });
+  // `up` keeps one lab: the variant asked for, or the first
+  const variant = keep ? (flags.variant ?? loaded.variants[0]!.name) : flags.variant;
   const { result, resultsDir, interrupted } = await runScenario(loaded, {
     backend: flags.backend,
     resultsRoot: flags.results,
-    progress,
+    quiet: flags.quiet || flags.json,
     keep,
+    ...(variant !== undefined ? { variant } : {}),
   });
   process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, resultsDir));
-  if (keep && !result.error) {
-    const vm = result.plan.vms[0]?.name ?? 'NODE';
+  const lab = result.variants[0];
+  if (keep && lab && !lab.error) {
+    const vm = lab.plan.vms[0]?.name ?? 'NODE';
     process.stdout.write(
-      `  lab ${chalk.bold(result.prefix)} is up. ` +
-        `Try: flatlab exec ${vm} -- ip addr · flatlab check · flatlab down ${result.prefix}\n\n`,
+      `  lab ${chalk.bold(lab.prefix)} (variant ${lab.variant}) is up. ` +
+        `Try: flatlab exec ${vm} -- ip addr · flatlab check · flatlab down ${lab.prefix}\n\n`,
     );
   }
   setExit(interrupted ? interrupted.exitCode : exitCodeOf(result));
@@ -92,10 +97,12 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .command('plan')
     .argument('<scenario>', 'a scenario name or file')
     .option('--json', 'the plan as JSON')
+    .option('--variant <name>', 'only this variant')
     .description('print what a run would build and expect, without building it')
-    .action(async (arg: string, flags: { json?: boolean }) => {
-      const plan = planScenario(await loadScenarioFile(resolveScenario(arg)), '000000');
-      process.stdout.write(flags.json ? JSON.stringify(plan, null, 2) + '\n' : renderPlan(plan));
+    .action(async (arg: string, flags: { json?: boolean; variant?: string }) => {
+      const loaded = await loadScenarioFile(resolveScenario(arg));
+      const plans = selectVariants(loaded, flags.variant).map((v) => planVariant(v, '000000'));
+      process.stdout.write(flags.json ? JSON.stringify(plans.length === 1 ? plans[0] : plans, null, 2) + '\n' : plans.map(renderPlan).join('\n'));
     });
 
   program
@@ -125,20 +132,26 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const progress = createProgress();
       const t0 = performance.now();
       const checked = await checkLab(reattach(lab.state), progress);
-      const passed = checked.verdicts.filter((v) => v.ok).length;
-      const failed = checked.verdicts.length - passed;
-      const result: RunResult = {
-        schemaVersion: 1,
-        scenario: lab.state.scenario,
-        file: lab.state.file,
-        backend: lab.state.backend,
+      const summary = summarise(checked.verdicts);
+      const variant: VariantResult = {
+        variant: lab.state.variant,
         prefix: lab.prefix,
-        startedAt: new Date().toISOString(),
-        ok: failed === 0,
-        summary: { passed, failed },
+        ok: summary.failed === 0,
+        summary,
         plan: lab.state.plan,
         ...checked,
         timings: { ...progress.timings, total: Math.round(performance.now() - t0) },
+      };
+      const result: RunResult = {
+        schemaVersion: RESULT_SCHEMA_VERSION,
+        scenario: lab.state.scenario,
+        file: lab.state.file,
+        backend: lab.state.backend,
+        startedAt: new Date().toISOString(),
+        ok: variant.ok,
+        summary,
+        variants: [variant],
+        timings: { total: variant.timings.total! },
       };
       process.stdout.write(renderReport(result, '(not saved: flatlab check observes a live lab)'));
       setExit(exitCodeOf(result));
@@ -166,7 +179,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const rows = runs.map((r) => [
         r.prefix,
         r.status === 'dead' ? chalk.yellow('leftover') : r.status,
-        r.state?.scenario ?? '?',
+        r.state ? `${r.state.scenario}${r.state.variant && r.state.variant !== 'default' ? `/${r.state.variant}` : ''}` : '?',
         String(r.namespaces.length),
         r.state?.createdAt ?? '',
       ]);

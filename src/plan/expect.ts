@@ -1,47 +1,53 @@
 /**
- * What a run should observe, derived from the scenario, then overridden or extended by
- * its `expect:` block.
+ * What a run should observe, derived from the scenario (the oracle), then overridden or
+ * extended by its `expect:` block.
  */
 import type { Scenario } from '../scenario/schema.js';
-import type { Expectations, ReachExpectation, VmPlan } from './types.js';
+import { deriveProbes, judge, type OracleInputs, type Probe } from './oracle.js';
+import type { Expectations, ReachExpectation, ServicePlan } from './types.js';
 
-/** Every ordered pair of distinct VMs. */
-export function orderedPairs<T>(items: T[]): [T, T][] {
-  const out: [T, T][] = [];
-  for (const a of items) for (const b of items) if (a !== b) out.push([a, b]);
-  return out;
-}
+const probeKey = (r: Probe): string => `${r.from}>${r.to}/${r.proto}${r.port !== undefined ? `/${r.port}` : ''}`;
 
-/**
- * The oracle: every VM reaches every other. In a flat network all VMs share one L2
- * segment, and nothing in the foundation's wiring filters between them.
- */
-export function deriveReach(vms: VmPlan[]): ReachExpectation[] {
-  return orderedPairs(vms).map(([a, b]) => ({ from: a.name, to: b.name, proto: 'icmp', expect: 'reachable', source: 'derived' }));
-}
-
-export function deriveExpectations(s: Scenario, vms: VmPlan[]): Expectations {
+export function deriveExpectations(s: Scenario, o: OracleInputs): Expectations {
   const leases: Record<string, string> = {};
   const gateways: Record<string, string | null> = {};
-  for (const vm of vms) {
+  for (const vm of o.vms) {
     leases[vm.name] = vm.ip;
     gateways[vm.name] = vm.gateway;
   }
   Object.assign(leases, s.expect?.leases ?? {});
   Object.assign(gateways, s.expect?.gateways ?? {});
 
-  const reach = deriveReach(vms);
-  const key = (r: { from: string; to: string; proto: string }): string => `${r.from}>${r.to}/${r.proto}`;
-  const index = new Map(reach.map((r, i) => [key(r), i]));
+  const reach: ReachExpectation[] = deriveProbes(o).map((p) => {
+    const v = judge(o, p);
+    return { ...p, expect: v.expect, source: 'derived', reason: v.reason };
+  });
+  const index = new Map(reach.map((r, i) => [probeKey(r), i]));
   for (const c of s.expect?.checks ?? []) {
-    const r: ReachExpectation = { from: c.from, to: c.to, proto: c.proto, expect: c.expect, source: 'scenario' };
-    const at = index.get(key(r));
+    const probe: Probe = { from: c.from, to: c.to, proto: c.proto, ...(c.port !== undefined ? { port: c.port } : {}) };
+    const oracle = c.from === c.to ? undefined : judge(o, probe);
+    const r: ReachExpectation = {
+      ...probe,
+      expect: c.expect,
+      source: 'scenario',
+      reason: `stated in expect.checks${oracle ? ` (the oracle says ${oracle.expect}: ${oracle.reason})` : ''}`,
+    };
+    const at = index.get(probeKey(r));
     if (at === undefined) {
-      index.set(key(r), reach.length);
+      index.set(probeKey(r), reach.length);
       reach.push(r);
     } else {
       reach[at] = r;
     }
   }
   return { leases, gateways, reach };
+}
+
+/** The tcp/udp sockets each VM must open: every port some probe targets at it. */
+export function servicesFor(vm: string, reach: ReachExpectation[]): ServicePlan[] {
+  const seen = new Map<string, ServicePlan>();
+  for (const r of reach) {
+    if (r.to === vm && r.proto !== 'icmp' && r.port !== undefined) seen.set(`${r.proto}/${r.port}`, { proto: r.proto, port: r.port });
+  }
+  return [...seen.values()];
 }

@@ -8,13 +8,17 @@ import { nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
 import type { Scenario } from '../scenario/schema.js';
 import { assignAddresses } from './addressing.js';
 import { planDnsmasq } from './dnsmasq.js';
-import { deriveExpectations } from './expect.js';
+import { deriveExpectations, servicesFor } from './expect.js';
+import { renderFirewall } from './firewall.js';
+import { planSecurityGroups } from './security-groups.js';
 import { deterministicMac, tapMacFor } from './mac.js';
 import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
 import type { NetworkPlan, NodePlan, Plan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
 
 export interface PlanOptions {
+  /** the variant this plan realises */
+  variant?: string;
   /** 6 hex digits; the CLI draws it at random */
   runId: string;
   /** where the run keeps its files (dnsmasq files, lease logs): a per-run directory is made below */
@@ -47,12 +51,13 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
 
   const macs = new Set(Object.values(s.vms).flatMap((v) => (v.mac ? [v.mac] : [])));
   const tapCount = new Map<string, number>();
-  const vms: VmPlan[] = Object.entries(s.vms).map(([name, vm]) => {
+  const vms: VmPlan[] = [];
+  for (const [name, vm] of Object.entries(s.vms)) {
     const mac = vm.mac ?? deterministicMac(s.name, name, macs);
     macs.add(mac);
     const index = tapCount.get(vm.host) ?? 0;
     tapCount.set(vm.host, index + 1);
-    return {
+    vms.push({
       name,
       hostname: sanitizeHostname(name),
       node: vm.host,
@@ -65,8 +70,15 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       // multi_host: the VM's own node's bridge address, handed out by its dnsmasq as router
       gateway: bridgeIps[vm.host] ?? null,
       dir: join(runtimeDir, 'vms', name),
-    };
-  });
+      // nova's instances.id, in declaration order
+      instanceId: vms.length + 1,
+      securityGroups: vm.security_groups,
+      services: [],
+    });
+  }
+  const securityGroups = planSecurityGroups(s);
+  const expected = deriveExpectations(s, { network, vms, groups: securityGroups });
+  for (const vm of vms) vm.services = servicesFor(vm.name, expected.reach);
 
   const nodes: NodePlan[] = Object.keys(s.nodes).map((name) => {
     const bridgeIp = bridgeIps[name] ?? null;
@@ -80,6 +92,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       bridge: network.bridge,
       bridgeIp,
       vms: own.map((v) => v.name),
+      firewall: renderFirewall({ node: { bridge: network.bridge, bridgeIp }, network, local: own, all: vms, groups: securityGroups }),
       // nova-network starts dnsmasq where it holds a DHCP address for the network.
       dhcp:
         bridgeIp === null
@@ -101,6 +114,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const partial = { fabric, nodes, vms, network };
   return {
     scenario: s.name,
+    variant: opts.variant ?? 'default',
     runId: opts.runId,
     prefix,
     runtimeDir,
@@ -108,7 +122,8 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     fabric,
     nodes,
     vms,
+    securityGroups,
     wiring: planWiring(partial),
-    expected: deriveExpectations(s, vms),
+    expected,
   };
 }

@@ -50,6 +50,8 @@ export interface NodePlan {
   bridgeIp: string | null;
   vms: string[];
   dhcp: DhcpServerPlan | null;
+  /** the node's filter table as nova's processes left it, as iptables-restore input */
+  firewall: string;
 }
 
 export interface VmPlan {
@@ -68,18 +70,48 @@ export interface VmPlan {
   gateway: string | null;
   /** the guest's runtime files: the DHCP client's record of what it was told */
   dir: string;
+  /** nova's instances.id: names the instance's firewall chain nova-compute-inst-<id> */
+  instanceId: number;
+  securityGroups: string[];
+  /** the sockets flatlab opens in the guest for tcp/udp probes */
+  services: ServicePlan[];
 }
 
-export type Protocol = 'icmp';
-export type Reachability = 'reachable' | 'unreachable';
+export type Protocol = 'icmp' | 'tcp' | 'udp';
+/** refused: the packet arrived and was answered with a reset / port unreachable */
+export type Reachability = 'reachable' | 'unreachable' | 'refused';
 
 export interface ReachExpectation {
   from: string;
   to: string;
   proto: Protocol;
+  /** tcp and udp */
+  port?: number;
   expect: Reachability;
-  /** derived by the planner, or stated in the scenario's expect.checks */
+  /** derived by the oracle, or stated in the scenario's expect.checks */
   source: 'derived' | 'scenario';
+  /** the oracle's reason: which rule accepts, or that the fallback drops */
+  reason: string;
+}
+
+/** A port a VM listens on for reachability probes (a real socket in its namespace). */
+export interface ServicePlan {
+  proto: 'tcp' | 'udp';
+  port: number;
+}
+
+/** A security group rule as the firewall needs it. */
+export interface RulePlan {
+  proto: Protocol;
+  /** tcp/udp port range */
+  fromPort?: number;
+  toPort?: number;
+  /** icmp type and code; undefined = any (nova's -1) */
+  icmpType?: number;
+  icmpCode?: number;
+  /** a CIDR, or the members of a group */
+  cidr?: string;
+  group?: string;
 }
 
 export interface Expectations {
@@ -99,6 +131,8 @@ export interface WiringPlan {
 
 export interface Plan {
   scenario: string;
+  /** the variant this plan realises ("default" when the file declares none) */
+  variant: string;
   runId: string;
   /** every kernel object and file of the run carries it */
   prefix: string;
@@ -107,6 +141,7 @@ export interface Plan {
   fabric: { netns: string; bridge: string };
   nodes: NodePlan[];
   vms: VmPlan[];
+  securityGroups: Record<string, RulePlan[]>;
   wiring: WiringPlan;
   expected: Expectations;
 }

@@ -1,74 +1,103 @@
-/** The run report on a terminal: a table per VM, the reachability matrix, failures. */
+/** The run report on a terminal: per variant a table per VM, the reachability matrix, failures. */
 import chalk from 'chalk';
-import type { RunResult } from '../run/results.js';
+import type { ReachResult } from '../checks/types.js';
+import type { Reachability } from '../plan/types.js';
+import type { RunResult, VariantResult } from '../run/results.js';
 import { renderTable } from './table.js';
 
 const ok = (s: string): string => chalk.green(s);
 const bad = (s: string): string => chalk.red.bold(s);
 
-export function renderVmTable(r: RunResult): string {
-  const verdictsFor = (vm: string): boolean[] =>
-    r.verdicts.filter((v) => v.subject === vm || v.subject.startsWith(`${vm} -> `)).map((v) => v.ok);
+export function renderVmTable(r: VariantResult): string {
   const rows = r.plan.vms.map((vm) => {
     const o = r.observations?.vms[vm.name];
     const lease = r.verdicts.find((v) => v.kind === 'lease' && v.subject === vm.name);
     const gw = r.verdicts.find((v) => v.kind === 'gateway' && v.subject === vm.name);
     const addr = o?.addresses[0] ? o.addresses[0].ip : '—';
-    const all = verdictsFor(vm.name);
-    const passed = all.length > 0 && all.every(Boolean);
+    const mine = r.verdicts.filter((v) => v.subject === vm.name || v.subject.startsWith(`${vm.name} -> `));
+    const failed = mine.filter((v) => !v.ok).length;
     return [
       chalk.bold(vm.name),
       vm.node,
       o?.mac ?? vm.mac,
       lease ? (lease.ok ? ok(addr) : bad(`${addr} ≠ ${r.plan.expected.leases[vm.name]}`)) : addr,
       gw ? (gw.ok ? ok(gw.observed) : bad(`${gw.observed} ≠ ${gw.expected}`)) : '—',
-      all.length === 0 ? chalk.dim('not checked') : passed ? ok('pass') : bad(`${all.filter((x) => !x).length} failed`),
+      mine.length === 0 ? chalk.dim('not checked') : failed === 0 ? ok('pass') : bad(`${failed} failed`),
     ];
   });
   return renderTable(['VM', 'node', 'MAC', 'leased IP', 'gateway', 'result'], rows);
 }
 
+const MARK: Record<Reachability, string> = { reachable: '✓', unreachable: '✗', refused: 'R' };
+
+/** `icmp`, `tcp/22` */
+export function probeName(x: Pick<ReachResult, 'proto' | 'port'>): string {
+  return x.port !== undefined ? `${x.proto}/${x.port}` : x.proto;
+}
+
 /**
- * Rows are sources, columns destinations. ✓ reached, ✗ did not; green when as
- * expected, red (with the expectation in brackets) when not.
+ * Rows are sources, columns destinations; one mark per probe: ✓ answered, ✗ silence
+ * (dropped), R refused. Green when as expected; red, with the expectation, when not.
  */
-export function renderMatrix(r: RunResult): string {
+export function renderMatrix(r: VariantResult): string {
   const names = r.plan.vms.map((v) => v.name);
+  const kinds = [...new Set(r.reach.map(probeName))];
+  const several = kinds.length > 1;
   const cell = (from: string, to: string): string => {
     if (from === to) return chalk.dim('·');
     const res = r.reach.filter((x) => x.from === from && x.to === to);
     if (res.length === 0) return chalk.dim('-');
     return res
       .map((x) => {
-        const mark = x.observed === 'reachable' ? '✓' : '✗';
-        return x.observed === x.expected ? ok(mark) : bad(`${mark}(want ${x.expected === 'reachable' ? '✓' : '✗'})`);
+        const label = several ? `${probeName(x)} ` : '';
+        const text = `${label}${MARK[x.observed]}`;
+        return x.observed === x.expected ? ok(text) : bad(`${text}(want ${MARK[x.expected]})`);
       })
       .join(' ');
   };
   const rows = names.map((from) => [chalk.bold(from), ...names.map((to) => cell(from, to))]);
-  return renderTable(['from \\ to', ...names], rows);
+  return renderTable([`from \\ to${several ? '' : ` (${kinds[0] ?? 'icmp'})`}`, ...names], rows);
 }
 
-export function renderFailures(r: RunResult): string {
+export function renderFailures(r: VariantResult): string {
   const failed = r.verdicts.filter((v) => !v.ok);
-  if (failed.length === 0) return '';
   return failed
     .map((v) => `  ${bad('FAIL')} ${v.kind} ${v.subject}: expected ${v.expected}, observed ${v.observed}${v.detail ? `\n       ${chalk.dim(v.detail)}` : ''}`)
     .join('\n');
 }
 
-export function renderReport(r: RunResult, resultsDir: string): string {
-  const out: string[] = [];
-  out.push('', chalk.bold(`${r.scenario}`) + chalk.dim(`  (${r.plan.network.cidr} on ${r.plan.network.bridge}, run ${r.prefix}, ${r.backend})`), '');
+export function renderVariant(r: VariantResult, scenario: string): string {
+  const n = r.plan.network;
+  const title = r.variant === 'default' ? scenario : `${scenario} · variant ${r.variant}`;
+  const out: string[] = [
+    chalk.bold(title) +
+      chalk.dim(`  (${n.cidr} on ${n.bridge}, allow_same_net_traffic=${n.allowSameNetTraffic}, run ${r.prefix})`),
+  ];
+  if (r.description) out.push(chalk.dim(`  ${r.description}`));
+  out.push('');
   if (r.observations) {
     out.push(renderVmTable(r), '');
-    if (r.reach.length > 0) out.push(chalk.bold('  reachability') + chalk.dim(' (rows: from, columns: to)'), renderMatrix(r), '');
+    if (r.reach.length > 0) out.push(chalk.bold('  reachability') + chalk.dim(' (rows: from, columns: to; ✓ answered, ✗ dropped, R refused)'), renderMatrix(r), '');
   }
   const fails = renderFailures(r);
   if (fails) out.push(fails, '');
   if (r.error) out.push(`  ${bad('ERROR')} ${r.error}`, '');
   const { passed, failed } = r.summary;
-  const verdict = r.ok ? ok(`all ${passed} checks as expected`) : bad(`${failed} of ${passed + failed} checks failed${r.error ? ' (run did not complete)' : ''}`);
-  out.push(`  ${verdict} ${chalk.dim(`in ${r.timings.total} ms`)}`, chalk.dim(`  results: ${resultsDir}`), '');
+  out.push(
+    `  ${r.ok ? ok(`all ${passed} checks as expected`) : bad(`${failed} of ${passed + failed} checks failed${r.error ? ' (lab did not complete)' : ''}`)} ${chalk.dim(`in ${r.timings.total} ms`)}`,
+    '',
+  );
+  return out.join('\n');
+}
+
+export function renderReport(r: RunResult, resultsDir: string): string {
+  const out = ['', ...r.variants.map((v) => renderVariant(v, r.scenario))];
+  if (r.variants.length > 1) {
+    const verdict = r.ok
+      ? ok(`all ${r.variants.length} variants as expected (${r.summary.passed} checks)`)
+      : bad(`${r.variants.filter((v) => !v.ok).length} of ${r.variants.length} variants failed`);
+    out.push(`  ${verdict} ${chalk.dim(`in ${r.timings.total} ms`)}`);
+  }
+  out.push(chalk.dim(`  results: ${resultsDir}`), '');
   return out.join('\n');
 }

@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Backend, ProcessRecord } from '../backend/backend.js';
-import type { Plan } from '../plan/types.js';
+import type { Plan, VmPlan } from '../plan/types.js';
 import type { Progress } from './progress.js';
 import { removeState, writeState, type RunState } from './state.js';
 import { pollUntil } from './wait.js';
@@ -75,7 +75,12 @@ export async function bringUp(
       plan.nodes.map(async (node) => {
         // nova's initialize_gateway_device turns on forwarding on every gateway node;
         // bridge-nf-call-iptables makes the node's iptables see bridged VM traffic.
-        await backend.setSysctls(node.netns, { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' });
+        // The firewall is in place before any guest boots, as nova-compute set it up
+        // before spawning the instance.
+        await Promise.all([
+          backend.setSysctls(node.netns, { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' }),
+          applyFirewall(backend, node.netns, node.firewall),
+        ]);
         if (node.dhcp) {
           const d = node.dhcp;
           const p = await track(
@@ -83,7 +88,7 @@ export async function bringUp(
             await backend.startProcess(node.netns, ['dnsmasq', ...d.argv], { env: d.env, logFile: `${d.dir}/dnsmasq.stderr`, role: 'dnsmasq' }),
           );
           lab.dhcpServers[node.name] = p;
-          const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.udpListening(p, 67)), {
+          const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.listening(p, 'udp', 67)), {
             timeoutMs: timeouts.dhcpServerMs,
             signal,
           });
@@ -105,6 +110,7 @@ export async function bringUp(
                 state,
                 await backend.startProcess(vm.netns, argv, { env: { FLATLAB_VM_DIR: vm.dir }, logFile: `${vm.dir}/udhcpc.log`, role: 'dhcp-client' }),
               );
+              await startServices(lab, vm, signal, timeouts);
             }),
         );
       }),
@@ -112,6 +118,36 @@ export async function bringUp(
   });
   signal.throwIfAborted();
   return lab;
+}
+
+async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
+  const r = await backend.exec(target, ['iptables-restore'], { input: rules });
+  if (r.exitCode !== 0) throw new Error(`iptables-restore in ${target} failed: ${r.stderr.trim()}`);
+}
+
+/**
+ * The sockets tcp/udp probes aim at: one socat per port, echoing what it receives
+ * (PIPE), so a probe tells an answer from a refusal and from silence.
+ */
+async function startServices(lab: RunningLab, vm: VmPlan, signal: AbortSignal, timeouts: LabTimeouts): Promise<void> {
+  const { backend, state } = lab;
+  await Promise.all(
+    vm.services.map(async (svc) => {
+      const argv =
+        svc.proto === 'tcp'
+          ? ['socat', `TCP4-LISTEN:${svc.port},fork,reuseaddr`, 'PIPE']
+          : ['socat', '-T', '1', `UDP4-RECVFROM:${svc.port},fork`, 'PIPE'];
+      const p = await track(
+        state,
+        await backend.startProcess(vm.netns, argv, { logFile: `${vm.dir}/${svc.proto}-${svc.port}.log`, role: 'service' }),
+      );
+      const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.listening(p, svc.proto, svc.port)), {
+        timeoutMs: timeouts.dhcpServerMs,
+        signal,
+      });
+      if (!up || !backend.isRunning(p)) throw new Error(`${svc.proto}/${svc.port} listener in ${vm.name} did not start (see ${vm.dir}/${svc.proto}-${svc.port}.log)`);
+    }),
+  );
 }
 
 /** Waits until every guest holds an address and its node's lease log shows the lease. */

@@ -11,14 +11,24 @@ export interface Progress {
   readonly timings: Record<string, number>;
 }
 
-export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress {
+export interface ProgressOptions {
+  quiet?: boolean;
+  stream?: NodeJS.WriteStream;
+  /** shown before each line (the variant, when several run at once) */
+  label?: string;
+  /** show the running phase in place (only one run at a time can) */
+  live?: boolean;
+}
+
+export function createProgress(opts: ProgressOptions = {}): Progress {
   const stream = opts.stream ?? process.stderr;
-  const tty = stream.isTTY === true;
+  const tty = stream.isTTY === true && opts.live !== false;
+  const tag = opts.label ? chalk.cyan(`[${opts.label}] `) : '';
   const timings: Record<string, number> = {};
   return {
     timings,
     async phase<T>(name: string, label: string, fn: () => Promise<T>): Promise<T> {
-      if (tty && !opts.quiet) stream.write(chalk.dim(`  … ${label}`));
+      if (tty && !opts.quiet) stream.write(chalk.dim(`  … ${tag}${label}`));
       const t0 = performance.now();
       let failed = true;
       try {
@@ -30,12 +40,12 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
         timings[name] = (timings[name] ?? 0) + ms;
         if (!opts.quiet) {
           const mark = failed ? chalk.red('✗') : chalk.green('✓');
-          stream.write(`${tty ? '\r\x1b[K' : ''}  ${mark} ${label} ${chalk.dim(`${ms} ms`)}\n`);
+          stream.write(`${tty ? '\r\x1b[K' : ''}  ${mark} ${tag}${label} ${chalk.dim(`${ms} ms`)}\n`);
         }
       }
     },
     note(message: string): void {
-      if (!opts.quiet) stream.write(`  ${message}\n`);
+      if (!opts.quiet) stream.write(`  ${tag}${message}\n`);
     },
   };
 }

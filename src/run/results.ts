@@ -5,27 +5,41 @@ import { fileURLToPath } from 'node:url';
 import type { Plan } from '../plan/types.js';
 import type { Observations, ReachResult, Verdict } from '../checks/types.js';
 
-export const RESULT_SCHEMA_VERSION = 1;
+/** 2: one entry per variant under `variants`. */
+export const RESULT_SCHEMA_VERSION = 2;
 
 export const DEFAULT_RESULTS_ROOT = fileURLToPath(new URL('../../results', import.meta.url));
 
+/** One variant's lab: its plan, what was observed, every verdict. */
+export interface VariantResult {
+  variant: string;
+  description?: string;
+  prefix: string;
+  /** every check as expected */
+  ok: boolean;
+  /** set when the lab stopped before its checks (build failure, interruption) */
+  error?: string;
+  summary: { passed: number; failed: number };
+  plan: Plan;
+  observations: Observations | null;
+  /** the reachability matrix: every probe, expected and observed */
+  reach: ReachResult[];
+  verdicts: Verdict[];
+  /** milliseconds per phase, and `total` */
+  timings: Record<string, number>;
+}
+
+/** result.json */
 export interface RunResult {
   schemaVersion: number;
   scenario: string;
   file: string;
   backend: string;
-  prefix: string;
   startedAt: string;
-  /** every check as expected */
   ok: boolean;
-  /** set when the run stopped before its checks (build failure, interruption) */
-  error?: string;
   summary: { passed: number; failed: number };
-  plan: Plan;
-  observations: Observations | null;
-  reach: ReachResult[];
-  verdicts: Verdict[];
-  /** milliseconds per phase, and `total` */
+  variants: VariantResult[];
+  /** `total`: the whole run, variants in parallel */
   timings: Record<string, number>;
 }
 

@@ -1,28 +1,41 @@
 /**
- * One scenario, end to end: plan, build, lease, check, collect results, tear down.
+ * One scenario, end to end: for each variant (concurrently, each an isolated lab with
+ * its own run prefix) plan, build, lease, check, collect results, tear down.
  */
 import { randomBytes } from 'node:crypto';
-import { createBackend } from '../backend/registry.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
+import { startTicks } from '../backend/netns/procfs.js';
+import { createBackend } from '../backend/registry.js';
 import { gatewayVerdicts, leaseVerdicts } from '../checks/leases.js';
 import { observe } from '../checks/observe.js';
 import { DEFAULT_REACH, reachVerdicts, runReachChecks, type ReachOptions } from '../checks/reach.js';
 import type { Observations, ReachResult, Verdict } from '../checks/types.js';
-import { InterruptedError } from '../errors.js';
+import { InterruptedError, UserError } from '../errors.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
-import type { LoadedScenario } from '../scenario/load.js';
+import type { LoadedScenario, ScenarioVariant } from '../scenario/load.js';
 import { ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
-import type { Progress } from './progress.js';
-import { collectArtifacts, prepareResultsDir, resultsDirFor, RESULT_SCHEMA_VERSION, writeResult, type RunResult } from './results.js';
-import { runtimeRoot, targetsOf, writeState, type RunState } from './state.js';
-import { startTicks } from '../backend/netns/procfs.js';
+import { createProgress, type Progress } from './progress.js';
+import {
+  collectArtifacts,
+  prepareResultsDir,
+  resultsDirFor,
+  RESULT_SCHEMA_VERSION,
+  writeResult,
+  type RunResult,
+  type VariantResult,
+} from './results.js';
 import { withSignals } from './signals.js';
+import { runtimeRoot, targetsOf, writeState, type RunState } from './state.js';
 
 export interface RunOptions {
   backend: string;
   resultsRoot: string;
-  progress: Progress;
+  /** only this variant (default: all) */
+  variant?: string;
+  quiet?: boolean;
   /** `flatlab up`: keep the lab after the checks */
   keep?: boolean;
   reach?: ReachOptions;
@@ -31,7 +44,7 @@ export interface RunOptions {
 export interface RunOutcome {
   result: RunResult;
   resultsDir: string;
-  /** set when a signal stopped the run (the lab is torn down all the same) */
+  /** set when a signal stopped the run (the labs are torn down all the same) */
   interrupted?: InterruptedError;
 }
 
@@ -39,8 +52,16 @@ export function newRunId(): string {
   return randomBytes(3).toString('hex');
 }
 
-export function planScenario(loaded: LoadedScenario, runId = newRunId()): Plan {
-  return makePlan(loaded.scenario, { runId, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge });
+export function planVariant(variant: ScenarioVariant, runId = newRunId()): Plan {
+  return makePlan(variant.scenario, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge });
+}
+
+/** The variants a run covers: all, or the one asked for. */
+export function selectVariants(loaded: LoadedScenario, name?: string): ScenarioVariant[] {
+  if (name === undefined) return loaded.variants;
+  const v = loaded.variants.find((x) => x.name === name);
+  if (!v) throw new UserError(`${loaded.file}: no variant "${name}" (variants: ${loaded.variants.map((x) => x.name).join(', ')})`);
+  return [v];
 }
 
 /** Observes a running lab and checks it against the plan's expectations. */
@@ -57,84 +78,128 @@ export async function checkLab(
   return { observations, reach, verdicts };
 }
 
+/** Each node's firewall as the kernel holds it, saved beside the node's other files. */
+async function saveFirewalls(backend: Backend, plan: Plan, dir: string): Promise<void> {
+  await Promise.all(
+    plan.nodes.map(async (n) => {
+      const r = await backend.exec(n.netns, ['iptables-save', '-c']);
+      await writeFile(join(dir, 'nodes', n.name, 'iptables-save.txt'), r.exitCode === 0 ? r.stdout + '\n' : `iptables-save failed: ${r.stderr}\n`);
+    }),
+  );
+}
+
+export function summarise(verdicts: Verdict[]): { passed: number; failed: number } {
+  const passed = verdicts.filter((v) => v.ok).length;
+  return { passed, failed: verdicts.length - passed };
+}
+
+interface VariantRun {
+  variant: ScenarioVariant;
+  plan: Plan;
+  progress: Progress;
+  result: VariantResult;
+  state: RunState;
+  dir: string;
+}
+
+async function runVariant(r: VariantRun, backend: Backend, opts: RunOptions, signal: AbortSignal): Promise<void> {
+  const { plan, state, progress, result } = r;
+  const t0 = performance.now();
+  let keep = false;
+  try {
+    const lab = await bringUp(plan, backend, state, progress, signal);
+    await awaitLeases(lab, progress, signal);
+    signal.throwIfAborted();
+    Object.assign(result, await checkLab(lab, progress, opts.reach));
+    signal.throwIfAborted();
+    keep = opts.keep === true;
+  } catch (err) {
+    // A terminal's Ctrl-C reaches our `ip` children too; one of them may fail before
+    // our own handler has run. Let a signal that is on its way arrive first.
+    if (!signal.aborted) await new Promise((res) => setTimeout(res, 50));
+    result.error = signal.aborted && signal.reason instanceof InterruptedError ? signal.reason.message : err instanceof Error ? err.message : String(err);
+    if (!signal.aborted && process.env.FLATLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  } finally {
+    const collect = async (): Promise<void> => {
+      await collectArtifacts(plan.runtimeDir, r.dir);
+      await saveFirewalls(backend, plan, r.dir);
+    };
+    if (keep) {
+      state.kept = true;
+      await writeState(state);
+      await collect();
+    } else {
+      await progress.phase('teardown', 'teardown', () => tearDown(backend, plan.prefix, plan.runtimeDir, state.processes, collect));
+    }
+    result.timings.total = Math.round(performance.now() - t0);
+    result.summary = summarise(result.verdicts);
+    result.ok = !result.error && result.summary.failed === 0;
+  }
+}
+
 export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Promise<RunOutcome> {
+  const variants = selectVariants(loaded, opts.variant);
   const backend: Backend = createBackend(opts.backend);
   await backend.preflight();
   const startedAt = new Date();
   const t0 = performance.now();
-  const plan = await opts.progress.phase('plan', 'plan', async () => planScenario(loaded));
-  const resultsDir = resultsDirFor(opts.resultsRoot, plan.scenario, startedAt);
+  const resultsDir = resultsDirFor(opts.resultsRoot, loaded.scenario.name, startedAt);
+  const owner = { pid: process.pid, startTicks: await startTicks(process.pid) };
+  const several = variants.length > 1;
+  const runs: VariantRun[] = variants.map((variant) => {
+    const plan = planVariant(variant);
+    const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
+    return {
+      variant,
+      plan,
+      progress,
+      dir: several || variant.name !== 'default' ? join(resultsDir, variant.name) : resultsDir,
+      state: {
+        prefix: plan.prefix,
+        scenario: plan.scenario,
+        variant: variant.name,
+        file: loaded.file,
+        backend: backend.name,
+        owner,
+        kept: false,
+        createdAt: startedAt.toISOString(),
+        processes: [],
+        targets: targetsOf(plan),
+        plan,
+      },
+      result: {
+        variant: variant.name,
+        ...(variant.description ? { description: variant.description } : {}),
+        prefix: plan.prefix,
+        ok: false,
+        summary: { passed: 0, failed: 0 },
+        plan,
+        observations: null,
+        reach: [],
+        verdicts: [],
+        timings: progress.timings,
+      },
+    };
+  });
   await prepareResultsDir(resultsDir);
-  const state: RunState = {
-    prefix: plan.prefix,
-    scenario: plan.scenario,
-    file: loaded.file,
-    backend: backend.name,
-    owner: { pid: process.pid, startTicks: await startTicks(process.pid) },
-    kept: false,
-    createdAt: startedAt.toISOString(),
-    processes: [],
-    targets: targetsOf(plan),
-    plan,
-  };
+
+  let interrupted: InterruptedError | undefined;
+  await withSignals(async (signal) => {
+    await Promise.all(runs.map((r) => runVariant(r, backend, opts, signal)));
+    if (signal.aborted && signal.reason instanceof InterruptedError) interrupted = signal.reason;
+  });
+  const all = runs.flatMap((r) => r.result.verdicts);
   const result: RunResult = {
     schemaVersion: RESULT_SCHEMA_VERSION,
-    scenario: plan.scenario,
+    scenario: loaded.scenario.name,
     file: loaded.file,
     backend: backend.name,
-    prefix: plan.prefix,
     startedAt: startedAt.toISOString(),
-    ok: false,
-    summary: { passed: 0, failed: 0 },
-    plan,
-    observations: null,
-    reach: [],
-    verdicts: [],
-    timings: opts.progress.timings,
+    ok: runs.every((r) => r.result.ok),
+    summary: summarise(all),
+    variants: runs.map((r) => r.result),
+    timings: { total: Math.round(performance.now() - t0) },
   };
-
-  let keep = false;
-  let interrupted: InterruptedError | undefined;
-  try {
-    await withSignals(async (signal) => {
-      try {
-        const lab = await bringUp(plan, backend, state, opts.progress, signal);
-        await awaitLeases(lab, opts.progress, signal);
-        signal.throwIfAborted();
-        const checked = await checkLab(lab, opts.progress, opts.reach);
-        Object.assign(result, checked);
-        signal.throwIfAborted();
-        if (opts.keep) {
-          state.kept = true;
-          keep = true;
-        }
-      } catch (err) {
-        if (signal.aborted && signal.reason instanceof InterruptedError) {
-          interrupted = signal.reason;
-          result.error = interrupted.message;
-        } else {
-          result.error = err instanceof Error ? err.message : String(err);
-          if (process.env.FLATLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-        }
-      } finally {
-        if (keep) {
-          await writeState(state);
-          await collectArtifacts(plan.runtimeDir, resultsDir);
-        } else {
-          await opts.progress.phase('teardown', 'teardown', () =>
-            tearDown(backend, plan.prefix, plan.runtimeDir, state.processes, () => collectArtifacts(plan.runtimeDir, resultsDir)),
-          );
-        }
-      }
-    });
-  } finally {
-    result.timings.total = Math.round(performance.now() - t0);
-    result.summary = {
-      passed: result.verdicts.filter((v) => v.ok).length,
-      failed: result.verdicts.filter((v) => !v.ok).length,
-    };
-    result.ok = !result.error && result.summary.failed === 0;
-    await writeResult(resultsDir, result);
-  }
+  await writeResult(resultsDir, result);
   return { result, resultsDir, ...(interrupted ? { interrupted } : {}) };
 }

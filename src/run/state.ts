@@ -17,6 +17,7 @@ export function runtimeRoot(): string {
 export interface RunState {
   prefix: string;
   scenario: string;
+  variant: string;
   file: string;
   backend: string;
   /** the flatlab process that owns the run, with its start time */

@@ -8,16 +8,29 @@ import { relative } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { UserError } from '../errors.js';
-import { scenarioSchema, type Scenario } from './schema.js';
+import { scenarioFileSchema, scenarioSchema, type Scenario } from './schema.js';
 import { checkSemantics, type FieldPath, type Problem } from './semantics.js';
 
-export interface LoadedScenario {
+export interface ScenarioVariant {
+  /** "default" when the file declares no variants */
+  name: string;
+  description?: string;
+  /** the base with the variant's overrides merged in, validated as a whole */
   scenario: Scenario;
+}
+
+export interface LoadedScenario {
+  /** the file's own scenario, without its variants */
+  scenario: Scenario;
+  /** what `run` runs: each declared variant, or the base alone */
+  variants: ScenarioVariant[];
   /** the path it was read from, as given */
   file: string;
   /** the raw text, kept for results */
   source: string;
 }
+
+export const DEFAULT_VARIANT = 'default';
 
 export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
   let source: string;
@@ -27,11 +40,18 @@ export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${file}: cannot read scenario (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`);
   }
-  return { scenario: parseScenario(source, file), file, source };
+  return { ...parseScenarioFile(source, file), file, source };
 }
 
-/** Parses and validates scenario text; throws UserError listing every problem. */
+/** Parses and validates scenario text (base only); throws UserError listing every problem. */
 export function parseScenario(source: string, file = '<scenario>'): Scenario {
+  return parseScenarioFile(source, file).scenario;
+}
+
+type Where = (path: FieldPath, atKey?: boolean) => string;
+
+/** Parses and validates scenario text and each of its variants. */
+export function parseScenarioFile(source: string, file = '<scenario>'): Pick<LoadedScenario, 'scenario' | 'variants'> {
   const shown = displayPath(file);
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -47,26 +67,76 @@ export function parseScenario(source: string, file = '<scenario>'): Scenario {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new UserError(`${shown}:1:1 a scenario must be a mapping (name:, nova:, nodes:, vms:)`);
   }
-  const where = (path: FieldPath, atKey = false): string => {
-    const { line, col } = locate(doc, lineCounter, path, atKey);
+  const where: Where = (path, atKey = false) => {
+    const { line, col } = lineCounter.linePos(locate(doc, path, atKey).offset);
     return `${shown}:${line}:${col}`;
   };
-  const parsed = scenarioSchema.safeParse(data);
+  const parsed = scenarioFileSchema.safeParse(data);
   if (!parsed.success) {
     throw new UserError(parsed.error.issues.map((i) => formatIssue(i, where)));
   }
-  const problems = checkSemantics(parsed.data);
+  const { variants: declared, ...base } = parsed.data;
+  const problems = checkSemantics(base);
   if (problems.length > 0) {
     throw new UserError(problems.map((p) => formatProblem(p, where)));
   }
-  return parsed.data;
+  if (!declared) return { scenario: base, variants: [{ name: DEFAULT_VARIANT, scenario: base }] };
+
+  // Each variant: the raw base with the variant's raw overrides merged in, validated
+  // whole; a problem is shown where the variant set the field, else where the base did.
+  const raw = data as Record<string, unknown>;
+  const rawVariants = raw.variants as Record<string, unknown>[];
+  const errors: string[] = [];
+  const variants: ScenarioVariant[] = [];
+  const seen = new Set<string>();
+  declared.forEach((v, i) => {
+    const tag = ` [variant ${v.name}]`;
+    const whereIn: Where = (path, atKey = false) => {
+      const own = locate(doc, ['variants', i, ...path], atKey);
+      return where(own.complete ? ['variants', i, ...path] : path, atKey);
+    };
+    if (seen.has(v.name)) {
+      errors.push(`${where(['variants', i, 'name'])} variants[${i}].name: "${v.name}" is declared twice`);
+      return;
+    }
+    seen.add(v.name);
+    const { name: _n, description: _d, ...overrides } = rawVariants[i]!;
+    const mergedRaw = deepMerge(omit(raw, 'variants'), overrides);
+    const merged = scenarioSchema.safeParse(mergedRaw);
+    if (!merged.success) {
+      errors.push(...merged.error.issues.map((issue) => formatIssue(issue, whereIn) + tag));
+      return;
+    }
+    const vp = checkSemantics(merged.data);
+    if (vp.length > 0) {
+      errors.push(...vp.map((p) => formatProblem(p, whereIn) + tag));
+      return;
+    }
+    variants.push({ name: v.name, ...(v.description ? { description: v.description } : {}), scenario: merged.data });
+  });
+  if (errors.length > 0) throw new UserError(errors);
+  return { scenario: base, variants };
 }
 
-function formatProblem(p: Problem, where: (path: FieldPath, atKey?: boolean) => string): string {
+function omit(o: Record<string, unknown>, key: string): Record<string, unknown> {
+  const { [key]: _drop, ...rest } = o;
+  return rest;
+}
+
+/** Mappings merge key by key; anything else (lists included) is replaced. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  const isMapping = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (!isMapping(base) || !isMapping(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function formatProblem(p: Problem, where: Where): string {
   return `${where(p.path, p.atKey)} ${fieldName(p.path)}: ${p.message}`;
 }
 
-function formatIssue(issue: core.$ZodIssue, where: (path: FieldPath, atKey?: boolean) => string): string {
+function formatIssue(issue: core.$ZodIssue, where: Where): string {
   const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
     // Blame the first unknown key itself, and say what is allowed.
@@ -93,20 +163,22 @@ export function fieldName(path: FieldPath): string {
 }
 
 /**
- * Finds the source position of a path: the value's node, or (atKey) the key's node;
- * when the path does not exist (a missing field) the nearest existing ancestor.
+ * Finds the source offset of a path: the value's node, or (atKey) the key's node; when
+ * the path does not exist (a missing field) the nearest existing ancestor, with
+ * `complete` false.
  */
-function locate(doc: Document, lc: LineCounter, path: FieldPath, atKey: boolean): { line: number; col: number } {
+function locate(doc: Document, path: FieldPath, atKey: boolean): { offset: number; complete: boolean } {
   let node: unknown = doc.contents;
   let found: YamlNode | undefined = doc.contents ?? undefined;
-  for (let i = 0; i < path.length; i++) {
-    const seg = path[i];
-    const last = i === path.length - 1;
+  let depth = 0;
+  for (const seg of path) {
+    const last = depth === path.length - 1;
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
       if (!pair) break;
       if (last && atKey && isScalar(pair.key)) {
         found = pair.key;
+        depth++;
         break;
       }
       node = pair.value;
@@ -120,9 +192,9 @@ function locate(doc: Document, lc: LineCounter, path: FieldPath, atKey: boolean)
     } else {
       break;
     }
+    depth++;
   }
-  const offset = found?.range?.[0] ?? 0;
-  return lc.linePos(offset);
+  return { offset: found?.range?.[0] ?? 0, complete: depth === path.length };
 }
 
 function displayPath(file: string): string {

@@ -68,15 +68,52 @@ const vmSchema = z.strictObject({
   host: nameSchema,
   ip: ipv4Schema.optional(),
   mac: macSchema.optional(),
+  /** nova gave an instance the `default` group when none was named */
+  security_groups: z.array(nameSchema).default(['default']),
 });
 
-export const PROTOCOLS = ['icmp'] as const;
+export const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const;
+export const REACHABILITY = ['reachable', 'unreachable', 'refused'] as const;
+
+const portSchema = z.number().int().min(1).max(65535);
+
+/** `22` or `"1000-2000"` (nova's from_port/to_port). */
+const portRangeSchema = z.union([
+  portSchema,
+  z
+    .string()
+    .regex(/^\d{1,5}-\d{1,5}$/, 'must be a port (22) or a range ("1000-2000")')
+    .refine((s) => {
+      const [a, b] = s.split('-').map(Number) as [number, number];
+      return a >= 1 && b <= 65535 && a <= b;
+    }, 'must be a range of ports 1-65535, low-high'),
+]);
+
+/**
+ * A security group rule as nova stored it: protocol, port range (tcp/udp) or ICMP
+ * type/code, and a source that is a CIDR or another group ("group NAME").
+ */
+const ruleSchema = z.strictObject({
+  proto: z.enum(PROTOCOLS),
+  port: portRangeSchema.optional(),
+  /** ICMP type; absent = any type (nova's -1) */
+  type: z.number().int().min(0).max(255).optional(),
+  code: z.number().int().min(0).max(255).optional(),
+  from: z.string().default('0.0.0.0/0'),
+});
+
+const securityGroupSchema = z.strictObject({
+  description: z.string().optional(),
+  rules: z.array(ruleSchema).default([]),
+});
 
 const checkSchema = z.strictObject({
   from: nameSchema,
   to: nameSchema,
   proto: z.enum(PROTOCOLS).default('icmp'),
-  expect: z.enum(['reachable', 'unreachable']),
+  /** tcp and udp: the port probed (flatlab listens on it in the target VM) */
+  port: portSchema.optional(),
+  expect: z.enum(REACHABILITY),
 });
 
 const expectSchema = z.strictObject({
@@ -92,10 +129,34 @@ export const scenarioSchema = z.strictObject({
   nova: novaSchema,
   nodes: z.record(nameSchema, nodeSchema).refine((r) => Object.keys(r).length > 0, 'needs at least one node'),
   vms: z.record(nameSchema, vmSchema).default({}),
+  security_groups: z.record(nameSchema, securityGroupSchema).default({}),
   expect: expectSchema.optional(),
+});
+
+/**
+ * A variant: a name plus overrides of the scenario's other sections. Overrides are
+ * merged into the base (mappings key by key, lists replaced) and the result is
+ * validated as a whole scenario.
+ */
+export const variantSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/, 'must be 1-32 letters, digits, "_", "-" or "."'),
+  description: z.string().optional(),
+  nova: z.record(z.string(), z.unknown()).optional(),
+  nodes: z.record(z.string(), z.unknown()).optional(),
+  vms: z.record(z.string(), z.unknown()).optional(),
+  security_groups: z.record(z.string(), z.unknown()).optional(),
+  expect: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** The file as written: a scenario, optionally with variants. */
+export const scenarioFileSchema = scenarioSchema.extend({
+  variants: z.array(variantSchema).min(1).optional(),
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type Scenario = z.output<typeof scenarioSchema>;
 export type NovaConf = Scenario['nova'];
 export type CheckSpec = z.output<typeof checkSchema>;
+export type SecurityGroup = z.output<typeof securityGroupSchema>;
+export type SecurityGroupRule = z.output<typeof ruleSchema>;
+export type Variant = z.output<typeof variantSchema>;

@@ -93,6 +93,7 @@ export function checkSemantics(s: Scenario): Problem[] {
     }
   }
   if (net) checkPoolSize(s, net, usedIps.size, problems);
+  checkSecurityGroups(s, problems);
   checkExpect(s, net, problems);
   return problems;
 }
@@ -129,5 +130,47 @@ function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): v
   (e.checks ?? []).forEach((c, i) => {
     vmRef(c.from, ['expect', 'checks', i, 'from']);
     vmRef(c.to, ['expect', 'checks', i, 'to']);
+    if (c.proto !== 'icmp' && c.port === undefined) {
+      problems.push({ path: ['expect', 'checks', i, 'proto'], message: `a ${c.proto} check needs a port` });
+    }
+    if (c.proto === 'icmp' && c.port !== undefined) {
+      problems.push({ path: ['expect', 'checks', i, 'port'], message: 'an icmp check has no port' });
+    }
   });
+}
+
+/** nova's `default` group always exists; a scenario may give it rules. */
+export const DEFAULT_GROUP = 'default';
+
+/** `group NAME` as a rule source. */
+export function groupSource(from: string): string | undefined {
+  return /^group\s+(\S+)$/.exec(from)?.[1];
+}
+
+function checkSecurityGroups(s: Scenario, problems: Problem[]): void {
+  const groups = new Set([DEFAULT_GROUP, ...Object.keys(s.security_groups)]);
+  for (const [name, sg] of Object.entries(s.security_groups)) {
+    sg.rules.forEach((r, i) => {
+      const path = ['security_groups', name, 'rules', i];
+      if (r.proto === 'icmp') {
+        if (r.port !== undefined) problems.push({ path: [...path, 'port'], message: 'an icmp rule has no port (use type/code)' });
+        if (r.code !== undefined && r.type === undefined) problems.push({ path: [...path, 'code'], message: 'an icmp code needs a type' });
+      } else {
+        if (r.port === undefined) problems.push({ path: [...path, 'proto'], message: `a ${r.proto} rule needs a port or range` });
+        if (r.type !== undefined || r.code !== undefined) problems.push({ path: [...path, 'type'], message: `a ${r.proto} rule has no icmp type/code` });
+      }
+      const group = groupSource(r.from);
+      if (group !== undefined) {
+        if (!groups.has(group)) problems.push({ path: [...path, 'from'], message: `no security group "${group}"` });
+      } else {
+        const cidr = parseCidr(r.from);
+        if (typeof cidr === 'string') problems.push({ path: [...path, 'from'], message: `${cidr}; or "group NAME"` });
+      }
+    });
+  }
+  for (const [vm, v] of Object.entries(s.vms)) {
+    v.security_groups.forEach((g, i) => {
+      if (!groups.has(g)) problems.push({ path: ['vms', vm, 'security_groups', i], message: `no security group "${g}"` });
+    });
+  }
 }

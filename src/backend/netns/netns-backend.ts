@@ -23,7 +23,7 @@ import {
   readMac,
   readRoutes,
   startTicks,
-  udpPortBound,
+  portBound,
 } from './procfs.js';
 
 /** The programs a netns run needs, and the Debian package each comes from. */
@@ -33,6 +33,8 @@ const REQUIRED_TOOLS: [string, string][] = [
   ['busybox', 'busybox'],
   ['ping', 'iputils-ping'],
   ['sysctl', 'procps'],
+  ['iptables-restore', 'iptables'],
+  ['socat', 'socat'],
 ];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -127,8 +129,8 @@ export class NetnsBackend implements Backend {
     }
   }
 
-  async udpListening(proc: ProcessRecord, port: number): Promise<boolean> {
-    return udpPortBound(proc.pid, port);
+  async listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
+    return portBound(proc.pid, proto, port);
   }
 
   async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {

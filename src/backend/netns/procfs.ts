@@ -58,12 +58,21 @@ export async function pidsInNamespaces(inodes: Set<number>): Promise<number[]> {
   return pids;
 }
 
-/** Whether a socket in PID's namespace is bound to local UDP `port` (/proc/PID/net/udp). */
-export async function udpPortBound(pid: number, port: number): Promise<boolean> {
-  const text = await readText(`/proc/${pid}/net/udp`);
+/**
+ * Whether a socket in PID's namespace is bound to local UDP `port`, or listens on TCP
+ * `port` (/proc/PID/net/udp, /proc/PID/net/tcp; state 0A is LISTEN).
+ */
+export async function portBound(pid: number, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
+  const text = await readText(`/proc/${pid}/net/${proto}`);
   if (!text) return false;
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  return text.split('\n').slice(1).some((line) => line.trim().split(/\s+/)[1]?.endsWith(`:${hexPort}`));
+  return text
+    .split('\n')
+    .slice(1)
+    .some((line) => {
+      const f = line.trim().split(/\s+/);
+      return f[1]?.endsWith(`:${hexPort}`) && (proto === 'udp' || f[3] === '0A');
+    });
 }
 
 /** /proc/net/route stores addresses as little-endian hex. */

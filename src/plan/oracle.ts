@@ -1,0 +1,90 @@
+/**
+ * The oracle: the verdict nova's firewall gives each probe, derived from the scenario
+ * alone. It walks the target instance's chain the way the kernel would (firewall.ts
+ * renders the same chain): same-net accept, then security-group rules, then the
+ * fallback DROP. Outbound traffic is not filtered by nova (chains match by
+ * destination), and replies pass as ESTABLISHED.
+ */
+import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
+import type { NetworkPlan, Protocol, Reachability, RulePlan, VmPlan } from './types.js';
+
+export interface Probe {
+  from: string;
+  to: string;
+  proto: Protocol;
+  port?: number;
+}
+
+export interface Verdict {
+  expect: Reachability;
+  reason: string;
+}
+
+/** ICMP probes are echo requests: type 8, code 0. */
+const ECHO_REQUEST = 8;
+
+export function ruleMatches(rule: RulePlan, probe: Probe): boolean {
+  if (rule.proto !== probe.proto) return false;
+  if (rule.proto === 'icmp') {
+    return (rule.icmpType === undefined || rule.icmpType === ECHO_REQUEST) && (rule.icmpCode === undefined || rule.icmpCode === 0);
+  }
+  return probe.port !== undefined && probe.port >= rule.fromPort! && probe.port <= rule.toPort!;
+}
+
+function describe(rule: RulePlan): string {
+  const what =
+    rule.proto === 'icmp'
+      ? `icmp${rule.icmpType !== undefined ? ` type ${rule.icmpType}` : ''}`
+      : `${rule.proto} ${rule.fromPort === rule.toPort ? rule.fromPort : `${rule.fromPort}-${rule.toPort}`}`;
+  return `${what} from ${rule.group !== undefined ? `group ${rule.group}` : rule.cidr}`;
+}
+
+export interface OracleInputs {
+  network: NetworkPlan;
+  vms: VmPlan[];
+  groups: Record<string, RulePlan[]>;
+}
+
+export function judge(i: OracleInputs, probe: Probe): Verdict {
+  const src = i.vms.find((v) => v.name === probe.from)!;
+  const dst = i.vms.find((v) => v.name === probe.to)!;
+  const chain = `nova-compute-inst-${dst.instanceId}`;
+  if (i.network.allowSameNetTraffic && cidrContains(parseCidr(i.network.cidr) as Cidr, src.ip)) {
+    return { expect: 'reachable', reason: `${chain} accepts: allow_same_net_traffic, ${src.ip} is in ${i.network.cidr}` };
+  }
+  for (const g of dst.securityGroups) {
+    for (const rule of i.groups[g] ?? []) {
+      if (!ruleMatches(rule, probe)) continue;
+      const fromOk =
+        rule.group !== undefined
+          ? src.securityGroups.includes(rule.group)
+          : cidrContains(parseCidr(rule.cidr!) as Cidr, src.ip);
+      if (fromOk) return { expect: 'reachable', reason: `${chain} accepts: security group ${g} allows ${describe(rule)}` };
+    }
+  }
+  const why = i.network.allowSameNetTraffic ? '' : 'allow_same_net_traffic is off and ';
+  return { expect: 'unreachable', reason: `${why}no rule of ${chain} accepts it: nova-compute-sg-fallback drops` };
+}
+
+/**
+ * The probes worth sending: ICMP between every ordered pair, and, for every tcp/udp
+ * port a security group opens, that port between every ordered pair.
+ */
+export function deriveProbes(i: OracleInputs): Probe[] {
+  const ports = new Map<string, { proto: 'tcp' | 'udp'; port: number }>();
+  for (const g of new Set(i.vms.flatMap((v) => v.securityGroups))) {
+    for (const r of i.groups[g] ?? []) {
+      if (r.proto !== 'icmp') ports.set(`${r.proto}/${r.fromPort}`, { proto: r.proto, port: r.fromPort! });
+    }
+  }
+  const services = [...ports.values()].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
+  const probes: Probe[] = [];
+  for (const a of i.vms) {
+    for (const b of i.vms) {
+      if (a === b) continue;
+      probes.push({ from: a.name, to: b.name, proto: 'icmp' });
+      for (const s of services) probes.push({ from: a.name, to: b.name, proto: s.proto, port: s.port });
+    }
+  }
+  return probes;
+}

@@ -1,0 +1,101 @@
+/** The oracle on its own table of cases. */
+import t from 'tap';
+import { judge, deriveProbes, type OracleInputs, type Probe } from '../src/plan/oracle.js';
+import type { NetworkPlan, RulePlan, VmPlan } from '../src/plan/types.js';
+
+const network = (allowSameNetTraffic: boolean): NetworkPlan => ({
+  label: 'private',
+  cidr: '10.0.0.0/24',
+  netmask: '255.255.255.0',
+  prefixLength: 24,
+  broadcast: '10.0.0.255',
+  bridge: 'br100',
+  flatInterface: 'eth0',
+  multiHost: true,
+  allowSameNetTraffic,
+  leaseTime: 120,
+  domain: 'novalocal',
+});
+
+let id = 0;
+const vm = (name: string, node: string, ip: string, securityGroups: string[] = ['default']): VmPlan => ({
+  name,
+  hostname: name,
+  node,
+  netns: `fl-x-${name}`,
+  nic: 'eth0',
+  mac: 'fa:16:3e:00:00:00',
+  tap: 'vnet0',
+  tapMac: 'fe:16:3e:00:00:00',
+  ip,
+  gateway: null,
+  dir: '/tmp',
+  instanceId: ++id,
+  securityGroups,
+  services: [],
+});
+
+const VMS = [
+  vm('a1', 'c1', '10.0.0.2', ['ssh']),
+  vm('a2', 'c1', '10.0.0.3'),
+  vm('b1', 'c2', '10.0.0.5', ['ssh', 'web']),
+  vm('b2', 'c2', '10.0.0.6', ['web', 'ping']),
+  vm('outsider', 'c2', '10.0.0.200', ['ssh-range']),
+];
+const GROUPS: Record<string, RulePlan[]> = {
+  default: [],
+  ssh: [{ proto: 'tcp', fromPort: 22, toPort: 22, group: 'ssh' }],
+  web: [
+    { proto: 'tcp', fromPort: 8000, toPort: 8100, cidr: '10.0.0.0/29' },
+    { proto: 'udp', fromPort: 53, toPort: 53, cidr: '10.0.0.3/32' },
+  ],
+  ping: [{ proto: 'icmp', icmpType: 8, cidr: '0.0.0.0/0' }],
+  'ssh-range': [{ proto: 'icmp', icmpType: 0, cidr: '0.0.0.0/0' }],
+};
+
+const inputs = (allow: boolean): OracleInputs => ({ network: network(allow), vms: VMS, groups: GROUPS });
+
+const cases: [string, boolean, Probe, 'reachable' | 'unreachable', RegExp][] = [
+  ['same node, allowed by same-net', true, { from: 'a1', to: 'a2', proto: 'icmp' }, 'reachable', /allow_same_net_traffic/],
+  ['cross node, allowed by same-net', true, { from: 'a1', to: 'b1', proto: 'icmp' }, 'reachable', /allow_same_net_traffic, 10\.0\.0\.2 is in 10\.0\.0\.0\/24/],
+  ['same-net also opens tcp', true, { from: 'a2', to: 'b1', proto: 'tcp', port: 9 }, 'reachable', /allow_same_net_traffic/],
+  ['same node, blocked', false, { from: 'a1', to: 'a2', proto: 'icmp' }, 'unreachable', /sg-fallback drops/],
+  ['cross node, blocked', false, { from: 'a2', to: 'b1', proto: 'icmp' }, 'unreachable', /allow_same_net_traffic is off/],
+  ['group source: member reaches member', false, { from: 'a1', to: 'b1', proto: 'tcp', port: 22 }, 'reachable', /security group ssh allows tcp 22 from group ssh/],
+  ['group source: non-member does not', false, { from: 'a2', to: 'b1', proto: 'tcp', port: 22 }, 'unreachable', /drops/],
+  ['group grant is per port', false, { from: 'a1', to: 'b1', proto: 'tcp', port: 23 }, 'unreachable', /drops/],
+  ['group grant is per protocol', false, { from: 'a1', to: 'b1', proto: 'udp', port: 22 }, 'unreachable', /drops/],
+  ['group grant does not open icmp', false, { from: 'a1', to: 'b1', proto: 'icmp' }, 'unreachable', /drops/],
+  ['cidr source inside, port range', false, { from: 'a2', to: 'b2', proto: 'tcp', port: 8050 }, 'reachable', /web allows tcp 8000-8100 from 10\.0\.0\.0\/29/],
+  ['cidr source outside', false, { from: 'outsider', to: 'b2', proto: 'tcp', port: 8050 }, 'unreachable', /drops/],
+  ['range upper bound', false, { from: 'a2', to: 'b2', proto: 'tcp', port: 8100 }, 'reachable', /web/],
+  ['range beyond', false, { from: 'a2', to: 'b2', proto: 'tcp', port: 8101 }, 'unreachable', /drops/],
+  ['udp /32 source', false, { from: 'a2', to: 'b1', proto: 'udp', port: 53 }, 'reachable', /udp 53 from 10\.0\.0\.3\/32/],
+  ['udp /32 other source', false, { from: 'a1', to: 'b1', proto: 'udp', port: 53 }, 'unreachable', /drops/],
+  ['icmp echo-request rule', false, { from: 'a1', to: 'b2', proto: 'icmp' }, 'reachable', /ping allows icmp type 8/],
+  ['icmp echo-reply rule does not admit a ping', false, { from: 'a1', to: 'outsider', proto: 'icmp' }, 'unreachable', /drops/],
+  ['rules are the target\'s: outbound is not filtered', false, { from: 'b2', to: 'a1', proto: 'icmp' }, 'unreachable', /inst-1/],
+];
+
+for (const [name, allow, probe, want, why] of cases) {
+  t.test(`${name} (allow_same_net_traffic=${allow})`, async (t) => {
+    const v = judge(inputs(allow), probe);
+    t.equal(v.expect, want);
+    t.match(v.reason, why);
+  });
+}
+
+t.test('an address outside the fixed range is not same-net', async (t) => {
+  const far = vm('far', 'c1', '10.9.0.1');
+  const v = judge({ network: network(true), vms: [...VMS, far], groups: GROUPS }, { from: 'far', to: 'a1', proto: 'icmp' });
+  t.equal(v.expect, 'unreachable');
+});
+
+t.test('probes: icmp for every pair, plus every tcp/udp port some group opens', async (t) => {
+  const probes = deriveProbes(inputs(false));
+  const pairs = VMS.length * (VMS.length - 1);
+  const kinds = new Set(probes.map((p) => `${p.proto}${p.port ?? ''}`));
+  t.same([...kinds].sort(), ['icmp', 'tcp22', 'tcp8000', 'udp53']);
+  t.equal(probes.length, pairs * 4);
+  t.equal(deriveProbes({ network: network(true), vms: VMS.slice(0, 2), groups: { default: [] } }).length, 2, 'no groups: icmp only');
+});
