@@ -221,9 +221,10 @@ export class NetnsBackend implements Backend {
     for (const p of left) signal(p.pid, 'SIGKILL');
     // Reap our own children before going on: a process that exits before it reaps them
     // leaves zombies to init.
+    // (An unref'd timer: a pending bound must not keep flatlab from exiting.)
     await Promise.race([
       Promise.all(procs.map((p) => this.exits.get(p.pid))),
-      sleep(500),
+      new Promise<void>((r) => setTimeout(r, 500).unref()),
     ]);
   }
 
