@@ -63,7 +63,7 @@ t.test('other CIDR, bridge, uplink and a third node, without code changes', { sk
     .replace('  vm_4: {host: compute2}', '  vm_4: {host: compute2}\n  db: {host: node-3}\n  web: {host: node-3}');
   const file = await writeScenario(dir, 'reshaped', text);
   const r = await flatlab(['run', file, '--results', dir]);
-  t.equal(r.exitCode, 0, r.stdout + r.stderr);
+  t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
   t.match(r.stdout, /db\s+node-3\s+\S+\s+192\.168\.50\.8\s+192\.168\.50\.7\s+pass/);
   t.match(r.stdout, /vm_3\s+compute2\s+\S+\s+192\.168\.50\.5\s+192\.168\.50\.4\s+pass/);
   t.match(r.stdout, /all 42 checks as expected/, '6 leases, 6 gateways, 30 pairs');

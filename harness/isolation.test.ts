@@ -11,7 +11,7 @@ t.test('the reference scenario runs both variants', { skip: skipUnlessRoot }, as
   const results = await tempDir();
   const before = await rootSnapshot();
   const r = await flatlab(['run', 'flatdhcp-multihost', '--results', results]);
-  t.equal(r.exitCode, 0, r.stdout + r.stderr);
+  t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
   t.match(r.stdout, /variant same-net-allowed/);
   t.match(r.stdout, /variant same-net-blocked/);
   t.match(r.stdout, /all 2 variants as expected \(40 checks\)/);
@@ -50,7 +50,7 @@ t.test('the reference scenario runs both variants', { skip: skipUnlessRoot }, as
 t.test('security groups: exactly the granted flows pass', { skip: skipUnlessRoot }, async (t) => {
   const results = await tempDir();
   const r = await flatlab(['run', 'security-groups', '--results', results]);
-  t.equal(r.exitCode, 0, r.stdout + r.stderr);
+  t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
   const res = await readResult(r.stdout);
   const blocked = res.variants.find((v: any) => v.variant === 'same-net-blocked');
   const allowed = res.variants.find((v: any) => v.variant === 'same-net-allowed');
@@ -74,12 +74,12 @@ t.test('security groups: exactly the granted flows pass', { skip: skipUnlessRoot
 t.test('editing the firewall of a live lab changes what is observed', { skip: skipUnlessRoot }, async (t) => {
   const results = await tempDir();
   const up = await flatlab(['up', 'flatdhcp-multihost', '--variant', 'same-net-allowed', '--results', results]);
-  t.equal(up.exitCode, 0, up.stdout + up.stderr);
+  t.equal(up.exitCode, 0, 'exit 0', { output: up.stdout + up.stderr });
   try {
     t.equal((await flatlab(['check'])).exitCode, 0);
     // vm_3 is instance 3 on compute2: remove its same-net accept, as an operator might
     const del = await flatlab(['exec', 'compute2', '--', 'iptables', '-D', 'nova-compute-inst-3', '-s', '10.0.0.0/24', '-j', 'ACCEPT']);
-    t.equal(del.exitCode, 0, del.stderr);
+    t.equal(del.exitCode, 0, 'rule deleted', { output: del.stderr });
     const after = await flatlab(['check']);
     t.equal(after.exitCode, 1, 'the checks see the change');
     const fails = after.stdout.match(/FAIL reach (\S+ -> \S+) icmp/g)?.map((l) => l.replace(/FAIL reach | icmp/g, '')).sort();

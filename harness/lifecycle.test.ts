@@ -30,7 +30,7 @@ t.test('up, exec, check, down', { skip: skipUnlessRoot }, async (t) => {
   const results = await tempDir();
   const before = await rootSnapshot();
   const up = await flatlab(['up', 'flatdhcp-multihost', '--results', results]);
-  t.equal(up.exitCode, 0, up.stdout + up.stderr);
+  t.equal(up.exitCode, 0, 'exit 0', { output: up.stdout + up.stderr });
   t.match(up.stdout, /lab fl-[0-9a-f]{6} \(variant same-net-allowed\) is up/);
   t.equal((await flatlabNamespaces()).length, 7, 'the lab stays');
 
@@ -49,7 +49,7 @@ t.test('up, exec, check, down', { skip: skipUnlessRoot }, async (t) => {
   t.match(unknown.stderr, /has no node or VM "vm_9"/);
 
   const healthy = await flatlab(['check']);
-  t.equal(healthy.exitCode, 0, healthy.stdout);
+  t.equal(healthy.exitCode, 0, 'healthy lab: check exits 0', { output: healthy.stdout });
 
   // Take compute2's uplink out of its bridge: compute2's VMs lose the other node.
   const cut = await flatlab(['exec', 'compute2', '--', 'ip', 'link', 'set', 'eth0', 'nomaster']);

@@ -1,7 +1,7 @@
 /** Gathers what the lab really holds: each VM's own network state and each node's lease log. */
 import type { Backend, ProcessRecord } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
-import { parseLeaseLog } from './leases.js';
+import { parseLeaseFile, parseLeaseLog } from './leases.js';
 import type { LeaseEvent, Observations, VmObservation } from './types.js';
 
 /** Parses the `key=value` lines the guest's DHCP client script writes. */
@@ -17,11 +17,12 @@ export function parseEnvFile(text: string | null): Record<string, string> | null
 
 export async function observeVm(backend: Backend, plan: Plan, vmName: string, client: ProcessRecord | undefined): Promise<VmObservation> {
   const vm = plan.vms.find((v) => v.name === vmName)!;
-  const [state, dhcp] = await Promise.all([
+  const [state, dhcp, bootLog] = await Promise.all([
     backend.readVmState(vm, client),
     backend.readFile(vm.netns, `${vm.dir}/dhcp.env`),
+    backend.readFile(vm.netns, `${vm.dir}/boot.log`),
   ]);
-  return { vm: vm.name, ...state, dhcp: parseEnvFile(dhcp), clientRunning: client !== undefined && backend.isRunning(client) };
+  return { vm: vm.name, ...state, dhcp: parseEnvFile(dhcp), bootLog, clientRunning: client !== undefined && backend.isRunning(client) };
 }
 
 export async function readLeaseEvents(backend: Backend, plan: Plan): Promise<LeaseEvent[]> {
@@ -32,9 +33,11 @@ export async function readLeaseEvents(backend: Backend, plan: Plan): Promise<Lea
 }
 
 export async function observe(backend: Backend, plan: Plan, clients: Record<string, ProcessRecord>): Promise<Observations> {
-  const [vms, leaseEvents] = await Promise.all([
+  const ds = plan.dhcpServer;
+  const [vms, leaseEvents, serverLeases] = await Promise.all([
     Promise.all(plan.vms.map((v) => observeVm(backend, plan, v.name, clients[v.name]))),
     readLeaseEvents(backend, plan),
+    ds ? backend.readFile(ds.netns, ds.leaseFile).then((t) => parseLeaseFile(t ?? '')) : Promise.resolve(null),
   ]);
-  return { vms: Object.fromEntries(vms.map((v) => [v.vm, v])), leaseEvents };
+  return { vms: Object.fromEntries(vms.map((v) => [v.vm, v])), leaseEvents, serverLeases };
 }

@@ -16,16 +16,29 @@ export interface VmObservation extends VmNetState {
   vm: string;
   /** what the guest's DHCP client was told (its script's record), if it got an offer */
   dhcp: Record<string, string> | null;
+  /** what an injected guest's init did with its /etc/network/interfaces */
+  bootLog: string | null;
   /** whether the guest's DHCP client was still running when observed */
   clientRunning: boolean;
 }
 
-export interface Observations {
-  vms: Record<string, VmObservation>;
-  leaseEvents: LeaseEvent[];
+/** One lease in the lease file of a plain dnsmasq (the FlatManager DHCP server). */
+export interface ServerLease {
+  expires: number;
+  mac: string;
+  ip: string;
+  hostname: string;
 }
 
-export type CheckKind = 'lease' | 'gateway' | 'reach';
+export interface Observations {
+  vms: Record<string, VmObservation>;
+  /** every nova dnsmasq's lease events (its --dhcp-script record) */
+  leaseEvents: LeaseEvent[];
+  /** the external DHCP server's lease file, when there is one */
+  serverLeases: ServerLease[] | null;
+}
+
+export type CheckKind = 'lease' | 'address' | 'gateway' | 'reach' | 'egress';
 
 export interface Verdict {
   kind: CheckKind;
@@ -36,6 +49,18 @@ export interface Verdict {
   ok: boolean;
   /** what was seen that explains a failure */
   detail?: string;
+  /** not applicable here, and why (counted neither passed nor failed) */
+  skipped?: string;
+}
+
+/** The way out, observed: what the external host saw as the source of a guest's connection. */
+export interface EgressResult {
+  vm: string;
+  via: string;
+  expectedSource: string;
+  /** null when the connection failed */
+  observedSource: string | null;
+  evidence: string;
 }
 
 export interface ReachResult {

@@ -4,17 +4,40 @@
  */
 import type { Scenario } from '../scenario/schema.js';
 import { deriveProbes, judge, type OracleInputs, type Probe } from './oracle.js';
-import type { Expectations, ReachExpectation, ServicePlan } from './types.js';
+import type { AddressSource, EgressExpectation, Expectations, NodePlan, ReachExpectation, ServicePlan } from './types.js';
+
+export interface Topology {
+  nodes: NodePlan[];
+  /** the single network host (multi_host false), if any */
+  networkHost: string | null;
+  /** FlatManager with an operator's DHCP server on the segment */
+  dhcpServer: boolean;
+}
 
 const probeKey = (r: Probe): string => `${r.from}>${r.to}/${r.proto}${r.port !== undefined ? `/${r.port}` : ''}`;
 
-export function deriveExpectations(s: Scenario, o: OracleInputs): Expectations {
-  const leases: Record<string, string> = {};
-  const gateways: Record<string, string | null> = {};
-  for (const vm of o.vms) {
-    leases[vm.name] = vm.ip;
-    gateways[vm.name] = vm.gateway;
+/** Who gives a VM its address under the scenario's manager. */
+function addressSource(vmNode: string, o: OracleInputs, topo: Topology): AddressSource {
+  if (o.network.manager === 'FlatDHCPManager') {
+    return { kind: 'dnsmasq', node: o.network.multiHost ? vmNode : topo.networkHost! };
   }
+  if (o.network.injected) return { kind: 'injected' };
+  return topo.dhcpServer ? { kind: 'dhcp-server' } : { kind: 'none' };
+}
+
+export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topology): Expectations {
+  const leases: Record<string, string | null> = {};
+  const addressSources: Record<string, AddressSource> = {};
+  const gateways: Record<string, string | null> = {};
+  const unaddressed = new Set<string>();
+  for (const vm of oracle.vms) {
+    const source = addressSource(vm.node, oracle, topo);
+    addressSources[vm.name] = source;
+    leases[vm.name] = source.kind === 'none' ? null : vm.ip;
+    gateways[vm.name] = source.kind === 'none' ? null : vm.gateway;
+    if (source.kind === 'none') unaddressed.add(vm.name);
+  }
+  const o: OracleInputs = { ...oracle, unaddressed };
   Object.assign(leases, s.expect?.leases ?? {});
   Object.assign(gateways, s.expect?.gateways ?? {});
 
@@ -40,7 +63,24 @@ export function deriveExpectations(s: Scenario, o: OracleInputs): Expectations {
       reach[at] = r;
     }
   }
-  return { leases, gateways, reach };
+  return { leases, addressSources, gateways, reach, egress: deriveEgress(o, topo, unaddressed) };
+}
+
+/**
+ * The way out: each addressed VM leaves through its gateway node (its own with
+ * multi_host, else the network host), whose SNAT rule rewrites the source to the
+ * node's my_ip.
+ */
+function deriveEgress(o: OracleInputs, topo: Topology, unaddressed: Set<string>): EgressExpectation[] {
+  if (!topo.nodes.some((n) => n.public)) return [];
+  const out: EgressExpectation[] = [];
+  for (const vm of o.vms) {
+    if (unaddressed.has(vm.name)) continue;
+    const via = o.network.multiHost ? vm.node : topo.networkHost;
+    const node = topo.nodes.find((n) => n.name === via);
+    if (node?.public) out.push({ vm: vm.name, via: node.name, source: node.public.ip });
+  }
+  return out;
 }
 
 /** The tcp/udp sockets each VM must open: every port some probe targets at it. */

@@ -1,6 +1,6 @@
 /**
- * A node's iptables filter table as nova left it (nova-network.md §5), rendered as
- * iptables-restore input: one restore per node namespace applies it.
+ * A node's iptables filter (and nat) tables as nova left them (nova-network.md §5),
+ * rendered as iptables-restore input: one restore per node namespace applies it.
  *
  * Two nova processes ran on every multi_host node, each with its own wrapped chains:
  * nova-network (bridge FORWARD accepts, DHCP/DNS INPUT accepts) and nova-compute's
@@ -8,9 +8,11 @@
  * nova-compute-local by destination address, ending in nova-compute-sg-fallback).
  * Rule text is nova's own, so iptables-save shows what an operator saw.
  *
- * Where flatlab differs: nova-api-metadata's INPUT accept and the nat/mangle tables
- * (SNAT, metadata DNAT, DHCP checksum fill) are not rendered, since no metadata service
- * or way out exists in the lab; the provider chain is empty (no provider rules).
+ * Where flatlab differs: nova-api-metadata's INPUT accept and the mangle table (DHCP
+ * checksum fill for vhost-net) are not rendered, since the lab has no metadata service
+ * and no vhost-net; the nat table (SNAT to my_ip, metadata DNAT) is rendered only where
+ * the node has a way out (an external network), since without one there is no my_ip to
+ * SNAT to; the provider chain is empty (no provider rules).
  */
 import type { NetworkPlan, NodePlan, RulePlan, VmPlan } from './types.js';
 
@@ -36,7 +38,10 @@ export function securityGroupRuleLines(rule: RulePlan, members: (group: string) 
 }
 
 export interface FirewallInputs {
-  node: Pick<NodePlan, 'bridge' | 'bridgeIp'>;
+  node: Pick<NodePlan, 'bridge' | 'bridgeIp' | 'gateway' | 'public'> & {
+    /** nova's dhcp_server for this node's instances: the DHCP replies their chains let in */
+    dhcpServer: string | null;
+  };
   network: NetworkPlan;
   /** the VMs on this node */
   local: VmPlan[];
@@ -65,17 +70,22 @@ export function renderFirewall(i: FirewallInputs): string {
     add('nova-filter-top', `-j ${bin}-local`);
     for (const c of ['INPUT', 'OUTPUT', 'FORWARD']) add(c, `-j ${bin}-${c}`);
   }
-  // nova-network: ensure_bridge's forward accepts and the dnsmasq accepts.
   const br = i.node.bridge;
-  add(`${NETWORK}-FORWARD`, `-i ${br} -j ACCEPT`);
-  add(`${NETWORK}-FORWARD`, `-o ${br} -j ACCEPT`);
-  if (i.node.bridgeIp) {
+  if (i.node.gateway) {
+    // nova-network: ensure_bridge's forward accepts and the dnsmasq accepts.
+    add(`${NETWORK}-FORWARD`, `-i ${br} -j ACCEPT`);
+    add(`${NETWORK}-FORWARD`, `-o ${br} -j ACCEPT`);
     for (const [proto, port] of [['udp', 67], ['tcp', 67], ['udp', 53], ['tcp', 53]] as const) {
       add(`${NETWORK}-INPUT`, `-i ${br} -p ${proto} -m ${proto} --dport ${port} -j ACCEPT`);
     }
+  } else if (i.network.manager === 'FlatDHCPManager') {
+    // a compute-only node of a single-host network: nova-compute's plug_bridge made the
+    // bridge and its forward accepts.
+    add(`${COMPUTE}-FORWARD`, `-i ${br} -j ACCEPT`);
+    add(`${COMPUTE}-FORWARD`, `-o ${br} -j ACCEPT`);
   }
   // nova-compute: DHCP discovers from guests, then one chain per local instance.
-  const dhcpServer = i.node.bridgeIp;
+  const dhcpServer = i.node.dhcpServer;
   if (dhcpServer && i.local.length > 0) {
     const discover = '-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j ACCEPT';
     add(`${COMPUTE}-INPUT`, discover);
@@ -105,6 +115,36 @@ export function renderFirewall(i: FirewallInputs): string {
     ...chains.map((c) => `:${c} - [0:0]`),
     ...rules,
     'COMMIT',
+    ...(i.node.gateway && i.node.public ? renderNat(i.network.cidr, i.node.public.ip, i.node.public.iface) : []),
     '',
   ].join('\n');
+}
+
+/**
+ * nova-network's nat table on a gateway node (linux_net.init_host, Havana form): traffic
+ * of the fixed range leaving through public_interface is SNATed to my_ip; traffic inside
+ * the range, or to the node itself, is not; the metadata address is DNATed to the node.
+ */
+export function renderNat(cidr: string, myIp: string, publicInterface: string): string[] {
+  const chains = ['PREROUTING', 'OUTPUT', 'POSTROUTING', 'snat', 'float-snat'].map((c) => `${NETWORK}-${c}`);
+  return [
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':INPUT ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ...chains.map((c) => `:${c} - [0:0]`),
+    ':nova-postrouting-bottom - [0:0]',
+    `-A PREROUTING -j ${NETWORK}-PREROUTING`,
+    `-A OUTPUT -j ${NETWORK}-OUTPUT`,
+    `-A POSTROUTING -j ${NETWORK}-POSTROUTING`,
+    '-A POSTROUTING -j nova-postrouting-bottom',
+    `-A nova-postrouting-bottom -j ${NETWORK}-snat`,
+    `-A ${NETWORK}-snat -j ${NETWORK}-float-snat`,
+    `-A ${NETWORK}-snat -s ${cidr} -d 0.0.0.0/0 -j SNAT --to-source ${myIp} -o ${publicInterface}`,
+    `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${myIp}/32 -j ACCEPT`,
+    `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${cidr} -m conntrack ! --ctstate DNAT -j ACCEPT`,
+    `-A ${NETWORK}-PREROUTING -s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${myIp}:8775`,
+    'COMMIT',
+  ];
 }

@@ -43,12 +43,17 @@ export interface OracleInputs {
   network: NetworkPlan;
   vms: VmPlan[];
   groups: Record<string, RulePlan[]>;
+  /** VMs that will hold no address (nothing configures them) */
+  unaddressed?: Set<string>;
 }
 
 export function judge(i: OracleInputs, probe: Probe): Verdict {
   const src = i.vms.find((v) => v.name === probe.from)!;
   const dst = i.vms.find((v) => v.name === probe.to)!;
   const chain = `nova-compute-inst-${dst.instanceId}`;
+  for (const v of [src, dst]) {
+    if (i.unaddressed?.has(v.name)) return { expect: 'unreachable', reason: `${v.name} has no address (no DHCP server, no injection)` };
+  }
   if (i.network.allowSameNetTraffic && cidrContains(parseCidr(i.network.cidr) as Cidr, src.ip)) {
     return { expect: 'reachable', reason: `${chain} accepts: allow_same_net_traffic, ${src.ip} is in ${i.network.cidr}` };
   }

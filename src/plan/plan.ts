@@ -5,15 +5,17 @@
  */
 import { join } from 'node:path';
 import { nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
-import type { Scenario } from '../scenario/schema.js';
-import { assignAddresses } from './addressing.js';
-import { planDnsmasq } from './dnsmasq.js';
+import { FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
+import { isMultiHostDhcp } from '../scenario/semantics.js';
+import { assignAddresses, assignExternal } from './addressing.js';
+import { planDnsmasq, renderHostsFile } from './dnsmasq.js';
 import { deriveExpectations, servicesFor } from './expect.js';
 import { renderFirewall } from './firewall.js';
-import { planSecurityGroups } from './security-groups.js';
+import { renderInterfaces } from './injection.js';
 import { deterministicMac, tapMacFor } from './mac.js';
 import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
-import type { NetworkPlan, NodePlan, Plan, VmPlan } from './types.js';
+import { planSecurityGroups } from './security-groups.js';
+import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
 
 export interface PlanOptions {
@@ -29,13 +31,22 @@ export interface PlanOptions {
 
 /** nova-manage's default label for the network a flat scenario models. */
 const NETWORK_LABEL = 'private';
+/** the external host's peer-echo port (the echo service's) */
+const ECHO_PORT = 7;
 
 export function plan(s: Scenario, opts: PlanOptions): Plan {
   const net = parseCidr(s.nova.fixed_range) as Cidr; // validated by the loader
   const prefix = runPrefix(opts.runId);
   const runtimeDir = join(opts.runtimeRoot, prefix);
+  const multiHost = isMultiHostDhcp(s);
+  const flatManager = s.nova.network_manager === FLAT_MANAGER;
+  const { gateway, bridgeIps, vmIps } = assignAddresses(s, net);
   const network: NetworkPlan = {
     label: NETWORK_LABEL,
+    manager: flatManager ? 'FlatManager' : 'FlatDHCPManager',
+    gateway,
+    injected: flatManager && s.nova.flat_injected,
+    dns: s.nova.flat_network_dns,
     cidr: net.text,
     netmask: net.netmask,
     prefixLength: net.prefixLength,
@@ -47,7 +58,11 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     leaseTime: s.nova.dhcp_lease_time,
     domain: s.nova.dhcp_domain,
   };
-  const { bridgeIps, vmIps } = assignAddresses(s, net);
+  const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network')?.[0] ?? null;
+  // A VM's gateway: its own node (multi_host), the network host, or the router that
+  // FlatManager leaves to the operator (the external DHCP server may name another).
+  const vmGateway = (host: string): string | null =>
+    multiHost ? (bridgeIps[host] ?? null) : flatManager ? (s.dhcp_server ? (s.dhcp_server.router ?? gateway) : network.injected ? gateway : null) : gateway;
 
   const macs = new Set(Object.values(s.vms).flatMap((v) => (v.mac ? [v.mac] : [])));
   const tapCount = new Map<string, number>();
@@ -57,6 +72,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     macs.add(mac);
     const index = tapCount.get(vm.host) ?? 0;
     tapCount.set(vm.host, index + 1);
+    const ip = vmIps[name]!;
     vms.push({
       name,
       hostname: sanitizeHostname(name),
@@ -66,52 +82,98 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       mac,
       tap: tapName(index),
       tapMac: tapMacFor(mac),
-      ip: vmIps[name]!,
-      // multi_host: the VM's own node's bridge address, handed out by its dnsmasq as router
-      gateway: bridgeIps[vm.host] ?? null,
+      ip,
+      gateway: vmGateway(vm.host),
       dir: join(runtimeDir, 'vms', name),
       // nova's instances.id, in declaration order
       instanceId: vms.length + 1,
       securityGroups: vm.security_groups,
       services: [],
+      boot: network.injected ? 'injected' : 'dhcp',
+      injectedConfig: network.injected
+        ? renderInterfaces({ name: 'eth0', address: ip, netmask: net.netmask, broadcast: net.broadcast, gateway, dns: network.dns })
+        : null,
     });
   }
   const securityGroups = planSecurityGroups(s);
-  const expected = deriveExpectations(s, { network, vms, groups: securityGroups });
-  for (const vm of vms) vm.services = servicesFor(vm.name, expected.reach);
 
-  const nodes: NodePlan[] = Object.keys(s.nodes).map((name) => {
+  const ext = s.external ? (parseCidr(s.external.cidr) as Cidr) : null;
+  const extAddrs = ext ? assignExternal(s, ext) : null;
+  const singleInterface = s.nova.public_interface === s.nova.flat_network_bridge;
+  const publicBridge = ext && !singleInterface ? 'public' : null;
+
+  const nodes: NodePlan[] = Object.entries(s.nodes).map(([name, n], i) => {
     const bridgeIp = bridgeIps[name] ?? null;
     const own = vms.filter((v) => v.node === name);
     const dir = join(runtimeDir, 'nodes', name);
+    // nova-network's L3 (forwarding, NAT, dnsmasq) runs on every multi_host node and on
+    // the single network host; FlatManager sets up nothing.
+    const isGateway = !flatManager && (multiHost || n.role === 'network');
+    const served = multiHost ? own : vms;
+    const pub: PublicNicPlan | null =
+      ext && extAddrs
+        ? {
+            iface: s.nova.public_interface,
+            ip: extAddrs.myIps[name]!,
+            prefixLength: ext.prefixLength,
+            layout: singleInterface ? 'single-interface' : 'two-nics',
+            // '.' cannot occur in a node name, so this never meets a node's port
+            ...(singleInterface ? {} : { fabricPort: `pub.${i}` }),
+          }
+        : null;
+    // the DHCP server nova-compute lets through to its instances (nova's dhcp_server)
+    const dhcpServerIp = flatManager ? null : multiHost ? bridgeIp : gateway;
+    const nodeInfo = { bridge: network.bridge, bridgeIp, gateway: isGateway, public: pub, dhcpServer: dhcpServerIp };
     return {
       name,
       netns: netnsName(prefix, name),
+      role: n.role,
+      gateway: isGateway,
+      public: pub,
       uplink: network.flatInterface,
       fabricPort: name,
       bridge: network.bridge,
       bridgeIp,
       vms: own.map((v) => v.name),
-      firewall: renderFirewall({ node: { bridge: network.bridge, bridgeIp }, network, local: own, all: vms, groups: securityGroups }),
-      // nova-network starts dnsmasq where it holds a DHCP address for the network.
+      firewall: renderFirewall({ node: nodeInfo, network, local: own, all: vms, groups: securityGroups }),
+      // nova-network starts dnsmasq where it holds the network's DHCP address.
       dhcp:
-        bridgeIp === null
-          ? null
-          : planDnsmasq({
+        isGateway && bridgeIp !== null
+          ? planDnsmasq({
               network,
               dir,
               listenAddress: bridgeIp,
               dhcpStart: nthAddress(net, 2),
               leaseMax: net.size,
-              served: own,
+              served,
               all: vms,
               dhcpScript: opts.dhcpScript,
-            }),
+            })
+          : null,
     };
   });
 
-  const fabric = { netns: netnsName(prefix, 'fabric'), bridge: 'fabric' };
-  const partial = { fabric, nodes, vms, network };
+  const fabric = { netns: netnsName(prefix, 'fabric'), bridge: 'fabric', publicBridge };
+  const external: ExternalPlan | null =
+    ext && extAddrs
+      ? {
+          name: 'external',
+          netns: netnsName(prefix, 'external'),
+          segment: publicBridge ? 'public' : 'flat',
+          fabricPort: 'external',
+          nic: 'eth0',
+          ip: extAddrs.host,
+          prefixLength: ext.prefixLength,
+          dir: join(runtimeDir, 'hosts', 'external'),
+          cidr: ext.text,
+          echoPort: ECHO_PORT,
+        }
+      : null;
+  const dhcpServer = s.dhcp_server ? planExternalDhcp(s, network, vms, netnsName(prefix, 'dhcp'), join(runtimeDir, 'hosts', 'dhcp')) : null;
+
+  const expected = deriveExpectations(s, { network, vms, groups: securityGroups }, { nodes, networkHost, dhcpServer: dhcpServer !== null });
+  for (const vm of vms) vm.services = servicesFor(vm.name, expected.reach);
+  const partial = { fabric, nodes, vms, network, external, dhcpServer };
   return {
     scenario: s.name,
     variant: opts.variant ?? 'default',
@@ -123,7 +185,52 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     nodes,
     vms,
     securityGroups,
+    external,
+    dhcpServer,
     wiring: planWiring(partial),
     expected,
+  };
+}
+
+/**
+ * FlatManager's "external DHCP server": a plain dnsmasq on the flat segment, configured
+ * by an operator with every instance's fixed address (static hosts, as nova's table
+ * says), handing out the network's gateway as router.
+ */
+function planExternalDhcp(s: Scenario, network: NetworkPlan, vms: VmPlan[], netns: string, dir: string): ExternalDhcpPlan {
+  const d = s.dhcp_server!;
+  const router = d.router ?? network.gateway;
+  const hostsFile = join(dir, 'dhcp-hosts');
+  const leaseFile = join(dir, 'dnsmasq.leases');
+  const logFile = join(dir, 'dnsmasq.log');
+  return {
+    name: 'dhcp',
+    netns,
+    segment: 'flat',
+    fabricPort: 'dhcp',
+    nic: 'eth0',
+    ip: d.ip,
+    prefixLength: network.prefixLength,
+    dir,
+    hostsFile,
+    hostsFileText: renderHostsFile(vms, network.domain),
+    leaseFile,
+    logFile,
+    router,
+    argv: [
+      '--bind-interfaces',
+      `--listen-address=${d.ip}`,
+      '--except-interface=lo',
+      '--conf-file=',
+      '--port=0',
+      `--dhcp-range=${network.cidr.split('/')[0]},static,${network.netmask},${network.leaseTime}s`,
+      `--dhcp-hostsfile=${hostsFile}`,
+      `--dhcp-leasefile=${leaseFile}`,
+      ...(router ? [`--dhcp-option=option:router,${router}`] : ['--dhcp-option=option:router']),
+      `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+      '--keep-in-foreground',
+      '--log-dhcp',
+      `--log-facility=${logFile}`,
+    ],
   };
 }

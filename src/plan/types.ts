@@ -7,6 +7,13 @@
 export interface NetworkPlan {
   /** nova's network label (`nova-manage network create --label=private`) */
   label: string;
+  manager: 'FlatManager' | 'FlatDHCPManager';
+  /** nova's `gateway` for the network; null with multi_host (each node is its VMs' gateway) */
+  gateway: string | null;
+  /** FlatManager: guests get their config written into their files before boot */
+  injected: boolean;
+  /** flat_network_dns: the DNS server written into injected configs */
+  dns: string;
   cidr: string;
   netmask: string;
   prefixLength: number;
@@ -38,9 +45,26 @@ export interface DhcpServerPlan {
   env: Record<string, string>;
 }
 
+/** The node's NIC for its own address (my_ip) and the way out. */
+export interface PublicNicPlan {
+  /** public_interface */
+  iface: string;
+  ip: string;
+  prefixLength: number;
+  /** `public`: a second NIC on its own segment; `flat`: one NIC, the address moved onto the bridge */
+  layout: 'two-nics' | 'single-interface';
+  /** the NIC's peer in the fabric (two NICs only) */
+  fabricPort?: string;
+}
+
 export interface NodePlan {
   name: string;
   netns: string;
+  /** `network`: the single host's nova-network (multi_host false); every multi_host node acts as one */
+  role: 'compute' | 'network';
+  /** whether nova-network routes (and, with a way out, SNATs) for VMs here */
+  gateway: boolean;
+  public: PublicNicPlan | null;
   /** flat_interface: the node's NIC on the flat segment */
   uplink: string;
   /** the uplink's peer in the fabric namespace */
@@ -50,8 +74,37 @@ export interface NodePlan {
   bridgeIp: string | null;
   vms: string[];
   dhcp: DhcpServerPlan | null;
-  /** the node's filter table as nova's processes left it, as iptables-restore input */
+  /** the node's filter (and nat) tables as nova's processes left them, as iptables-restore input */
   firewall: string;
+}
+
+/** A host that is not a nova node: the external host, or an operator's DHCP server. */
+export interface HostPlan {
+  name: string;
+  netns: string;
+  segment: 'flat' | 'public';
+  fabricPort: string;
+  nic: string;
+  ip: string;
+  prefixLength: number;
+  dir: string;
+}
+
+/** FlatManager's external DHCP server: a plain dnsmasq that nova does not manage. */
+export interface ExternalDhcpPlan extends HostPlan {
+  hostsFile: string;
+  hostsFileText: string;
+  leaseFile: string;
+  logFile: string;
+  router: string | null;
+  argv: string[];
+}
+
+/** The way out: a network beyond the gateway nodes, with a host that echoes who called. */
+export interface ExternalPlan extends HostPlan {
+  cidr: string;
+  /** tcp port of the host's peer-echo service */
+  echoPort: number;
 }
 
 export interface VmPlan {
@@ -75,6 +128,10 @@ export interface VmPlan {
   securityGroups: string[];
   /** the sockets flatlab opens in the guest for tcp/udp probes */
   services: ServicePlan[];
+  /** how the guest gets its address: DHCP, or the file nova injected (FlatManager) */
+  boot: 'dhcp' | 'injected';
+  /** the /etc/network/interfaces nova injected, when boot is injected */
+  injectedConfig: string | null;
 }
 
 export type Protocol = 'icmp' | 'tcp' | 'udp';
@@ -114,10 +171,28 @@ export interface RulePlan {
   group?: string;
 }
 
+/** Who hands a VM its address, and so where its lease is recorded. */
+export type AddressSource =
+  | { kind: 'dnsmasq'; node: string }
+  | { kind: 'dhcp-server' }
+  | { kind: 'injected' }
+  | { kind: 'none' };
+
+export interface EgressExpectation {
+  vm: string;
+  /** the node that routes the VM's traffic out */
+  via: string;
+  /** the address the external host must see (the node's my_ip, SNAT) */
+  source: string;
+}
+
 export interface Expectations {
-  leases: Record<string, string>;
+  /** the address each VM must hold; null: none (no DHCP server, no injection) */
+  leases: Record<string, string | null>;
+  addressSources: Record<string, AddressSource>;
   gateways: Record<string, string | null>;
   reach: ReachExpectation[];
+  egress: EgressExpectation[];
 }
 
 /** iproute2 command lines (no leading `ip`), one batch per namespace. */
@@ -127,6 +202,8 @@ export interface WiringPlan {
   fabric: string[];
   /** run after the fabric, in parallel: bridge, uplink, VM veths */
   nodes: Record<string, string[]>;
+  /** run after the fabric, in parallel: the external host, the external DHCP server */
+  hosts: Record<string, string[]>;
 }
 
 export interface Plan {
@@ -138,10 +215,13 @@ export interface Plan {
   prefix: string;
   runtimeDir: string;
   network: NetworkPlan;
-  fabric: { netns: string; bridge: string };
+  /** the flat segment is `bridge`; the external/public segment, when there is one, `publicBridge` */
+  fabric: { netns: string; bridge: string; publicBridge: string | null };
   nodes: NodePlan[];
   vms: VmPlan[];
   securityGroups: Record<string, RulePlan[]>;
+  external: ExternalPlan | null;
+  dhcpServer: ExternalDhcpPlan | null;
   wiring: WiringPlan;
   expected: Expectations;
 }

@@ -7,34 +7,59 @@
  * (`link add A type veth peer name B netns OTHER`): nothing ever appears in the
  * machine's root namespace.
  */
-import type { NodePlan, Plan, VmPlan, WiringPlan } from './types.js';
+import type { HostPlan, NodePlan, Plan, VmPlan, WiringPlan } from './types.js';
 
 /** A Linux bridge as nova's ensure_bridge made it: forward delay 0, STP off. */
 function bridgeLines(name: string): string[] {
   return [`link add ${name} type bridge forward_delay 0 stp_state 0`, `link set ${name} up`];
 }
 
-export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network'>): WiringPlan {
+export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' | 'external' | 'dhcpServer'>): WiringPlan {
   const fabric = [...bridgeLines(p.fabric.bridge)];
+  const port = (name: string, peer: string, netns: string, bridge: string): void => {
+    fabric.push(`link add ${name} type veth peer name ${peer} netns ${netns}`, `link set ${name} master ${bridge} up`);
+  };
+  if (p.fabric.publicBridge) fabric.push(...bridgeLines(p.fabric.publicBridge));
   for (const node of p.nodes) {
-    fabric.push(
-      `link add ${node.fabricPort} type veth peer name ${node.uplink} netns ${node.netns}`,
-      `link set ${node.fabricPort} master ${p.fabric.bridge} up`,
-    );
+    port(node.fabricPort, node.uplink, node.netns, p.fabric.bridge);
+    if (node.public?.fabricPort) port(node.public.fabricPort, node.public.iface, node.netns, p.fabric.publicBridge!);
+  }
+  const hosts: Record<string, string[]> = {};
+  for (const h of [p.external, p.dhcpServer]) {
+    if (!h) continue;
+    port(h.fabricPort, h.nic, h.netns, h.segment === 'public' ? p.fabric.publicBridge! : p.fabric.bridge);
+    hosts[h.name] = hostLines(h);
   }
   const nodes: Record<string, string[]> = {};
   for (const node of p.nodes) nodes[node.name] = nodeLines(node, p.vms.filter((v) => v.node === node.name), p.network.prefixLength, p.network.broadcast);
   return {
-    namespaces: [p.fabric.netns, ...p.nodes.map((n) => n.netns), ...p.vms.map((v) => v.netns)],
+    namespaces: [
+      p.fabric.netns,
+      ...p.nodes.map((n) => n.netns),
+      ...[p.external, p.dhcpServer].flatMap((h) => (h ? [h.netns] : [])),
+      ...p.vms.map((v) => v.netns),
+    ],
     fabric,
     nodes,
+    hosts,
   };
+}
+
+function hostLines(h: HostPlan): string[] {
+  return ['link set lo up', `link set ${h.nic} up`, `addr add ${h.ip}/${h.prefixLength} dev ${h.nic}`];
 }
 
 function nodeLines(node: NodePlan, vms: VmPlan[], prefixLength: number, broadcast: string): string[] {
   const lines = ['link set lo up', ...bridgeLines(node.bridge), `link set ${node.uplink} master ${node.bridge} up`];
   // nova's initialize_gateway_device: the DHCP/gateway address goes first on the bridge.
   if (node.bridgeIp) lines.push(`addr add ${node.bridgeIp}/${prefixLength} brd ${broadcast} dev ${node.bridge}`);
+  if (node.public?.layout === 'two-nics') {
+    lines.push(`link set ${node.public.iface} up`, `addr add ${node.public.ip}/${node.public.prefixLength} dev ${node.public.iface}`);
+  } else if (node.public) {
+    // One NIC: the node's own address was on flat_interface, and nova's ensure_bridge
+    // moved it onto the bridge, after the pool address.
+    lines.push(`addr add ${node.public.ip}/${node.public.prefixLength} dev ${node.bridge}`);
+  }
   for (const vm of vms) {
     // libvirt's plug: a tap with the guest MAC (first byte 0xfe) enslaved to the bridge.
     // The guest brings its own NIC up, as a booting guest does (its DHCP client's script).

@@ -11,7 +11,7 @@ const bad = (s: string): string => chalk.red.bold(s);
 export function renderVmTable(r: VariantResult): string {
   const rows = r.plan.vms.map((vm) => {
     const o = r.observations?.vms[vm.name];
-    const lease = r.verdicts.find((v) => v.kind === 'lease' && v.subject === vm.name);
+    const lease = r.verdicts.find((v) => (v.kind === 'lease' || v.kind === 'address') && !v.skipped && v.subject === vm.name);
     const gw = r.verdicts.find((v) => v.kind === 'gateway' && v.subject === vm.name);
     const addr = o?.addresses[0] ? o.addresses[0].ip : '—';
     const mine = r.verdicts.filter((v) => v.subject === vm.name || v.subject.startsWith(`${vm.name} -> `));
@@ -20,12 +20,22 @@ export function renderVmTable(r: VariantResult): string {
       chalk.bold(vm.name),
       vm.node,
       o?.mac ?? vm.mac,
-      lease ? (lease.ok ? ok(addr) : bad(`${addr} ≠ ${r.plan.expected.leases[vm.name]}`)) : addr,
+      lease ? (lease.ok ? ok(addr) : bad(`${addr} ≠ ${r.plan.expected.leases[vm.name] ?? 'none'}`)) : addr,
       gw ? (gw.ok ? ok(gw.observed) : bad(`${gw.observed} ≠ ${gw.expected}`)) : '—',
       mine.length === 0 ? chalk.dim('not checked') : failed === 0 ? ok('pass') : bad(`${failed} failed`),
     ];
   });
-  return renderTable(['VM', 'node', 'MAC', 'leased IP', 'gateway', 'result'], rows);
+  const how = r.plan.network.injected ? 'injected IP' : 'leased IP';
+  return renderTable(['VM', 'node', 'MAC', how, 'gateway', 'result'], rows);
+}
+
+/** The way out: what the external host saw of each guest. */
+export function renderEgress(r: VariantResult): string {
+  const rows = r.egress.map((e) => {
+    const good = e.observedSource === e.expectedSource;
+    return [chalk.bold(e.vm), e.via, e.expectedSource, e.observedSource ? (good ? ok(e.observedSource) : bad(e.observedSource)) : bad('no connection')];
+  });
+  return renderTable(['VM', 'routed by', 'SNAT source expected', 'external host saw'], rows);
 }
 
 const MARK: Record<Reachability, string> = { reachable: '✓', unreachable: '✗', refused: 'R' };
@@ -78,6 +88,9 @@ export function renderVariant(r: VariantResult, scenario: string): string {
   if (r.observations) {
     out.push(renderVmTable(r), '');
     if (r.reach.length > 0) out.push(chalk.bold('  reachability') + chalk.dim(' (rows: from, columns: to; ✓ answered, ✗ dropped, R refused)'), renderMatrix(r), '');
+    if (r.egress.length > 0 && r.plan.external) out.push(chalk.bold(`  the way out`) + chalk.dim(` (to ${r.plan.external.ip}, external ${r.plan.external.cidr})`), renderEgress(r), '');
+    const skipped = r.verdicts.filter((v) => v.skipped);
+    if (skipped.length > 0) out.push(chalk.dim(`  skipped: ${skipped.length} ${skipped[0]!.kind} checks (${skipped[0]!.skipped})`), '');
   }
   const fails = renderFailures(r);
   if (fails) out.push(fails, '');

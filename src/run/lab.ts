@@ -1,38 +1,44 @@
 /**
- * A lab's lifecycle: Plan -> RunningLab (built, DHCP served, guests leased) -> torn down.
- * Backend-neutral: it decides what runs where; the backend decides how.
+ * A lab's lifecycle: Plan -> RunningLab (built, DHCP served, guests booted) -> torn down.
+ * Backend-neutral: it decides what runs where and in which order; the backend decides how.
  */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend, ProcessRecord } from '../backend/backend.js';
+import { INTERFACES_PATH } from '../plan/injection.js';
 import type { Plan, VmPlan } from '../plan/types.js';
 import type { Progress } from './progress.js';
 import { removeState, writeState, type RunState } from './state.js';
 import { pollUntil } from './wait.js';
-import { rm } from 'node:fs/promises';
 
 /** Files shipped with flatlab that run inside the lab. */
+const asset = (name: string): string => fileURLToPath(new URL(`../../assets/${name}`, import.meta.url));
 export const ASSETS = {
-  dhcpbridge: fileURLToPath(new URL('../../assets/nova-dhcpbridge', import.meta.url)),
-  udhcpcScript: fileURLToPath(new URL('../../assets/udhcpc.script', import.meta.url)),
+  dhcpbridge: asset('nova-dhcpbridge'),
+  udhcpcScript: asset('udhcpc.script'),
+  guestInit: asset('guest-init'),
+  peerEcho: asset('peer-echo'),
 };
 
 export interface LabTimeouts {
-  /** dnsmasq bound to its DHCP port */
-  dhcpServerMs: number;
+  /** a server bound to its port */
+  serviceMs: number;
   /** every guest holds an address (or the deadline says it will not) */
   leasesMs: number;
-  /** a lease the guest holds shows in its node's lease log */
+  /** a guest that nothing will configure: how long to watch it stay unconfigured */
+  noAddressMs: number;
+  /** a lease the guest holds shows in the server's lease record */
   leaseLogMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: LabTimeouts = { dhcpServerMs: 3000, leasesMs: 6000, leaseLogMs: 2000 };
+export const DEFAULT_TIMEOUTS: LabTimeouts = { serviceMs: 3000, leasesMs: 6000, noAddressMs: 1500, leaseLogMs: 2000 };
 
 export interface RunningLab {
   plan: Plan;
   backend: Backend;
   state: RunState;
-  dhcpServers: Record<string, ProcessRecord>;
-  /** each guest's DHCP client: it lives in the VM for the whole run, as in a guest */
+  /** each guest's resident process (its DHCP client, or its init): it lives in the VM for the whole run */
   clients: Record<string, ProcessRecord>;
 }
 
@@ -43,6 +49,50 @@ async function track(state: RunState, p: ProcessRecord): Promise<ProcessRecord> 
   return p;
 }
 
+/** Starts a server and waits until it is bound to its port; fails with its log if it dies. */
+async function startServer(
+  lab: RunningLab,
+  target: string,
+  argv: string[],
+  opts: { env?: Record<string, string>; logFile: string; role: string; proto: 'tcp' | 'udp'; port: number; what: string },
+  signal: AbortSignal,
+  timeouts: LabTimeouts,
+): Promise<ProcessRecord> {
+  const { backend, state } = lab;
+  const p = await track(state, await backend.startProcess(target, argv, { ...(opts.env ? { env: opts.env } : {}), logFile: opts.logFile, role: opts.role }));
+  const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.listening(p, opts.proto, opts.port)), {
+    timeoutMs: timeouts.serviceMs,
+    signal,
+  });
+  if (!up || !backend.isRunning(p)) {
+    const log = ((await backend.readFile(target, opts.logFile)) ?? '').trim().split('\n').slice(-3).join(' / ');
+    throw new Error(`${opts.what} did not start${log ? `: ${log}` : ''}`);
+  }
+  return p;
+}
+
+async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
+  const r = await backend.exec(target, ['iptables-restore'], { input: rules });
+  if (r.exitCode !== 0) throw new Error(`iptables-restore in ${target} failed: ${r.stderr.trim()}`);
+}
+
+/** Writes what the lab's processes read: dnsmasq files, guests' injected configs. */
+async function writeFiles(plan: Plan, backend: Backend): Promise<void> {
+  const writes: Promise<void>[] = [];
+  for (const n of plan.nodes) {
+    if (!n.dhcp) continue;
+    writes.push(backend.writeFile(n.netns, n.dhcp.hostsFile, n.dhcp.hostsFileText), backend.writeFile(n.netns, n.dhcp.addnHostsFile, n.dhcp.addnHostsText));
+  }
+  for (const v of plan.vms) {
+    writes.push(backend.writeFile(v.netns, `${v.dir}/dhcp.events`, ''));
+    // nova's injection: the config goes into the guest's own files before it boots
+    if (v.injectedConfig) writes.push(backend.writeFile(v.netns, join(v.dir, INTERFACES_PATH), v.injectedConfig));
+  }
+  if (plan.dhcpServer) writes.push(backend.writeFile(plan.dhcpServer.netns, plan.dhcpServer.hostsFile, plan.dhcpServer.hostsFileText));
+  if (plan.external) writes.push(backend.writeFile(plan.external.netns, `${plan.external.dir}/.created`, ''));
+  await Promise.all(writes);
+}
+
 export async function bringUp(
   plan: Plan,
   backend: Backend,
@@ -51,78 +101,76 @@ export async function bringUp(
   signal: AbortSignal,
   timeouts: LabTimeouts = DEFAULT_TIMEOUTS,
 ): Promise<RunningLab> {
-  const lab: RunningLab = { plan, backend, state, dhcpServers: {}, clients: {} };
+  const lab: RunningLab = { plan, backend, state, clients: {} };
   await writeState(state);
 
-  await progress.phase('build', `namespaces, bridges and links (${plan.wiring.namespaces.length} namespaces)`, async () => {
-    await Promise.all([
-      ...plan.nodes.flatMap((n) =>
-        n.dhcp
-          ? [
-              backend.writeFile(n.netns, n.dhcp.hostsFile, n.dhcp.hostsFileText),
-              backend.writeFile(n.netns, n.dhcp.addnHostsFile, n.dhcp.addnHostsText),
-            ]
-          : [],
-      ),
-      ...plan.vms.map((v) => backend.writeFile(v.netns, `${v.dir}/dhcp.events`, '')),
-      backend.createTopology(plan),
-    ]);
-  });
+  await progress.phase('build', `namespaces, bridges and links (${plan.wiring.namespaces.length} namespaces)`, () =>
+    Promise.all([writeFiles(plan, backend), backend.createTopology(plan)]),
+  );
   signal.throwIfAborted();
 
-  await progress.phase('dhcp', 'dnsmasq per node and guest DHCP clients', async () => {
-    await Promise.all(
-      plan.nodes.map(async (node) => {
-        // nova's initialize_gateway_device turns on forwarding on every gateway node;
-        // bridge-nf-call-iptables makes the node's iptables see bridged VM traffic.
-        // The firewall is in place before any guest boots, as nova-compute set it up
-        // before spawning the instance.
-        await Promise.all([
-          backend.setSysctls(node.netns, { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' }),
-          applyFirewall(backend, node.netns, node.firewall),
-        ]);
-        if (node.dhcp) {
-          const d = node.dhcp;
-          const p = await track(
-            state,
-            await backend.startProcess(node.netns, ['dnsmasq', ...d.argv], { env: d.env, logFile: `${d.dir}/dnsmasq.stderr`, role: 'dnsmasq' }),
-          );
-          lab.dhcpServers[node.name] = p;
-          const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.listening(p, 'udp', 67)), {
-            timeoutMs: timeouts.dhcpServerMs,
-            signal,
-          });
-          if (!up || !backend.isRunning(p)) {
-            const log = (await backend.readFile(node.netns, d.logFile)) ?? '';
-            const err = (await backend.readFile(node.netns, `${d.dir}/dnsmasq.stderr`)) ?? '';
-            throw new Error(`dnsmasq on ${node.name} did not start: ${(err + log).trim().split('\n').slice(-3).join(' / ')}`);
-          }
-        }
-        // Boot this node's guests as soon as its DHCP server answers.
-        await Promise.all(
-          plan.vms
-            .filter((v) => v.node === node.name)
-            .map(async (vm) => {
-              // busybox udhcpc, as a CirrOS guest runs it: stays in the foreground (-f)
-              // to renew; 3 discovers 1 s apart, then 2 s before trying again.
-              const argv = ['busybox', 'udhcpc', '-f', '-i', vm.nic, '-t', '3', '-T', '1', '-A', '2', '-s', ASSETS.udhcpcScript, '-x', `hostname:${vm.hostname}`];
-              lab.clients[vm.name] = await track(
-                state,
-                await backend.startProcess(vm.netns, argv, { env: { FLATLAB_VM_DIR: vm.dir }, logFile: `${vm.dir}/udhcpc.log`, role: 'dhcp-client' }),
-              );
-              await startServices(lab, vm, signal, timeouts);
-            }),
+  await progress.phase('dhcp', 'firewalls, DHCP servers and guests', async () => {
+    // Each node: forwarding and bridge netfilter on, nova's tables in place (before any
+    // guest boots, as nova-compute set them up before spawning), then its dnsmasq.
+    const nodeReady = new Map<string, Promise<void>>();
+    const dhcpReady = new Map<string, Promise<unknown>>();
+    for (const node of plan.nodes) {
+      const ready = Promise.all([
+        backend.setSysctls(node.netns, { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' }),
+        applyFirewall(backend, node.netns, node.firewall),
+      ]).then(() => undefined);
+      nodeReady.set(node.name, ready);
+      const d = node.dhcp;
+      if (d) {
+        dhcpReady.set(
+          node.name,
+          ready.then(() =>
+            startServer(lab, node.netns, ['dnsmasq', ...d.argv], { env: d.env, logFile: `${d.dir}/dnsmasq.stderr`, role: 'dnsmasq', proto: 'udp', port: 67, what: `dnsmasq on ${node.name}` }, signal, timeouts),
+          ),
         );
-      }),
-    );
+      }
+    }
+    const extra: Promise<unknown>[] = [];
+    const ds = plan.dhcpServer;
+    if (ds) {
+      dhcpReady.set(
+        'dhcp-server',
+        startServer(lab, ds.netns, ['dnsmasq', ...ds.argv], { logFile: `${ds.dir}/dnsmasq.stderr`, role: 'dhcp-server', proto: 'udp', port: 67, what: 'the external DHCP server' }, signal, timeouts),
+      );
+    }
+    const ext = plan.external;
+    if (ext) {
+      extra.push(
+        startServer(lab, ext.netns, ['socat', `TCP4-LISTEN:${ext.echoPort},fork,reuseaddr`, `EXEC:${ASSETS.peerEcho}`], { logFile: `${ext.dir}/peer-echo.log`, role: 'external-echo', proto: 'tcp', port: ext.echoPort, what: 'the external host' }, signal, timeouts),
+      );
+    }
+    // Each guest boots once its node is set up and whoever configures it is listening.
+    const boots = plan.vms.map(async (vm) => {
+      const source = plan.expected.addressSources[vm.name]!;
+      const provider = source.kind === 'dnsmasq' ? dhcpReady.get(source.node) : source.kind === 'dhcp-server' ? dhcpReady.get('dhcp-server') : undefined;
+      await Promise.all([nodeReady.get(vm.node), provider]);
+      signal.throwIfAborted();
+      lab.clients[vm.name] = await track(state, await bootGuest(backend, vm));
+      await startServices(lab, vm, signal, timeouts);
+    });
+    await Promise.all([...nodeReady.values(), ...dhcpReady.values(), ...extra, ...boots]);
   });
   signal.throwIfAborted();
   return lab;
 }
 
-async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
-  const r = await backend.exec(target, ['iptables-restore'], { input: rules });
-  if (r.exitCode !== 0) throw new Error(`iptables-restore in ${target} failed: ${r.stderr.trim()}`);
+/**
+ * A guest's first process: busybox udhcpc, as a CirrOS guest runs it (in the foreground,
+ * -f, to renew; 3 discovers 1 s apart, then 2 s before trying again), or, when nova
+ * injected its configuration, an init that applies /etc/network/interfaces.
+ */
+function bootGuest(backend: Backend, vm: VmPlan): Promise<ProcessRecord> {
+  const env = { FLATLAB_VM_DIR: vm.dir };
+  if (vm.boot === 'injected') {
+    return backend.startProcess(vm.netns, [ASSETS.guestInit, vm.nic], { env, logFile: `${vm.dir}/init.log`, role: 'guest-init' });
+  }
+  const argv = ['busybox', 'udhcpc', '-f', '-i', vm.nic, '-t', '3', '-T', '1', '-A', '2', '-s', ASSETS.udhcpcScript, '-x', `hostname:${vm.hostname}`];
+  return backend.startProcess(vm.netns, argv, { env, logFile: `${vm.dir}/udhcpc.log`, role: 'dhcp-client' });
 }
 
 /**
@@ -130,46 +178,50 @@ async function applyFirewall(backend: Backend, target: string, rules: string): P
  * (PIPE), so a probe tells an answer from a refusal and from silence.
  */
 async function startServices(lab: RunningLab, vm: VmPlan, signal: AbortSignal, timeouts: LabTimeouts): Promise<void> {
-  const { backend, state } = lab;
   await Promise.all(
-    vm.services.map(async (svc) => {
+    vm.services.map((svc) => {
       const argv =
         svc.proto === 'tcp'
           ? ['socat', `TCP4-LISTEN:${svc.port},fork,reuseaddr`, 'PIPE']
           : ['socat', '-T', '1', `UDP4-RECVFROM:${svc.port},fork`, 'PIPE'];
-      const p = await track(
-        state,
-        await backend.startProcess(vm.netns, argv, { logFile: `${vm.dir}/${svc.proto}-${svc.port}.log`, role: 'service' }),
-      );
-      const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.listening(p, svc.proto, svc.port)), {
-        timeoutMs: timeouts.dhcpServerMs,
-        signal,
-      });
-      if (!up || !backend.isRunning(p)) throw new Error(`${svc.proto}/${svc.port} listener in ${vm.name} did not start (see ${vm.dir}/${svc.proto}-${svc.port}.log)`);
+      const logFile = `${vm.dir}/${svc.proto}-${svc.port}.log`;
+      return startServer(lab, vm.netns, argv, { logFile, role: 'service', proto: svc.proto, port: svc.port, what: `${svc.proto}/${svc.port} listener in ${vm.name}` }, signal, timeouts);
     }),
   );
 }
 
-/** Waits until every guest holds an address and its node's lease log shows the lease. */
+/** Where a VM's lease is recorded, and how to tell that it is there. */
+function leaseRecord(plan: Plan, vm: VmPlan): { target: string; file: string } | null {
+  const source = plan.expected.addressSources[vm.name]!;
+  if (source.kind === 'dnsmasq') {
+    const node = plan.nodes.find((n) => n.name === source.node)!;
+    return node.dhcp ? { target: node.netns, file: node.dhcp.leaseLog } : null;
+  }
+  if (source.kind === 'dhcp-server' && plan.dhcpServer) return { target: plan.dhcpServer.netns, file: plan.dhcpServer.leaseFile };
+  return null;
+}
+
+/** Waits until every guest holds its address (and its lease is on record), or the deadline. */
 export async function awaitLeases(lab: RunningLab, progress: Progress, signal: AbortSignal, timeouts: LabTimeouts = DEFAULT_TIMEOUTS): Promise<void> {
   const { plan, backend } = lab;
-  await progress.phase('leases', `DHCP leases for ${plan.vms.length} guests`, async () => {
+  await progress.phase('leases', `addresses of ${plan.vms.length} guests`, async () => {
     await Promise.all(
       plan.vms.map(async (vm) => {
         const client = lab.clients[vm.name]!;
+        const none = plan.expected.addressSources[vm.name]!.kind === 'none';
         const got = await pollUntil(
           async () => {
             if (!backend.isRunning(client)) return true;
             const s = await backend.readVmState(vm, client);
-            return s.addresses.length > 0 && s.defaultGateway !== null;
+            return s.addresses.length > 0 && (s.defaultGateway !== null || vm.gateway === null);
           },
-          { timeoutMs: timeouts.leasesMs, signal },
+          // nothing will configure this guest: watch it stay bare for a moment only
+          { timeoutMs: none ? timeouts.noAddressMs : timeouts.leasesMs, signal },
         );
-        const node = plan.nodes.find((n) => n.name === vm.node)!;
-        if (!got || !node.dhcp) return;
-        // dnsmasq runs its --dhcp-script after it acks: give the record a moment.
-        const log = node.dhcp.leaseLog;
-        await pollUntil(async () => ((await backend.readFile(node.netns, log)) ?? '').includes(` ${vm.mac} `), {
+        const record = leaseRecord(plan, vm);
+        if (!got || !record) return;
+        // dnsmasq records a lease (runs its --dhcp-script) after it acks: give it a moment.
+        await pollUntil(async () => ((await backend.readFile(record.target, record.file)) ?? '').includes(vm.mac), {
           timeoutMs: timeouts.leaseLogMs,
           signal,
         });

@@ -3,7 +3,7 @@ import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan } from '../plan/types.js';
-import type { Observations, ReachResult, Verdict } from '../checks/types.js';
+import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
 
 /** 2: one entry per variant under `variants`. */
 export const RESULT_SCHEMA_VERSION = 2;
@@ -19,11 +19,13 @@ export interface VariantResult {
   ok: boolean;
   /** set when the lab stopped before its checks (build failure, interruption) */
   error?: string;
-  summary: { passed: number; failed: number };
+  summary: { passed: number; failed: number; skipped: number };
   plan: Plan;
   observations: Observations | null;
   /** the reachability matrix: every probe, expected and observed */
   reach: ReachResult[];
+  /** the way out: what the external host saw of each guest */
+  egress: EgressResult[];
   verdicts: Verdict[];
   /** milliseconds per phase, and `total` */
   timings: Record<string, number>;
@@ -37,7 +39,7 @@ export interface RunResult {
   backend: string;
   startedAt: string;
   ok: boolean;
-  summary: { passed: number; failed: number };
+  summary: { passed: number; failed: number; skipped: number };
   variants: VariantResult[];
   /** `total`: the whole run, variants in parallel */
   timings: Record<string, number>;

@@ -3,7 +3,7 @@
  * its own run prefix) plan, build, lease, check, collect results, tear down.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { startTicks } from '../backend/netns/procfs.js';
@@ -11,7 +11,8 @@ import { createBackend } from '../backend/registry.js';
 import { gatewayVerdicts, leaseVerdicts } from '../checks/leases.js';
 import { observe } from '../checks/observe.js';
 import { DEFAULT_REACH, reachVerdicts, runReachChecks, type ReachOptions } from '../checks/reach.js';
-import type { Observations, ReachResult, Verdict } from '../checks/types.js';
+import { egressVerdicts, runEgressChecks } from '../checks/egress.js';
+import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
 import { InterruptedError, UserError } from '../errors.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
@@ -69,13 +70,19 @@ export async function checkLab(
   lab: Pick<RunningLab, 'plan' | 'backend' | 'clients'>,
   progress: Progress,
   reachOpts: ReachOptions = DEFAULT_REACH,
-): Promise<{ observations: Observations; reach: ReachResult[]; verdicts: Verdict[] }> {
+): Promise<{ observations: Observations; reach: ReachResult[]; egress: EgressResult[]; verdicts: Verdict[] }> {
   const observations = await progress.phase('observe', 'reading guests and lease logs', () => observe(lab.backend, lab.plan, lab.clients));
-  const reach = await progress.phase('reach', `reachability, ${lab.plan.expected.reach.length} probes`, () =>
-    runReachChecks(lab.backend, lab.plan, reachOpts),
+  const label = `reachability, ${lab.plan.expected.reach.length} probes${lab.plan.external ? `, ${lab.plan.expected.egress.length} ways out` : ''}`;
+  const [reach, egress] = await progress.phase('reach', label, () =>
+    Promise.all([runReachChecks(lab.backend, lab.plan, reachOpts), runEgressChecks(lab.backend, lab.plan)]),
   );
-  const verdicts = [...leaseVerdicts(lab.plan, observations), ...gatewayVerdicts(lab.plan, observations), ...reachVerdicts(reach)];
-  return { observations, reach, verdicts };
+  const verdicts = [
+    ...leaseVerdicts(lab.plan, observations),
+    ...gatewayVerdicts(lab.plan, observations),
+    ...reachVerdicts(reach),
+    ...egressVerdicts(egress),
+  ];
+  return { observations, reach, egress, verdicts };
 }
 
 /** Each node's firewall as the kernel holds it, saved beside the node's other files. */
@@ -83,14 +90,16 @@ async function saveFirewalls(backend: Backend, plan: Plan, dir: string): Promise
   await Promise.all(
     plan.nodes.map(async (n) => {
       const r = await backend.exec(n.netns, ['iptables-save', '-c']);
+      await mkdir(join(dir, 'nodes', n.name), { recursive: true });
       await writeFile(join(dir, 'nodes', n.name, 'iptables-save.txt'), r.exitCode === 0 ? r.stdout + '\n' : `iptables-save failed: ${r.stderr}\n`);
     }),
   );
 }
 
-export function summarise(verdicts: Verdict[]): { passed: number; failed: number } {
-  const passed = verdicts.filter((v) => v.ok).length;
-  return { passed, failed: verdicts.length - passed };
+export function summarise(verdicts: Verdict[]): { passed: number; failed: number; skipped: number } {
+  const skipped = verdicts.filter((v) => v.skipped).length;
+  const passed = verdicts.filter((v) => v.ok && !v.skipped).length;
+  return { passed, failed: verdicts.length - passed - skipped, skipped };
 }
 
 interface VariantRun {
@@ -120,16 +129,25 @@ async function runVariant(r: VariantRun, backend: Backend, opts: RunOptions, sig
     result.error = signal.aborted && signal.reason instanceof InterruptedError ? signal.reason.message : err instanceof Error ? err.message : String(err);
     if (!signal.aborted && process.env.FLATLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   } finally {
+    // Results that cannot be collected are a note on the run, never a reason to leave the lab behind.
     const collect = async (): Promise<void> => {
-      await collectArtifacts(plan.runtimeDir, r.dir);
-      await saveFirewalls(backend, plan, r.dir);
+      try {
+        await collectArtifacts(plan.runtimeDir, r.dir);
+        await saveFirewalls(backend, plan, r.dir);
+      } catch (err) {
+        result.error = [result.error, `collecting results failed: ${err instanceof Error ? err.message : String(err)}`].filter(Boolean).join('; ');
+      }
     };
-    if (keep) {
-      state.kept = true;
-      await writeState(state);
-      await collect();
-    } else {
-      await progress.phase('teardown', 'teardown', () => tearDown(backend, plan.prefix, plan.runtimeDir, state.processes, collect));
+    try {
+      if (keep) {
+        state.kept = true;
+        await writeState(state);
+        await collect();
+      } else {
+        await progress.phase('teardown', 'teardown', () => tearDown(backend, plan.prefix, plan.runtimeDir, state.processes, collect));
+      }
+    } catch (err) {
+      result.error = [result.error, `teardown failed: ${err instanceof Error ? err.message : String(err)} (flatlab clean removes what is left)`].filter(Boolean).join('; ');
     }
     result.timings.total = Math.round(performance.now() - t0);
     result.summary = summarise(result.verdicts);
@@ -172,10 +190,11 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
         ...(variant.description ? { description: variant.description } : {}),
         prefix: plan.prefix,
         ok: false,
-        summary: { passed: 0, failed: 0 },
+        summary: { passed: 0, failed: 0, skipped: 0 },
         plan,
         observations: null,
         reach: [],
+        egress: [],
         verdicts: [],
         timings: progress.timings,
       },

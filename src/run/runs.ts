@@ -71,7 +71,7 @@ export async function findKeptLab(prefix?: string): Promise<RunInfo & { state: R
 export function reattach(state: RunState): Pick<RunningLab, 'plan' | 'backend' | 'clients'> {
   const clients: Record<string, ProcessRecord> = {};
   for (const vm of state.plan.vms) {
-    const p = state.processes.find((x) => x.role === 'dhcp-client' && x.target === vm.netns);
+    const p = state.processes.find((x) => (x.role === 'dhcp-client' || x.role === 'guest-init') && x.target === vm.netns);
     if (p) clients[vm.name] = p;
   }
   return { plan: state.plan, backend: createBackend(state.backend), clients };

@@ -84,5 +84,6 @@ export function targetsOf(plan: Plan): Record<string, string> {
   const t: Record<string, string> = { fabric: plan.fabric.netns };
   for (const n of plan.nodes) t[n.name] = n.netns;
   for (const v of plan.vms) t[v.name] = v.netns;
+  for (const h of [plan.external, plan.dhcpServer]) if (h) t[h.name] = h.netns;
   return t;
 }

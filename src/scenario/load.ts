@@ -123,12 +123,15 @@ function omit(o: Record<string, unknown>, key: string): Record<string, unknown> 
   return rest;
 }
 
-/** Mappings merge key by key; anything else (lists included) is replaced. */
+/** Mappings merge key by key; anything else (lists included) is replaced; null removes. */
 export function deepMerge(base: unknown, over: unknown): unknown {
   const isMapping = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
   if (!isMapping(base) || !isMapping(over)) return over === undefined ? base : over;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  for (const [k, v] of Object.entries(over)) {
+    if (v === null) delete out[k];
+    else out[k] = deepMerge(base[k], v);
+  }
   return out;
 }
 

@@ -46,6 +46,15 @@ export const novaSchema = z.strictObject({
   fixed_range: z.string(),
   flat_network_bridge: ifnameSchema.default('br100'),
   flat_interface: ifnameSchema.default('eth0'),
+  /** FlatManager: write each guest's network config into its files before boot */
+  flat_injected: z.boolean().default(false),
+  /** the DNS server injected into guests (FlatManager) */
+  flat_network_dns: ipv4Schema.default('8.8.4.4'),
+  /**
+   * the NIC carrying the node's own address (my_ip) and the way out; nova's default
+   * is eth0. The same as flat_network_bridge: one NIC per node (single interface).
+   */
+  public_interface: ifnameSchema.default('eth0'),
   allow_same_net_traffic: z.boolean().default(true),
   /** dnsmasq refuses leases shorter than 120 s. */
   dhcp_lease_time: z.number().int().min(120, 'must be at least 120 (dnsmasq\'s minimum lease)').default(120),
@@ -55,13 +64,18 @@ export const novaSchema = z.strictObject({
     .default('novalocal'),
 });
 
-const nodeSchema = z
-  .strictObject({
+// `compute1:` (no value) and `compute1: {}` both mean a node with defaults.
+const nodeSchema = z.preprocess(
+  (v) => v ?? {},
+  z.strictObject({
     /** pins the node's bridge (gateway/DHCP) address instead of taking the next free one */
     bridge_ip: ipv4Schema.optional(),
-  })
-  .nullish()
-  .transform((n) => n ?? {});
+    /** `network`: with multi_host false, the one node that runs nova-network's dnsmasq and routes */
+    role: z.enum(['compute', 'network']).default('compute'),
+    /** nova.conf my_ip: the node's address on the external network (default: next free there) */
+    my_ip: ipv4Schema.optional(),
+  }),
+);
 
 const vmSchema = z.strictObject({
   /** the node it runs on: nova's instances.host */
@@ -122,6 +136,20 @@ const expectSchema = z.strictObject({
   checks: z.array(checkSchema).optional(),
 });
 
+/** The way out: a network beyond the gateways, with one host to reach. */
+const externalSchema = z.strictObject({
+  cidr: z.string(),
+  /** the host to reach (default: the first address of cidr) */
+  host: ipv4Schema.optional(),
+});
+
+/** FlatManager: a DHCP server on the flat segment that nova does not manage. */
+const dhcpServerSchema = z.strictObject({
+  ip: ipv4Schema,
+  /** the router it hands out (default: the network's gateway) */
+  router: ipv4Schema.optional(),
+});
+
 export const scenarioSchema = z.strictObject({
   /** names the results folder: results/<name>/<timestamp>/ */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "." (it names the results folder)'),
@@ -130,6 +158,8 @@ export const scenarioSchema = z.strictObject({
   nodes: z.record(nameSchema, nodeSchema).refine((r) => Object.keys(r).length > 0, 'needs at least one node'),
   vms: z.record(nameSchema, vmSchema).default({}),
   security_groups: z.record(nameSchema, securityGroupSchema).default({}),
+  external: externalSchema.optional(),
+  dhcp_server: dhcpServerSchema.optional(),
   expect: expectSchema.optional(),
 });
 
@@ -145,6 +175,9 @@ export const variantSchema = z.strictObject({
   nodes: z.record(z.string(), z.unknown()).optional(),
   vms: z.record(z.string(), z.unknown()).optional(),
   security_groups: z.record(z.string(), z.unknown()).optional(),
+  /** null removes the base's external network / DHCP server */
+  external: z.record(z.string(), z.unknown()).nullable().optional(),
+  dhcp_server: z.record(z.string(), z.unknown()).nullable().optional(),
   expect: z.record(z.string(), z.unknown()).optional(),
 });
 

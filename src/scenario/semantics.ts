@@ -2,8 +2,8 @@
  * Rules that relate one field to another. Each problem carries the path of the field to
  * blame so the loader can print its file position.
  */
-import { cidrContains, isHostAddress, parseCidr, type Cidr } from '../net/ipv4.js';
-import { FLAT_DHCP_MANAGER, type Scenario } from './schema.js';
+import { cidrContains, isHostAddress, nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
+import { FLAT_DHCP_MANAGER, FLAT_MANAGER, type Scenario } from './schema.js';
 
 export type FieldPath = (string | number)[];
 
@@ -15,7 +15,7 @@ export interface Problem {
 }
 
 /** Names that flatlab uses for its own namespaces within a run. */
-export const RESERVED_NAMES = new Set(['fabric']);
+export const RESERVED_NAMES = new Set(['fabric', 'external', 'dhcp', 'public']);
 
 export function checkSemantics(s: Scenario): Problem[] {
   const problems: Problem[] = [];
@@ -35,12 +35,7 @@ export function checkSemantics(s: Scenario): Problem[] {
       problems.push({ path: ['nova', opt], message: `"${s.nova[opt]}" is the name flatlab gives VM taps (vnetN)` });
     }
   }
-  if (s.nova.network_manager !== FLAT_DHCP_MANAGER) {
-    problems.push({ path: ['nova', 'network_manager'], message: `only ${FLAT_DHCP_MANAGER} is supported so far` });
-  }
-  if (!s.nova.multi_host) {
-    problems.push({ path: ['nova', 'multi_host'], message: 'only multi_host: true is supported so far' });
-  }
+  checkManager(s, problems);
 
   // Node and VM names share one namespace per run (each becomes a network namespace).
   const seen = new Map<string, string>();
@@ -79,6 +74,13 @@ export function checkSemantics(s: Scenario): Problem[] {
   for (const [name, node] of Object.entries(s.nodes)) {
     if (node.bridge_ip) claimIp(node.bridge_ip, ['nodes', name, 'bridge_ip']);
   }
+  // Without multi_host the network's gateway (.1 unless the network host pins its
+  // bridge) belongs to the network host (FlatDHCP) or to the operator's router (Flat).
+  if (net && !isMultiHostDhcp(s)) {
+    const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network');
+    if (!networkHost?.[1].bridge_ip) claimIp(nthAddress(net, 1), ['nova', 'fixed_range']);
+  }
+  if (s.dhcp_server) claimIp(s.dhcp_server.ip, ['dhcp_server', 'ip']);
   const macs = new Map<string, string>();
   for (const [name, vm] of Object.entries(s.vms)) {
     if (!(vm.host in s.nodes)) {
@@ -94,6 +96,7 @@ export function checkSemantics(s: Scenario): Problem[] {
   }
   if (net) checkPoolSize(s, net, usedIps.size, problems);
   checkSecurityGroups(s, problems);
+  checkExternal(s, net, problems);
   checkExpect(s, net, problems);
   return problems;
 }
@@ -103,7 +106,7 @@ function checkPoolSize(s: Scenario, net: Cidr, pinned: number, problems: Problem
   const hosts = net.size - 2;
   const nodesWithVms = new Set(Object.values(s.vms).map((v) => v.host));
   const needed =
-    Object.entries(s.nodes).filter(([n, node]) => !node.bridge_ip && nodesWithVms.has(n)).length +
+    (isMultiHostDhcp(s) ? Object.entries(s.nodes).filter(([n, node]) => !node.bridge_ip && nodesWithVms.has(n)).length : 0) +
     Object.values(s.vms).filter((v) => !v.ip).length;
   if (needed + pinned > hosts) {
     problems.push({
@@ -171,6 +174,68 @@ function checkSecurityGroups(s: Scenario, problems: Problem[]): void {
   for (const [vm, v] of Object.entries(s.vms)) {
     v.security_groups.forEach((g, i) => {
       if (!groups.has(g)) problems.push({ path: ['vms', vm, 'security_groups', i], message: `no security group "${g}"` });
+    });
+  }
+}
+
+/** FlatDHCPManager with multi_host: every node with VMs is a gateway and DHCP server. */
+export function isMultiHostDhcp(s: Scenario): boolean {
+  return s.nova.network_manager === FLAT_DHCP_MANAGER && s.nova.multi_host;
+}
+
+function checkManager(s: Scenario, problems: Problem[]): void {
+  const networkNodes = Object.entries(s.nodes).filter(([, n]) => n.role === 'network').map(([name]) => name);
+  if (s.nova.network_manager === FLAT_MANAGER) {
+    if (s.nova.multi_host) problems.push({ path: ['nova', 'multi_host'], message: 'FlatManager runs no DHCP or gateway on the nodes: multi_host applies to FlatDHCPManager' });
+    for (const n of networkNodes) problems.push({ path: ['nodes', n, 'role'], message: 'FlatManager has no network host (nova sets up nothing on the nodes)' });
+    if (s.nova.flat_injected && s.dhcp_server) problems.push({ path: ['dhcp_server'], message: 'with flat_injected the guests configure themselves from the injected file: drop one of the two' });
+    if (s.external) problems.push({ path: ['external'], message: 'FlatManager routes nothing: the way out needs FlatDHCPManager' });
+    return;
+  }
+  if (s.nova.flat_injected) problems.push({ path: ['nova', 'flat_injected'], message: 'injection applies to FlatManager; FlatDHCPManager hands addresses out by DHCP' });
+  if (s.dhcp_server) problems.push({ path: ['dhcp_server'], message: "FlatDHCPManager runs nova's own dnsmasq: a second DHCP server needs FlatManager" });
+  if (s.nova.multi_host) {
+    for (const n of networkNodes) problems.push({ path: ['nodes', n, 'role'], message: 'with multi_host every node is its own network host: no role: network' });
+  } else if (networkNodes.length !== 1) {
+    problems.push({
+      path: networkNodes.length ? ['nodes', networkNodes[1]!, 'role'] : ['nova', 'multi_host'],
+      message: networkNodes.length
+        ? `multi_host: false has one network host, not ${networkNodes.length} (${networkNodes.join(', ')})`
+        : 'multi_host: false needs one node with role: network (it runs the only dnsmasq and is every VM\'s gateway)',
+    });
+  }
+}
+
+function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]): void {
+  const ext = s.external;
+  const myIps = Object.entries(s.nodes).filter(([, n]) => n.my_ip);
+  if (!ext) {
+    for (const [name] of myIps) problems.push({ path: ['nodes', name, 'my_ip'], message: 'my_ip needs an external: network to live on' });
+    return;
+  }
+  const cidr = parseCidr(ext.cidr);
+  if (typeof cidr === 'string') {
+    problems.push({ path: ['external', 'cidr'], message: cidr });
+    return;
+  }
+  if (net && (cidrContains(cidr, net.network) || cidrContains(net, cidr.network))) {
+    problems.push({ path: ['external', 'cidr'], message: `${cidr.text} overlaps fixed_range ${net.text}` });
+  }
+  const taken = new Map<string, string>();
+  const claim = (ip: string, path: FieldPath): void => {
+    if (!isHostAddress(cidr, ip)) problems.push({ path, message: `${ip} is not a host address of external ${cidr.text}` });
+    else if (taken.has(ip)) problems.push({ path, message: `${ip} is already taken by ${taken.get(ip)}` });
+    else taken.set(ip, path.slice(0, 2).join('.'));
+  };
+  if (ext.host) claim(ext.host, ['external', 'host']);
+  for (const [name, n] of myIps) claim(n.my_ip!, ['nodes', name, 'my_ip']);
+  const hosts = cidr.size - 2;
+  if (Object.keys(s.nodes).length + 1 > hosts) problems.push({ path: ['external', 'cidr'], message: `${cidr.text} is too small for the external host and ${Object.keys(s.nodes).length} nodes` });
+  const { public_interface: pub, flat_interface: flat, flat_network_bridge: br } = s.nova;
+  if (pub === flat) {
+    problems.push({
+      path: ['nova', 'public_interface'],
+      message: `${pub} is flat_interface, enslaved to ${br}: routed traffic leaves through ${br}, so nova's SNAT rule (-o ${pub}) would never match. One NIC per node: public_interface: ${br}; two NICs: another interface`,
     });
   }
 }

@@ -84,8 +84,12 @@ export class NetnsBackend implements Backend {
     await ipBatch(null, plan.wiring.namespaces.map((ns) => `netns add ${ns}`));
     // 2. the fabric bridge and each node's uplink (node end created inside the node)
     await ipBatch(plan.fabric.netns, plan.wiring.fabric);
-    // 3. every node at once: bridge, uplink into it, bridge address, VM veths
-    await Promise.all(plan.nodes.map((n) => ipBatch(n.netns, plan.wiring.nodes[n.name] ?? [])));
+    // 3. every node and host at once: bridge, uplink into it, bridge address, VM veths
+    const hosts = [plan.external, plan.dhcpServer].flatMap((h) => (h ? [h] : []));
+    await Promise.all([
+      ...plan.nodes.map((n) => ipBatch(n.netns, plan.wiring.nodes[n.name] ?? [])),
+      ...hosts.map((h) => ipBatch(h.netns, plan.wiring.hosts[h.name] ?? [])),
+    ]);
   }
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {

@@ -1,0 +1,35 @@
+/**
+ * FlatManager with flat_injected: nova mounted the guest image before boot and wrote
+ * its network configuration into /etc/network/interfaces (Debian's interfaces(5)
+ * format, the stanza nova's injection template produced in the Folsom era).
+ */
+export interface InjectedNic {
+  name: string;
+  address: string;
+  netmask: string;
+  broadcast: string;
+  gateway: string | null;
+  dns: string;
+}
+
+export function renderInterfaces(nic: InjectedNic): string {
+  return [
+    '# Network configuration injected into the guest before boot (nova flat_injected).',
+    '',
+    '# The loopback network interface',
+    'auto lo',
+    'iface lo inet loopback',
+    '',
+    `auto ${nic.name}`,
+    `iface ${nic.name} inet static`,
+    `        address ${nic.address}`,
+    `        netmask ${nic.netmask}`,
+    `        broadcast ${nic.broadcast}`,
+    ...(nic.gateway ? [`        gateway ${nic.gateway}`] : []),
+    `        dns-nameservers ${nic.dns}`,
+    '',
+  ].join('\n');
+}
+
+/** Where in a guest's files the config goes (relative to the guest's root). */
+export const INTERFACES_PATH = 'etc/network/interfaces';
