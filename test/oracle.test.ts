@@ -5,6 +5,10 @@ import type { NetworkPlan, RulePlan, VmPlan } from '../src/plan/types.js';
 
 const network = (allowSameNetTraffic: boolean): NetworkPlan => ({
   label: 'private',
+  manager: 'FlatDHCPManager',
+  gateway: null,
+  injected: false,
+  dns: '8.8.4.4',
   cidr: '10.0.0.0/24',
   netmask: '255.255.255.0',
   prefixLength: 24,
@@ -33,6 +37,8 @@ const vm = (name: string, node: string, ip: string, securityGroups: string[] = [
   instanceId: ++id,
   securityGroups,
   services: [],
+  boot: 'dhcp',
+  injectedConfig: null,
 });
 
 const VMS = [
