@@ -83,7 +83,7 @@ t.test('types, enums and missing fields', async (t) => {
   t.match(errorsOf(REFERENCE.replace('  fixed_range: 10.0.0.0/24\n', ''))[0], /^scenarios\/x\.yaml:3:3 nova\.fixed_range: is required$/);
   t.match(errorsOf(REFERENCE.replace('name: ref\n', ''))[0], /^scenarios\/x\.yaml:1:1 name: is required$/);
   t.match(errorsOf(REFERENCE.replace('vm_1: {host: compute1}', 'vm_1: {}'))[0], /vms\.vm_1\.host: is required/);
-  t.match(errorsOf(REFERENCE + 'expect:\n  checks:\n    - {from: vm_1, to: vm_9, expect: reachable}\n')[0], /^scenarios\/x\.yaml:18:24 expect\.checks\[0\]\.to: no VM "vm_9"$/);
+  t.match(errorsOf(REFERENCE + 'expect:\n  checks:\n    - {from: vm_1, to: vm_9, expect: reachable}\n')[0], /^scenarios\/x\.yaml:18:24 expect\.checks\[0\]\.to: no VM or node "vm_9"$/);
   t.match(errorsOf(REFERENCE + 'expect:\n  checks:\n    - {from: vm_1, to: vm_2, expect: maybe}\n')[0], /expect\.checks\[0\]\.expect: must be one of reachable, unreachable/);
 });
 

@@ -97,12 +97,15 @@ t.test('dnsmasq as nova started it, with only the node\'s own VMs', async (t) =>
 
 t.test('wiring: veths created straight into their namespaces, fabric first', async (t) => {
   const p = planOf(REFERENCE);
+  const [m1, m2] = [p.nodes[0]!.uplinkMac, p.nodes[1]!.uplinkMac];
+  t.match(m1, /^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
+  t.not(m1, m2);
   t.same(p.wiring.fabric, [
     'link add fabric type bridge forward_delay 0 stp_state 0',
     'link set fabric up',
-    'link add compute1 type veth peer name eth0 netns fl-abc123-compute1',
+    `link add compute1 type veth peer name eth0 address ${m1} netns fl-abc123-compute1`,
     'link set compute1 master fabric up',
-    'link add compute2 type veth peer name eth0 netns fl-abc123-compute2',
+    `link add compute2 type veth peer name eth0 address ${m2} netns fl-abc123-compute2`,
     'link set compute2 master fabric up',
   ]);
   const vm1 = p.vms[0]!;

@@ -57,6 +57,8 @@ export interface Backend {
   startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord>;
   /** True while the process is alive. */
   isRunning(proc: ProcessRecord): boolean;
+  /** Sends a signal to a process the run started. */
+  signal(proc: ProcessRecord, sig: NodeJS.Signals): void;
   /** True when a socket in the process's namespace is bound to this UDP port / listens on this TCP port. */
   listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean>;
   /** Runs a command to completion inside a target. */

@@ -38,15 +38,21 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
     if (source.kind === 'none') unaddressed.add(vm.name);
   }
   const o: OracleInputs = { ...oracle, unaddressed };
-  Object.assign(leases, s.expect?.leases ?? {});
-  Object.assign(gateways, s.expect?.gateways ?? {});
+  const noneToNull = (v: string): string | null => (v === 'none' ? null : v);
+  for (const [vm, ip] of Object.entries(s.expect?.leases ?? {})) leases[vm] = noneToNull(ip);
+  for (const [vm, ip] of Object.entries(s.expect?.gateways ?? {})) gateways[vm] = noneToNull(ip);
 
   const reach: ReachExpectation[] = deriveProbes(o).map((p) => {
     const v = judge(o, p);
     return { ...p, expect: v.expect, source: 'derived', reason: v.reason };
   });
   const index = new Map(reach.map((r, i) => [probeKey(r), i]));
-  for (const c of s.expect?.checks ?? []) {
+  // a node in a check stands for each of its VMs
+  const vmsOf = (name: string): string[] => (name in s.vms ? [name] : o.vms.filter((v) => v.node === name).map((v) => v.name));
+  const stated = (s.expect?.checks ?? []).flatMap((c) =>
+    vmsOf(c.from).flatMap((from) => vmsOf(c.to).filter((to) => to !== from || c.from === c.to).map((to) => ({ ...c, from, to }))),
+  );
+  for (const c of stated) {
     const probe: Probe = { from: c.from, to: c.to, proto: c.proto, ...(c.port !== undefined ? { port: c.port } : {}) };
     const oracle = c.from === c.to ? undefined : judge(o, probe);
     const r: ReachExpectation = {

@@ -14,7 +14,7 @@
  * the node has a way out (an external network), since without one there is no my_ip to
  * SNAT to; the provider chain is empty (no provider rules).
  */
-import type { NetworkPlan, NodePlan, RulePlan, VmPlan } from './types.js';
+import type { FirewallNode, NetworkPlan, RulePlan, VmPlan } from './types.js';
 
 const NETWORK = 'nova-network';
 const COMPUTE = 'nova-compute';
@@ -38,10 +38,7 @@ export function securityGroupRuleLines(rule: RulePlan, members: (group: string) 
 }
 
 export interface FirewallInputs {
-  node: Pick<NodePlan, 'bridge' | 'bridgeIp' | 'gateway' | 'public'> & {
-    /** nova's dhcp_server for this node's instances: the DHCP replies their chains let in */
-    dhcpServer: string | null;
-  };
+  node: FirewallNode;
   network: NetworkPlan;
   /** the VMs on this node */
   local: VmPlan[];

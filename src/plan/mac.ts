@@ -26,3 +26,12 @@ export function tapMacFor(guestMac: string): string {
 function hex(b: number): string {
   return b.toString(16).padStart(2, '0');
 }
+
+/**
+ * A node NIC's MAC: 52:54:00 (QEMU's prefix: the operators' compute nodes were often
+ * VMs themselves) plus three bytes from the scenario, node and NIC names.
+ */
+export function nodeNicMac(scenario: string, node: string, nic: string): string {
+  const h = createHash('sha256').update(`${scenario}/${node}/${nic}`).digest();
+  return `52:54:00:${hex(h[0]!)}:${hex(h[1]!)}:${hex(h[2]!)}`;
+}

@@ -12,7 +12,8 @@ import { planDnsmasq, renderHostsFile } from './dnsmasq.js';
 import { deriveExpectations, servicesFor } from './expect.js';
 import { renderFirewall } from './firewall.js';
 import { renderInterfaces } from './injection.js';
-import { deterministicMac, tapMacFor } from './mac.js';
+import { deterministicMac, nodeNicMac, tapMacFor } from './mac.js';
+import { planFaults } from './faults.js';
 import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
 import { planSecurityGroups } from './security-groups.js';
 import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
@@ -123,7 +124,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
         : null;
     // the DHCP server nova-compute lets through to its instances (nova's dhcp_server)
     const dhcpServerIp = flatManager ? null : multiHost ? bridgeIp : gateway;
-    const nodeInfo = { bridge: network.bridge, bridgeIp, gateway: isGateway, public: pub, dhcpServer: dhcpServerIp };
+    const firewallInputs = { bridge: network.bridge, bridgeIp, gateway: isGateway, public: pub, dhcpServer: dhcpServerIp };
     return {
       name,
       netns: netnsName(prefix, name),
@@ -131,11 +132,13 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       gateway: isGateway,
       public: pub,
       uplink: network.flatInterface,
+      uplinkMac: nodeNicMac(s.name, name, network.flatInterface),
       fabricPort: name,
       bridge: network.bridge,
       bridgeIp,
       vms: own.map((v) => v.name),
-      firewall: renderFirewall({ node: nodeInfo, network, local: own, all: vms, groups: securityGroups }),
+      firewall: renderFirewall({ node: firewallInputs, network, local: own, all: vms, groups: securityGroups }),
+      firewallInputs,
       // nova-network starts dnsmasq where it holds the network's DHCP address.
       dhcp:
         isGateway && bridgeIp !== null
@@ -188,6 +191,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     external,
     dhcpServer,
     wiring: planWiring(partial),
+    faults: planFaults(s.faults, { network, nodes, vms, groups: securityGroups, fabric }),
     expected,
   };
 }

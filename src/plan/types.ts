@@ -1,3 +1,5 @@
+import type { FaultPlan } from './faults.js';
+
 /**
  * The plan: everything a run will create and expect, as plain data. Computed from a
  * validated scenario with no side effects (plan.ts), printed by `flatlab plan`, realised
@@ -67,6 +69,8 @@ export interface NodePlan {
   public: PublicNicPlan | null;
   /** flat_interface: the node's NIC on the flat segment */
   uplink: string;
+  /** its MAC (fixed, so a fault can name it) */
+  uplinkMac: string;
   /** the uplink's peer in the fabric namespace */
   fabricPort: string;
   bridge: string;
@@ -76,6 +80,18 @@ export interface NodePlan {
   dhcp: DhcpServerPlan | null;
   /** the node's filter (and nat) tables as nova's processes left them, as iptables-restore input */
   firewall: string;
+  /** what the firewall was rendered from, so a fault can render it again */
+  firewallInputs: FirewallNode;
+}
+
+/** A node as its firewall sees it. */
+export interface FirewallNode {
+  bridge: string;
+  bridgeIp: string | null;
+  gateway: boolean;
+  public: PublicNicPlan | null;
+  /** nova's dhcp_server for this node's instances: the DHCP replies their chains let in */
+  dhcpServer: string | null;
 }
 
 /** A host that is not a nova node: the external host, or an operator's DHCP server. */
@@ -223,5 +239,7 @@ export interface Plan {
   external: ExternalPlan | null;
   dhcpServer: ExternalDhcpPlan | null;
   wiring: WiringPlan;
+  /** faults applied after the healthy build, before guests boot */
+  faults: FaultPlan[];
   expected: Expectations;
 }

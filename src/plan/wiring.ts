@@ -16,12 +16,12 @@ function bridgeLines(name: string): string[] {
 
 export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' | 'external' | 'dhcpServer'>): WiringPlan {
   const fabric = [...bridgeLines(p.fabric.bridge)];
-  const port = (name: string, peer: string, netns: string, bridge: string): void => {
-    fabric.push(`link add ${name} type veth peer name ${peer} netns ${netns}`, `link set ${name} master ${bridge} up`);
+  const port = (name: string, peer: string, netns: string, bridge: string, mac?: string): void => {
+    fabric.push(`link add ${name} type veth peer name ${peer}${mac ? ` address ${mac}` : ''} netns ${netns}`, `link set ${name} master ${bridge} up`);
   };
   if (p.fabric.publicBridge) fabric.push(...bridgeLines(p.fabric.publicBridge));
   for (const node of p.nodes) {
-    port(node.fabricPort, node.uplink, node.netns, p.fabric.bridge);
+    port(node.fabricPort, node.uplink, node.netns, p.fabric.bridge, node.uplinkMac);
     if (node.public?.fabricPort) port(node.public.fabricPort, node.public.iface, node.netns, p.fabric.publicBridge!);
   }
   const hosts: Record<string, string[]> = {};

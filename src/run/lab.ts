@@ -144,11 +144,16 @@ export async function bringUp(
         startServer(lab, ext.netns, ['socat', `TCP4-LISTEN:${ext.echoPort},fork,reuseaddr`, `EXEC:${ASSETS.peerEcho}`], { logFile: `${ext.dir}/peer-echo.log`, role: 'external-echo', proto: 'tcp', port: ext.echoPort, what: 'the external host' }, signal, timeouts),
       );
     }
+    // Faults hit the healthy build: every node and server first, then the faults.
+    const faulted =
+      plan.faults.length === 0
+        ? undefined
+        : Promise.all([...nodeReady.values(), ...dhcpReady.values()]).then(() => applyFaults(lab, dhcpReady));
     // Each guest boots once its node is set up and whoever configures it is listening.
     const boots = plan.vms.map(async (vm) => {
       const source = plan.expected.addressSources[vm.name]!;
       const provider = source.kind === 'dnsmasq' ? dhcpReady.get(source.node) : source.kind === 'dhcp-server' ? dhcpReady.get('dhcp-server') : undefined;
-      await Promise.all([nodeReady.get(vm.node), provider]);
+      await Promise.all([nodeReady.get(vm.node), provider, faulted]);
       signal.throwIfAborted();
       lab.clients[vm.name] = await track(state, await bootGuest(backend, vm));
       await startServices(lab, vm, signal, timeouts);
@@ -157,6 +162,25 @@ export async function bringUp(
   });
   signal.throwIfAborted();
   return lab;
+}
+
+/** Applies the plan's faults, in order; each is a real change inside the lab. */
+async function applyFaults(lab: RunningLab, dhcpReady: Map<string, Promise<unknown>>): Promise<void> {
+  const { plan, backend } = lab;
+  for (const f of plan.faults) {
+    for (const a of f.actions) {
+      if (a.kind === 'exec') {
+        const r = await backend.exec(a.target, a.argv, a.input !== undefined ? { input: a.input } : {});
+        if (r.exitCode !== 0) throw new Error(`fault ${f.type}: ${a.argv.join(' ')} in ${a.target} failed: ${r.stderr.trim()}`);
+      } else {
+        const node = plan.nodes.find((n) => n.name === a.node)!;
+        await backend.writeFile(node.netns, node.dhcp!.hostsFile, a.text);
+        // nova's restart_dhcp: a running dnsmasq re-reads its hosts file on SIGHUP
+        const dnsmasq = (await dhcpReady.get(a.node)) as ProcessRecord;
+        backend.signal(dnsmasq, 'SIGHUP');
+      }
+    }
+  }
 }
 
 /**

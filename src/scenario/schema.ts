@@ -121,7 +121,24 @@ const securityGroupSchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
 });
 
+export const FAULT_TYPES = [
+  'bridge-without-address',
+  'ip-forward-off',
+  'uplink-not-enslaved',
+  'nic-promisc-deny',
+  'firewall-drop',
+  'dhcp-unfiltered',
+] as const;
+
+/** A real kernel change applied to a node after the healthy build, before guests boot. */
+const faultSchema = z.strictObject({
+  type: z.enum(FAULT_TYPES),
+  /** the node it hits (firewall-drop: default every node) */
+  node: nameSchema.optional(),
+});
+
 const checkSchema = z.strictObject({
+  /** a VM, or a node meaning each of its VMs */
   from: nameSchema,
   to: nameSchema,
   proto: z.enum(PROTOCOLS).default('icmp'),
@@ -130,9 +147,12 @@ const checkSchema = z.strictObject({
   expect: z.enum(REACHABILITY),
 });
 
+/** `none`: the VM must hold no address / no default route */
+const ipOrNone = ipv4Schema.or(z.literal('none'));
+
 const expectSchema = z.strictObject({
-  leases: z.record(nameSchema, ipv4Schema).optional(),
-  gateways: z.record(nameSchema, ipv4Schema).optional(),
+  leases: z.record(nameSchema, ipOrNone).optional(),
+  gateways: z.record(nameSchema, ipOrNone).optional(),
   checks: z.array(checkSchema).optional(),
 });
 
@@ -160,6 +180,7 @@ export const scenarioSchema = z.strictObject({
   security_groups: z.record(nameSchema, securityGroupSchema).default({}),
   external: externalSchema.optional(),
   dhcp_server: dhcpServerSchema.optional(),
+  faults: z.array(faultSchema).default([]),
   expect: expectSchema.optional(),
 });
 
@@ -178,6 +199,7 @@ export const variantSchema = z.strictObject({
   /** null removes the base's external network / DHCP server */
   external: z.record(z.string(), z.unknown()).nullable().optional(),
   dhcp_server: z.record(z.string(), z.unknown()).nullable().optional(),
+  faults: z.array(z.unknown()).nullable().optional(),
   expect: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -193,3 +215,5 @@ export type CheckSpec = z.output<typeof checkSchema>;
 export type SecurityGroup = z.output<typeof securityGroupSchema>;
 export type SecurityGroupRule = z.output<typeof ruleSchema>;
 export type Variant = z.output<typeof variantSchema>;
+export type FaultSpec = z.output<typeof faultSchema>;
+export type FaultType = (typeof FAULT_TYPES)[number];

@@ -97,6 +97,7 @@ export function checkSemantics(s: Scenario): Problem[] {
   if (net) checkPoolSize(s, net, usedIps.size, problems);
   checkSecurityGroups(s, problems);
   checkExternal(s, net, problems);
+  checkFaults(s, problems);
   checkExpect(s, net, problems);
   return problems;
 }
@@ -122,17 +123,20 @@ function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): v
   const vmRef = (name: string, path: FieldPath, atKey = false): void => {
     if (!(name in s.vms)) problems.push({ path, atKey, message: `no VM "${name}"` });
   };
+  const vmOrNode = (name: string, path: FieldPath): void => {
+    if (!(name in s.vms) && !(name in s.nodes)) problems.push({ path, message: `no VM or node "${name}"` });
+  };
   for (const section of ['leases', 'gateways'] as const) {
     for (const [vm, ip] of Object.entries(e[section] ?? {})) {
       vmRef(vm, ['expect', section, vm], true);
-      if (net && !cidrContains(net, ip)) {
+      if (net && ip !== 'none' && !cidrContains(net, ip)) {
         problems.push({ path: ['expect', section, vm], message: `${ip} is outside fixed_range ${net.text}` });
       }
     }
   }
   (e.checks ?? []).forEach((c, i) => {
-    vmRef(c.from, ['expect', 'checks', i, 'from']);
-    vmRef(c.to, ['expect', 'checks', i, 'to']);
+    vmOrNode(c.from, ['expect', 'checks', i, 'from']);
+    vmOrNode(c.to, ['expect', 'checks', i, 'to']);
     if (c.proto !== 'icmp' && c.port === undefined) {
       problems.push({ path: ['expect', 'checks', i, 'proto'], message: `a ${c.proto} check needs a port` });
     }
@@ -238,4 +242,23 @@ function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]):
       message: `${pub} is flat_interface, enslaved to ${br}: routed traffic leaves through ${br}, so nova's SNAT rule (-o ${pub}) would never match. One NIC per node: public_interface: ${br}; two NICs: another interface`,
     });
   }
+}
+
+function checkFaults(s: Scenario, problems: Problem[]): void {
+  s.faults.forEach((f, i) => {
+    const path = ['faults', i];
+    if (f.node === undefined) {
+      if (f.type !== 'firewall-drop') problems.push({ path: [...path, 'type'], message: `a ${f.type} fault needs a node` });
+      return;
+    }
+    const node = s.nodes[f.node];
+    if (!node) {
+      problems.push({ path: [...path, 'node'], message: `no node "${f.node}"` });
+      return;
+    }
+    const dhcp = s.nova.network_manager === FLAT_DHCP_MANAGER && (s.nova.multi_host || node.role === 'network');
+    if ((f.type === 'bridge-without-address' || f.type === 'dhcp-unfiltered' || f.type === 'ip-forward-off') && !dhcp) {
+      problems.push({ path: [...path, 'node'], message: `${f.node} runs no nova-network gateway or dnsmasq here: a ${f.type} fault changes nothing` });
+    }
+  });
 }

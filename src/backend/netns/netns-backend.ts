@@ -124,6 +124,10 @@ export class NetnsBackend implements Backend {
     }
   }
 
+  signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
+    if (this.isRunning(proc)) signal(proc.pid, sig);
+  }
+
   isRunning(proc: ProcessRecord): boolean {
     try {
       process.kill(proc.pid, 0);

@@ -1,0 +1,104 @@
+/**
+ * Faults: the operators' reports (flat-networking.md, "What operators reported") as
+ * real kernel changes, planned as data. The lab applies them after the healthy build,
+ * before any guest boots, so each guest meets the broken network as a booting instance
+ * would have.
+ */
+import type { FaultSpec, FaultType } from '../scenario/schema.js';
+import { renderHostsFile } from './dnsmasq.js';
+import { renderFirewall } from './firewall.js';
+import type { NetworkPlan, NodePlan, Plan, RulePlan, VmPlan } from './types.js';
+
+export type FaultAction =
+  /** run a command inside a target */
+  | { kind: 'exec'; target: string; argv: string[]; input?: string }
+  /** rewrite a node's dnsmasq hosts file and make it re-read it (SIGHUP, as nova did) */
+  | { kind: 'dhcp-hosts'; node: string; text: string };
+
+export interface FaultPlan {
+  type: FaultType;
+  node: string | null;
+  /** the operator report it models */
+  models: string;
+  /** what it does to the kernel, in words */
+  change: string;
+  actions: FaultAction[];
+}
+
+const MODELS: Record<FaultType, string> = {
+  'bridge-without-address': 'report 5: a compute node\'s bridge never got a pool address',
+  'ip-forward-off': 'report 2: net.ipv4.ip_forward off on a node that routes',
+  'uplink-not-enslaved': 'flat_interface left outside the bridge',
+  'nic-promisc-deny': 'report 4: nested VirtualBox NIC with promiscuous mode denied',
+  'firewall-drop': 'report 3: allow_same_net_traffic=False and no security group',
+  'dhcp-unfiltered': 'a dnsmasq whose hosts file lists every VM, not only its node\'s own',
+};
+
+export interface FaultInputs {
+  network: NetworkPlan;
+  nodes: NodePlan[];
+  vms: VmPlan[];
+  groups: Record<string, RulePlan[]>;
+  fabric: Plan['fabric'];
+}
+
+export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
+  return specs.map((f) => {
+    const node = f.node ? i.nodes.find((n) => n.name === f.node)! : null;
+    const base = { type: f.type, node: f.node ?? null, models: MODELS[f.type] };
+    switch (f.type) {
+      case 'bridge-without-address':
+        return {
+          ...base,
+          change: `removes ${node!.bridgeIp}/${i.network.prefixLength} from ${node!.name}'s ${node!.bridge}`,
+          actions: node!.bridgeIp ? [ipLines(node!.netns, [`addr del ${node!.bridgeIp}/${i.network.prefixLength} dev ${node!.bridge}`])] : [],
+        };
+      case 'ip-forward-off':
+        return { ...base, change: `sets net.ipv4.ip_forward=0 on ${node!.name}`, actions: [{ kind: 'exec', target: node!.netns, argv: ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'] }] };
+      case 'uplink-not-enslaved':
+        return { ...base, change: `takes ${node!.uplink} out of ${node!.bridge} on ${node!.name}`, actions: [ipLines(node!.netns, [`link set ${node!.uplink} nomaster`])] };
+      case 'nic-promisc-deny': {
+        // The NIC behind fabric port <node> only receives frames for its own MAC or
+        // broadcast/multicast, as a virtual NIC with promiscuous mode denied: frames for
+        // the guests' MACs behind the node's bridge never arrive.
+        const port = node!.fabricPort;
+        const eb = (rule: string[]): FaultAction => ({ kind: 'exec', target: i.fabric.netns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-o', port, ...rule] });
+        return {
+          ...base,
+          change: `fabric port ${port} passes only frames for ${node!.uplinkMac} (${node!.name}'s ${node!.uplink}) or broadcast/multicast`,
+          actions: [eb(['-d', 'Multicast', '-j', 'ACCEPT']), eb(['-d', node!.uplinkMac, '-j', 'ACCEPT']), eb(['-j', 'DROP'])],
+        };
+      }
+      case 'firewall-drop': {
+        const targets = node ? [node] : i.nodes;
+        const network = { ...i.network, allowSameNetTraffic: false };
+        return {
+          ...base,
+          change: `reloads ${targets.map((n) => n.name).join(', ')}'s firewall as with allow_same_net_traffic=False`,
+          actions: targets.map((n) => ({
+            kind: 'exec' as const,
+            target: n.netns,
+            argv: ['iptables-restore'],
+            input: renderFirewall({
+              node: n.firewallInputs,
+              network,
+              local: i.vms.filter((v) => v.node === n.name),
+              all: i.vms,
+              groups: i.groups,
+            }),
+          })),
+        };
+      }
+      case 'dhcp-unfiltered':
+        return {
+          ...base,
+          change: `${node!.name}'s dnsmasq hosts file lists every VM of the network`,
+          actions: node!.dhcp ? [{ kind: 'dhcp-hosts', node: node!.name, text: renderHostsFile(i.vms, i.network.domain) }] : [],
+        };
+    }
+  });
+}
+
+function ipLines(target: string, lines: string[]): FaultAction {
+  return { kind: 'exec', target, argv: ['ip', '-batch', '-'], input: lines.join('\n') + '\n' };
+}
