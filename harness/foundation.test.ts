@@ -129,3 +129,25 @@ t.test('bad scenarios exit 2 with file:line:col and field, no stack trace', asyn
   t.equal(noSuch.exitCode, 2);
   t.match(noSuch.stderr, /no-such-scenario: no such scenario file or name/);
 });
+
+t.test('names that are iproute2 keywords still work (explicit name/dev everywhere)', { skip: skipUnlessRoot }, async (t) => {
+  const dir = await tempDir();
+  const text = `name: keywords
+nova:
+  multi_host: true
+  fixed_range: 10.7.0.0/24
+  flat_network_bridge: master
+  flat_interface: type
+nodes:
+  a: {}
+  up: {}
+vms:
+  t: {host: a}
+  dev: {host: up}
+  mtu: {host: up}
+`;
+  const r = await flatlab(['run', await writeScenario(dir, 'keywords', text), '--results', dir]);
+  t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
+  t.match(r.stdout, /all 12 checks as expected/);
+  t.same(await flatlabNamespaces(), []);
+});

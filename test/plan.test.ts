@@ -26,7 +26,7 @@ t.test('nothing is tailored to the reference: other CIDR, bridge, uplink and a t
   t.same(p.vms.map((v) => `${v.name}=${v.ip}`), ['vm_1=192.168.50.2', 'vm_2=192.168.50.3', 'vm_3=192.168.50.5', 'vm_4=192.168.50.6', 'web=192.168.50.8', 'vm_5=192.168.50.9']);
   t.equal(p.vms.find((v) => v.name === 'vm_5')!.tap, 'vnet2', 'taps are numbered per node');
   t.equal(p.vms.find((v) => v.name === 'web')!.gateway, '192.168.50.7');
-  t.ok(p.wiring.nodes.compute3!.includes('link set eth1 master br200 up'));
+  t.ok(p.wiring.nodes.compute3!.includes('link set dev eth1 master br200 up'));
   t.ok(p.wiring.nodes.compute3!.includes('addr add 192.168.50.7/24 brd 192.168.50.255 dev br200'));
   t.ok(p.nodes[0]!.dhcp!.argv.includes('--dhcp-range=set:private,192.168.50.2,static,255.255.255.0,120s'));
   t.ok(p.nodes[0]!.dhcp!.argv.includes('--pid-file=/run/flatlab/fl-abc123/nodes/compute1/nova-br200.pid'));
@@ -101,24 +101,24 @@ t.test('wiring: veths created straight into their namespaces, fabric first', asy
   t.match(m1, /^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
   t.not(m1, m2);
   t.same(p.wiring.fabric, [
-    'link add fabric type bridge forward_delay 0 stp_state 0',
-    'link set fabric up',
-    `link add compute1 type veth peer name eth0 address ${m1} netns fl-abc123-compute1`,
-    'link set compute1 master fabric up',
-    `link add compute2 type veth peer name eth0 address ${m2} netns fl-abc123-compute2`,
-    'link set compute2 master fabric up',
+    'link add name fabric type bridge forward_delay 0 stp_state 0',
+    'link set dev fabric up',
+    `link add name compute1 type veth peer name eth0 address ${m1} netns fl-abc123-compute1`,
+    'link set dev compute1 master fabric up',
+    `link add name compute2 type veth peer name eth0 address ${m2} netns fl-abc123-compute2`,
+    'link set dev compute2 master fabric up',
   ]);
   const vm1 = p.vms[0]!;
   t.same(p.wiring.nodes.compute1, [
-    'link set lo up',
-    'link add br100 type bridge forward_delay 0 stp_state 0',
-    'link set br100 up',
-    'link set eth0 master br100 up',
+    'link set dev lo up',
+    'link add name br100 type bridge forward_delay 0 stp_state 0',
+    'link set dev br100 up',
+    'link set dev eth0 master br100 up',
     'addr add 10.0.0.1/24 brd 10.0.0.255 dev br100',
-    `link add vnet0 address ${vm1.tapMac} type veth peer name eth0 address ${vm1.mac} netns fl-abc123-vm_1`,
-    'link set vnet0 master br100 up',
-    `link add vnet1 address ${p.vms[1]!.tapMac} type veth peer name eth0 address ${p.vms[1]!.mac} netns fl-abc123-vm_2`,
-    'link set vnet1 master br100 up',
+    `link add name vnet0 address ${vm1.tapMac} type veth peer name eth0 address ${vm1.mac} netns fl-abc123-vm_1`,
+    'link set dev vnet0 master br100 up',
+    `link add name vnet1 address ${p.vms[1]!.tapMac} type veth peer name eth0 address ${p.vms[1]!.mac} netns fl-abc123-vm_2`,
+    'link set dev vnet1 master br100 up',
   ]);
 });
 

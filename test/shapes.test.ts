@@ -48,11 +48,11 @@ t.test('multi_host with two NICs: each node SNATs its own VMs', async (t) => {
     { iface: 'eth0', ip: '203.0.113.12', prefixLength: 24, layout: 'two-nics', fabricPort: 'pub.1' },
   ]);
   t.equal(p.fabric.publicBridge, 'public');
-  t.ok(p.wiring.fabric.includes('link add pub.1 type veth peer name eth0 netns fl-abc123-compute2'));
-  t.ok(p.wiring.fabric.includes('link set external master public up'), 'the external host is on the public segment');
+  t.ok(p.wiring.fabric.includes('link add name pub.1 type veth peer name eth0 netns fl-abc123-compute2'));
+  t.ok(p.wiring.fabric.includes('link set dev external master public up'), 'the external host is on the public segment');
   t.ok(p.wiring.nodes.compute2!.includes('addr add 203.0.113.12/24 dev eth0'));
-  t.ok(p.wiring.nodes.compute2!.includes('link set eth1 master br100 up'));
-  t.same(p.wiring.hosts.external, ['link set lo up', 'link set eth0 up', 'addr add 203.0.113.1/24 dev eth0']);
+  t.ok(p.wiring.nodes.compute2!.includes('link set dev eth1 master br100 up'));
+  t.same(p.wiring.hosts.external, ['link set dev lo up', 'link set dev eth0 up', 'addr add 203.0.113.1/24 dev eth0']);
   t.same(p.expected.egress.map((e) => e.source), ['203.0.113.11', '203.0.113.11', '203.0.113.12', '203.0.113.12']);
   t.match(p.nodes[1]!.firewall, /\*nat\n[\s\S]*-A nova-network-POSTROUTING -s 10\.0\.0\.0\/24 -d 10\.0\.0\.0\/24 -m conntrack ! --ctstate DNAT -j ACCEPT\n/);
 });
@@ -63,7 +63,7 @@ t.test('one NIC: the node address moves onto the bridge, the external host share
   t.equal(p.nodes[0]!.public!.layout, 'single-interface');
   const lines = p.wiring.nodes.compute1!;
   t.ok(lines.indexOf('addr add 203.0.113.2/24 dev br100') > lines.indexOf('addr add 10.0.0.1/24 brd 10.0.0.255 dev br100'), 'after the pool address, as nova keeps dhcp_server first');
-  t.ok(p.wiring.fabric.includes('link set external master fabric up'));
+  t.ok(p.wiring.fabric.includes('link set dev external master fabric up'));
   t.match(p.nodes[0]!.firewall, /-j SNAT --to-source 203\.0\.113\.2 -o br100/);
 });
 
@@ -85,7 +85,7 @@ t.test('FlatManager with an external DHCP server, and with nothing', async (t) =
   t.equal(p.dhcpServer!.router, '10.0.0.1');
   t.ok(p.dhcpServer!.argv.includes('--dhcp-option=option:router,10.0.0.1'));
   t.equal(p.dhcpServer!.hostsFileText.split('\n').filter(Boolean).length, 3);
-  t.ok(p.wiring.fabric.includes('link set dhcp master fabric up'));
+  t.ok(p.wiring.fabric.includes('link set dev dhcp master fabric up'));
   t.ok(p.vms.every((v) => v.boot === 'dhcp'));
   const bare = planOf(text.replace(/^dhcp_server:\n.*\n/m, '').replace(/^variants:[\s\S]*$/m, ''));
   t.equal(bare.dhcpServer, null);

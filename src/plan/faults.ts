@@ -56,7 +56,7 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
       case 'ip-forward-off':
         return { ...base, change: `sets net.ipv4.ip_forward=0 on ${node!.name}`, actions: [{ kind: 'exec', target: node!.netns, argv: ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'] }] };
       case 'uplink-not-enslaved':
-        return { ...base, change: `takes ${node!.uplink} out of ${node!.bridge} on ${node!.name}`, actions: [ipLines(node!.netns, [`link set ${node!.uplink} nomaster`])] };
+        return { ...base, change: `takes ${node!.uplink} out of ${node!.bridge} on ${node!.name}`, actions: [ipLines(node!.netns, [`link set dev ${node!.uplink} nomaster`])] };
       case 'nic-promisc-deny': {
         // The NIC behind fabric port <node> only receives frames for its own MAC or
         // broadcast/multicast, as a virtual NIC with promiscuous mode denied: frames for

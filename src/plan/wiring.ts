@@ -9,15 +9,21 @@
  */
 import type { HostPlan, NodePlan, Plan, VmPlan, WiringPlan } from './types.js';
 
+/*
+ * Every device name follows an explicit `name` or `dev` keyword: iproute2 takes a bare
+ * word that abbreviates one of its keywords ("a" for address, "t" for type) as that
+ * keyword, and names here come from scenario files.
+ */
+
 /** A Linux bridge as nova's ensure_bridge made it: forward delay 0, STP off. */
 function bridgeLines(name: string): string[] {
-  return [`link add ${name} type bridge forward_delay 0 stp_state 0`, `link set ${name} up`];
+  return [`link add name ${name} type bridge forward_delay 0 stp_state 0`, `link set dev ${name} up`];
 }
 
 export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' | 'external' | 'dhcpServer'>): WiringPlan {
   const fabric = [...bridgeLines(p.fabric.bridge)];
   const port = (name: string, peer: string, netns: string, bridge: string, mac?: string): void => {
-    fabric.push(`link add ${name} type veth peer name ${peer}${mac ? ` address ${mac}` : ''} netns ${netns}`, `link set ${name} master ${bridge} up`);
+    fabric.push(`link add name ${name} type veth peer name ${peer}${mac ? ` address ${mac}` : ''} netns ${netns}`, `link set dev ${name} master ${bridge} up`);
   };
   if (p.fabric.publicBridge) fabric.push(...bridgeLines(p.fabric.publicBridge));
   for (const node of p.nodes) {
@@ -46,15 +52,15 @@ export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' 
 }
 
 function hostLines(h: HostPlan): string[] {
-  return ['link set lo up', `link set ${h.nic} up`, `addr add ${h.ip}/${h.prefixLength} dev ${h.nic}`];
+  return ['link set dev lo up', `link set dev ${h.nic} up`, `addr add ${h.ip}/${h.prefixLength} dev ${h.nic}`];
 }
 
 function nodeLines(node: NodePlan, vms: VmPlan[], prefixLength: number, broadcast: string): string[] {
-  const lines = ['link set lo up', ...bridgeLines(node.bridge), `link set ${node.uplink} master ${node.bridge} up`];
+  const lines = ['link set dev lo up', ...bridgeLines(node.bridge), `link set dev ${node.uplink} master ${node.bridge} up`];
   // nova's initialize_gateway_device: the DHCP/gateway address goes first on the bridge.
   if (node.bridgeIp) lines.push(`addr add ${node.bridgeIp}/${prefixLength} brd ${broadcast} dev ${node.bridge}`);
   if (node.public?.layout === 'two-nics') {
-    lines.push(`link set ${node.public.iface} up`, `addr add ${node.public.ip}/${node.public.prefixLength} dev ${node.public.iface}`);
+    lines.push(`link set dev ${node.public.iface} up`, `addr add ${node.public.ip}/${node.public.prefixLength} dev ${node.public.iface}`);
   } else if (node.public) {
     // One NIC: the node's own address was on flat_interface, and nova's ensure_bridge
     // moved it onto the bridge, after the pool address.
@@ -64,8 +70,8 @@ function nodeLines(node: NodePlan, vms: VmPlan[], prefixLength: number, broadcas
     // libvirt's plug: a tap with the guest MAC (first byte 0xfe) enslaved to the bridge.
     // The guest brings its own NIC up, as a booting guest does (its DHCP client's script).
     lines.push(
-      `link add ${vm.tap} address ${vm.tapMac} type veth peer name ${vm.nic} address ${vm.mac} netns ${vm.netns}`,
-      `link set ${vm.tap} master ${node.bridge} up`,
+      `link add name ${vm.tap} address ${vm.tapMac} type veth peer name ${vm.nic} address ${vm.mac} netns ${vm.netns}`,
+      `link set dev ${vm.tap} master ${node.bridge} up`,
     );
   }
   return lines;
