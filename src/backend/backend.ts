@@ -43,6 +43,8 @@ export interface VmNetState {
   /** IPv4 addresses on the guest NIC */
   addresses: { ip: string; prefixLength: number }[];
   defaultGateway: string | null;
+  /** resolved ARP entries: address -> MAC */
+  arp: Record<string, string>;
 }
 
 export interface Backend {

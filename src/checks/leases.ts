@@ -93,7 +93,12 @@ export function leaseVerdicts(plan: Plan, obs: Observations): Verdict[] {
     const holders = [...held.entries()].map(([n, ip]) => `${n} (${ip})`).join(', ') || 'no node';
     if (held.get(source.node) !== expectedIp) problems.push(`${source.node}'s dnsmasq recorded no lease of ${expectedIp} for ${vm.mac}`);
     const foreign = [...held.keys()].filter((n) => n !== source.node);
-    if (foreign.length > 0) problems.push(`leased also by another node's dnsmasq: ${foreign.join(', ')}`);
+    for (const n of foreign) {
+      // why another node answered: its hosts file lists a VM that is not its own
+      const listed = obs.hostsFiles?.[n]?.includes(vm.mac);
+      const mine = plan.nodes.find((x) => x.name === n)?.vms.includes(vm.name);
+      problems.push(`leased by ${n}'s dnsmasq${listed && !mine ? `, whose hosts file lists ${vm.name} though ${vm.name} runs on ${vm.node} (nova lists only a node's own instances)` : ''}`);
+    }
     return [
       verdict('lease', vm.name, `${expectedIp}/${len} on ${vm.mac}, leased by ${source.node}`, `${addrText(o)} on ${o?.mac ?? 'no NIC'}, leased by ${holders}`, problems),
     ];

@@ -34,10 +34,11 @@ export async function readLeaseEvents(backend: Backend, plan: Plan): Promise<Lea
 
 export async function observe(backend: Backend, plan: Plan, clients: Record<string, ProcessRecord>): Promise<Observations> {
   const ds = plan.dhcpServer;
-  const [vms, leaseEvents, serverLeases] = await Promise.all([
+  const [vms, leaseEvents, serverLeases, hosts] = await Promise.all([
     Promise.all(plan.vms.map((v) => observeVm(backend, plan, v.name, clients[v.name]))),
     readLeaseEvents(backend, plan),
     ds ? backend.readFile(ds.netns, ds.leaseFile).then((t) => parseLeaseFile(t ?? '')) : Promise.resolve(null),
+    Promise.all(plan.nodes.flatMap((n) => (n.dhcp ? [backend.readFile(n.netns, n.dhcp.hostsFile).then((t) => [n.name, t ?? ''] as const)] : []))),
   ]);
-  return { vms: Object.fromEntries(vms.map((v) => [v.vm, v])), leaseEvents, serverLeases };
+  return { vms: Object.fromEntries(vms.map((v) => [v.vm, v])), leaseEvents, serverLeases, hostsFiles: Object.fromEntries(hosts) };
 }

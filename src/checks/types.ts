@@ -36,6 +36,10 @@ export interface Observations {
   leaseEvents: LeaseEvent[];
   /** the external DHCP server's lease file, when there is one */
   serverLeases: ServerLease[] | null;
+  /** each nova dnsmasq's hosts file as it is on disk (node -> text) */
+  hostsFiles?: Record<string, string>;
+  /** each guest's resolved ARP entries after the reachability probes (address -> MAC) */
+  arpAfterProbes?: Record<string, Record<string, string>>;
 }
 
 export type CheckKind = 'lease' | 'address' | 'gateway' | 'reach' | 'egress';

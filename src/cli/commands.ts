@@ -7,7 +7,12 @@ import { UserError } from '../errors.js';
 import { renderReport } from '../report/terminal.js';
 import { renderPlan } from '../report/plan-text.js';
 import { createProgress } from '../run/progress.js';
-import { DEFAULT_RESULTS_ROOT, RESULT_SCHEMA_VERSION, type RunResult, type VariantResult } from '../run/results.js';
+import { DEFAULT_RESULTS_ROOT, RESULT_SCHEMA_VERSION, resultsDirFor, type RunResult, type VariantResult } from '../run/results.js';
+import { diagnoseFailures, diagnoseFlow } from '../diagnose/run-diagnosis.js';
+import { egressFlow, vmFlow } from '../diagnose/flow.js';
+import type { Protocol } from '../plan/types.js';
+import { join } from 'node:path';
+import { classifySymptoms } from '../checks/symptoms.js';
 import { checkLab, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
 import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
 import { loadScenarioFile } from '../scenario/load.js';
@@ -17,6 +22,7 @@ import { renderTable } from '../report/table.js';
 type SetExit = (code: number) => void;
 
 interface RunFlags {
+  ignoreExpect?: boolean;
   backend: string;
   results: string;
   variant?: string;
@@ -29,6 +35,7 @@ function addRunFlags(cmd: Command): Command {
     .option('-b, --backend <name>', `backend (${backendNames().join(', ')})`, 'netns')
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--variant <name>', 'run only this variant (default: every variant)')
+    .option('--ignore-expect', "check against what the scenario derives, as if it had no expect: block")
     .option('-q, --quiet', 'no progress lines')
     .option('--json', 'print result.json instead of the report');
 }
@@ -42,6 +49,7 @@ async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: Set
     resultsRoot: flags.results,
     quiet: flags.quiet || flags.json,
     keep,
+    ignoreExpect: flags.ignoreExpect === true,
     ...(variant !== undefined ? { variant } : {}),
   });
   process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, resultsDir));
@@ -126,13 +134,20 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   program
     .command('check')
     .option('--run <prefix>', 'which lab, when several are up')
-    .description('observe a live lab again: leases, gateways, reachability')
-    .action(async (flags: { run?: string }) => {
+    .option('--results <dir>', 'results root (for the captures of a diagnosis)', DEFAULT_RESULTS_ROOT)
+    .description('observe a live lab again: leases, gateways, reachability; trace what fails')
+    .action(async (flags: { run?: string; results: string }) => {
       const lab = await findKeptLab(flags.run);
       const progress = createProgress();
       const t0 = performance.now();
-      const checked = await checkLab(reattach(lab.state), progress);
+      const live = reattach(lab.state);
+      const checked = await checkLab(live, progress);
       const summary = summarise(checked.verdicts);
+      let diagnoses: VariantResult['diagnoses'] = [];
+      if (summary.failed > 0) {
+        const dir = join(resultsDirFor(flags.results, lab.state.scenario, new Date()), 'diagnosis');
+        diagnoses = await progress.phase('diagnose', 'tracing the failed flows hop by hop', () => diagnoseFailures(live.backend, live.plan, checked.reach, checked.egress, dir));
+      }
       const variant: VariantResult = {
         variant: lab.state.variant,
         prefix: lab.prefix,
@@ -140,6 +155,8 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         summary,
         plan: lab.state.plan,
         ...checked,
+        diagnoses,
+        symptoms: classifySymptoms(live.plan, checked.observations, checked.reach, checked.egress),
         timings: { ...progress.timings, total: Math.round(performance.now() - t0) },
       };
       const result: RunResult = {
@@ -155,6 +172,34 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       };
       process.stdout.write(renderReport(result, '(not saved: flatlab check observes a live lab)'));
       setExit(exitCodeOf(result));
+    });
+
+  program
+    .command('diagnose')
+    .argument('<from>', 'the source VM')
+    .argument('<to>', 'the destination VM, or "external" for the way out')
+    .option('--proto <proto>', 'icmp, tcp or udp', 'icmp')
+    .option('--port <n>', 'tcp/udp port')
+    .option('--run <prefix>', 'which lab, when several are up')
+    .option('--results <dir>', 'results root (for the captures)', DEFAULT_RESULTS_ROOT)
+    .description('trace one flow of a live lab hop by hop and say where its packets stop')
+    .action(async (from: string, to: string, flags: { proto: string; port?: string; run?: string; results: string }) => {
+      const lab = await findKeptLab(flags.run);
+      const plan = lab.state.plan;
+      const vmNames = plan.vms.map((v) => v.name).join(', ');
+      if (!plan.vms.some((v) => v.name === from)) throw new UserError(`${lab.prefix} has no VM "${from}" (VMs: ${vmNames})`);
+      if (to !== 'external' && !plan.vms.some((v) => v.name === to)) throw new UserError(`${lab.prefix} has no VM "${to}" (VMs: ${vmNames}${plan.external ? ', or external' : ''})`);
+      if (to === 'external' && !plan.external) throw new UserError(`${lab.prefix} has no external network`);
+      if (!['icmp', 'tcp', 'udp'].includes(flags.proto)) throw new UserError(`--proto: "${flags.proto}" is not icmp, tcp or udp`);
+      const port = flags.port === undefined ? undefined : Number(flags.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new UserError(`--port: "${flags.port}" is not a port`);
+      if (flags.proto !== 'icmp' && port === undefined && to !== 'external') throw new UserError(`--port is needed for ${flags.proto}`);
+      const backend = reattach(lab.state).backend;
+      const flow = to === 'external' ? egressFlow(plan, from) : vmFlow(plan, from, to, flags.proto as Protocol, port);
+      const dir = join(resultsDirFor(flags.results, lab.state.scenario, new Date()), 'diagnosis');
+      const d = await diagnoseFlow(backend, plan, flow, dir);
+      process.stdout.write(`${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
+      setExit(d.problem ? 1 : 0);
     });
 
   program

@@ -39,6 +39,9 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
   }
   const o: OracleInputs = { ...oracle, unaddressed };
   const noneToNull = (v: string): string | null => (v === 'none' ? null : v);
+  for (const [vm, node] of Object.entries(s.expect?.leased_by ?? {})) {
+    if (addressSources[vm]?.kind === 'dnsmasq') addressSources[vm] = { kind: 'dnsmasq', node };
+  }
   for (const [vm, ip] of Object.entries(s.expect?.leases ?? {})) leases[vm] = noneToNull(ip);
   for (const [vm, ip] of Object.entries(s.expect?.gateways ?? {})) gateways[vm] = noneToNull(ip);
 
@@ -50,7 +53,7 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
   // a node in a check stands for each of its VMs
   const vmsOf = (name: string): string[] => (name in s.vms ? [name] : o.vms.filter((v) => v.node === name).map((v) => v.name));
   const stated = (s.expect?.checks ?? []).flatMap((c) =>
-    vmsOf(c.from).flatMap((from) => vmsOf(c.to).filter((to) => to !== from || c.from === c.to).map((to) => ({ ...c, from, to }))),
+    vmsOf(c.from).flatMap((from) => vmsOf(c.to).filter((to) => to !== from || (c.from === c.to && c.from in s.vms)).map((to) => ({ ...c, from, to }))),
   );
   for (const c of stated) {
     const probe: Probe = { from: c.from, to: c.to, proto: c.proto, ...(c.port !== undefined ? { port: c.port } : {}) };

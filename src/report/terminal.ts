@@ -92,8 +92,14 @@ export function renderVariant(r: VariantResult, scenario: string): string {
     const skipped = r.verdicts.filter((v) => v.skipped);
     if (skipped.length > 0) out.push(chalk.dim(`  skipped: ${skipped.length} ${skipped[0]!.kind} checks (${skipped[0]!.skipped})`), '');
   }
+  if (r.symptoms.length > 0) out.push(`  ${chalk.bold('symptom:')} ${r.symptoms.map((x) => x.text).join('; ')}`, '');
   const fails = renderFailures(r);
   if (fails) out.push(fails, '');
+  if (r.diagnoses.length > 0) {
+    out.push(chalk.bold('  diagnosis') + chalk.dim(' (one traced flow per kind of failure; captures in the results)'));
+    for (const d of r.diagnoses) out.push(`  ${d.problem ? chalk.yellow('▸') : chalk.green('▸')} ${d.text}`);
+    out.push('');
+  }
   if (r.error) out.push(`  ${bad('ERROR')} ${r.error}`, '');
   const { passed, failed } = r.summary;
   out.push(

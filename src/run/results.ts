@@ -3,6 +3,8 @@ import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan } from '../plan/types.js';
+import type { FlowDiagnosis } from '../diagnose/run-diagnosis.js';
+import type { Symptom } from '../checks/symptoms.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
 
 /** 2: one entry per variant under `variants`. */
@@ -27,6 +29,10 @@ export interface VariantResult {
   /** the way out: what the external host saw of each guest */
   egress: EgressResult[];
   verdicts: Verdict[];
+  /** the run's symptom, as an operator would describe it */
+  symptoms: Symptom[];
+  /** hop-by-hop traces of failed flows (one per kind of failure), with their evidence */
+  diagnoses: FlowDiagnosis[];
   /** milliseconds per phase, and `total` */
   timings: Record<string, number>;
 }

@@ -29,6 +29,8 @@ import {
   type VariantResult,
 } from './results.js';
 import { withSignals } from './signals.js';
+import { classifySymptoms } from '../checks/symptoms.js';
+import { diagnoseFailures } from '../diagnose/run-diagnosis.js';
 import { runtimeRoot, targetsOf, writeState, type RunState } from './state.js';
 
 export interface RunOptions {
@@ -39,6 +41,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** `flatlab up`: keep the lab after the checks */
   keep?: boolean;
+  /** check against what the scenario derives, ignoring its expect: block */
+  ignoreExpect?: boolean;
   reach?: ReachOptions;
 }
 
@@ -53,8 +57,11 @@ export function newRunId(): string {
   return randomBytes(3).toString('hex');
 }
 
-export function planVariant(variant: ScenarioVariant, runId = newRunId()): Plan {
-  return makePlan(variant.scenario, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge });
+/** `ignoreExpect`: plan from what the scenario derives alone, as if it had no expect: block. */
+export function planVariant(variant: ScenarioVariant, runId = newRunId(), ignoreExpect = false): Plan {
+  const { expect: _drop, ...bare } = variant.scenario;
+  const s = ignoreExpect ? bare : variant.scenario;
+  return makePlan(s, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge });
 }
 
 /** The variants a run covers: all, or the one asked for. */
@@ -76,6 +83,9 @@ export async function checkLab(
   const [reach, egress] = await progress.phase('reach', label, () =>
     Promise.all([runReachChecks(lab.backend, lab.plan, reachOpts), runEgressChecks(lab.backend, lab.plan)]),
   );
+  // what each guest's ARP table learnt from the probes: "ARP yes, ping no" or "no ARP"
+  const states = await Promise.all(lab.plan.vms.map((v) => lab.backend.readVmState(v, lab.clients[v.name])));
+  observations.arpAfterProbes = Object.fromEntries(lab.plan.vms.map((v, i) => [v.name, states[i]!.arp]));
   const verdicts = [
     ...leaseVerdicts(lab.plan, observations),
     ...gatewayVerdicts(lab.plan, observations),
@@ -120,6 +130,14 @@ async function runVariant(r: VariantRun, backend: Backend, opts: RunOptions, sig
     await awaitLeases(lab, progress, signal);
     signal.throwIfAborted();
     Object.assign(result, await checkLab(lab, progress, opts.reach));
+    result.symptoms = classifySymptoms(plan, result.observations!, result.reach, result.egress);
+    signal.throwIfAborted();
+    if (result.verdicts.some((v) => !v.ok && (v.kind === 'reach' || v.kind === 'egress'))) {
+      const diagnoses = await progress.phase('diagnose', 'tracing the failed flows hop by hop', () =>
+        diagnoseFailures(backend, plan, result.reach, result.egress, join(r.dir, 'diagnosis')),
+      );
+      result.diagnoses = diagnoses.map(({ evidence, ...d }) => ({ ...d, evidence }));
+    }
     signal.throwIfAborted();
     keep = opts.keep === true;
   } catch (err) {
@@ -165,7 +183,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   const owner = { pid: process.pid, startTicks: await startTicks(process.pid) };
   const several = variants.length > 1;
   const runs: VariantRun[] = variants.map((variant) => {
-    const plan = planVariant(variant);
+    const plan = planVariant(variant, newRunId(), opts.ignoreExpect);
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
     return {
       variant,
@@ -196,6 +214,8 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
         reach: [],
         egress: [],
         verdicts: [],
+        diagnoses: [],
+        symptoms: [],
         timings: progress.timings,
       },
     };

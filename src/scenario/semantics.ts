@@ -134,6 +134,10 @@ function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): v
       }
     }
   }
+  for (const [vm, node] of Object.entries(e.leased_by ?? {})) {
+    vmRef(vm, ['expect', 'leased_by', vm], true);
+    if (!(node in s.nodes)) problems.push({ path: ['expect', 'leased_by', vm], message: `no node "${node}"` });
+  }
   (e.checks ?? []).forEach((c, i) => {
     vmOrNode(c.from, ['expect', 'checks', i, 'from']);
     vmOrNode(c.to, ['expect', 'checks', i, 'to']);

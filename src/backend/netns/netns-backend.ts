@@ -20,6 +20,7 @@ import {
   netnsInode,
   pidsInNamespaces,
   readLocalAddresses,
+  readArp,
   readMac,
   readRoutes,
   startTicks,
@@ -35,6 +36,8 @@ const REQUIRED_TOOLS: [string, string][] = [
   ['sysctl', 'procps'],
   ['iptables-restore', 'iptables'],
   ['socat', 'socat'],
+  ['tcpdump', 'tcpdump'],
+  ['ebtables', 'ebtables'],
 ];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -176,10 +179,11 @@ export class NetnsBackend implements Backend {
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
     if (!resident || !(await isSameProcess(resident.pid, resident.startTicks))) return this.readVmStateWithIp(vm);
-    const [mac, locals, routes] = await Promise.all([
+    const [mac, locals, routes, arp] = await Promise.all([
       readMac(resident.pid, vm.nic),
       readLocalAddresses(resident.pid),
       readRoutes(resident.pid),
+      readArp(resident.pid),
     ]);
     const onNic = (routes ?? []).filter((r) => r.iface === vm.nic);
     const connected = onNic.filter((r) => r.gateway === '0.0.0.0' && r.destination !== '0.0.0.0');
@@ -188,22 +192,27 @@ export class NetnsBackend implements Backend {
       return { ip, prefixLength: net?.prefixLength ?? 32 };
     });
     const def = onNic.find((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
-    return { mac, addresses, defaultGateway: def?.gateway ?? null };
+    return { mac, addresses, defaultGateway: def?.gateway ?? null, arp: arp ?? {} };
   }
 
   /** The same reading through `ip -j`, when no process of ours lives in the VM. */
   private async readVmStateWithIp(vm: VmPlan): Promise<VmNetState> {
     const r = await execa('ip', ['-n', vm.netns, '-j', '-batch', '-'], {
-      input: `addr show dev ${vm.nic}\nroute show default\n`,
+      input: `addr show dev ${vm.nic}\nroute show default\nneigh show dev ${vm.nic}\n`,
       reject: false,
     });
-    const [links, routes] = r.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as Record<string, unknown>[]);
+    const [links, routes, neigh] = r.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as Record<string, unknown>[]);
+    const arp: Record<string, string> = {};
+    for (const n of (neigh ?? []) as { dst?: string; lladdr?: string; state?: string[] }[]) {
+      if (n.dst && n.lladdr && !(n.state ?? []).some((x) => x === 'FAILED' || x === 'INCOMPLETE')) arp[n.dst] = n.lladdr;
+    }
     const link = links?.[0] as { address?: string; addr_info?: { family: string; local: string; prefixlen: number }[] } | undefined;
     const def = (routes ?? []).find((x) => x.dst === 'default' && x.dev === vm.nic) as { gateway?: string } | undefined;
     return {
       mac: link?.address ?? null,
       addresses: (link?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ip: a.local, prefixLength: a.prefixlen })),
       defaultGateway: def?.gateway ?? null,
+      arp,
     };
   }
 

@@ -139,3 +139,16 @@ export async function childrenOf(parents: Set<number>): Promise<number[]> {
   }
   return out;
 }
+
+/** The ARP table of PID's namespace: address -> MAC, for complete entries only. */
+export async function readArp(pid: number): Promise<Record<string, string> | null> {
+  const text = await readText(`/proc/${pid}/net/arp`);
+  if (text === null) return null;
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n').slice(1)) {
+    const [ip, , flags, mac] = line.trim().split(/\s+/);
+    // ATF_COM (0x2): the entry is resolved
+    if (ip && flags && (parseInt(flags, 16) & 0x2) !== 0 && mac) out[ip] = mac;
+  }
+  return out;
+}

@@ -1,0 +1,48 @@
+/**
+ * The symptom of a run as an operator would describe it ("same node works, across nodes
+ * ARP but no ping"), classified from observations alone. Pure. A bug scenario's
+ * variants show which candidate fault produces which symptom.
+ */
+import type { Plan } from '../plan/types.js';
+import type { EgressResult, Observations, ReachResult } from './types.js';
+
+export type SymptomCode = 'healthy' | 'no-lease' | 'foreign-gateway' | 'same-node-blocked' | 'cross-node-arp-no-ping' | 'cross-node-no-arp' | 'no-way-out';
+
+export interface Symptom {
+  code: SymptomCode;
+  text: string;
+}
+
+export function classifySymptoms(plan: Plan, obs: Observations, reach: ReachResult[], egress: EgressResult[]): Symptom[] {
+  const out: Symptom[] = [];
+  const node = new Map(plan.vms.map((v) => [v.name, v.node]));
+  const addressed = (vm: string): boolean => (obs.vms[vm]?.addresses.length ?? 0) > 0;
+  // against what the network should do (the plan), not what a scenario asserts
+  const served = (vm: string): boolean => ['dnsmasq', 'dhcp-server', 'injected'].includes(plan.expected.addressSources[vm]?.kind ?? 'none');
+  const unleased = plan.vms.filter((v) => served(v.name) && !addressed(v.name));
+  if (unleased.length) {
+    const nodes = [...new Set(unleased.map((v) => v.node))];
+    out.push({ code: 'no-lease', text: `no lease for ${unleased.map((v) => v.name).join(', ')} (on ${nodes.join(', ')})` });
+  }
+  const foreign = plan.vms.filter((v) => addressed(v.name) && v.gateway !== null && obs.vms[v.name]?.defaultGateway !== v.gateway);
+  if (foreign.length) {
+    out.push({
+      code: 'foreign-gateway',
+      text: `wrong gateway: ${foreign.map((v) => `${v.name} (on ${v.node}) uses ${obs.vms[v.name]?.defaultGateway ?? 'none'}, not ${v.gateway}`).join(', ')}`,
+    });
+  }
+  const icmp = reach.filter((r) => r.proto === 'icmp' && r.from !== r.to && addressed(r.from) && addressed(r.to));
+  const failed = icmp.filter((r) => r.observed !== 'reachable');
+  const same = icmp.filter((r) => node.get(r.from) === node.get(r.to));
+  const sameFailed = failed.filter((r) => node.get(r.from) === node.get(r.to));
+  const crossFailed = failed.filter((r) => node.get(r.from) !== node.get(r.to));
+  if (sameFailed.length) out.push({ code: 'same-node-blocked', text: `same node: ${sameFailed.length} of ${same.length} pairs get no answer` });
+  const dstIp = (vm: string): string => plan.vms.find((v) => v.name === vm)!.ip;
+  const arpOk = crossFailed.filter((r) => obs.arpAfterProbes?.[r.from]?.[dstIp(r.to)] !== undefined);
+  const noArp = crossFailed.filter((r) => obs.arpAfterProbes?.[r.from]?.[dstIp(r.to)] === undefined);
+  if (arpOk.length) out.push({ code: 'cross-node-arp-no-ping', text: `across nodes: ARP resolves but no ping (${arpOk.length} pairs)${sameFailed.length ? '' : '; same node fine'}` });
+  if (noArp.length) out.push({ code: 'cross-node-no-arp', text: `across nodes: no ARP at all (${noArp.length} pairs)${sameFailed.length ? '' : '; same node fine'}` });
+  const lost = egress.filter((e) => e.observedSource === null);
+  if (lost.length) out.push({ code: 'no-way-out', text: `no way out for ${lost.map((e) => e.vm).join(', ')} (via ${[...new Set(lost.map((e) => e.via))].join(', ')})` });
+  return out.length ? out : [{ code: 'healthy', text: 'healthy: every lease, every pair, every way out' }];
+}

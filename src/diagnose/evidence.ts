@@ -1,0 +1,116 @@
+/**
+ * What a diagnosis records about one flow: what each hop's capture showed, which
+ * dropping rules counted packets meanwhile, the source's neighbour entry, and the
+ * settings that decide the path (bridge ports, addresses, forwarding). Plain data,
+ * so the verdict can be computed (and unit-tested) from recordings.
+ */
+import type { Flow } from './flow.js';
+
+export interface HopSeen {
+  label: string;
+  /** ARP who-has targets seen */
+  arpRequests: string[];
+  /** ARP is-at answers seen (the address answered for) */
+  arpReplies: string[];
+  /** probe packets toward the destination */
+  requests: number;
+  /** answers from the destination (echo reply, SYN-ACK/RST, UDP) */
+  replies: number;
+}
+
+/** A dropping rule whose packet counter moved while the probe ran. */
+export interface DropCount {
+  target: string;
+  /** `compute2` or `fabric` */
+  where: string;
+  rule: string;
+  packets: number;
+}
+
+export interface NodeFacts {
+  /** the bridge flat_interface is enslaved to, or null */
+  uplinkMaster: string | null;
+  bridgeAddresses: string[];
+  ipForward: boolean;
+}
+
+export interface Evidence {
+  flow: Flow;
+  /** whether the probe sent during the captures got its answer */
+  probeOk: boolean;
+  probeEvidence: string;
+  hops: HopSeen[];
+  drops: DropCount[];
+  /** ebtables ACCEPT rules on the fabric port that drops (what it lets through) */
+  fabricAccepts: string[];
+  /** the source's neighbour entry for flow.nextHopIp */
+  neighbour: { state: string; lladdr?: string } | null;
+  srcAddresses: string[];
+  /** null for the external host */
+  dstAddresses: string[] | null;
+  nodes: Record<string, NodeFacts>;
+  /** the fixed range, to tell a pool address on a bridge */
+  cidr: string;
+  bridge: string;
+  flatInterface: string;
+  /** the destination VM's firewall chain and whether it holds the same-net accept */
+  dstChain?: { name: string; sameNetAccept: boolean; node: string };
+}
+
+/** Classifies one line of `tcpdump -n -e -l` output for a flow. */
+export function classifyLine(line: string, flow: Pick<Flow, 'dstIp'>): { arpRequest?: string; arpReply?: string; request?: boolean; reply?: boolean } {
+  const arpReq = /ARP.*Request who-has (\d+\.\d+\.\d+\.\d+)/.exec(line);
+  if (arpReq) return { arpRequest: arpReq[1]! };
+  const arpRep = /ARP.*Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line);
+  if (arpRep) return { arpReply: arpRep[1]! };
+  const ip = /(\d+\.\d+\.\d+\.\d+)(?:\.\d+)? > (\d+\.\d+\.\d+\.\d+)(?:\.\d+)?:/.exec(line);
+  if (!ip) return {};
+  if (ip[2] === flow.dstIp) return { request: true };
+  if (ip[1] === flow.dstIp) return { reply: true };
+  return {};
+}
+
+export function summariseCapture(label: string, text: string, flow: Pick<Flow, 'dstIp'>): HopSeen {
+  const seen: HopSeen = { label, arpRequests: [], arpReplies: [], requests: 0, replies: 0 };
+  for (const line of text.split('\n')) {
+    const c = classifyLine(line, flow);
+    if (c.arpRequest && !seen.arpRequests.includes(c.arpRequest)) seen.arpRequests.push(c.arpRequest);
+    if (c.arpReply && !seen.arpReplies.includes(c.arpReply)) seen.arpReplies.push(c.arpReply);
+    if (c.request) seen.requests++;
+    if (c.reply) seen.replies++;
+  }
+  return seen;
+}
+
+/** `[12:840] -A chain ... -j DROP` lines of `iptables-save -c`: rule text -> packets. */
+export function parseIptablesCounters(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^\[(\d+):\d+\] (-A .*)$/.exec(line.trim());
+    if (m) out.set(m[2]!, (out.get(m[2]!) ?? 0) + Number(m[1]));
+  }
+  return out;
+}
+
+/** `-o compute2 -j DROP , pcnt = 5 -- bcnt = 490` lines of `ebtables -L --Lc`. */
+export function parseEbtablesCounters(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let chain = '';
+  for (const line of text.split('\n')) {
+    const c = /^Bridge chain: (\S+),/.exec(line);
+    if (c) chain = c[1]!;
+    const m = /^(.*?) , pcnt = (\d+) -- bcnt = \d+/.exec(line.trim());
+    if (m) out.set(`${chain} ${m[1]}`, Number(m[2]));
+  }
+  return out;
+}
+
+/** Rules that drop (DROP, or nova's fallback chain) whose counters moved. */
+export function droppedBetween(before: Map<string, number>, after: Map<string, number>, target: string, where: string): DropCount[] {
+  const out: DropCount[] = [];
+  for (const [rule, n] of after) {
+    const delta = n - (before.get(rule) ?? 0);
+    if (delta > 0 && /-j DROP\b/.test(rule)) out.push({ target, where, rule, packets: delta });
+  }
+  return out;
+}

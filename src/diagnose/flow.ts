@@ -1,0 +1,78 @@
+/**
+ * The path a flow takes through the lab, hop by hop, as interfaces to capture on. Pure:
+ * derived from the plan. Bridges are not capture points (a bridge device only sees what
+ * is delivered to it, not what it forwards between its ports); the ports on both sides
+ * of a bridge are, and a loss between them happened inside that bridge.
+ */
+import type { NodePlan, Plan, Protocol, VmPlan } from '../plan/types.js';
+
+export interface Hop {
+  /** `vm_1 eth0`, `compute2 vnet0`, `fabric port compute2` */
+  label: string;
+  target: string;
+  iface: string;
+  /** the node whose bridge or routing sits right after this hop, if any */
+  node?: string;
+  kind: 'guest' | 'tap' | 'uplink' | 'fabric' | 'public' | 'external';
+}
+
+export interface Flow {
+  from: string;
+  /** a VM, or `external` for the way out */
+  to: string;
+  proto: Protocol;
+  port?: number;
+  srcIp: string;
+  dstIp: string;
+  /** the address the source must resolve by ARP: the destination, or its gateway */
+  nextHopIp: string;
+  /** the node that routes it out (egress) */
+  via?: string;
+  hops: Hop[];
+}
+
+const guest = (vm: VmPlan): Hop => ({ label: `${vm.name} ${vm.nic}`, target: vm.netns, iface: vm.nic, kind: 'guest' });
+const tap = (vm: VmPlan, node: NodePlan): Hop => ({ label: `${node.name} ${vm.tap}`, target: node.netns, iface: vm.tap, node: node.name, kind: 'tap' });
+const uplink = (node: NodePlan): Hop => ({ label: `${node.name} ${node.uplink}`, target: node.netns, iface: node.uplink, node: node.name, kind: 'uplink' });
+const fabricPort = (plan: Plan, port: string, node?: string): Hop => ({ label: `fabric port ${port}`, target: plan.fabric.netns, iface: port, kind: 'fabric', ...(node ? { node } : {}) });
+
+function nodeOf(plan: Plan, name: string): NodePlan {
+  return plan.nodes.find((n) => n.name === name)!;
+}
+
+/** From one node's bridge to another's, across the fabric. */
+function crossing(plan: Plan, a: NodePlan, b: NodePlan): Hop[] {
+  return [uplink(a), fabricPort(plan, a.fabricPort, a.name), fabricPort(plan, b.fabricPort, b.name), uplink(b)];
+}
+
+export function vmFlow(plan: Plan, from: string, to: string, proto: Protocol, port?: number): Flow {
+  const src = plan.vms.find((v) => v.name === from)!;
+  const dst = plan.vms.find((v) => v.name === to)!;
+  const a = nodeOf(plan, src.node);
+  const b = nodeOf(plan, dst.node);
+  const hops = [guest(src), tap(src, a), ...(a === b ? [] : crossing(plan, a, b)), tap(dst, b), guest(dst)];
+  return { from, to, proto, ...(port !== undefined ? { port } : {}), srcIp: src.ip, dstIp: dst.ip, nextHopIp: dst.ip, hops };
+}
+
+/** A guest's way out: to its gateway node, routed (and SNATed) out, to the external host. */
+export function egressFlow(plan: Plan, from: string): Flow {
+  const ext = plan.external!;
+  const src = plan.vms.find((v) => v.name === from)!;
+  const e = plan.expected.egress.find((x) => x.vm === from);
+  const a = nodeOf(plan, src.node);
+  const via = nodeOf(plan, e?.via ?? src.node);
+  const hops: Hop[] = [guest(src), tap(src, a)];
+  if (via !== a) hops.push(...crossing(plan, a, via));
+  const pub = via.public!;
+  if (pub.layout === 'two-nics') {
+    hops.push({ label: `${via.name} ${pub.iface} (public)`, target: via.netns, iface: pub.iface, node: via.name, kind: 'public' }, fabricPort(plan, pub.fabricPort!));
+  } else {
+    hops.push({ ...uplink(via), label: `${via.name} ${via.uplink} (out)`, kind: 'public' }, fabricPort(plan, via.fabricPort, via.name));
+  }
+  hops.push(fabricPort(plan, ext.fabricPort), { label: `external ${ext.nic}`, target: ext.netns, iface: ext.nic, kind: 'external' });
+  return { from, to: 'external', proto: 'tcp', port: ext.echoPort, srcIp: src.ip, dstIp: ext.ip, nextHopIp: src.gateway ?? ext.ip, via: via.name, hops };
+}
+
+export function flowLabel(f: Pick<Flow, 'from' | 'to' | 'proto' | 'port'>): string {
+  return `${f.from} -> ${f.to} ${f.proto}${f.port !== undefined ? `/${f.port}` : ''}`;
+}

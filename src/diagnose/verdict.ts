@@ -1,0 +1,157 @@
+/**
+ * The verdict of a diagnosis, from its evidence alone: where the packets were last seen,
+ * where they were first missing, and the rule, setting or missing address that explains
+ * the gap. Pure, so it is unit-tested over recorded evidence.
+ */
+import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
+import type { DropCount, Evidence, HopSeen } from './evidence.js';
+import { flowLabel, type Hop } from './flow.js';
+
+export interface Diagnosis {
+  flow: string;
+  /** false when every hop saw the request and the reply */
+  problem: boolean;
+  arp: 'resolved' | 'unresolved' | 'not needed';
+  lastSeen: string | null;
+  firstMissing: string | null;
+  cause: string;
+  /** one line, as printed */
+  text: string;
+}
+
+const list = (hops: HopSeen[]): string => hops.map((h) => h.label).join(', ');
+
+export function diagnose(e: Evidence): Diagnosis {
+  const f = e.flow;
+  const label = flowLabel(f);
+  const hops = e.hops;
+  const n = hops.length;
+  const pathHops = f.hops;
+  const resolved = e.neighbour !== null && e.neighbour.lladdr !== undefined && !/FAILED|INCOMPLETE/.test(e.neighbour.state);
+  const arp: Diagnosis['arp'] = resolved ? 'resolved' : 'unresolved';
+  const arpText = resolved ? `ARP for ${f.nextHopIp} resolved` : `ARP for ${f.nextHopIp} unresolved`;
+  const done = (d: Omit<Diagnosis, 'flow' | 'text' | 'arp'>, seenText: string): Diagnosis => ({
+    flow: label,
+    arp,
+    ...d,
+    text: `${label}: ${[arpText, seenText].filter(Boolean).join('; ')}${d.problem ? `: ${d.cause}` : ''}`,
+  });
+
+  if (e.srcAddresses.length === 0) {
+    return done({ problem: true, lastSeen: null, firstMissing: pathHops[0]!.label, cause: `${f.from} has no IPv4 address (it got no lease${whyNoLease(e, pathHops[1]?.node)})` }, 'nothing sent');
+  }
+  const reqIdx = hops.map((h, i) => (h.requests > 0 ? i : -1)).filter((i) => i >= 0);
+  if (reqIdx.length === 0) {
+    // Nothing left the source: the ARP exchange for the next hop failed. Follow it to
+    // where it is answered: the destination guest, or (way out) the gateway's bridge.
+    const target = f.to === 'external' ? Math.max(0, pathHops.findIndex((h) => h.node === f.via && (h.kind === 'tap' || h.kind === 'uplink'))) : n - 1;
+    const reqSeen = hops.map((h) => h.arpRequests.includes(f.nextHopIp));
+    const lastReq = reqSeen.lastIndexOf(true);
+    const whoHas = `who-has seen on ${list(hops.filter((_, i) => reqSeen[i])) || 'no hop'}`;
+    if (lastReq < target) {
+      const at = Math.max(lastReq, 0);
+      return done(
+        { problem: true, lastSeen: lastReq >= 0 ? hops[lastReq]!.label : null, firstMissing: hops[lastReq + 1]!.label, cause: explainGap(e, pathHops[at]!, pathHops[lastReq + 1]!, 'ARP request') },
+        `${whoHas}; not on ${hops[lastReq + 1]!.label}`,
+      );
+    }
+    const repSeen = hops.map((h) => h.arpReplies.includes(f.nextHopIp));
+    const firstRep = repSeen.indexOf(true);
+    if (firstRep < 0) {
+      return done({ problem: true, lastSeen: hops[lastReq]!.label, firstMissing: null, cause: noArpReply(e, pathHops[lastReq]!) }, `${whoHas}; no answer`);
+    }
+    if (firstRep > 0) {
+      return done(
+        { problem: true, lastSeen: hops[firstRep]!.label, firstMissing: hops[firstRep - 1]!.label, cause: explainGap(e, pathHops[firstRep]!, pathHops[firstRep - 1]!, 'ARP reply') },
+        `${whoHas}; is-at seen on ${list(hops.filter((_, i) => repSeen[i]))}, not on ${hops[firstRep - 1]!.label}`,
+      );
+    }
+    return done({ problem: true, lastSeen: hops[0]!.label, firstMissing: null, cause: 'the ARP reply reached the source, yet it sent nothing' }, whoHas);
+  }
+  const last = Math.max(...reqIdx);
+  if (last < n - 1) {
+    const seen = hops.filter((h) => h.requests > 0);
+    return done(
+      { problem: true, lastSeen: hops[last]!.label, firstMissing: hops[last + 1]!.label, cause: explainGap(e, pathHops[last]!, pathHops[last + 1]!, 'request') },
+      `request seen on ${list(seen)}; not on ${hops[last + 1]!.label}`,
+    );
+  }
+  // The request arrived. Follow the reply back.
+  const repIdx = hops.map((h, i) => (h.replies > 0 ? i : -1)).filter((i) => i >= 0);
+  if (repIdx.length === 0) {
+    const cause =
+      e.dstAddresses !== null && e.dstAddresses.length === 0
+        ? `${f.to} has no IPv4 address: nothing answers ${f.dstIp}`
+        : `${f.to} received the request and sent no answer`;
+    return done({ problem: true, lastSeen: hops[n - 1]!.label, firstMissing: null, cause }, 'request seen at every hop; no reply');
+  }
+  const firstReply = Math.min(...repIdx);
+  if (firstReply > 0) {
+    return done(
+      { problem: true, lastSeen: hops[firstReply]!.label, firstMissing: hops[firstReply - 1]!.label, cause: explainGap(e, pathHops[firstReply]!, pathHops[firstReply - 1]!, 'reply') },
+      `request seen at every hop; reply seen back to ${hops[firstReply]!.label}, not on ${hops[firstReply - 1]!.label}`,
+    );
+  }
+  if (!e.probeOk) {
+    return done({ problem: true, lastSeen: hops[0]!.label, firstMissing: null, cause: `the reply reached ${f.from}, yet the probe failed (${e.probeEvidence})` }, 'request and reply seen at every hop');
+  }
+  return { flow: label, problem: false, arp, lastSeen: hops[n - 1]!.label, firstMissing: null, cause: 'nothing to report', text: `${label}: ${arpText}; request and reply seen at every hop: nothing to report` };
+}
+
+/** Why an ARP request that went out got no answer. */
+function noArpReply(e: Evidence, at: Hop): string {
+  const f = e.flow;
+  if (f.to === 'external' && f.via) {
+    const facts = e.nodes[f.via];
+    const net = parseCidr(e.cidr) as Cidr;
+    if (facts && !facts.bridgeAddresses.some((a) => cidrContains(net, a))) {
+      return `${f.via}'s ${e.bridge} holds no address from ${e.cidr}: nothing answers ARP for the gateway ${f.nextHopIp}`;
+    }
+  }
+  if (e.dstAddresses !== null && e.dstAddresses.length === 0) {
+    const dstNode = [...e.flow.hops].reverse().find((h) => h.kind === 'tap')?.node;
+    return `${f.to} has no IPv4 address (it got no lease${whyNoLease(e, dstNode)}): nothing answers ARP for ${f.dstIp}`;
+  }
+  return `no ARP answer for ${f.nextHopIp} (last seen at ${at.label})`;
+}
+
+/** A guest's own node without a pool address on its bridge serves no DHCP (multi_host). */
+function whyNoLease(e: Evidence, node: string | undefined): string {
+  const facts = node ? e.nodes[node] : undefined;
+  if (!facts) return '';
+  const net = parseCidr(e.cidr) as Cidr;
+  return facts.bridgeAddresses.some((a) => cidrContains(net, a)) ? '' : `: ${node}'s ${e.bridge} holds no address from ${e.cidr}, so its dnsmasq has no range to serve`;
+}
+
+function describeDrop(d: DropCount, e: Evidence): string {
+  if (d.where === 'fabric') {
+    const port = /-o (\S+)/.exec(d.rule)?.[1] ?? '?';
+    const mac = e.fabricAccepts.map((r) => /-d ([0-9a-f:]{17})/.exec(r)?.[1]).find(Boolean);
+    return `dropped at fabric port to ${port} (frame not addressed to the NIC's MAC${mac ? ` ${mac}` : ''}: the port passes only its own MAC and broadcast/multicast, as a NIC with promiscuous mode denied) [${d.packets} dropped by ebtables ${d.rule}]`;
+  }
+  if (/nova-compute-sg-fallback -j DROP/.test(d.rule)) {
+    const c = e.dstChain;
+    const why = c && !c.sameNetAccept ? ` (allow_same_net_traffic is off: ${c.name} has no "-s ${e.cidr} -j ACCEPT", and no security group rule matches)` : ' (no security group rule matches)';
+    return `dropped on ${d.where} by nova-compute-sg-fallback: no rule of ${c?.name ?? 'the instance chain'} accepts it${why} [${d.packets} packets]`;
+  }
+  return `dropped on ${d.where} by iptables rule "${d.rule}" [${d.packets} packets]`;
+}
+
+/** The reason packets seen at `a` were not seen at `b`. */
+export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
+  // 1. a rule that dropped packets meanwhile, where the gap is
+  const where = a.kind === 'fabric' && b.kind === 'fabric' ? 'fabric' : (b.node ?? a.node);
+  const drop = e.drops.find((d) => d.where === where) ?? (a.kind === 'fabric' || b.kind === 'fabric' ? undefined : e.drops.find((d) => d.where !== 'fabric'));
+  if (drop) return describeDrop(drop, e);
+  // 2. a node whose uplink is not a bridge port
+  const node = [a.node, b.node].find((x) => x && e.nodes[x]?.uplinkMaster !== e.bridge);
+  if (node && (a.kind === 'uplink' || b.kind === 'uplink')) {
+    return `${node}'s ${e.flatInterface} is not enslaved to ${e.bridge}: frames between its guests and the fabric never cross the bridge`;
+  }
+  // 3. a node that does not route
+  if (b.kind === 'public' || (a.node && a.node === e.flow.via && b.kind !== 'tap' && b.kind !== 'guest')) {
+    const via = e.flow.via;
+    if (via && e.nodes[via] && !e.nodes[via]!.ipForward) return `${via} does not forward: net.ipv4.ip_forward=0 on a node that routes its guests out`;
+  }
+  return `the ${what} was lost between ${a.label} and ${b.label}; no counter or setting that flatlab reads explains it`;
+}
