@@ -1,0 +1,75 @@
+/**
+ * The operators' reports as scenarios: each reproduces its symptom (the suite passes
+ * because the symptom is expected); without its expect: block each fails and the
+ * diagnosis names its own fault.
+ */
+import t from 'tap';
+import { flatlab, flatlabNamespaces, readResult, skipUnlessRoot, tempDir } from './lib.js';
+
+const CAUSES: Record<string, { symptom: RegExp; cause: RegExp }> = {
+  'nic-promisc-deny': { symptom: /^across nodes: ARP resolves but no ping \(8 pairs\); same node fine$/, cause: /dropped at fabric port to compute2 \(frame not addressed to the NIC's MAC/ },
+  'firewall-drop': { symptom: /same node: 2 of 4 pairs get no answer/, cause: /dropped on compute2 by nova-compute-sg-fallback/ },
+  'uplink-not-enslaved': { symptom: /^across nodes: no ARP at all \(8 pairs\); same node fine$/, cause: /compute2's eth0 is not enslaved to br100/ },
+  'bridge-without-address': { symptom: /^no lease for vm_3, vm_4 \(on compute2\)$/, cause: /compute2's br100 holds no address from 10\.0\.0\.0\/24/ },
+};
+
+t.test('the cross-node report: which fault gives exactly that symptom', { skip: skipUnlessRoot }, async (t) => {
+  const r = await flatlab(['run', 'bugs/cross-node-arp-no-ping', '--results', await tempDir()]);
+  t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  const symptoms = Object.fromEntries(res.variants.map((v: any) => [v.variant, v.symptoms.map((s: any) => s.text).join('; ')]));
+  for (const [variant, { symptom }] of Object.entries(CAUSES)) t.match(symptoms[variant], symptom, `${variant}: ${symptoms[variant]}`);
+  const exact = res.variants.filter((v: any) => v.symptoms.length === 1 && v.symptoms[0].code === 'cross-node-arp-no-ping').map((v: any) => v.variant);
+  t.same(exact, ['nic-promisc-deny'], 'only a NIC with promiscuous mode denied gives exactly "ARP yes, ping no, same node fine"');
+  t.equal(symptoms.clean, 'healthy: every lease, every pair, every way out');
+  t.same(await flatlabNamespaces(), []);
+});
+
+t.test('without its expect: block each fault fails and is diagnosed as itself', { skip: skipUnlessRoot }, async (t) => {
+  const r = await flatlab(['run', 'bugs/cross-node-arp-no-ping', '--ignore-expect', '--results', await tempDir()]);
+  t.equal(r.exitCode, 1);
+  const res = await readResult(r.stdout);
+  for (const [variant, { cause }] of Object.entries(CAUSES)) {
+    const v = res.variants.find((x: any) => x.variant === variant);
+    t.equal(v.ok, false, `${variant} fails`);
+    t.ok(v.diagnoses.length > 0, `${variant} is diagnosed`);
+    t.ok(v.diagnoses.every((d: any) => cause.test(d.text)), `${variant}: every diagnosis names it`, { diagnoses: v.diagnoses.map((d: any) => d.text) });
+    for (const other of Object.keys(CAUSES).filter((o) => o !== variant)) {
+      t.ok(v.diagnoses.every((d: any) => !CAUSES[other]!.cause.test(d.text)), `${variant} is not blamed on ${other}`);
+    }
+  }
+  const clean = res.variants.find((x: any) => x.variant === 'clean');
+  t.equal(clean.ok, true);
+  t.same(clean.diagnoses, []);
+  t.match(r.stdout, /vm_1 -> vm_3 icmp: ARP for 10\.0\.0\.5 resolved; request seen on vm_1 eth0, compute1 vnet0, compute1 eth0, fabric port compute1; not on fabric port compute2: dropped at fabric port to compute2/);
+});
+
+t.test('an unfiltered dnsmasq hands out a foreign gateway', { skip: skipUnlessRoot }, async (t) => {
+  const ok = await flatlab(['run', 'bugs/foreign-gateway', '--results', await tempDir()]);
+  t.equal(ok.exitCode, 0, 'the symptom is the expected one', { output: ok.stdout });
+  t.match(ok.stdout, /symptom: wrong gateway: vm_3 \(on compute2\) uses 10\.0\.0\.1, not 10\.0\.0\.3/);
+  const bare = await flatlab(['run', 'bugs/foreign-gateway', '--variant', 'unfiltered', '--ignore-expect', '--results', await tempDir()]);
+  t.equal(bare.exitCode, 1);
+  t.match(bare.stdout, /leased by compute1's dnsmasq, whose hosts file lists vm_3 though vm_3 runs on compute2/);
+});
+
+t.test('diagnosing a healthy flow of a live lab finds nothing', { skip: skipUnlessRoot }, async (t) => {
+  const up = await flatlab(['up', 'flatdhcp-multihost', '--results', await tempDir()]);
+  t.equal(up.exitCode, 0);
+  try {
+    const d = await flatlab(['diagnose', 'vm_1', 'vm_3']);
+    t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout + d.stderr });
+    t.match(d.stdout, /vm_1 -> vm_3 icmp: ARP for 10\.0\.0\.5 resolved; request and reply seen at every hop: nothing to report/);
+    t.match(d.stdout, /captures: \S+diagnosis\/vm_1_-_vm_3_icmp/);
+    const bad = await flatlab(['diagnose', 'vm_1', 'vm_9']);
+    t.equal(bad.exitCode, 2);
+    // break it by hand, then diagnose again
+    await flatlab(['exec', 'compute2', '--', 'ip', 'link', 'set', 'dev', 'eth0', 'nomaster']);
+    const broken = await flatlab(['diagnose', 'vm_1', 'vm_3']);
+    t.equal(broken.exitCode, 1);
+    t.match(broken.stdout, /compute2's eth0 is not enslaved to br100/);
+  } finally {
+    await flatlab(['down']);
+  }
+  t.same(await flatlabNamespaces(), []);
+});
