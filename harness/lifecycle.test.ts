@@ -3,7 +3,7 @@
  * interrupted with Ctrl-C mid-build, killed outright and swept by `clean`.
  */
 import t from 'tap';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, flatlab, flatlabNamespaces, ROOT, rootSnapshot, skipUnlessRoot, sleep, tempDir, writeScenario } from './lib.js';
@@ -92,42 +92,57 @@ t.test('Ctrl-C mid-build tears everything down', { skip: skipUnlessRoot }, async
   t.same(await flatlabNamespaces(), []);
 });
 
-t.test('a killed run is swept by clean, and only flatlab\'s objects go', { skip: skipUnlessRoot }, async (t) => {
+/** Waits until no namespace or state file of flatlab's remains (the reaper's work). */
+async function waitForNothingLeft(timeoutMs = 8000): Promise<{ ns: string[]; states: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ns = await flatlabNamespaces();
+    const states = (await readdir('/run/flatlab/runs').catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+    if ((ns.length === 0 && states.length === 0) || Date.now() > deadline) return { ns, states };
+    await sleep(50);
+  }
+}
+
+t.test('runs killed with SIGKILL at random moments are removed by their reaper', { skip: skipUnlessRoot }, async (t) => {
   const dir = await tempDir();
+  const before = await rootSnapshot();
+  for (let i = 0; i < 6; i++) {
+    const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
+    const delay = Math.floor(Math.random() * 1200);
+    await sleep(delay);
+    const states = await execa('sh', ['-c', 'cat /run/flatlab/runs/fl-*.json 2>/dev/null'], { reject: false });
+    child.kill('SIGKILL');
+    await child;
+    const left = await waitForNothingLeft();
+    t.same(left, { ns: [], states: [] }, `killed after ${delay} ms: nothing left`);
+    for (const m of states.stdout.matchAll(/"pid": (\d+),\s*"startTicks": "(\d+)"/g)) {
+      const stat = await readFile(`/proc/${m[1]}/stat`, 'utf8').catch(() => '');
+      const alive = stat !== '' && stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] === m[2] && !/\) Z /.test(stat);
+      t.notOk(alive, `process ${m[1]} of the killed run is gone`);
+    }
+  }
+  t.equal(await rootSnapshot(), before, 'root namespace unchanged');
+});
+
+t.test('clean removes what a dead run left, and only flatlab\'s objects', { skip: skipUnlessRoot }, async (t) => {
   const before = await rootSnapshot();
   // a namespace that is not flatlab's must survive clean
   await execa('ip', ['netns', 'add', 'flatlab-test-bystander']);
   t.teardown(() => execa('ip', ['netns', 'del', 'flatlab-test-bystander'], { reject: false }));
-
-  const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
-  // kill it once its DHCP servers run
-  const deadline = Date.now() + 10000;
-  let state: { prefix: string; processes: { pid: number; role: string }[] } | undefined;
-  while (Date.now() < deadline) {
-    const files = await execa('sh', ['-c', 'cat /run/flatlab/runs/fl-*.json 2>/dev/null'], { reject: false });
-    try {
-      state = JSON.parse(files.stdout);
-      if (state!.processes.some((p) => p.role === 'dnsmasq')) break;
-    } catch {
-      // not written yet
-    }
-    await sleep(5);
-  }
-  child.kill('SIGKILL');
-  await child;
-  t.ok(state, 'the run recorded its state');
-  t.ok((await flatlabNamespaces()).length > 0, 'SIGKILL left namespaces behind');
+  // leftovers of a run whose reaper could not run: namespaces, a process inside, a state file
+  const prefix = 'fl-0dead0';
+  await execa('ip', ['-batch', '-'], { input: `netns add ${prefix}-fabric\nnetns add ${prefix}-compute1\n` });
+  const sleeper = execa('ip', ['netns', 'exec', `${prefix}-compute1`, 'sleep', '600'], { reject: false, detached: true });
+  await mkdir('/run/flatlab/runs', { recursive: true });
+  await writeFile(`/run/flatlab/runs/${prefix}.json`, JSON.stringify({ prefix, scenario: 'x', variant: 'default', file: 'x', backend: 'netns', owner: { pid: 999999, startTicks: '1' }, kept: false, createdAt: '', processes: [], targets: {} }));
+  await sleep(100);
   const ls = await flatlab(['ls']);
-  t.match(ls.stdout, new RegExp(`${state!.prefix}\\s+leftover`));
-
+  t.match(ls.stdout, new RegExp(`${prefix}\\s+leftover\\s+x\\s+2`));
   const clean = await flatlab(['clean']);
   t.equal(clean.exitCode, 0);
-  t.match(clean.stdout, new RegExp(`removed ${state!.prefix}`));
+  t.match(clean.stdout, new RegExp(`removed ${prefix} \\(2 namespaces\\)`));
   t.same(await flatlabNamespaces(), []);
-  for (const p of state!.processes) {
-    const stat = await readFile(`/proc/${p.pid}/stat`, 'utf8').catch(() => '');
-    t.notOk(stat && !/\) Z /.test(stat), `${p.role} (pid ${p.pid}) is gone`);
-  }
+  t.equal((await sleeper).signal ?? 'exited', 'SIGTERM', 'the process inside the namespace was stopped by PID');
   t.ok((await execa('ip', ['netns', 'list'])).stdout.includes('flatlab-test-bystander'), 'a foreign namespace is untouched');
   t.match((await flatlab(['clean'])).stdout, /nothing to clean/);
   await execa('ip', ['netns', 'del', 'flatlab-test-bystander']);

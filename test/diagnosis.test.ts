@@ -55,13 +55,15 @@ t.test('the path of a way out through another node (single host)', async (t) => 
 });
 
 t.test('tcpdump lines', async (t) => {
-  const f = { dstIp: '10.0.0.5' };
+  const f = { dstIp: '10.0.0.5', srcIp: '10.0.0.2', srcMac: 'fa:16:3e:1a:81:73' };
   t.same(classifyLine('12:00:00.1 fa:16:3e:1a:81:73 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 10.0.0.5 tell 10.0.0.2, length 28', f), { arpRequest: '10.0.0.5' });
   t.same(classifyLine('12:00:00.1 fa:16:3e:43:b4:bf > fa:16:3e:1a:81:73, ethertype ARP (0x0806), length 42: Reply 10.0.0.5 is-at fa:16:3e:43:b4:bf, length 28', f), { arpReply: '10.0.0.5' });
+  t.same(classifyLine('12:00:00.1 52:54:00:01:02:03 > fa:16:3e:43:b4:bf, ethertype ARP (0x0806), length 42: Request who-has 10.0.0.5 tell 10.0.0.4, length 28', f), {}, "a node's own neighbour probe is not the flow's");
+  t.same(classifyLine('12:00:00.1 fa:16:3e:43:b4:bf > 52:54:00:01:02:03, ethertype ARP (0x0806), length 42: Reply 10.0.0.5 is-at fa:16:3e:43:b4:bf, length 28', f), {}, "nor the answer to it");
   t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 98: 10.0.0.2 > 10.0.0.5: ICMP echo request, id 7, seq 1, length 64', f), { request: true });
   t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 74: 10.0.0.5.22 > 10.0.0.2.40000: Flags [S.], seq 1', f), { reply: true });
   t.same(classifyLine('listening on eth0, link-type EN10MB', f), {});
-  const s = summariseCapture('x', 'a ARP, Request who-has 10.0.0.5 tell 10.0.0.2\nb IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\nc IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\n', f);
+  const s = summariseCapture('x', 'a ethertype ARP, Request who-has 10.0.0.5 tell 10.0.0.2\nb IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\nc IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\n', f);
   t.same(s, { label: 'x', arpRequests: ['10.0.0.5'], arpReplies: [], requests: 2, replies: 0 });
 });
 

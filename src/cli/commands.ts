@@ -234,9 +234,12 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   program
     .command('clean')
     .option('--all', 'also remove labs kept by flatlab up')
+    .option('--run <prefix>', 'only this run (what a run\'s reaper calls)')
     .description('remove what dead runs left behind (namespaces, processes, files); never a live run')
-    .action(async (flags: { all?: boolean }) => {
-      const runs = (await listRuns()).filter((r) => r.status === 'dead' || (flags.all && r.status === 'kept'));
+    .action(async (flags: { all?: boolean; run?: string }) => {
+      const runs = (await listRuns()).filter(
+        (r) => (r.status === 'dead' || (flags.all && r.status === 'kept')) && (flags.run === undefined || r.prefix === flags.run),
+      );
       for (const r of runs) {
         await removeRun(r);
         process.stdout.write(`removed ${r.prefix} (${r.namespaces.length} namespaces)\n`);

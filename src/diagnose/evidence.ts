@@ -57,12 +57,16 @@ export interface Evidence {
   dstChain?: { name: string; sameNetAccept: boolean; node: string };
 }
 
-/** Classifies one line of `tcpdump -n -e -l` output for a flow. */
-export function classifyLine(line: string, flow: Pick<Flow, 'dstIp'>): { arpRequest?: string; arpReply?: string; request?: boolean; reply?: boolean } {
-  const arpReq = /ARP.*Request who-has (\d+\.\d+\.\d+\.\d+)/.exec(line);
-  if (arpReq) return { arpRequest: arpReq[1]! };
-  const arpRep = /ARP.*Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line);
-  if (arpRep) return { arpReply: arpRep[1]! };
+/**
+ * Classifies one line of `tcpdump -n -e -l` output for a flow. Only the flow's own ARP
+ * exchange counts: requests the source sent ("tell <source>") and answers sent to the
+ * source's MAC, not a node's neighbour probes of the same address.
+ */
+export function classifyLine(line: string, flow: Pick<Flow, 'dstIp' | 'srcIp' | 'srcMac'>): { arpRequest?: string; arpReply?: string; request?: boolean; reply?: boolean } {
+  const arpReq = /ARP.*Request who-has (\d+\.\d+\.\d+\.\d+) tell (\d+\.\d+\.\d+\.\d+)/.exec(line);
+  if (arpReq) return arpReq[2] === flow.srcIp ? { arpRequest: arpReq[1]! } : {};
+  const arpRep = /([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype ARP.*Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line);
+  if (arpRep) return arpRep[2] === flow.srcMac ? { arpReply: arpRep[3]! } : {};
   const ip = /(\d+\.\d+\.\d+\.\d+)(?:\.\d+)? > (\d+\.\d+\.\d+\.\d+)(?:\.\d+)?:/.exec(line);
   if (!ip) return {};
   if (ip[2] === flow.dstIp) return { request: true };
@@ -70,7 +74,7 @@ export function classifyLine(line: string, flow: Pick<Flow, 'dstIp'>): { arpRequ
   return {};
 }
 
-export function summariseCapture(label: string, text: string, flow: Pick<Flow, 'dstIp'>): HopSeen {
+export function summariseCapture(label: string, text: string, flow: Pick<Flow, 'dstIp' | 'srcIp' | 'srcMac'>): HopSeen {
   const seen: HopSeen = { label, arpRequests: [], arpReplies: [], requests: 0, replies: 0 };
   for (const line of text.split('\n')) {
     const c = classifyLine(line, flow);

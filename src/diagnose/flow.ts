@@ -23,6 +23,8 @@ export interface Flow {
   proto: Protocol;
   port?: number;
   srcIp: string;
+  /** the source guest's MAC: ARP answers meant for it are sent to it */
+  srcMac: string;
   dstIp: string;
   /** the address the source must resolve by ARP: the destination, or its gateway */
   nextHopIp: string;
@@ -51,7 +53,7 @@ export function vmFlow(plan: Plan, from: string, to: string, proto: Protocol, po
   const a = nodeOf(plan, src.node);
   const b = nodeOf(plan, dst.node);
   const hops = [guest(src), tap(src, a), ...(a === b ? [] : crossing(plan, a, b)), tap(dst, b), guest(dst)];
-  return { from, to, proto, ...(port !== undefined ? { port } : {}), srcIp: src.ip, dstIp: dst.ip, nextHopIp: dst.ip, hops };
+  return { from, to, proto, ...(port !== undefined ? { port } : {}), srcIp: src.ip, srcMac: src.mac, dstIp: dst.ip, nextHopIp: dst.ip, hops };
 }
 
 /** A guest's way out: to its gateway node, routed (and SNATed) out, to the external host. */
@@ -70,7 +72,7 @@ export function egressFlow(plan: Plan, from: string): Flow {
     hops.push({ ...uplink(via), label: `${via.name} ${via.uplink} (out)`, kind: 'public' }, fabricPort(plan, via.fabricPort, via.name));
   }
   hops.push(fabricPort(plan, ext.fabricPort), { label: `external ${ext.nic}`, target: ext.netns, iface: ext.nic, kind: 'external' });
-  return { from, to: 'external', proto: 'tcp', port: ext.echoPort, srcIp: src.ip, dstIp: ext.ip, nextHopIp: src.gateway ?? ext.ip, via: via.name, hops };
+  return { from, to: 'external', proto: 'tcp', port: ext.echoPort, srcIp: src.ip, srcMac: src.mac, dstIp: ext.ip, nextHopIp: src.gateway ?? ext.ip, via: via.name, hops };
 }
 
 export function flowLabel(f: Pick<Flow, 'from' | 'to' | 'proto' | 'port'>): string {

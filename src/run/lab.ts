@@ -2,6 +2,7 @@
  * A lab's lifecycle: Plan -> RunningLab (built, DHCP served, guests booted) -> torn down.
  * Backend-neutral: it decides what runs where and in which order; the backend decides how.
  */
+import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,7 @@ import type { Backend, ProcessRecord } from '../backend/backend.js';
 import { INTERFACES_PATH } from '../plan/injection.js';
 import type { Plan, VmPlan } from '../plan/types.js';
 import type { Progress } from './progress.js';
-import { removeState, writeState, type RunState } from './state.js';
+import { removeState, statePath, writeState, type RunState } from './state.js';
 import { pollUntil } from './wait.js';
 
 /** Files shipped with flatlab that run inside the lab. */
@@ -19,7 +20,25 @@ export const ASSETS = {
   udhcpcScript: asset('udhcpc.script'),
   guestInit: asset('guest-init'),
   peerEcho: asset('peer-echo'),
+  reaper: asset('reaper'),
 };
+
+const CLI = fileURLToPath(new URL('../../bin/flatlab.js', import.meta.url));
+
+/**
+ * Starts the run's reaper: a small detached watcher that removes the lab if this process
+ * dies without tearing it down. It leaves by itself when the state file goes or the lab
+ * is kept. Started before the state file is written, so no lab exists unwatched.
+ */
+export function startReaper(state: RunState): void {
+  const child = spawn(
+    'sh',
+    [ASSETS.reaper, String(state.owner.pid), state.owner.startTicks ?? '', statePath(state.prefix), process.execPath, CLI, state.prefix],
+    { detached: true, stdio: 'ignore' },
+  );
+  child.on('error', () => undefined);
+  child.unref();
+}
 
 export interface LabTimeouts {
   /** a server bound to its port */
@@ -102,6 +121,7 @@ export async function bringUp(
   timeouts: LabTimeouts = DEFAULT_TIMEOUTS,
 ): Promise<RunningLab> {
   const lab: RunningLab = { plan, backend, state, clients: {} };
+  startReaper(state);
   await writeState(state);
 
   await progress.phase('build', `namespaces, bridges and links (${plan.wiring.namespaces.length} namespaces)`, () =>

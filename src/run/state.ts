@@ -36,7 +36,7 @@ function stateDir(): string {
   return join(runtimeRoot(), 'runs');
 }
 
-function statePath(prefix: string): string {
+export function statePath(prefix: string): string {
   return join(stateDir(), `${prefix}.json`);
 }
 
