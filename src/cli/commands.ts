@@ -12,6 +12,10 @@ import { diagnoseFailures, diagnoseFlow } from '../diagnose/run-diagnosis.js';
 import { egressFlow, vmFlow } from '../diagnose/flow.js';
 import type { Protocol } from '../plan/types.js';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { scenarioJsonSchema } from '../scenario/json-schema.js';
+import { findScenarios } from '../scenario/resolve.js';
+import { mapLimit } from '../run/wait.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { checkLab, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
 import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
@@ -200,6 +204,56 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const d = await diagnoseFlow(backend, plan, flow, dir);
       process.stdout.write(`${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
       setExit(d.problem ? 1 : 0);
+    });
+
+  program
+    .command('schema')
+    .description('print the scenario format as JSON Schema (generated from the validator)')
+    .action(() => {
+      process.stdout.write(JSON.stringify(scenarioJsonSchema(), null, 2) + '\n');
+    });
+
+  program
+    .command('suite')
+    .argument('[patterns...]', 'scenario names or globs under scenarios/ (default: all)')
+    .option('-j, --jobs <n>', 'scenarios at once', String(Math.max(1, Math.min(4, availableParallelism()))))
+    .option('-b, --backend <name>', `backend (${backendNames().join(', ')})`, 'netns')
+    .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
+    .option('--dir <dir>', 'where the scenarios are (default: scenarios/)')
+    .description('run every scenario (every variant), several at once, and print a table')
+    .action(async (patterns: string[], flags: { jobs: string; backend: string; results: string; dir?: string }) => {
+      const jobs = Number(flags.jobs);
+      if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
+      const files = await findScenarios(patterns, flags.dir);
+      if (files.length === 0) throw new UserError(`no scenario matches ${patterns.join(' ')}`);
+      const loaded = await Promise.all(files.map((f) => loadScenarioFile(f)));
+      const t0 = performance.now();
+      let done = 0;
+      const outcomes = await mapLimit(loaded, jobs, async (l) => {
+        process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
+        const o = await runScenario(l, { backend: flags.backend, resultsRoot: flags.results, quiet: true });
+        done++;
+        const mark = o.result.ok ? chalk.green('✓') : chalk.red('✗');
+        process.stderr.write(`  ${mark} ${o.result.scenario} ${chalk.dim(`${o.result.timings.total} ms (${done}/${loaded.length})`)}\n`);
+        return o;
+      });
+      const rows = outcomes.flatMap(({ result }) =>
+        result.variants.map((v) => [
+          result.scenario,
+          v.variant,
+          v.ok ? chalk.green('pass') : chalk.red.bold(v.error ? 'error' : 'FAIL'),
+          `${v.summary.passed}/${v.summary.passed + v.summary.failed}${v.summary.skipped ? ` (+${v.summary.skipped} skipped)` : ''}`,
+          v.symptoms.map((x) => x.code).join(', '),
+          `${v.timings.total} ms`,
+        ]),
+      );
+      process.stdout.write('\n' + renderTable(['scenario', 'variant', 'result', 'checks', 'symptom', 'time'], rows) + '\n');
+      const failed = outcomes.filter((o) => !o.result.ok);
+      process.stdout.write(
+        `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenarios as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenarios failed`)} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n\n`,
+      );
+      const interrupted = outcomes.find((o) => o.interrupted)?.interrupted;
+      setExit(interrupted ? interrupted.exitCode : failed.length ? 1 : 0);
     });
 
   program

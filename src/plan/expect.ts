@@ -3,7 +3,7 @@
  * extended by its `expect:` block.
  */
 import type { Scenario } from '../scenario/schema.js';
-import { deriveProbes, judge, type OracleInputs, type Probe } from './oracle.js';
+import { deriveProbes, judge, probePairs, type OracleInputs, type Probe } from './oracle.js';
 import type { AddressSource, EgressExpectation, Expectations, NodePlan, ReachExpectation, ServicePlan } from './types.js';
 
 export interface Topology {
@@ -72,7 +72,7 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
       reach[at] = r;
     }
   }
-  return { leases, addressSources, gateways, reach, egress: deriveEgress(o, topo, unaddressed) };
+  return { leases, addressSources, gateways, reach, egress: deriveEgress(o, topo, unaddressed), sampling: probePairs(o.vms).sampling };
 }
 
 /**

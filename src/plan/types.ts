@@ -209,6 +209,8 @@ export interface Expectations {
   gateways: Record<string, string | null>;
   reach: ReachExpectation[];
   egress: EgressExpectation[];
+  /** what was sampled when the full matrix is too large, or null */
+  sampling: string | null;
 }
 
 /** iproute2 command lines (no leading `ip`), one batch per namespace. */

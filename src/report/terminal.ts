@@ -6,6 +6,8 @@ import type { RunResult, VariantResult } from '../run/results.js';
 import { renderTable } from './table.js';
 
 const ok = (s: string): string => chalk.green(s);
+/** Beyond this many VMs the per-VM table and the matrix are left to result.json. */
+const MAX_DRAWN_VMS = 24;
 const bad = (s: string): string => chalk.red.bold(s);
 
 export function renderVmTable(r: VariantResult): string {
@@ -85,7 +87,14 @@ export function renderVariant(r: VariantResult, scenario: string): string {
   ];
   if (r.description) out.push(chalk.dim(`  ${r.description}`));
   out.push('');
-  if (r.observations) {
+  const big = r.plan.vms.length > MAX_DRAWN_VMS;
+  if (r.observations && big) {
+    const leased = r.verdicts.filter((v) => v.kind === 'lease' && v.ok).length;
+    const reached = r.reach.filter((x) => x.observed === x.expected).length;
+    out.push(`  ${r.plan.vms.length} VMs on ${r.plan.nodes.length} nodes: ${leased} leases as expected, ${reached} of ${r.reach.length} probes as expected (tables omitted; see result.json)`, '');
+  }
+  if (r.plan.expected.sampling) out.push(chalk.dim(`  ${r.plan.expected.sampling}`), '');
+  if (r.observations && !big) {
     out.push(renderVmTable(r), '');
     if (r.reach.length > 0) out.push(chalk.bold('  reachability') + chalk.dim(' (rows: from, columns: to; ✓ answered, ✗ dropped, R refused)'), renderMatrix(r), '');
     if (r.egress.length > 0 && r.plan.external) out.push(chalk.bold(`  the way out`) + chalk.dim(` (to ${r.plan.external.ip}, external ${r.plan.external.cidr})`), renderEgress(r), '');
@@ -93,7 +102,7 @@ export function renderVariant(r: VariantResult, scenario: string): string {
     if (skipped.length > 0) out.push(chalk.dim(`  skipped: ${skipped.length} ${skipped[0]!.kind} checks (${skipped[0]!.skipped})`), '');
   }
   if (r.symptoms.length > 0) out.push(`  ${chalk.bold('symptom:')} ${r.symptoms.map((x) => x.text).join('; ')}`, '');
-  const fails = renderFailures(r);
+  const fails = big ? renderFailures({ ...r, verdicts: r.verdicts.filter((v) => !v.ok).slice(0, 20) }) : renderFailures(r);
   if (fails) out.push(fails, '');
   if (r.diagnoses.length > 0) {
     out.push(chalk.bold('  diagnosis') + chalk.dim(' (one traced flow per kind of failure; captures in the results)'));

@@ -2,6 +2,7 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderJunit } from '../report/junit.js';
 import type { Plan } from '../plan/types.js';
 import type { FlowDiagnosis } from '../diagnose/run-diagnosis.js';
 import type { Symptom } from '../checks/symptoms.js';
@@ -73,5 +74,6 @@ export async function collectArtifacts(runtimeDir: string, dir: string): Promise
 export async function writeResult(dir: string, result: RunResult): Promise<string> {
   const path = join(dir, 'result.json');
   await writeFile(path, JSON.stringify(result, null, 2) + '\n');
+  await writeFile(join(dir, 'junit.xml'), renderJunit(result));
   return path;
 }

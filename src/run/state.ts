@@ -40,25 +40,61 @@ export function statePath(prefix: string): string {
   return join(stateDir(), `${prefix}.json`);
 }
 
-/** Writes of one run's state, chained so that concurrent updates land in order. */
-const pending = new Map<string, Promise<void>>();
+/**
+ * Writes of one run's state. Updates that arrive while a write is under way are
+ * coalesced into one next write of the latest state: a run that starts a thousand
+ * processes writes its (large) state file a few times, not a thousand.
+ */
+interface Writer {
+  running: Promise<void> | null;
+  next: { state: RunState; done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null;
+}
+const writers = new Map<string, Writer>();
+
+async function writeNow(state: RunState): Promise<void> {
+  await mkdir(stateDir(), { recursive: true, mode: 0o755 });
+  const tmp = `${statePath(state.prefix)}.tmp`;
+  await writeFile(tmp, JSON.stringify(state, null, 2));
+  await rename(tmp, statePath(state.prefix));
+}
 
 export function writeState(state: RunState): Promise<void> {
-  const text = JSON.stringify(state, null, 2);
-  const write = async (): Promise<void> => {
-    await mkdir(stateDir(), { recursive: true, mode: 0o755 });
-    const tmp = `${statePath(state.prefix)}.tmp`;
-    await writeFile(tmp, text);
-    await rename(tmp, statePath(state.prefix));
+  let w = writers.get(state.prefix);
+  if (!w) {
+    w = { running: null, next: null };
+    writers.set(state.prefix, w);
+  }
+  const writer = w;
+  if (writer.next) return writer.next.done;
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  writer.next = { state, done, resolve, reject };
+  const pump = async (): Promise<void> => {
+    while (writer.next) {
+      const job = writer.next;
+      writer.next = null;
+      try {
+        await writeNow(job.state);
+        job.resolve();
+      } catch (err) {
+        job.reject(err);
+      }
+    }
+    writer.running = null;
   };
-  const next = (pending.get(state.prefix) ?? Promise.resolve()).then(write, write);
-  pending.set(state.prefix, next);
-  return next;
+  if (!writer.running) writer.running = pump();
+  return done;
 }
 
 export async function removeState(prefix: string): Promise<void> {
-  await pending.get(prefix)?.catch(() => undefined);
-  pending.delete(prefix);
+  const w = writers.get(prefix);
+  if (w?.next) await w.next.done.catch(() => undefined);
+  await w?.running?.catch(() => undefined);
+  writers.delete(prefix);
   await rm(statePath(prefix), { force: true });
 }
 

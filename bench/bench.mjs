@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+/**
+ * npm run bench: times flatlab on generated scale scenarios (all DHCP, multi_host) phase
+ * by phase, next to two references for the same topology: the floor (the same
+ * namespaces, bridges and veths from hand-written `ip -batch` input, torn down the same
+ * way) and, where installed, Mininet (Linux-bridge switches, no controller).
+ * Writes bench/results/<date>.md and .json. Not a test: it asserts nothing.
+ *   BENCH_SIZES=2x2,4x16,16x64  BENCH_RUNS=3
+ */
+import { execa } from 'execa';
+import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'bin', 'flatlab.js');
+const SIZES = (process.env.BENCH_SIZES ?? '2x2,4x16,16x64').split(',').map((s) => s.split('x').map(Number));
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const PHASES = ['build', 'dhcp', 'leases', 'checks', 'teardown', 'total'];
+
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0], median: s[Math.floor(s.length / 2)], max: s[s.length - 1] };
+};
+const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+const fmtStats = (s) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+
+function scenario(nodes, perNode) {
+  const lines = ['name: bench-' + nodes + 'x' + perNode, 'nova:', '  multi_host: true', '  fixed_range: 10.0.0.0/20', 'nodes:'];
+  for (let n = 0; n < nodes; n++) lines.push(`  n${n}: {}`);
+  lines.push('vms:');
+  for (let n = 0; n < nodes; n++) for (let v = 0; v < perNode; v++) lines.push(`  v${n}x${v}: {host: n${n}}`);
+  return lines.join('\n') + '\n';
+}
+
+async function flatlabRun(file, results) {
+  const t0 = performance.now();
+  const r = await execa('node', [CLI, 'run', file, '--json', '-q', '--results', results], { reject: false });
+  const wall = performance.now() - t0;
+  const res = JSON.parse(r.stdout);
+  const t = res.variants[0].timings;
+  return {
+    ok: res.ok,
+    summary: res.summary,
+    sampling: res.variants[0].plan.expected.sampling,
+    wall,
+    build: t.build,
+    dhcp: t.dhcp,
+    leases: t.leases,
+    checks: (t.observe ?? 0) + (t.reach ?? 0),
+    teardown: t.teardown,
+    total: t.total,
+  };
+}
+
+/** The same kernel objects from hand-written batches: one `ip` for the namespaces, one per node. */
+async function floorRun(nodes, perNode) {
+  const p = `fl-be${String(Math.floor(Math.random() * 0xfff)).padStart(4, '0')}`.slice(0, 9);
+  const ns = [`${p}-fab`, ...Array.from({ length: nodes }, (_, n) => `${p}-n${n}`)];
+  for (let n = 0; n < nodes; n++) for (let v = 0; v < perNode; v++) ns.push(`${p}-v${n}x${v}`);
+  const t0 = performance.now();
+  await execa('ip', ['-batch', '-'], { input: ns.map((x) => `netns add ${x}`).join('\n') + '\n' });
+  const fab = ['link add name fabric type bridge', 'link set dev fabric up'];
+  for (let n = 0; n < nodes; n++) fab.push(`link add name n${n} type veth peer name eth0 netns ${p}-n${n}`, `link set dev n${n} master fabric up`);
+  await execa('ip', ['-n', `${p}-fab`, '-batch', '-'], { input: fab.join('\n') + '\n' });
+  await Promise.all(
+    Array.from({ length: nodes }, (_, n) => {
+      const l = ['link add name br100 type bridge', 'link set dev br100 up', 'link set dev eth0 master br100 up', `addr add 10.0.${n}.1/20 dev br100`];
+      for (let v = 0; v < perNode; v++) l.push(`link add name vnet${v} type veth peer name eth0 netns ${p}-v${n}x${v}`, `link set dev vnet${v} master br100 up`);
+      return execa('ip', ['-n', `${p}-n${n}`, '-batch', '-'], { input: l.join('\n') + '\n' });
+    }),
+  );
+  const build = performance.now() - t0;
+  const t1 = performance.now();
+  await execa('ip', ['-batch', '-'], { input: ns.map((x) => `netns del ${x}`).join('\n') + '\n' });
+  return { build, teardown: performance.now() - t1 };
+}
+
+async function mininetRun(hosts) {
+  const which = await execa('sh', ['-c', 'command -v mn'], { reject: false });
+  if (which.exitCode !== 0) return null;
+  const t0 = performance.now();
+  const r = await execa('mn', ['--switch', 'lxbr', '--controller', 'none', '--topo', `single,${hosts}`, '--test', 'none'], { reject: false });
+  const wall = performance.now() - t0;
+  await execa('mn', ['-c'], { reject: false });
+  return r.exitCode === 0 ? { wall } : { error: r.stderr.split('\n').slice(-2).join(' ') };
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'flatlab-bench-'));
+const rows = [];
+for (const [nodes, perNode] of SIZES) {
+  const file = join(dir, `bench-${nodes}x${perNode}.yaml`);
+  await writeFile(file, scenario(nodes, perNode));
+  const runs = nodes * perNode > 256 ? Math.max(1, Math.min(RUNS, 2)) : RUNS;
+  const fl = [];
+  const floor = [];
+  for (let i = 0; i < runs; i++) {
+    process.stderr.write(`  ${nodes}x${perNode}: flatlab run ${i + 1}/${runs}…\n`);
+    fl.push(await flatlabRun(file, dir));
+    floor.push(await floorRun(nodes, perNode));
+  }
+  process.stderr.write(`  ${nodes}x${perNode}: Mininet…\n`);
+  const mn = await mininetRun(nodes * perNode);
+  const row = {
+    size: `${nodes}x${perNode}`,
+    vms: nodes * perNode,
+    runs,
+    ok: fl.every((r) => r.ok),
+    sampling: fl[0].sampling,
+    flatlab: Object.fromEntries([...PHASES, 'wall'].map((p) => [p, stats(fl.map((r) => r[p]))])),
+    floor: { build: stats(floor.map((r) => r.build)), teardown: stats(floor.map((r) => r.teardown)) },
+    mininet: mn,
+  };
+  row.buildPerVm = row.flatlab.build.median / row.vms;
+  row.ratioBuild = row.flatlab.build.median / row.floor.build.median;
+  rows.push(row);
+}
+
+const date = new Date().toISOString().slice(0, 10);
+const head = `| size | VMs | build | dhcp up | all leases | checks | teardown | run total | wall (process) | floor build | floor teardown | build / floor | build per VM | Mininet build+teardown |`;
+const md = [
+  `# flatlab benchmark, ${date}`,
+  '',
+  `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}. Median (min–max) of the runs; netns backend.`,
+  '',
+  head,
+  head.replace(/[^|]/g, '-'),
+  ...rows.map((r) =>
+    `| ${r.size} | ${r.vms} | ${fmtStats(r.flatlab.build)} | ${fmtStats(r.flatlab.dhcp)} | ${fmtStats(r.flatlab.leases)} | ${fmtStats(r.flatlab.checks)} | ${fmtStats(r.flatlab.teardown)} | ${fmtStats(r.flatlab.total)} | ${fmtStats(r.flatlab.wall)} | ${fmtStats(r.floor.build)} | ${fmtStats(r.floor.teardown)} | ${r.ratioBuild.toFixed(2)}× | ${r.buildPerVm.toFixed(2)} ms | ${r.mininet === null ? 'not installed' : r.mininet.wall ? fmt(r.mininet.wall) : `failed: ${r.mininet.error}`} |`,
+  ),
+  '',
+  ...rows.filter((r) => r.sampling).map((r) => `- ${r.size}: ${r.sampling}`),
+  ...rows.filter((r) => !r.ok).map((r) => `- ${r.size}: NOT all checks as expected`),
+  '',
+].join('\n');
+await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
+await writeFile(join(ROOT, 'bench', 'results', `${date}.md`), md);
+await writeFile(join(ROOT, 'bench', 'results', `${date}.json`), JSON.stringify({ date, rows }, null, 2) + '\n');
+process.stdout.write(md);

@@ -1,0 +1,42 @@
+/** The regression suite runner over every shipped scenario, several at once. */
+import t from 'tap';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { flatlab, flatlabNamespaces, ROOT, rootSnapshot, skipUnlessRoot, tempDir } from './lib.js';
+
+t.test('flatlab suite runs every scenario and variant, in parallel, and says so', { skip: skipUnlessRoot }, async (t) => {
+  const results = await tempDir();
+  const before = await rootSnapshot();
+  const r = await flatlab(['suite', '--jobs', '3', '--results', results]);
+  t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
+  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway']) {
+    t.match(r.stdout, new RegExp(`^  ${s}\\s`, 'm'), `${s} is in the table`);
+  }
+  t.match(r.stdout, /cross-node-arp-no-ping\s+nic-promisc-deny\s+pass\s+\S+\s+cross-node-arp-no-ping/);
+  t.match(r.stdout, /all 9 scenarios as expected/);
+  t.same(await flatlabNamespaces(), []);
+  t.equal(await rootSnapshot(), before, 'root namespace unchanged after the whole suite');
+  // each run left its JUnit report beside result.json
+  const dir = /results: (\S+)/.exec(r.stdout)?.[1];
+  t.notOk(dir, 'the suite prints a table, not per-run reports');
+});
+
+t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, async (t) => {
+  const r = await flatlab(['suite', 'no-such-*']);
+  t.equal(r.exitCode, 2, 'no match is a user mistake');
+  const dir = await tempDir();
+  const ref = await readFile(join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml'), 'utf8');
+  await writeFile(join(dir, 'good.yaml'), ref.replace(/^name: .*$/m, 'name: good').replace(/^variants:[\s\S]*$/m, ''));
+  await writeFile(join(dir, 'bad.yaml'), ref.replace(/^name: .*$/m, 'name: bad').replace(/^variants:[\s\S]*$/m, '').replace('- {from: vm_1, to: vm_2, expect: reachable}', '- {from: vm_1, to: vm_2, expect: unreachable}'));
+  const mixed = await flatlab(['suite', '--dir', dir, '--results', dir]);
+  t.equal(mixed.exitCode, 1);
+  t.match(mixed.stdout, /bad\s+default\s+FAIL\s+19\/20/);
+  t.match(mixed.stdout, /good\s+default\s+pass\s+20\/20/);
+  t.match(mixed.stdout, /1 of 2 scenarios failed/);
+  const results = await tempDir();
+  const one = await flatlab(['suite', 'flat-inj*', '--results', results]);
+  t.equal(one.exitCode, 0);
+  t.match(one.stdout, /flat-injected\s+default\s+pass\s+20\/20 \(\+4 skipped\)/);
+  const junit = await readFile(join(results, 'flat-injected', (await import('node:fs')).readdirSync(join(results, 'flat-injected'))[0]!, 'junit.xml'), 'utf8');
+  t.match(junit, /<testsuite name="flat-injected" tests="24" failures="0" errors="0" skipped="4"/);
+});

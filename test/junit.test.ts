@@ -1,0 +1,30 @@
+import t from 'tap';
+import { renderJunit } from '../src/report/junit.js';
+import type { RunResult } from '../src/run/results.js';
+
+t.test('junit.xml: a testcase per check, failures with what was seen', async (t) => {
+  const r = {
+    scenario: 'demo',
+    startedAt: '2026-11-26T05:00:00.000Z',
+    timings: { total: 1500 },
+    variants: [
+      {
+        variant: 'blocked',
+        timings: { total: 1400 },
+        diagnoses: [{ flow: 'vm_1 -> vm_3 icmp', text: 'vm_1 -> vm_3 icmp: dropped <here> & there' }],
+        verdicts: [
+          { kind: 'lease', subject: 'vm_1', expected: 'a', observed: 'a', ok: true },
+          { kind: 'reach', subject: 'vm_1 -> vm_3 icmp', expected: 'reachable', observed: 'unreachable', ok: false, detail: 'no echo reply' },
+          { kind: 'lease', subject: 'vm_2', expected: 'no lease', observed: 'x', ok: true, skipped: 'injected' },
+        ],
+      },
+    ],
+  } as unknown as RunResult;
+  const xml = renderJunit(r);
+  t.match(xml, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="flatlab demo" tests="3" failures="1" errors="0" time="1\.500">/);
+  t.match(xml, /<testsuite name="demo\/blocked" tests="3" failures="1" errors="0" skipped="1" time="1\.400"/);
+  t.match(xml, /<testcase classname="demo\/blocked\.reach" name="reach vm_1 -&gt; vm_3 icmp" time="0">\n {6}<failure message="expected reachable, observed unreachable" type="reach">expected: reachable\nobserved: unreachable\ndetail: no echo reply\ndiagnosis: vm_1 -&gt; vm_3 icmp: dropped &lt;here&gt; &amp; there<\/failure>/);
+  t.match(xml, /<skipped message="injected"\/>/);
+  t.equal((xml.match(/<testcase /g) ?? []).length, 3);
+  t.equal((xml.match(/<\/testcase>/g) ?? []).length, 3);
+});
