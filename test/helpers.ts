@@ -15,3 +15,17 @@ vms:
   vm_3: {host: compute2}
   vm_4: {host: compute2}
 `;
+
+import { parseScenarioFile } from '../src/scenario/load.js';
+import { UserError } from '../src/errors.js';
+
+/** The one-line errors a scenario text (variants included) produces, as if read from `file`; none: []. */
+export function errorsOf(text: string, file = 'scenarios/x.yaml'): string[] {
+  try {
+    parseScenarioFile(text, file);
+    return [];
+  } catch (err) {
+    if (err instanceof UserError) return err.lines;
+    throw err;
+  }
+}

@@ -1,18 +1,7 @@
 import t from 'tap';
 import { parseScenario } from '../src/scenario/load.js';
-import { UserError } from '../src/errors.js';
-import { REFERENCE } from './helpers.js';
+import { REFERENCE, errorsOf } from './helpers.js';
 
-/** The one-line errors a scenario text produces (none: []). */
-function errorsOf(text: string): string[] {
-  try {
-    parseScenario(text, 'scenarios/x.yaml');
-    return [];
-  } catch (err) {
-    if (err instanceof UserError) return err.lines;
-    throw err;
-  }
-}
 
 t.test('the reference scenario loads with nova defaults filled in', async (t) => {
   const s = parseScenario(REFERENCE, 'ref.yaml');

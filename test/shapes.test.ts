@@ -2,24 +2,15 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { parseScenario } from '../src/scenario/load.js';
-import { UserError } from '../src/errors.js';
 import { plan } from '../src/plan/plan.js';
 import type { Plan } from '../src/plan/types.js';
-import { REFERENCE } from './helpers.js';
+import { REFERENCE, errorsOf as errorsOfFile } from './helpers.js';
 
 const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x/nova-dhcpbridge' };
 const planOf = (text: string): Plan => plan(parseScenario(text), OPTS);
 const scenario = (name: string): Promise<string> => readFile(new URL(`../scenarios/${name}.yaml`, import.meta.url), 'utf8');
 
-function errorsOf(text: string): string[] {
-  try {
-    parseScenario(text, 'x.yaml');
-    return [];
-  } catch (err) {
-    if (err instanceof UserError) return err.lines;
-    throw err;
-  }
-}
+const errorsOf = (text: string): string[] => errorsOfFile(text, 'x.yaml');
 
 t.test('single host: the network host holds the gateway and the only dnsmasq, for every VM', async (t) => {
   const p = planOf(await scenario('flatdhcp-singlehost'));

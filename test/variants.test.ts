@@ -1,17 +1,8 @@
 import t from 'tap';
 import { deepMerge, parseScenarioFile } from '../src/scenario/load.js';
-import { UserError } from '../src/errors.js';
-import { REFERENCE } from './helpers.js';
+import { REFERENCE, errorsOf as errorsOfFile } from './helpers.js';
 
-function errorsOf(text: string): string[] {
-  try {
-    parseScenarioFile(text, 'v.yaml');
-    return [];
-  } catch (err) {
-    if (err instanceof UserError) return err.lines;
-    throw err;
-  }
-}
+const errorsOf = (text: string): string[] => errorsOfFile(text, 'v.yaml');
 
 const VARIANTS = `variants:
   - name: open
