@@ -91,3 +91,9 @@ t.test('the pool must hold every node bridge and VM', async (t) => {
   t.same(errorsOf(REFERENCE.replace('10.0.0.0/24', '10.0.0.0/29')), [], 'six addresses for two bridges and four VMs');
   t.match(errorsOf(REFERENCE.replace('10.0.0.0/24', '10.0.0.0/30'))[0], /10\.0\.0\.0\/30 has 2 host addresses but the scenario needs 6/);
 });
+
+t.test('aliases: a missing anchor and a billion laughs are refused with a position', async (t) => {
+  t.match(errorsOf(REFERENCE.replace('vm_4: {host: compute2}', 'vm_4: {host: *nowhere}'))[0], /^scenarios\/x\.yaml:15:15 /);
+  const laughs = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
+  t.match(errorsOf(laughs)[0], /^scenarios\/x\.yaml:\d+:\d+ /);
+});

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { UserError } from '../errors.js';
 import { scenarioFileSchema, scenarioSchema, type Scenario } from './schema.js';
@@ -63,7 +63,24 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
       }),
     );
   }
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // an alias without its anchor, or too many aliases (a "billion laughs" file)
+    let at = 0;
+    visit(doc, {
+      Alias(_key, node) {
+        if (node.resolve(doc) === undefined) {
+          at = node.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    const pos = lineCounter.linePos(at);
+    throw new UserError(`${shown}:${pos.line}:${pos.col} ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new UserError(`${shown}:1:1 a scenario must be a mapping (name:, nova:, nodes:, vms:)`);
   }
