@@ -93,7 +93,7 @@ t.test('the pool must hold every node bridge and VM', async (t) => {
 });
 
 t.test('aliases: a missing anchor and a billion laughs are refused with a position', async (t) => {
-  t.match(errorsOf(REFERENCE.replace('vm_4: {host: compute2}', 'vm_4: {host: *nowhere}'))[0], /^scenarios\/x\.yaml:15:15 /);
+  t.match(errorsOf(REFERENCE.replace('vm_4: {host: compute2}', 'vm_4: {host: *nowhere}'))[0], /^scenarios\/x\.yaml:15:16 Unresolved alias/);
   const laughs = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
   t.match(errorsOf(laughs)[0], /^scenarios\/x\.yaml:\d+:\d+ /);
 });
