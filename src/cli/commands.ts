@@ -14,6 +14,7 @@ import type { Protocol } from '../plan/types.js';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { scenarioJsonSchema } from '../scenario/json-schema.js';
+import { renderDot, renderMermaid } from '../report/graph.js';
 import { findScenarios } from '../scenario/resolve.js';
 import { mapLimit } from '../run/wait.js';
 import { classifySymptoms } from '../checks/symptoms.js';
@@ -204,6 +205,19 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const d = await diagnoseFlow(backend, plan, flow, dir);
       process.stdout.write(`${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
       setExit(d.problem ? 1 : 0);
+    });
+
+  program
+    .command('graph')
+    .argument('<scenario>', 'a scenario name or file')
+    .option('--format <format>', 'mermaid or dot', 'mermaid')
+    .option('--variant <name>', 'which variant (default: the first)')
+    .description('print the topology a scenario builds, as Mermaid or Graphviz DOT')
+    .action(async (arg: string, flags: { format: string; variant?: string }) => {
+      if (flags.format !== 'mermaid' && flags.format !== 'dot') throw new UserError(`--format: "${flags.format}" is not mermaid or dot`);
+      const loaded = await loadScenarioFile(resolveScenario(arg));
+      const p = planVariant(selectVariants(loaded, flags.variant)[0]!, '000000');
+      process.stdout.write(flags.format === 'dot' ? renderDot(p) : renderMermaid(p));
     });
 
   program
