@@ -15,6 +15,9 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { scenarioJsonSchema } from '../scenario/json-schema.js';
 import { renderDot, renderMermaid } from '../report/graph.js';
+import { renderHtml } from '../report/html.js';
+import { renderJunit } from '../report/junit.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import { findScenarios } from '../scenario/resolve.js';
 import { mapLimit } from '../run/wait.js';
 import { classifySymptoms } from '../checks/symptoms.js';
@@ -205,6 +208,23 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const d = await diagnoseFlow(backend, plan, flow, dir);
       process.stdout.write(`${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
       setExit(d.problem ? 1 : 0);
+    });
+
+  program
+    .command('report')
+    .argument('<run-dir>', 'a results folder (results/<scenario>/<timestamp>)')
+    .description('render report.html and junit.xml again from result.json')
+    .action(async (dir: string) => {
+      let result: RunResult;
+      try {
+        result = JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')) as RunResult;
+      } catch (err) {
+        throw new UserError(`${dir}: no readable result.json (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      if (result.schemaVersion !== RESULT_SCHEMA_VERSION) throw new UserError(`${dir}/result.json: schema version ${result.schemaVersion}, this flatlab reads ${RESULT_SCHEMA_VERSION}`);
+      await writeFile(join(dir, 'report.html'), renderHtml(result));
+      await writeFile(join(dir, 'junit.xml'), renderJunit(result));
+      process.stdout.write(`${join(dir, 'report.html')}\n${join(dir, 'junit.xml')}\n`);
     });
 
   program

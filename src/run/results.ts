@@ -3,6 +3,7 @@ import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderJunit } from '../report/junit.js';
+import { renderHtml } from '../report/html.js';
 import type { Plan } from '../plan/types.js';
 import type { FlowDiagnosis } from '../diagnose/run-diagnosis.js';
 import type { Symptom } from '../checks/symptoms.js';
@@ -75,5 +76,6 @@ export async function writeResult(dir: string, result: RunResult): Promise<strin
   const path = join(dir, 'result.json');
   await writeFile(path, JSON.stringify(result, null, 2) + '\n');
   await writeFile(join(dir, 'junit.xml'), renderJunit(result));
+  await writeFile(join(dir, 'report.html'), renderHtml(result));
   return path;
 }
