@@ -11,7 +11,7 @@ import { INTERFACES_PATH } from '../plan/injection.js';
 import type { Plan, VmPlan } from '../plan/types.js';
 import type { Progress } from './progress.js';
 import { removeState, statePath, writeState, type RunState } from './state.js';
-import { pollUntil } from './wait.js';
+import { mapLimit, pollUntil } from './wait.js';
 
 /** Files shipped with flatlab that run inside the lab. */
 const asset = (name: string): string => fileURLToPath(new URL(`../../assets/${name}`, import.meta.url));
@@ -245,32 +245,54 @@ function leaseRecord(plan: Plan, vm: VmPlan): { target: string; file: string } |
   return null;
 }
 
-/** Waits until every guest holds its address (and its lease is on record), or the deadline. */
+/**
+ * Waits until every guest holds its address (and its lease is on record), or its
+ * deadline. One polling loop for all guests, each round reading every lease record once:
+ * a thousand guests polled one by one every 10 ms would cost more than their DHCP.
+ */
 export async function awaitLeases(lab: RunningLab, progress: Progress, signal: AbortSignal, timeouts: LabTimeouts = DEFAULT_TIMEOUTS): Promise<void> {
   const { plan, backend } = lab;
   await progress.phase('leases', `addresses of ${plan.vms.length} guests`, async () => {
-    await Promise.all(
-      plan.vms.map(async (vm) => {
-        const client = lab.clients[vm.name]!;
-        const none = plan.expected.addressSources[vm.name]!.kind === 'none';
-        const got = await pollUntil(
-          async () => {
-            if (!backend.isRunning(client)) return true;
-            const s = await backend.readVmState(vm, client);
-            return s.addresses.length > 0 && (s.defaultGateway !== null || vm.gateway === null);
-          },
-          // nothing will configure this guest: watch it stay bare for a moment only
-          { timeoutMs: none ? timeouts.noAddressMs : timeouts.leasesMs, signal },
-        );
-        const record = leaseRecord(plan, vm);
-        if (!got || !record) return;
-        // dnsmasq records a lease (runs its --dhcp-script) after it acks: give it a moment.
-        await pollUntil(async () => ((await backend.readFile(record.target, record.file)) ?? '').includes(vm.mac), {
-          timeoutMs: timeouts.leaseLogMs,
-          signal,
-        });
-      }),
-    );
+    const t0 = performance.now();
+    // address: waiting for the guest's address; record: for its lease in the server's record
+    const pending = new Map<string, { vm: VmPlan; stage: 'address' | 'record'; deadline: number }>();
+    for (const vm of plan.vms) {
+      // nothing will configure this guest: watch it stay bare for a moment only
+      const none = plan.expected.addressSources[vm.name]!.kind === 'none';
+      pending.set(vm.name, { vm, stage: 'address', deadline: t0 + (none ? timeouts.noAddressMs : timeouts.leasesMs) });
+    }
+    const interval = Math.min(100, Math.max(10, Math.ceil(plan.vms.length / 8)));
+    while (pending.size > 0) {
+      signal.throwIfAborted();
+      const now = performance.now();
+      const records = new Map<string, Promise<string>>();
+      const readRecord = (target: string, file: string): Promise<string> => {
+        const key = `${target}\0${file}`;
+        if (!records.has(key)) records.set(key, backend.readFile(target, file).then((t) => t ?? ''));
+        return records.get(key)!;
+      };
+      await mapLimit([...pending.values()], 64, async (p) => {
+        if (p.stage === 'address') {
+          const client = lab.clients[p.vm.name]!;
+          let done = !backend.isRunning(client);
+          if (!done) {
+            const st = await backend.readVmState(p.vm, client);
+            done = st.addresses.length > 0 && (st.defaultGateway !== null || p.vm.gateway === null);
+          }
+          if (done) {
+            const record = leaseRecord(plan, p.vm);
+            if (!record) pending.delete(p.vm.name);
+            // dnsmasq records a lease (runs its --dhcp-script) after it acks: give it a moment
+            else Object.assign(p, { stage: 'record', deadline: now + timeouts.leaseLogMs });
+          } else if (now >= p.deadline) pending.delete(p.vm.name);
+        }
+        if (p.stage === 'record') {
+          const record = leaseRecord(plan, p.vm)!;
+          if ((await readRecord(record.target, record.file)).includes(p.vm.mac) || now >= p.deadline) pending.delete(p.vm.name);
+        }
+      });
+      if (pending.size > 0) await new Promise((r) => setTimeout(r, interval));
+    }
   });
 }
 
