@@ -73,3 +73,13 @@ t.test('diagnosing a healthy flow of a live lab finds nothing', { skip: skipUnle
   }
   t.same(await flatlabNamespaces(), []);
 });
+
+t.test('a gateway without ip_forward strands exactly its guests', { skip: skipUnlessRoot }, async (t) => {
+  const ok = await flatlab(['run', 'bugs/ip-forward-off', '--results', await tempDir()]);
+  t.equal(ok.exitCode, 0, 'the symptom is the expected one', { output: ok.stdout + ok.stderr });
+  t.match(ok.stdout, /symptom: no way out for vm_3, vm_4 \(via compute2\)/);
+  const bare = await flatlab(['run', 'bugs/ip-forward-off', '--variant', 'forwarding-off', '--ignore-expect', '--results', await tempDir()]);
+  t.equal(bare.exitCode, 1);
+  t.match(bare.stdout, /vm_3 -> external tcp\/7: ARP for 10\.0\.0\.3 resolved; request seen on vm_3 eth0, compute2 vnet0; not on compute2 eth0 \(public\): compute2 does not forward: net\.ipv4\.ip_forward=0/);
+  t.notMatch(bare.stdout, /FAIL (reach|lease|gateway)/, 'guest-to-guest traffic and leases are unaffected');
+});

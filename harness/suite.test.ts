@@ -9,11 +9,11 @@ t.test('flatlab suite runs every scenario and variant, in parallel, and says so'
   const before = await rootSnapshot();
   const r = await flatlab(['suite', '--jobs', '3', '--results', results]);
   t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
-  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway']) {
+  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway', 'ip-forward-off']) {
     t.match(r.stdout, new RegExp(`^  ${s}\\s`, 'm'), `${s} is in the table`);
   }
   t.match(r.stdout, /cross-node-arp-no-ping\s+nic-promisc-deny\s+pass\s+\S+\s+cross-node-arp-no-ping/);
-  t.match(r.stdout, /all 9 scenarios as expected/);
+  t.match(r.stdout, /all 10 scenarios as expected/);
   t.same(await flatlabNamespaces(), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged after the whole suite');
   // each run left its JUnit report beside result.json
@@ -39,4 +39,27 @@ t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, as
   t.match(one.stdout, /flat-injected\s+default\s+pass\s+20\/20 \(\+4 skipped\)/);
   const junit = await readFile(join(results, 'flat-injected', (await import('node:fs')).readdirSync(join(results, 'flat-injected'))[0]!, 'junit.xml'), 'utf8');
   t.match(junit, /<testsuite name="flat-injected" tests="24" failures="0" errors="0" skipped="4"/);
+});
+
+t.test('4 scenarios at once: none sees another\'s traffic or objects', { skip: skipUnlessRoot }, async (t) => {
+  const dir = await tempDir();
+  const ref = (await readFile(join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml'), 'utf8')).replace(/^variants:[\s\S]*$/m, '');
+  // the same addresses, bridge, node and VM names in all four: only the run prefix and the MACs differ
+  for (const n of [1, 2, 3, 4]) await writeFile(join(dir, `twin${n}.yaml`), ref.replace(/^name: .*$/m, `name: twin${n}`));
+  const r = await flatlab(['suite', '--dir', dir, '--jobs', '4', '--results', dir]);
+  t.equal(r.exitCode, 0, 'all four as expected', { output: r.stdout + r.stderr });
+  const { readdirSync } = await import('node:fs');
+  for (const n of [1, 2, 3, 4]) {
+    const runDir = join(dir, `twin${n}`, readdirSync(join(dir, `twin${n}`))[0]!);
+    const res = JSON.parse(await readFile(join(runDir, 'result.json'), 'utf8'));
+    const own = new Set(res.variants[0].plan.vms.map((v: any) => v.mac));
+    for (const node of ['compute1', 'compute2']) {
+      const log = await readFile(join(runDir, 'nodes', node, 'dnsmasq.log'), 'utf8');
+      const seen = new Set(log.match(/fa:16:3e(:[0-9a-f]{2}){3}/g) ?? []);
+      t.ok(seen.size >= 4, `twin${n} ${node}: its dnsmasq saw the DHCP of all 4 of its own guests`);
+      t.same([...seen].filter((m) => !own.has(m)), [], `twin${n} ${node}: no frame of another run reached its dnsmasq`);
+    }
+    t.same(res.variants[0].observations.leaseEvents.filter((e: any) => !own.has(e.mac)), [], `twin${n}: leases only for its own guests`);
+  }
+  t.same(await flatlabNamespaces(), []);
 });

@@ -18,7 +18,7 @@ export interface ReachOptions {
   concurrency: number;
 }
 
-export const DEFAULT_REACH: ReachOptions = { positiveTimeoutMs: 1000, positiveAttempts: 2, negativeTimeoutMs: 300, concurrency: 16 };
+export const DEFAULT_REACH: ReachOptions = { positiveTimeoutMs: 1000, positiveAttempts: 2, negativeTimeoutMs: 200, concurrency: 16 };
 
 interface ProbeOutcome {
   observed: Reachability;

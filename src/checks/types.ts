@@ -61,7 +61,8 @@ export interface Verdict {
 export interface EgressResult {
   vm: string;
   via: string;
-  expectedSource: string;
+  /** null: no way out expected */
+  expectedSource: string | null;
   /** null when the connection failed */
   observedSource: string | null;
   evidence: string;

@@ -155,6 +155,7 @@ export async function diagnoseFailures(backend: Backend, plan: Plan, reach: Reac
   }
   for (const e of egress) {
     if (e.observedSource === e.expectedSource || !plan.external) continue;
+    // expected a way out and got none (or another source): trace it
     const key = `${node(e.vm)}>external`;
     if (!flows.has(key)) flows.set(key, egressFlow(plan, e.vm));
   }

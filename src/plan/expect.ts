@@ -72,7 +72,11 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
       reach[at] = r;
     }
   }
-  return { leases, addressSources, gateways, reach, egress: deriveEgress(o, topo, unaddressed), sampling: probePairs(o.vms).sampling };
+  const egress = deriveEgress(o, topo, unaddressed).map((e) => {
+    const stated = s.expect?.egress?.[e.vm];
+    return stated === undefined ? e : { ...e, source: noneToNull(stated) };
+  });
+  return { leases, addressSources, gateways, reach, egress, sampling: probePairs(o.vms).sampling };
 }
 
 /**

@@ -198,8 +198,8 @@ export interface EgressExpectation {
   vm: string;
   /** the node that routes the VM's traffic out */
   via: string;
-  /** the address the external host must see (the node's my_ip, SNAT) */
-  source: string;
+  /** the address the external host must see (the node's my_ip, SNAT); null: no way out */
+  source: string | null;
 }
 
 export interface Expectations {

@@ -35,7 +35,8 @@ export function renderVmTable(r: VariantResult): string {
 export function renderEgress(r: VariantResult): string {
   const rows = r.egress.map((e) => {
     const good = e.observedSource === e.expectedSource;
-    return [chalk.bold(e.vm), e.via, e.expectedSource, e.observedSource ? (good ? ok(e.observedSource) : bad(e.observedSource)) : bad('no connection')];
+    const seen = e.observedSource ?? 'no connection';
+    return [chalk.bold(e.vm), e.via, e.expectedSource ?? 'none', good ? ok(seen) : bad(seen)];
   });
   return renderTable(['VM', 'routed by', 'SNAT source expected', 'external host saw'], rows);
 }

@@ -153,6 +153,8 @@ const ipOrNone = ipv4Schema.or(z.literal('none'));
 const expectSchema = z.strictObject({
   leases: z.record(nameSchema, ipOrNone).optional(),
   gateways: z.record(nameSchema, ipOrNone).optional(),
+  /** VM -> the source address the external host must see, or none (no way out) */
+  egress: z.record(nameSchema, ipOrNone).optional(),
   /** VM -> the node whose dnsmasq must hold its lease (default: its own, or the network host) */
   leased_by: z.record(nameSchema, nameSchema).optional(),
   checks: z.array(checkSchema).optional(),

@@ -134,6 +134,10 @@ function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): v
       }
     }
   }
+  for (const vm of Object.keys(e.egress ?? {})) {
+    vmRef(vm, ['expect', 'egress', vm], true);
+    if (!s.external) problems.push({ path: ['expect', 'egress', vm], atKey: true, message: 'a way out needs an external: network' });
+  }
   for (const [vm, node] of Object.entries(e.leased_by ?? {})) {
     vmRef(vm, ['expect', 'leased_by', vm], true);
     if (!(node in s.nodes)) problems.push({ path: ['expect', 'leased_by', vm], message: `no node "${node}"` });

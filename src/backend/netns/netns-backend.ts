@@ -24,6 +24,7 @@ import {
   readMac,
   readRoutes,
   startTicks,
+  pidNetnsInode,
   portBound,
 } from './procfs.js';
 
@@ -140,8 +141,23 @@ export class NetnsBackend implements Backend {
     }
   }
 
+  /**
+   * Whether PID already lives in its target namespace. Right after the spawn it is still
+   * `ip netns exec` on its way in, and /proc/PID/net shows the machine's own namespace:
+   * nothing read there may count as the lab's.
+   */
+  private async inTarget(proc: ProcessRecord): Promise<boolean> {
+    const [mine, target, comm] = await Promise.all([
+      pidNetnsInode(proc.pid),
+      netnsInode(proc.target),
+      // still `ip` until it has set up the namespace's own /sys and exec'd the command
+      readFile(`/proc/${proc.pid}/comm`, 'utf8').catch(() => ''),
+    ]);
+    return mine !== null && mine === target && comm.trim() !== 'ip';
+  }
+
   async listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
-    return portBound(proc.pid, proto, port);
+    return (await this.inTarget(proc)) && portBound(proc.pid, proto, port);
   }
 
   async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -178,7 +194,7 @@ export class NetnsBackend implements Backend {
   }
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
-    if (!resident || !(await isSameProcess(resident.pid, resident.startTicks))) return this.readVmStateWithIp(vm);
+    if (!resident || !(await isSameProcess(resident.pid, resident.startTicks)) || !(await this.inTarget(resident))) return this.readVmStateWithIp(vm);
     const [mac, locals, routes, arp] = await Promise.all([
       readMac(resident.pid, vm.nic),
       readLocalAddresses(resident.pid),

@@ -152,3 +152,13 @@ export async function readArp(pid: number): Promise<Record<string, string> | nul
   }
   return out;
 }
+
+/** The inode of PID's network namespace, or null. */
+export async function pidNetnsInode(pid: number): Promise<number | null> {
+  try {
+    const link = await readlink(`/proc/${pid}/ns/net`);
+    return Number(/\[(\d+)\]/.exec(link)?.[1]);
+  } catch {
+    return null;
+  }
+}
