@@ -2,8 +2,6 @@
 
 export const PREFIX_ROOT = 'fl-';
 /** `fl-` + 6 hex digits: short enough to leave room for node and VM names. */
-export const RUN_PREFIX_PATTERN = /^fl-[0-9a-f]{6}$/;
-
 export function runPrefix(runId: string): string {
   return `${PREFIX_ROOT}${runId}`;
 }

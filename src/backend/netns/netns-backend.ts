@@ -129,7 +129,7 @@ export class NetnsBackend implements Backend {
   }
 
   signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
-    if (this.isRunning(proc)) signal(proc.pid, sig);
+    if (this.isRunning(proc)) sendSignal(proc.pid, sig);
   }
 
   isRunning(proc: ProcessRecord): boolean {
@@ -239,10 +239,10 @@ export class NetnsBackend implements Backend {
     // be left to init (and not every init reaps). Killed while its parent lives, it is
     // reaped by dnsmasq at once.
     const children = await childrenOf(new Set(live.map((p) => p.pid)));
-    for (const pid of children) signal(pid, 'SIGKILL');
+    for (const pid of children) sendSignal(pid, 'SIGKILL');
     const kidsDeadline = Date.now() + 300;
     while (Date.now() < kidsDeadline && (await childrenOf(new Set(live.map((p) => p.pid)))).length > 0) await sleep(5);
-    for (const p of live) signal(p.pid, 'SIGTERM');
+    for (const p of live) sendSignal(p.pid, 'SIGTERM');
     const deadline = Date.now() + 1000;
     let left = live;
     while (left.length > 0 && Date.now() < deadline) {
@@ -251,7 +251,7 @@ export class NetnsBackend implements Backend {
       for (const p of left) if (await isSameProcess(p.pid, p.startTicks)) still.push(p);
       left = still;
     }
-    for (const p of left) signal(p.pid, 'SIGKILL');
+    for (const p of left) sendSignal(p.pid, 'SIGKILL');
     // Reap our own children before going on: a process that exits before it reaps them
     // leaves zombies to init.
     // (An unref'd timer: a pending bound must not keep flatlab from exiting.)
@@ -283,7 +283,7 @@ export class NetnsBackend implements Backend {
   }
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
+function sendSignal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
   } catch {
