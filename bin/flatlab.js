@@ -33,4 +33,8 @@ if (!existsSync(entry)) {
   process.exit(3);
 }
 const { main } = await import(entry);
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit once the output is written, without waiting for idle keep-alive sockets (the
+// Docker engine's) to time out.
+process.exitCode = code;
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

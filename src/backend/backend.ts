@@ -51,6 +51,8 @@ export interface Backend {
   readonly name: string;
   /** Checks the machine can run this backend; throws EnvironmentError saying what to do. */
   preflight(): Promise<void>;
+  /** Learns where the plan's targets live, for a lab this object did not build (check, clean). */
+  bind?(plan: Plan): void;
   /** Creates namespaces, bridges and links of the plan (plan.wiring). */
   createTopology(plan: Plan): Promise<void>;
   /** Sets sysctls inside a target (one process for all of them). */

@@ -2,9 +2,11 @@
 import { UserError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { NetnsBackend } from './netns/netns-backend.js';
+import { DockerBackend } from './docker/docker-backend.js';
 
 const factories: Record<string, () => Backend> = {
   netns: () => new NetnsBackend(),
+  docker: () => new DockerBackend(),
 };
 
 export function backendNames(): string[] {

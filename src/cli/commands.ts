@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { scenarioJsonSchema } from '../scenario/json-schema.js';
 import { renderDot, renderMermaid } from '../report/graph.js';
+import { connect, ensureEngine } from '../backend/docker/engine.js';
+import { buildNodeImage, NODE_IMAGE } from '../backend/docker/image.js';
 import { renderHtml } from '../report/html.js';
 import { renderJunit } from '../report/junit.js';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -131,6 +133,9 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const lab = await findKeptLab(flags.run);
       const ns = lab.state.targets[target];
       if (!ns) throw new UserError(`${lab.prefix} has no node or VM "${target}" (it has: ${Object.keys(lab.state.targets).join(', ')})`);
+      if (lab.state.backend !== 'netns') {
+        throw new UserError(`flatlab exec enters netns labs; ${lab.prefix} runs on ${lab.state.backend}: docker exec -it ${lab.prefix}-<node> [ip netns exec ${lab.prefix}-<vm>] ${command.join(' ')}`);
+      }
       const child = spawn('ip', ['netns', 'exec', ns, ...command], { stdio: 'inherit' });
       const code = await new Promise<number>((resolve) => {
         child.on('error', () => resolve(127));
@@ -238,6 +243,17 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const loaded = await loadScenarioFile(resolveScenario(arg));
       const p = planVariant(selectVariants(loaded, flags.variant)[0]!, '000000');
       process.stdout.write(flags.format === 'dot' ? renderDot(p) : renderMermaid(p));
+    });
+
+  const image = program.command('image').description('the Docker backend\'s compute-node image');
+  image
+    .command('build')
+    .description('build the compute-node image from the Dockerfile (bootstrapping a base when no registry answers)')
+    .action(async () => {
+      const docker = connect();
+      await ensureEngine(docker);
+      const r = await buildNodeImage(docker, (l) => process.stderr.write(`${l}\n`));
+      process.stdout.write(`${NODE_IMAGE} built on ${r.base}${r.bootstrapped ? ' (bootstrapped now)' : ''} in ${(r.ms / 1000).toFixed(1)} s\n`);
     });
 
   program

@@ -121,7 +121,9 @@ interface VariantRun {
   dir: string;
 }
 
-async function runVariant(r: VariantRun, backend: Backend, opts: RunOptions, signal: AbortSignal): Promise<void> {
+async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal): Promise<void> {
+  // one backend object per lab: a backend may keep per-lab state (where targets live)
+  const backend = createBackend(opts.backend);
   const { plan, state, progress, result } = r;
   const t0 = performance.now();
   let keep = false;
@@ -224,7 +226,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
 
   let interrupted: InterruptedError | undefined;
   await withSignals(async (signal) => {
-    await Promise.all(runs.map((r) => runVariant(r, backend, opts, signal)));
+    await Promise.all(runs.map((r) => runVariant(r, opts, signal)));
     if (signal.aborted && signal.reason instanceof InterruptedError) interrupted = signal.reason;
   });
   const all = runs.flatMap((r) => r.result.verdicts);

@@ -51,6 +51,7 @@ export async function listRuns(): Promise<RunInfo[]> {
 
 export async function removeRun(run: RunInfo): Promise<void> {
   const backend = createBackend(run.state?.backend ?? 'netns');
+  if (run.state?.plan) backend.bind?.(run.state.plan);
   await tearDown(backend, run.prefix, join(runtimeRoot(), run.prefix), run.state?.processes ?? []);
 }
 
@@ -74,5 +75,7 @@ export function reattach(state: RunState): Pick<RunningLab, 'plan' | 'backend' |
     const p = state.processes.find((x) => (x.role === 'dhcp-client' || x.role === 'guest-init') && x.target === vm.netns);
     if (p) clients[vm.name] = p;
   }
-  return { plan: state.plan, backend: createBackend(state.backend), clients };
+  const backend = createBackend(state.backend);
+  backend.bind?.(state.plan);
+  return { plan: state.plan, backend, clients };
 }

@@ -14,6 +14,7 @@ import { inSubnet } from '../../net/ipv4.js';
 import type { Plan, VmPlan } from '../../plan/types.js';
 import type { Backend, ExecOptions, ExecResult, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
 import { ipBatch } from './ip.js';
+import { parseVmState, vmStateBatch } from '../vm-state.js';
 import {
   childrenOf,
   isSameProcess,
@@ -65,7 +66,7 @@ export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
 }
 
 export class NetnsBackend implements Backend {
-  readonly name = 'netns';
+  readonly name: string = 'netns';
   /** exit of each process this backend object started, so teardown can reap them */
   private readonly exits = new Map<number, Promise<void>>();
 
@@ -146,7 +147,7 @@ export class NetnsBackend implements Backend {
    * `ip netns exec` on its way in, and /proc/PID/net shows the machine's own namespace:
    * nothing read there may count as the lab's.
    */
-  private async inTarget(proc: ProcessRecord): Promise<boolean> {
+  protected async inTarget(proc: ProcessRecord): Promise<boolean> {
     const [mine, target, comm] = await Promise.all([
       pidNetnsInode(proc.pid),
       netnsInode(proc.target),
@@ -213,23 +214,8 @@ export class NetnsBackend implements Backend {
 
   /** The same reading through `ip -j`, when no process of ours lives in the VM. */
   private async readVmStateWithIp(vm: VmPlan): Promise<VmNetState> {
-    const r = await execa('ip', ['-n', vm.netns, '-j', '-batch', '-'], {
-      input: `addr show dev ${vm.nic}\nroute show default\nneigh show dev ${vm.nic}\n`,
-      reject: false,
-    });
-    const [links, routes, neigh] = r.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as Record<string, unknown>[]);
-    const arp: Record<string, string> = {};
-    for (const n of (neigh ?? []) as { dst?: string; lladdr?: string; state?: string[] }[]) {
-      if (n.dst && n.lladdr && !(n.state ?? []).some((x) => x === 'FAILED' || x === 'INCOMPLETE')) arp[n.dst] = n.lladdr;
-    }
-    const link = links?.[0] as { address?: string; addr_info?: { family: string; local: string; prefixlen: number }[] } | undefined;
-    const def = (routes ?? []).find((x) => x.dst === 'default' && x.dev === vm.nic) as { gateway?: string } | undefined;
-    return {
-      mac: link?.address ?? null,
-      addresses: (link?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ip: a.local, prefixLength: a.prefixlen })),
-      defaultGateway: def?.gateway ?? null,
-      arp,
-    };
+    const r = await execa('ip', ['-n', vm.netns, '-j', '-batch', '-'], { input: vmStateBatch(vm.nic), reject: false });
+    return parseVmState(r.stdout, vm.nic);
   }
 
   async stopProcesses(procs: ProcessRecord[]): Promise<void> {

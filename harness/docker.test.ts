@@ -1,0 +1,72 @@
+/**
+ * The Docker backend: compute nodes as containers, VMs as namespaces inside them; the
+ * same scenario gives the same verdicts as on the netns backend, and nothing of a run
+ * stays behind.
+ */
+import t from 'tap';
+import { execa } from 'execa';
+import { CLI, flatlab, flatlabNamespaces, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir } from './lib.js';
+
+async function dockerReady(): Promise<string | false> {
+  if (skipUnlessRoot) return skipUnlessRoot;
+  const info = await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false });
+  if (info.exitCode !== 0) return 'no Docker engine answers (.ci/run installs docker.io and starts dockerd)';
+  const img = await execa('docker', ['image', 'inspect', 'flatlab-node:latest'], { reject: false });
+  return img.exitCode === 0 ? false : 'the flatlab-node image is missing (flatlab image build)';
+}
+
+const skip = await dockerReady();
+
+async function containersOfFlatlab(): Promise<string[]> {
+  const r = await execa('docker', ['ps', '-a', '--filter', 'label=org.flatlab.run', '--format', '{{.Names}}'], { reject: false });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/** What a run concluded, backend aside: per variant, each check's kind, subject, verdict and observed address/route. */
+function verdicts(res: any): string[] {
+  return res.variants.flatMap((v: any) => v.verdicts.map((x: any) => `${v.variant} ${x.kind} ${x.subject} ${x.ok} ${x.kind === 'lease' ? x.observed.split(' on ')[0] : x.observed}`)).sort();
+}
+
+t.test('flatdhcp-multihost on containers: the same leases, gateways and matrix as on namespaces', { skip }, async (t) => {
+  const before = await rootSnapshot();
+  const dir = await tempDir();
+  const d = await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir]);
+  t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout + d.stderr });
+  t.match(d.stdout, /vm_3\s+compute2\s+fa:16:3e:\S+\s+10\.0\.0\.5\s+10\.0\.0\.4\s+pass/);
+  const n = await flatlab(['run', 'flatdhcp-multihost', '--results', dir]);
+  const [dr, nr] = [await readResult(d.stdout), await readResult(n.stdout)];
+  t.equal(dr.backend, 'docker');
+  t.equal(nr.backend, 'netns');
+  t.same(verdicts(dr), verdicts(nr), 'identical verdicts on both backends');
+  t.same(await containersOfFlatlab(), [], 'no container left');
+  t.same(await flatlabNamespaces(), []);
+  t.equal(await rootSnapshot(), before, 'root namespace unchanged');
+});
+
+t.test('Ctrl-C mid-build and SIGKILL leave no container behind', { skip }, async (t) => {
+  const dir = await tempDir();
+  const child = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false, detached: true, env: { NO_COLOR: '1' } });
+  for (let i = 0; i < 200 && (await containersOfFlatlab()).length === 0; i++) await sleep(20);
+  process.kill(-child.pid!, 'SIGINT');
+  t.equal((await child).exitCode, 130);
+  t.same(await containersOfFlatlab(), [], 'nothing after Ctrl-C');
+  const killed = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false });
+  for (let i = 0; i < 200 && (await containersOfFlatlab()).length === 0; i++) await sleep(20);
+  await sleep(300);
+  killed.kill('SIGKILL');
+  await killed;
+  let left = await containersOfFlatlab();
+  for (let i = 0; i < 100 && (left.length > 0 || (await flatlabNamespaces()).length > 0); i++) {
+    await sleep(100);
+    left = await containersOfFlatlab();
+  }
+  t.same(left, [], 'the reaper removed the containers of the killed run');
+  t.same(await flatlabNamespaces(), []);
+});
+
+t.test('a second image build reuses the bootstrapped base', { skip }, async (t) => {
+  const r = await flatlab(['image', 'build']);
+  t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
+  t.match(r.stderr + r.stdout, /reusing the bootstrapped flatlab-base:bookworm|debian:bookworm-slim/);
+  t.match(r.stdout, /flatlab-node:latest built on/);
+});

@@ -1,0 +1,220 @@
+/**
+ * The Docker backend: every compute node is a container (its own filesystem, process
+ * table and /etc, like a host); every VM is a network namespace inside its node's
+ * container, as a guest lives on its host; the fabric, the external host and an
+ * operator's DHCP server stay network namespaces of the machine, and flatlab links the
+ * containers to the fabric with veths it creates itself (as containerlab does), not with
+ * Docker networks: an --internal Docker network drops packets whose addresses lie
+ * outside its own subnet, so VM traffic across it fails while ARP works.
+ *
+ * The fabric stays behind the plan's wiring: the same iproute2 batches the netns backend
+ * runs, with a node's namespace named by its container's PID. Only where a target lives
+ * differs; what is wired is the plan's.
+ *
+ * Where flatlab differs from a pure Docker setup: the run's runtime directory and
+ * flatlab's assets are bind-mounted into the node containers at the same paths, so the
+ * plan's file paths (dnsmasq hosts and lease files, the guests' records) hold in both
+ * backends; processes are started through the engine's exec API and then watched by
+ * their host PID, which this one machine allows.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type Docker from 'dockerode';
+import { EnvironmentError } from '../../errors.js';
+import type { Plan, VmPlan } from '../../plan/types.js';
+import type { ExecOptions, ExecResult, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import { NetnsBackend } from '../netns/netns-backend.js';
+import { ipBatch } from '../netns/ip.js';
+import { isSameProcess, startTicks } from '../netns/procfs.js';
+import { parseVmState, vmStateBatch } from '../vm-state.js';
+import { connect, ensureEngine } from './engine.js';
+import { NODE_IMAGE, nodeImageExists } from './image.js';
+
+export const RUN_LABEL = 'org.flatlab.run';
+const ASSETS_DIR = fileURLToPath(new URL('../../../assets', import.meta.url));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Placement {
+  container: string;
+  /** the VM namespace inside the container, when the target is a VM */
+  vmNetns?: string;
+}
+
+export class DockerBackend extends NetnsBackend {
+  override readonly name = 'docker';
+  private readonly docker: Docker = connect();
+  /** plan target (namespace name) -> where it lives; host namespaces are absent */
+  private placements = new Map<string, Placement>();
+  private runtimeDir = '';
+
+  override async preflight(): Promise<void> {
+    await super.preflight();
+    await ensureEngine(this.docker);
+    if (!(await nodeImageExists(this.docker))) {
+      throw new EnvironmentError(`the compute-node image ${NODE_IMAGE} is missing`, 'build it: flatlab image build');
+    }
+  }
+
+  /** Learns where each of the plan's targets lives (also for a lab built earlier). */
+  bind(plan: Plan): void {
+    this.runtimeDir = plan.runtimeDir;
+    this.placements = new Map();
+    for (const n of plan.nodes) this.placements.set(n.netns, { container: n.netns });
+    for (const v of plan.vms) this.placements.set(v.netns, { container: plan.nodes.find((n) => n.name === v.node)!.netns, vmNetns: v.netns });
+  }
+
+  override async createTopology(plan: Plan): Promise<void> {
+    this.bind(plan);
+    await mkdir(plan.runtimeDir, { recursive: true, mode: 0o755 });
+    const hostNs = [plan.fabric.netns, ...[plan.external, plan.dhcpServer].flatMap((h) => (h ? [h.netns] : []))];
+    const [, pids] = await Promise.all([
+      ipBatch(null, hostNs.map((ns) => `netns add ${ns}`)),
+      Promise.all(plan.nodes.map((n) => this.startNode(plan, n.netns, n.name))),
+    ]);
+    const pidOf = new Map(plan.nodes.map((n, i) => [n.netns, pids[i]!]));
+    // each node's guests: namespaces inside its container
+    await Promise.all(
+      plan.nodes.map((n) => this.batchIn(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))),
+    );
+    // the plan's fabric batch, a node's namespace named by its container's PID
+    const fabric = plan.wiring.fabric.map((l) => l.replace(/ netns (\S+)$/, (m, ns: string) => (pidOf.has(ns) ? ` netns ${pidOf.get(ns)}` : m)));
+    await ipBatch(plan.fabric.netns, fabric);
+    const hosts = [plan.external, plan.dhcpServer].flatMap((h) => (h ? [h] : []));
+    await Promise.all([
+      ...plan.nodes.map((n) => this.batchIn(n.netns, plan.wiring.nodes[n.name] ?? [])),
+      ...hosts.map((h) => ipBatch(h.netns, plan.wiring.hosts[h.name] ?? [])),
+    ]);
+  }
+
+  /** Creates and starts a node's container; returns its host PID. */
+  private async startNode(plan: Plan, name: string, node: string): Promise<number> {
+    const c = await this.docker.createContainer({
+      name,
+      Image: NODE_IMAGE,
+      Hostname: node,
+      Labels: { [RUN_LABEL]: plan.prefix, 'org.flatlab.node': node, 'org.flatlab.scenario': plan.scenario },
+      Cmd: ['sleep', 'infinity'],
+      HostConfig: {
+        // no Docker network, no published port: flatlab wires the node itself
+        NetworkMode: 'none',
+        // ip netns, bridges, iptables and tcpdump inside the node; mount for ip netns exec
+        CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'],
+        SecurityOpt: ['apparmor=unconfined'],
+        Init: true,
+        Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
+      },
+    });
+    await c.start();
+    const info = await c.inspect();
+    // sysctls (ip_forward, bridge-nf-call-iptables) are the node's own: make /proc/sys writable in it
+    const r = await this.dexec(name, ['mount', '-o', 'remount,rw', '/proc/sys']);
+    if (r.exitCode !== 0) throw new Error(`cannot make /proc/sys writable in ${name}: ${r.stderr.trim()}`);
+    return info.State.Pid;
+  }
+
+  /** Runs iproute2 lines inside a container, through a file in the shared runtime dir. */
+  private async batchIn(container: string, lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    const file = join(this.runtimeDir, 'batches', `${container}-${Math.random().toString(16).slice(2)}.ip`);
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, lines.join('\n') + '\n');
+    const r = await this.dexec(container, ['ip', '-batch', file]);
+    if (r.exitCode !== 0) throw new Error(`ip -batch in ${container} failed: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  }
+
+  /** The engine's exec: runs to completion, output demultiplexed. */
+  private async dexec(container: string, cmd: string[], env?: Record<string, string>): Promise<ExecResult> {
+    const t0 = performance.now();
+    const exec = await this.docker.getContainer(container).exec({
+      Cmd: cmd,
+      AttachStdout: true,
+      AttachStderr: true,
+      ...(env ? { Env: Object.entries(env).map(([k, v]) => `${k}=${v}`) } : {}),
+    });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    let stdout = '';
+    let stderr = '';
+    const out = new PassThrough();
+    const err = new PassThrough();
+    out.on('data', (b: Buffer) => (stdout += b.toString()));
+    err.on('data', (b: Buffer) => (stderr += b.toString()));
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.demuxStream(stream, out, err);
+      stream.on('end', () => resolve());
+      stream.on('error', reject);
+    });
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, stdout: stdout.trimEnd(), stderr, durationMs: performance.now() - t0, timedOut: false };
+  }
+
+  /** The command line that runs argv where `target` lives (inside its VM namespace, if any). */
+  private inTargetArgv(p: Placement, argv: string[]): string[] {
+    return p.vmNetns ? ['ip', 'netns', 'exec', p.vmNetns, ...argv] : argv;
+  }
+
+  override async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const p = this.placements.get(target);
+    if (!p) return super.exec(target, argv, opts);
+    let cmd = this.inTargetArgv(p, argv);
+    if (opts.input !== undefined) {
+      // stdin through a file in the shared runtime dir: `sh -c` only redirects, argv stays argv
+      const file = join(this.runtimeDir, 'batches', `in-${Math.random().toString(16).slice(2)}`);
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, opts.input);
+      cmd = ['sh', '-c', 'f=$0; exec "$@" < "$f"', file, ...cmd];
+    }
+    const run = this.dexec(p.container, cmd, opts.env);
+    if (!opts.timeoutMs) return run;
+    return Promise.race([run, sleep(opts.timeoutMs + 2000).then((): ExecResult => ({ exitCode: -1, stdout: '', stderr: 'timed out', durationMs: opts.timeoutMs!, timedOut: true }))]);
+  }
+
+  override async setSysctls(target: string, values: Record<string, string>): Promise<void> {
+    const r = await this.exec(target, ['sysctl', '-q', '-w', ...Object.entries(values).map(([k, v]) => `${k}=${v}`)]);
+    if (r.exitCode !== 0) throw new Error(`sysctl in ${target} failed: ${r.stderr.trim()}`);
+  }
+
+  override async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
+    const p = this.placements.get(target);
+    if (!p) return super.startProcess(target, argv, opts);
+    // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
+    const cmd = ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)];
+    const exec = await this.docker.getContainer(p.container).exec({
+      Cmd: cmd,
+      AttachStdout: false,
+      AttachStderr: false,
+      ...(opts.env ? { Env: Object.entries(opts.env).map(([k, v]) => `${k}=${v}`) } : {}),
+    });
+    await exec.start({ Detach: true });
+    let pid = 0;
+    for (let i = 0; i < 300 && pid === 0; i++) {
+      pid = (await exec.inspect()).Pid ?? 0;
+      if (pid === 0) await sleep(5);
+    }
+    const ticks = pid ? await startTicks(pid) : null;
+    if (!pid || ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+    return { pid, startTicks: ticks, role: opts.role, target };
+  }
+
+  /** In a container a process is ready once it is past `sh` and `ip netns exec`. */
+  protected override async inTarget(proc: ProcessRecord): Promise<boolean> {
+    if (!this.placements.has(proc.target)) return super.inTarget(proc);
+    if (!(await isSameProcess(proc.pid, proc.startTicks))) return false;
+    const { readFile } = await import('node:fs/promises');
+    const comm = (await readFile(`/proc/${proc.pid}/comm`, 'utf8').catch(() => '')).trim();
+    return comm !== '' && comm !== 'sh' && comm !== 'ip';
+  }
+
+  override async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
+    if (!this.placements.has(vm.netns)) return super.readVmState(vm, resident);
+    const r = await this.exec(vm.netns, ['ip', '-j', '-batch', '-'], { input: vmStateBatch(vm.nic) });
+    return parseVmState(r.stdout, vm.nic);
+  }
+
+  override async destroy(prefix: string): Promise<void> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } });
+    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await super.destroy(prefix);
+  }
+}

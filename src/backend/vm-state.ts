@@ -1,0 +1,26 @@
+/** Reading a VM's network state from `ip -j -batch` output: shared by every backend. */
+import type { VmNetState } from './backend.js';
+
+/** The batch to run in the VM's namespace, its output parsed by parseVmState. */
+export function vmStateBatch(nic: string): string {
+  return `addr show dev ${nic}\nroute show default\nneigh show dev ${nic}\n`;
+}
+
+export function parseVmState(stdout: string, nic: string): VmNetState {
+  const [links, routes, neigh] = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('['))
+    .map((l) => JSON.parse(l) as Record<string, unknown>[]);
+  const arp: Record<string, string> = {};
+  for (const n of (neigh ?? []) as { dst?: string; lladdr?: string; state?: string[] }[]) {
+    if (n.dst && n.lladdr && !(n.state ?? []).some((x) => x === 'FAILED' || x === 'INCOMPLETE')) arp[n.dst] = n.lladdr;
+  }
+  const link = links?.[0] as { address?: string; addr_info?: { family: string; local: string; prefixlen: number }[] } | undefined;
+  const def = (routes ?? []).find((x) => x.dst === 'default' && x.dev === nic) as { gateway?: string } | undefined;
+  return {
+    mac: link?.address ?? null,
+    addresses: (link?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ip: a.local, prefixLength: a.prefixlen })),
+    defaultGateway: def?.gateway ?? null,
+    arp,
+  };
+}
