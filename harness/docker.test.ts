@@ -70,3 +70,22 @@ t.test('a second image build reuses the bootstrapped base', { skip }, async (t) 
   t.match(r.stderr + r.stdout, /reusing the bootstrapped flatlab-base:bookworm|debian:bookworm-slim/);
   t.match(r.stdout, /flatlab-node:latest built on/);
 });
+
+t.test('backend: in the scenario picks the backend; --backend overrides it', { skip }, async (t) => {
+  const dir = await tempDir();
+  const { readFile, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./lib.js');
+  const text = (await readFile(join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml'), 'utf8'))
+    .replace(/^name: .*$/m, 'name: on-docker\nbackend: docker')
+    .replace(/^variants:[\s\S]*$/m, '');
+  const file = join(dir, 'on-docker.yaml');
+  await writeFile(file, text);
+  const d = await flatlab(['run', file, '--results', dir]);
+  t.equal(d.exitCode, 0);
+  t.equal((await readResult(d.stdout)).backend, 'docker');
+  const n = await flatlab(['run', file, '--backend', 'netns', '--results', dir]);
+  t.equal(n.exitCode, 0);
+  t.equal((await readResult(n.stdout)).backend, 'netns');
+  t.same(await containersOfFlatlab(), []);
+});

@@ -33,7 +33,8 @@ type SetExit = (code: number) => void;
 
 interface RunFlags {
   ignoreExpect?: boolean;
-  backend: string;
+  /** default: the scenario's backend:, else netns */
+  backend?: string;
   results: string;
   variant?: string;
   quiet?: boolean;
@@ -42,7 +43,7 @@ interface RunFlags {
 
 function addRunFlags(cmd: Command): Command {
   return cmd
-    .option('-b, --backend <name>', `backend (${backendNames().join(', ')})`, 'netns')
+    .option('-b, --backend <name>', `backend (${backendNames().join(', ')}; default: the scenario's backend:, else netns)`)
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--variant <name>', 'run only this variant (default: every variant)')
     .option('--ignore-expect', "check against what the scenario derives, as if it had no expect: block")
@@ -55,7 +56,7 @@ async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: Set
   // `up` keeps one lab: the variant asked for, or the first
   const variant = keep ? (flags.variant ?? loaded.variants[0]!.name) : flags.variant;
   const { result, resultsDir, interrupted } = await runScenario(loaded, {
-    backend: flags.backend,
+    backend: flags.backend ?? loaded.scenario.backend ?? 'netns',
     resultsRoot: flags.results,
     quiet: flags.quiet || flags.json,
     keep,
@@ -267,11 +268,11 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .command('suite')
     .argument('[patterns...]', 'scenario names or globs under scenarios/ (default: all)')
     .option('-j, --jobs <n>', 'scenarios at once', String(Math.max(1, Math.min(4, availableParallelism()))))
-    .option('-b, --backend <name>', `backend (${backendNames().join(', ')})`, 'netns')
+    .option('-b, --backend <name>', `backend (${backendNames().join(', ')}; default: each scenario's backend:, else netns)`)
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--dir <dir>', 'where the scenarios are (default: scenarios/)')
     .description('run every scenario (every variant), several at once, and print a table')
-    .action(async (patterns: string[], flags: { jobs: string; backend: string; results: string; dir?: string }) => {
+    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string }) => {
       const jobs = Number(flags.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
       const files = await findScenarios(patterns, flags.dir);
@@ -281,7 +282,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       let done = 0;
       const outcomes = await mapLimit(loaded, jobs, async (l) => {
         process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
-        const o = await runScenario(l, { backend: flags.backend, resultsRoot: flags.results, quiet: true });
+        const o = await runScenario(l, { backend: flags.backend ?? l.scenario.backend ?? 'netns', resultsRoot: flags.results, quiet: true });
         done++;
         const mark = o.result.ok ? chalk.green('✓') : chalk.red('✗');
         process.stderr.write(`  ${mark} ${o.result.scenario} ${chalk.dim(`${o.result.timings.total} ms (${done}/${loaded.length})`)}\n`);

@@ -175,6 +175,8 @@ const dhcpServerSchema = z.strictObject({
 });
 
 export const scenarioSchema = z.strictObject({
+  /** which backend builds it unless `--backend` says otherwise */
+  backend: z.enum(['netns', 'docker']).optional(),
   /** names the results folder: results/<name>/<timestamp>/ */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "." (it names the results folder)'),
   description: z.string().optional(),
