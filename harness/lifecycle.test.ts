@@ -106,7 +106,7 @@ async function waitForNothingLeft(timeoutMs = 8000): Promise<{ ns: string[]; sta
 t.test('runs killed with SIGKILL at random moments are removed by their reaper', { skip: skipUnlessRoot }, async (t) => {
   const dir = await tempDir();
   const before = await rootSnapshot();
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 20; i++) {
     const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
     const delay = Math.floor(Math.random() * 1200);
     await sleep(delay);

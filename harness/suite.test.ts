@@ -38,7 +38,7 @@ t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, as
   t.equal(one.exitCode, 0);
   t.match(one.stdout, /flat-injected\s+default\s+pass\s+20\/20 \(\+4 skipped\)/);
   const junit = await readFile(join(results, 'flat-injected', (await import('node:fs')).readdirSync(join(results, 'flat-injected'))[0]!, 'junit.xml'), 'utf8');
-  t.match(junit, /<testsuite name="flat-injected" tests="24" failures="0" errors="0" skipped="4"/);
+  t.match(junit, /<testsuite name="flat-injected" package="flatlab.flat-injected" id="0" hostname="[^"]+" tests="24" failures="0" errors="0" skipped="4"/);
 });
 
 t.test('4 scenarios at once: none sees another\'s traffic or objects', { skip: skipUnlessRoot }, async (t) => {

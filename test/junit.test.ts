@@ -6,10 +6,13 @@ t.test('junit.xml: a testcase per check, failures with what was seen', async (t)
   const r = {
     scenario: 'demo',
     startedAt: '2026-11-26T05:00:00.000Z',
+    backend: 'netns',
     timings: { total: 1500 },
     variants: [
       {
         variant: 'blocked',
+        prefix: 'fl-000001',
+        symptoms: [{ code: 'same-node-blocked', text: 'same node: 4 of 4 pairs get no answer' }],
         timings: { total: 1400 },
         diagnoses: [{ flow: 'vm_1 -> vm_3 icmp', text: 'vm_1 -> vm_3 icmp: dropped <here> & there' }],
         verdicts: [
@@ -22,7 +25,9 @@ t.test('junit.xml: a testcase per check, failures with what was seen', async (t)
   } as unknown as RunResult;
   const xml = renderJunit(r);
   t.match(xml, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="flatlab demo" tests="3" failures="1" errors="0" time="1\.500">/);
-  t.match(xml, /<testsuite name="demo\/blocked" tests="3" failures="1" errors="0" skipped="1" time="1\.400"/);
+  t.match(xml, /<testsuite name="demo\/blocked" package="flatlab\.demo" id="0" hostname="[^"]+" tests="3" failures="1" errors="0" skipped="1" time="1\.400" timestamp="2026-11-26T05:00:00">/);
+  t.match(xml, /<properties>\n {6}<property name="backend" value="netns"\/>/);
+  t.match(xml, /<system-out>symptom: same node: 4 of 4 pairs get no answer<\/system-out>\n {4}<system-err><\/system-err>\n {2}<\/testsuite>/);
   t.match(xml, /<testcase classname="demo\/blocked\.reach" name="reach vm_1 -&gt; vm_3 icmp" time="0">\n {6}<failure message="expected reachable, observed unreachable" type="reach">expected: reachable\nobserved: unreachable\ndetail: no echo reply\ndiagnosis: vm_1 -&gt; vm_3 icmp: dropped &lt;here&gt; &amp; there<\/failure>/);
   t.match(xml, /<skipped message="injected"\/>/);
   t.equal((xml.match(/<testcase /g) ?? []).length, 3);
