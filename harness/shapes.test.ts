@@ -33,6 +33,10 @@ t.test('single host: one dnsmasq, one gateway, one way out', { skip: skipUnlessR
   const dir = /results: (\S+)/.exec(r.stdout)![1]!;
   t.same((await readdir(join(dir, 'nodes', 'compute1'))).filter((f) => /lease|dnsmasq/.test(f)), [], 'compute nodes run no dnsmasq');
   t.ok(v.egress.every((e: any) => e.observedSource === '203.0.113.2'), 'every VM leaves through the controller');
+  t.ok(v.egress.every((e: any) => e.capturedSource === '203.0.113.2'), "the external host's capture shows the controller's public address as every SYN's source");
+  const capture = await readFile(join(dir, 'hosts', 'external', 'capture-syn.txt'), 'utf8');
+  t.match(capture, /IP 203\.0\.113\.2\.\d+ > 203\.0\.113\.1\.7: Flags \[S\]/, 'the capture is in the results');
+  t.notMatch(capture, /IP 10\.0\.0\.\d+\./, 'no fixed address leaves unSNATed');
 });
 
 t.test('flat-injected: addresses come from the injected file, not DHCP', { skip: skipUnlessRoot }, async (t) => {

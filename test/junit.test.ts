@@ -33,3 +33,16 @@ t.test('junit.xml: a testcase per check, failures with what was seen', async (t)
   t.equal((xml.match(/<testcase /g) ?? []).length, 3);
   t.equal((xml.match(/<\/testcase>/g) ?? []).length, 3);
 });
+
+import { parseSynCapture } from '../src/checks/egress.js';
+
+t.test('the external host\'s SYN capture, by source port', async (t) => {
+  const text = [
+    'tcpdump: verbose output suppressed, use -v[v]... for full protocol decode',
+    'listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes',
+    '06:10:01.000001 IP 203.0.113.11.41000 > 203.0.113.1.7: Flags [S], seq 1, win 64240, length 0',
+    '06:10:01.000002 IP 203.0.113.12.41002 > 203.0.113.1.7: Flags [S], seq 2, win 64240, length 0',
+    '06:10:01.000003 IP 203.0.113.12.41003 > 203.0.113.9.7: Flags [S], seq 3, win 64240, length 0',
+  ].join('\n');
+  t.same([...parseSynCapture(text, '203.0.113.1')], [[41000, '203.0.113.11'], [41002, '203.0.113.12']]);
+});

@@ -63,8 +63,10 @@ export interface EgressResult {
   via: string;
   /** null: no way out expected */
   expectedSource: string | null;
-  /** null when the connection failed */
+  /** what the external host answered it saw; null when the connection failed */
   observedSource: string | null;
+  /** the source of the guest's SYN in the external host's capture; null: none captured */
+  capturedSource: string | null;
   evidence: string;
 }
 

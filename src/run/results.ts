@@ -65,7 +65,7 @@ export async function prepareResultsDir(dir: string): Promise<void> {
 /** Copies the run's runtime files (nodes/<node>/..., vms/<vm>/...) beside result.json. */
 export async function collectArtifacts(runtimeDir: string, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const sub of ['nodes', 'vms']) {
+  for (const sub of ['nodes', 'vms', 'hosts']) {
     await cp(join(runtimeDir, sub), join(dir, sub), { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
