@@ -6,11 +6,16 @@ export function vmStateBatch(nic: string): string {
   return `addr show dev ${nic}\nroute show default\nneigh show dev ${nic}\n`;
 }
 
-export function parseVmState(stdout: string, nic: string): VmNetState {
-  const [links, routes, neigh] = stdout
+/** The JSON arrays `ip -j -batch` prints, one line per command. */
+export function parseIpJsonBatch(stdout: string): Record<string, unknown>[][] {
+  return stdout
     .split('\n')
     .filter((l) => l.startsWith('['))
     .map((l) => JSON.parse(l) as Record<string, unknown>[]);
+}
+
+export function parseVmState(stdout: string, nic: string): VmNetState {
+  const [links, routes, neigh] = parseIpJsonBatch(stdout);
   const arp: Record<string, string> = {};
   for (const n of (neigh ?? []) as { dst?: string; lladdr?: string; state?: string[] }[]) {
     if (n.dst && n.lladdr && !(n.state ?? []).some((x) => x === 'FAILED' || x === 'INCOMPLETE')) arp[n.dst] = n.lladdr;

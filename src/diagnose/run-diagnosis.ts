@@ -22,6 +22,7 @@ import {
 } from './evidence.js';
 import { egressFlow, flowLabel, vmFlow, type Flow } from './flow.js';
 import { diagnose, type Diagnosis } from './verdict.js';
+import { parseIpJsonBatch } from '../backend/vm-state.js';
 
 export interface FlowDiagnosis extends Diagnosis {
   /** where the captures of this flow were saved */
@@ -42,7 +43,6 @@ async function counters(backend: Backend, plan: Plan, nodes: string[]): Promise<
     (async () => {
       const r = await backend.exec(plan.fabric.netns, ['ebtables', '-L', '--Lc']);
       out.set('fabric', parseEbtablesCounters(r.stdout));
-      out.set('fabric-text', new Map(r.stdout.split('\n').map((l) => [l.trim(), 0])));
     })(),
   ]);
   return out;
@@ -54,7 +54,7 @@ async function nodeFacts(backend: Backend, plan: Plan, name: string): Promise<No
     backend.exec(n.netns, ['ip', '-j', '-batch', '-'], { input: `link show dev ${n.uplink}\naddr show dev ${n.bridge}\n` }),
     backend.exec(n.netns, ['sysctl', '-n', 'net.ipv4.ip_forward']),
   ]);
-  const [link, addr] = links.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as Record<string, unknown>[]);
+  const [link, addr] = parseIpJsonBatch(links.stdout);
   const master = (link?.[0] as { master?: string } | undefined)?.master ?? null;
   const info = ((addr?.[0] as { addr_info?: { family: string; local: string }[] } | undefined)?.addr_info ?? []).filter((a) => a.family === 'inet');
   return { uplinkMaster: master, bridgeAddresses: info.map((a) => a.local), ipForward: fwd.stdout.trim() === '1' };
@@ -123,7 +123,7 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
     probeEvidence,
     hops: flow.hops.map((h, i) => summariseCapture(h.label, texts[i] ?? '', flow)),
     drops,
-    fabricAccepts: [...(after.get('fabric-text')?.keys() ?? [])].filter((l) => /-j ACCEPT/.test(l)),
+    fabricAccepts: [...(after.get('fabric')?.keys() ?? [])].filter((rule) => /-j ACCEPT/.test(rule)),
     neighbour: neigh,
     srcAddresses: srcState.addresses.map((a) => a.ip),
     dstAddresses: dstState ? dstState.addresses.map((a) => a.ip) : null,

@@ -17,7 +17,7 @@
  * backends; processes are started through the engine's exec API and then watched by
  * their host PID, which this one machine allows.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -201,7 +201,6 @@ export class DockerBackend extends NetnsBackend {
   protected override async inTarget(proc: ProcessRecord): Promise<boolean> {
     if (!this.placements.has(proc.target)) return super.inTarget(proc);
     if (!(await isSameProcess(proc.pid, proc.startTicks))) return false;
-    const { readFile } = await import('node:fs/promises');
     const comm = (await readFile(`/proc/${proc.pid}/comm`, 'utf8').catch(() => '')).trim();
     return comm !== '' && comm !== 'sh' && comm !== 'ip';
   }

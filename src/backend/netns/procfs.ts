@@ -15,21 +15,25 @@ async function readText(path: string): Promise<string | null> {
   }
 }
 
+/**
+ * The fields of /proc/PID/stat after comm (field 2, which may hold spaces and
+ * parentheses, so the split is after its last ')'): [0] is the state (field 3),
+ * [1] the parent PID (field 4), [19] the start time in clock ticks (field 22).
+ */
+async function statFields(pid: number | string): Promise<string[] | null> {
+  const text = await readText(`/proc/${pid}/stat`);
+  return text ? text.slice(text.lastIndexOf(')') + 2).split(' ') : null;
+}
+
 /** Field 22 of /proc/PID/stat (start time in clock ticks), or null if PID is gone. */
 export async function startTicks(pid: number): Promise<string | null> {
-  const text = await readText(`/proc/${pid}/stat`);
-  if (!text) return null;
-  // comm (field 2) may hold spaces and parentheses: split after its last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return rest[19] ?? null; // field 22 is the 20th after comm and state
+  return (await statFields(pid))?.[19] ?? null;
 }
 
 /** True when PID is alive and still the process that started at `ticks` (not a zombie). */
 export async function isSameProcess(pid: number, ticks: string): Promise<boolean> {
-  const text = await readText(`/proc/${pid}/stat`);
-  if (!text) return false;
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return rest[19] === ticks && rest[0] !== 'Z';
+  const f = await statFields(pid);
+  return f !== null && f[19] === ticks && f[0] !== 'Z';
 }
 
 /** The inode that identifies a named network namespace (/run/netns/NAME). */
@@ -47,13 +51,9 @@ export async function pidsInNamespaces(inodes: Set<number>): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const link = await readlink(`/proc/${entry}/ns/net`);
-      const ino = Number(/\[(\d+)\]/.exec(link)?.[1]);
-      if (inodes.has(ino)) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile, or a kernel thread
-    }
+    // null: exited meanwhile, or a kernel thread
+    const ino = await pidNetnsInode(Number(entry));
+    if (ino !== null && inodes.has(ino)) pids.push(Number(entry));
   }
   return pids;
 }
@@ -132,10 +132,8 @@ export async function childrenOf(parents: Set<number>): Promise<number[]> {
   const out: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const text = await readText(`/proc/${entry}/stat`);
-    if (!text) continue;
-    const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
-    if (parents.has(ppid)) out.push(Number(entry));
+    const f = await statFields(entry);
+    if (f && parents.has(Number(f[1]))) out.push(Number(entry));
   }
   return out;
 }
