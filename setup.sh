@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for flatlab: the system tools a lab runs (iproute2,
 # dnsmasq without its system service, busybox for the guests' DHCP client, ping,
-# iptables), then the Node.js dependencies (npm ci also compiles src/ to dist/).
+# iptables), a C compiler for flatlab-nsd (the helper that starts guests and sends probes
+# inside namespaces), xmllint for the tests' JUnit schema check, then the Node.js
+# dependencies (npm ci also compiles src/ to dist/ and native/ to dist/native/).
 # Run as root. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(iproute2 dnsmasq-base busybox iputils-ping procps iptables ebtables tcpdump socat)
+PACKAGES=(iproute2 dnsmasq-base busybox iputils-ping procps iptables ebtables tcpdump socat gcc libc6-dev libxml2-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

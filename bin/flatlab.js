@@ -28,6 +28,16 @@ if (existsSync(src) && existsSync(tsc) && (!existsSync(entry) || newest(src) > s
     process.exit(3);
   }
 }
+// the namespace helper (native/flatlab-nsd.c): rebuilt the same way when its source changed
+const nsdSrc = `${root}native/flatlab-nsd.c`;
+const nsdBin = `${root}dist/native/flatlab-nsd`;
+if (existsSync(nsdSrc) && (!existsSync(nsdBin) || statSync(nsdSrc).mtimeMs > statSync(nsdBin).mtimeMs)) {
+  try {
+    execFileSync(process.execPath, [`${root}scripts/build-native.mjs`], { stdio: 'inherit' });
+  } catch {
+    process.exit(3);
+  }
+}
 if (!existsSync(entry)) {
   process.stderr.write('flatlab: not built: run ./setup.sh (or npm ci) first\n');
   process.exit(3);

@@ -1,7 +1,9 @@
 /** The regression suite runner over every shipped scenario, several at once. */
 import t from 'tap';
+import { readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ANT_XSD, JENKINS_XSD, outsideJenkinsExtensions, schemaErrors } from '../test/junit-schema.js';
 import { flatlab, flatlabNamespaces, ROOT, rootSnapshot, skipUnlessRoot, tempDir } from './lib.js';
 
 t.test('flatlab suite runs every scenario and variant, in parallel, and says so', { skip: skipUnlessRoot }, async (t) => {
@@ -37,8 +39,15 @@ t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, as
   const one = await flatlab(['suite', 'flat-inj*', '--results', results]);
   t.equal(one.exitCode, 0);
   t.match(one.stdout, /flat-injected\s+default\s+pass\s+20\/20 \(\+4 skipped\)/);
-  const junit = await readFile(join(results, 'flat-injected', (await import('node:fs')).readdirSync(join(results, 'flat-injected'))[0]!, 'junit.xml'), 'utf8');
+  const junit = await readFile(join(results, 'flat-injected', readdirSync(join(results, 'flat-injected'))[0]!, 'junit.xml'), 'utf8');
   t.match(junit, /<testsuite name="flat-injected" package="flatlab.flat-injected" id="0" hostname="[^"]+" tests="24" failures="0" errors="0" skipped="4"/);
+  t.same(await schemaErrors(junit, JENKINS_XSD), [], "a real run's junit.xml validates against Jenkins' JUnit schema");
+  t.same(outsideJenkinsExtensions(await schemaErrors(junit, ANT_XSD)), [], "and against Ant's, but for Jenkins' additions");
+  // a failing run's, with failure texts and diagnoses in it
+  const badDir = readdirSync(join(dir, 'bad'))[0]!;
+  const failing = await readFile(join(dir, 'bad', badDir, 'junit.xml'), 'utf8');
+  t.match(failing, /<failure message="expected unreachable, observed reachable"/);
+  t.same(await schemaErrors(failing, JENKINS_XSD), [], "a failing run's junit.xml validates too");
 });
 
 t.test('4 scenarios at once: none sees another\'s traffic or objects', { skip: skipUnlessRoot }, async (t) => {

@@ -1,9 +1,10 @@
 import t from 'tap';
 import { renderJunit } from '../src/report/junit.js';
 import type { RunResult } from '../src/run/results.js';
+import { ANT_XSD, JENKINS_XSD, outsideJenkinsExtensions, schemaErrors } from './junit-schema.js';
 
-t.test('junit.xml: a testcase per check, failures with what was seen', async (t) => {
-  const r = {
+function demoResult(): RunResult {
+  return {
     scenario: 'demo',
     startedAt: '2026-11-26T05:00:00.000Z',
     backend: 'netns',
@@ -23,15 +24,34 @@ t.test('junit.xml: a testcase per check, failures with what was seen', async (t)
       },
     ],
   } as unknown as RunResult;
-  const xml = renderJunit(r);
+}
+
+t.test('junit.xml: a testcase per check, failures with what was seen', async (t) => {
+  const xml = renderJunit(demoResult());
   t.match(xml, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="flatlab demo" tests="3" failures="1" errors="0" time="1\.500">/);
   t.match(xml, /<testsuite name="demo\/blocked" package="flatlab\.demo" id="0" hostname="[^"]+" tests="3" failures="1" errors="0" skipped="1" time="1\.400" timestamp="2026-11-26T05:00:00">/);
   t.match(xml, /<properties>\n {6}<property name="backend" value="netns"\/>/);
   t.match(xml, /<system-out>symptom: same node: 4 of 4 pairs get no answer<\/system-out>\n {4}<system-err><\/system-err>\n {2}<\/testsuite>/);
   t.match(xml, /<testcase classname="demo\/blocked\.reach" name="reach vm_1 -&gt; vm_3 icmp" time="0">\n {6}<failure message="expected reachable, observed unreachable" type="reach">expected: reachable\nobserved: unreachable\ndetail: no echo reply\ndiagnosis: vm_1 -&gt; vm_3 icmp: dropped &lt;here&gt; &amp; there<\/failure>/);
-  t.match(xml, /<skipped message="injected"\/>/);
+  t.match(xml, /<skipped>injected<\/skipped>/);
   t.equal((xml.match(/<testcase /g) ?? []).length, 3);
   t.equal((xml.match(/<\/testcase>/g) ?? []).length, 3);
+});
+
+t.test('junit.xml validates against the JUnit XML schemas (xmllint)', async (t) => {
+  const xml = renderJunit(demoResult());
+  t.same(await schemaErrors(xml, JENKINS_XSD), [], "Jenkins' schema: valid");
+  t.same(outsideJenkinsExtensions(await schemaErrors(xml, ANT_XSD)), [], "Ant's schema: nothing refused but Jenkins' additions (totals, skipped)");
+  // the check can fail: a testcase without its name, a suite without its count
+  const broken = xml.replace(/ name="reach vm_1 -&gt; vm_3 icmp"/, '').replace(/ tests="3" failures="1" errors="0" skipped/, ' failures="1" errors="0" skipped');
+  const jenkins = await schemaErrors(broken, JENKINS_XSD);
+  t.match(jenkins.join('\n'), /attribute 'name' is required/);
+  t.match(jenkins.join('\n'), /attribute 'tests' is required/);
+  t.ok(outsideJenkinsExtensions(await schemaErrors(broken, ANT_XSD)).length >= 2, "Ant's schema refuses it too");
+  // text that needs escaping stays well-formed
+  const odd = demoResult();
+  (odd.variants[0] as any).verdicts[1].detail = 'a <b> & "c" \u0007 ]]> d';
+  t.same(await schemaErrors(renderJunit(odd), JENKINS_XSD), []);
 });
 
 import { parseSynCapture } from '../src/checks/egress.js';

@@ -4,7 +4,7 @@
  *
  * A "target" is the namespace name of the fabric, a node or a VM as the plan names it.
  */
-import type { Plan, VmPlan } from '../plan/types.js';
+import type { Plan, Protocol, Reachability, VmPlan } from '../plan/types.js';
 
 /** A process the run started and must stop; identified by PID plus start time. */
 export interface ProcessRecord {
@@ -47,8 +47,16 @@ export interface VmNetState {
   arp: Record<string, string>;
 }
 
+/** What one probe saw: the verdict and, in words, what answered (or did not). */
+export interface ProbeOutcome {
+  observed: Reachability;
+  evidence: string;
+}
+
 export interface Backend {
   readonly name: string;
+  /** How many probes at once the backend handles well (16 when it does not say). */
+  readonly probeConcurrency?: number;
   /** Checks the machine can run this backend; throws EnvironmentError saying what to do. */
   preflight(): Promise<void>;
   /** Learns where the plan's targets live, for a lab this object did not build (check, clean). */
@@ -67,6 +75,8 @@ export interface Backend {
   listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean>;
   /** Runs a command to completion inside a target. */
   exec(target: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Sends one probe from inside a target (a VM) to dst and says what came back within timeoutMs. */
+  probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome>;
   /** Reads a file as the target sees it; null when it does not exist. */
   readFile(target: string, path: string): Promise<string | null>;
   /** Writes a file where the target sees it (dnsmasq's hosts files), creating directories. */
@@ -77,4 +87,6 @@ export interface Backend {
   stopProcesses(procs: ProcessRecord[]): Promise<void>;
   /** Removes everything carrying the run prefix: processes inside its namespaces, then the namespaces. */
   destroy(prefix: string): Promise<void>;
+  /** Lets go of helpers the backend keeps (it may be used again afterwards). */
+  close?(): void;
 }

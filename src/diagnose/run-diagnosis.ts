@@ -7,7 +7,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, ProcessRecord } from '../backend/backend.js';
-import { probe } from '../checks/reach.js';
 import type { EgressResult, ReachResult } from '../checks/types.js';
 import type { Plan } from '../plan/types.js';
 import { pollUntil } from '../run/wait.js';
@@ -95,7 +94,7 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
     ]);
     // two attempts: the first may only resolve ARP
     for (let i = 0; i < 2 && !probeOk; i++) {
-      const r = await probe(backend, src.netns, flow.dstIp, flow.proto, flow.port, 400);
+      const r = await backend.probe(src.netns, flow.dstIp, flow.proto, flow.port, 400);
       probeOk = r.observed === 'reachable';
       probeEvidence = r.evidence;
     }

@@ -313,6 +313,7 @@ export async function tearDown(
     if (collect) await collect();
   } finally {
     await backend.destroy(prefix);
+    backend.close?.();
     await rm(runtimeDir, { recursive: true, force: true });
     await removeState(prefix);
   }

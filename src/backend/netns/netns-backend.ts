@@ -1,7 +1,9 @@
 /**
  * The network-namespace backend: the fabric, every node and every VM is a named
  * network namespace (/run/netns/<prefix>-<name>); links are veth pairs created with
- * both ends inside their namespaces; processes run under `ip netns exec`.
+ * both ends inside their namespaces. Long-running processes are started, and probes
+ * sent, by flatlab-nsd (one helper process that enters each namespace itself), or by
+ * `ip netns exec` and one ping/socat per probe where the helper was not built.
  * Nothing is ever created in the machine's root namespace.
  */
 import { spawn } from 'node:child_process';
@@ -11,8 +13,10 @@ import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
 import { inSubnet } from '../../net/ipv4.js';
-import type { Plan, VmPlan } from '../../plan/types.js';
-import type { Backend, ExecOptions, ExecResult, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
+import type { Backend, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import { execProbe, PROBE_TOKEN } from '../exec-probe.js';
+import { Nsd } from './nsd.js';
 import { ipBatch } from './ip.js';
 import { parseVmState, vmStateBatch } from '../vm-state.js';
 import {
@@ -69,6 +73,18 @@ export class NetnsBackend implements Backend {
   readonly name: string = 'netns';
   /** exit of each process this backend object started, so teardown can reap them */
   private readonly exits = new Map<number, Promise<void>>();
+  /** the helper that works inside namespaces without a process per task; null where not built */
+  protected nsd: Nsd | null = Nsd.available() ? new Nsd() : null;
+
+  /** How many probes at once: the helper sends them all from one process. */
+  get probeConcurrency(): number {
+    return this.nsd ? 256 : 16;
+  }
+
+  /** The file that names a target's namespace. */
+  protected nsPath(target: string): string {
+    return `/run/netns/${target}`;
+  }
 
   async preflight(): Promise<void> {
     if (process.getuid?.() !== 0) {
@@ -104,6 +120,19 @@ export class NetnsBackend implements Backend {
   }
 
   async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
+    if (this.nsd) {
+      // The helper forks, enters the target's network namespace and execs; it answers
+      // once the exec is done, so the PID is the command's and lives in the target.
+      // Unlike `ip netns exec` it makes no mount namespace (copying the machine's mount
+      // table, one nsfs mount per namespace, per start): nothing reads /sys through
+      // these processes (a NIC's MAC is asked of the helper).
+      const nsd = this.nsd;
+      const pid = await nsd.spawn(this.nsPath(target), opts.logFile, opts.env ?? {}, argv);
+      this.exits.set(pid, nsd.exit(pid));
+      const ticks = await startTicks(pid);
+      if (ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+      return { pid, startTicks: ticks, role: opts.role, target };
+    }
     const log = await open(opts.logFile, 'a');
     try {
       // `ip netns exec` execs the command, so the child's PID is the command's PID.
@@ -127,6 +156,29 @@ export class NetnsBackend implements Backend {
     } finally {
       await log.close();
     }
+  }
+
+  /**
+   * With the helper: the probe's socket is opened inside the source VM's namespace (a
+   * raw ICMP socket as ping uses, a TCP connect, a UDP datagram the target echoes) and
+   * every probe in flight is answered from one poll loop. Without: ping or socat.
+   */
+  async probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+    if (!this.nsd) return execProbe(this, target, dst, proto, port, timeoutMs);
+    const r = await this.nsd.probe(this.nsPath(target), proto, dst, port ?? 0, timeoutMs, PROBE_TOKEN);
+    const ms = (r.micros / 1000).toFixed(3);
+    const to = proto === 'icmp' ? dst : `${dst}:${port}`;
+    if (r.result === 'error') throw new Error(`probe from ${target} to ${to}: ${r.detail}`);
+    if (r.result === 'reachable') {
+      const what = proto === 'icmp' ? `echo reply from ${dst}` : proto === 'tcp' ? `tcp connection to ${to} established` : `udp datagram to ${to} echoed`;
+      return { observed: 'reachable', evidence: `${what} in ${ms} ms` };
+    }
+    if (r.result === 'refused') {
+      return { observed: 'refused', evidence: proto === 'tcp' ? `tcp connection to ${to} refused (reset)` : `udp to ${to}: ICMP port unreachable` };
+    }
+    if (r.detail !== 'timeout') return { observed: 'unreachable', evidence: `${proto} to ${to}: ${r.detail}` };
+    const silence = proto === 'icmp' ? `no echo reply from ${dst}` : proto === 'tcp' ? `no answer to tcp SYN to ${to}` : `no udp answer from ${to}`;
+    return { observed: 'unreachable', evidence: `${silence} within ${timeoutMs} ms${proto === 'icmp' ? '' : ' (dropped)'}` };
   }
 
   signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
@@ -204,7 +256,7 @@ export class NetnsBackend implements Backend {
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
     if (!resident || !(await isSameProcess(resident.pid, resident.startTicks)) || !(await this.inTarget(resident))) return this.readVmStateWithIp(vm);
     const [mac, locals, routes, arp] = await Promise.all([
-      readMac(resident.pid, vm.nic),
+      this.nsd ? this.nsd.mac(this.nsPath(vm.netns), vm.nic) : readMac(resident.pid, vm.nic),
       readLocalAddresses(resident.pid),
       readRoutes(resident.pid),
       readArp(resident.pid),
@@ -273,6 +325,10 @@ export class NetnsBackend implements Backend {
     }
     await this.stopProcesses(procs);
     await ipBatch(null, names.map((n) => `netns del ${n}`));
+  }
+
+  close(): void {
+    this.nsd?.close();
   }
 }
 

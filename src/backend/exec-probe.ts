@@ -1,0 +1,39 @@
+/**
+ * A probe by the guest's own tools, one process per attempt: ping for icmp, socat for tcp
+ * and udp, run inside the source VM. The way for a backend that has no helper of its own
+ * inside the target (the Docker backend; the netns backend where flatlab-nsd was not built).
+ */
+import type { Protocol } from '../plan/types.js';
+import type { Backend, ProbeOutcome } from './backend.js';
+
+/** Said in every udp probe; the listener echoes it back. */
+export const PROBE_TOKEN = 'flatlab-probe';
+
+export async function execProbe(backend: Pick<Backend, 'exec'>, fromNs: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+  const secs = (timeoutMs / 1000).toFixed(2);
+  const opts = { timeoutMs: timeoutMs + 2000 };
+  if (proto === 'icmp') {
+    const r = await backend.exec(fromNs, ['ping', '-n', '-q', '-c', '1', '-W', secs, dst], opts);
+    if (r.exitCode === 0) {
+      const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout)?.[1];
+      return { observed: 'reachable', evidence: `echo reply from ${dst}${rtt ? ` in ${rtt} ms` : ''}` };
+    }
+    const err = r.stderr.trim().split('\n').pop();
+    return { observed: 'unreachable', evidence: err ? `ping: ${err.replace(/^ping: /, '')}` : `no echo reply from ${dst} within ${timeoutMs} ms` };
+  }
+  const target = `${dst}:${port}`;
+  if (proto === 'tcp') {
+    const r = await backend.exec(fromNs, ['socat', '-u', 'OPEN:/dev/null', `TCP4:${target},connect-timeout=${secs}`], opts);
+    if (r.exitCode === 0) return { observed: 'reachable', evidence: `tcp connection to ${target} established` };
+    if (/refused/i.test(r.stderr)) return { observed: 'refused', evidence: `tcp connection to ${target} refused (reset)` };
+    return { observed: 'unreachable', evidence: `no answer to tcp SYN to ${target} within ${timeoutMs} ms (dropped)` };
+  }
+  // udp: the target echoes; silence means dropped, ICMP port unreachable means refused.
+  // socat never sees an end of a UDP "connection": its inactivity timeout ends it, so
+  // keep that short (an echo on one machine comes back within milliseconds).
+  const idle = Math.min(timeoutMs, 250) / 1000;
+  const r = await backend.exec(fromNs, ['socat', '-T', idle.toFixed(2), '-t', idle.toFixed(2), '-', `UDP4:${target}`], { ...opts, input: `${PROBE_TOKEN}\n` });
+  if (r.stdout.includes(PROBE_TOKEN)) return { observed: 'reachable', evidence: `udp datagram to ${target} echoed` };
+  if (/refused/i.test(r.stderr)) return { observed: 'refused', evidence: `udp to ${target}: ICMP port unreachable` };
+  return { observed: 'unreachable', evidence: `no udp answer from ${target} within ${timeoutMs} ms (dropped)` };
+}

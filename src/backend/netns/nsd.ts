@@ -1,0 +1,149 @@
+/**
+ * The client side of flatlab-nsd (native/flatlab-nsd.c): one long-lived helper that
+ * starts guests and sends probes inside any namespace, so a 1000-VM lab costs one
+ * process per guest's own program instead of a process per start, per probe and per
+ * reading. Requests are TAB-separated lines; answers come back by id, in any order.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Where the build puts the helper (scripts/build-native.mjs). */
+export const NSD_PATH = fileURLToPath(new URL('../../native/flatlab-nsd', import.meta.url));
+
+export type ProbeVerdict = 'reachable' | 'refused' | 'unreachable' | 'error';
+
+export interface NsdProbe {
+  result: ProbeVerdict;
+  /** from sending to the answer, in microseconds */
+  micros: number;
+  /** what answered, or `timeout` */
+  detail: string;
+}
+
+interface Refable {
+  ref(): void;
+  unref(): void;
+}
+
+interface Waiter {
+  resolve(fields: string[]): void;
+  reject(e: Error): void;
+}
+
+/** A field must not carry the protocol's separators. */
+function field(s: string): string {
+  if (/[\t\n]/.test(s)) throw new Error(`flatlab-nsd: a tab or newline in ${JSON.stringify(s)}`);
+  return s;
+}
+
+export class Nsd {
+  private child: ChildProcess | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<string, Waiter>();
+  private readonly exitWaiters = new Map<number, () => void>();
+  /** exits reported before anyone asked (a child that died at once) */
+  private readonly exited = new Set<number>();
+
+  /** True when the helper has been built on this machine. */
+  static available(): boolean {
+    return existsSync(NSD_PATH);
+  }
+
+  private start(): ChildProcess {
+    if (this.child) return this.child;
+    // stderr is a pipe of ours, not flatlab's own: the helper outlives a `flatlab up`
+    // (it reaps the lab's guests), and must not hold the terminal's or a caller's pipe.
+    const child = spawn(NSD_PATH, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    let lastError = '';
+    createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
+    createInterface({ input: child.stderr! }).on('line', (line) => (lastError = line));
+    child.once('exit', (code, sig) => {
+      if (this.child === child) this.child = null;
+      const why = new Error(`flatlab-nsd ended (${sig ?? `exit ${code}`})${lastError ? `: ${lastError}` : ''}`);
+      for (const w of this.waiting.values()) w.reject(why);
+      this.waiting.clear();
+    });
+    child.once('error', (e) => {
+      for (const w of this.waiting.values()) w.reject(e);
+      this.waiting.clear();
+    });
+    // the helper keeps flatlab alive only while an answer is awaited (refresh)
+    child.unref();
+    (child.stdin as unknown as Refable).unref();
+    (child.stdout as unknown as Refable).unref();
+    (child.stderr as unknown as Refable).unref();
+    return child;
+  }
+
+  /** Holds the event loop open exactly while requests are in flight. */
+  private refresh(): void {
+    const out = this.child?.stdout as unknown as Refable | undefined;
+    if (this.waiting.size > 0) out?.ref();
+    else out?.unref();
+  }
+
+  private onLine(line: string): void {
+    const f = line.split('\t');
+    if (f[0] === '!') {
+      if (f[1] === 'exit') {
+        const pid = Number(f[2]);
+        const w = this.exitWaiters.get(pid);
+        if (w) {
+          this.exitWaiters.delete(pid);
+          w();
+        } else this.exited.add(pid);
+      }
+      return;
+    }
+    const w = this.waiting.get(f[0]!);
+    if (!w) return;
+    this.waiting.delete(f[0]!);
+    this.refresh();
+    w.resolve(f.slice(1));
+  }
+
+  private request(kind: string, fields: string[]): Promise<string[]> {
+    const child = this.start();
+    const id = String(this.nextId++);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.refresh();
+      child.stdin!.write([kind, id, ...fields.map(field)].join('\t') + '\n');
+    });
+  }
+
+  /** Starts argv inside the namespace at nsPath (its own session, output to logFile); resolves once it has exec'd. */
+  async spawn(nsPath: string, logFile: string, env: Record<string, string>, argv: string[]): Promise<number> {
+    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    const [status, value] = await this.request('S', [nsPath, logFile, String(vars.length), ...vars, ...argv]);
+    if (status !== 'ok') throw new Error(value ?? 'flatlab-nsd: spawn failed');
+    return Number(value);
+  }
+
+  /** Resolves when a child the helper started has ended (and been reaped). */
+  exit(pid: number): Promise<void> {
+    if (this.exited.delete(pid)) return Promise.resolve();
+    return new Promise((resolve) => this.exitWaiters.set(pid, resolve));
+  }
+
+  /** One probe sent from inside the namespace at nsPath. */
+  async probe(nsPath: string, proto: 'icmp' | 'tcp' | 'udp', dst: string, port: number, timeoutMs: number, payload: string): Promise<NsdProbe> {
+    const [result, micros, detail] = await this.request('P', [nsPath, proto, dst, String(port), String(Math.round(timeoutMs)), payload]);
+    return { result: (result === 'err' ? 'error' : result) as ProbeVerdict, micros: Number(micros), detail: detail ?? '' };
+  }
+
+  /** The MAC of an interface, as the namespace's kernel has it. */
+  async mac(nsPath: string, iface: string): Promise<string | null> {
+    const [status, value] = await this.request('M', [nsPath, iface]);
+    return status === 'ok' ? (value ?? null) : null;
+  }
+
+  /** Ends the input; the helper exits once its children are gone. */
+  close(): void {
+    this.child?.stdin?.end();
+    this.child = null;
+  }
+}
