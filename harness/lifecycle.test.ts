@@ -6,6 +6,7 @@ import t from 'tap';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { runtimeRoot } from '../src/run/state.js';
 import { CLI, flatlab, flatlabNamespaces, ROOT, rootSnapshot, skipUnlessRoot, sleep, tempDir, writeScenario } from './lib.js';
 
 const REFERENCE = join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml');
@@ -97,7 +98,7 @@ async function waitForNothingLeft(timeoutMs = 8000): Promise<{ ns: string[]; sta
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ns = await flatlabNamespaces();
-    const states = (await readdir('/run/flatlab/runs').catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+    const states = (await readdir(join(runtimeRoot(), 'runs')).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
     if ((ns.length === 0 && states.length === 0) || Date.now() > deadline) return { ns, states };
     await sleep(50);
   }
@@ -110,7 +111,7 @@ t.test('runs killed with SIGKILL at random moments are removed by their reaper',
     const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
     const delay = Math.floor(Math.random() * 1200);
     await sleep(delay);
-    const states = await execa('sh', ['-c', 'cat /run/flatlab/runs/fl-*.json 2>/dev/null'], { reject: false });
+    const states = await execa('sh', ['-c', `cat ${runtimeRoot()}/runs/fl-*.json 2>/dev/null`], { reject: false });
     child.kill('SIGKILL');
     await child;
     const left = await waitForNothingLeft();
@@ -133,8 +134,8 @@ t.test('clean removes what a dead run left, and only flatlab\'s objects', { skip
   const prefix = 'fl-0dead0';
   await execa('ip', ['-batch', '-'], { input: `netns add ${prefix}-fabric\nnetns add ${prefix}-compute1\n` });
   const sleeper = execa('ip', ['netns', 'exec', `${prefix}-compute1`, 'sleep', '600'], { reject: false, detached: true });
-  await mkdir('/run/flatlab/runs', { recursive: true });
-  await writeFile(`/run/flatlab/runs/${prefix}.json`, JSON.stringify({ prefix, scenario: 'x', variant: 'default', file: 'x', backend: 'netns', owner: { pid: 999999, startTicks: '1' }, kept: false, createdAt: '', processes: [], targets: {} }));
+  await mkdir(join(runtimeRoot(), 'runs'), { recursive: true });
+  await writeFile(join(runtimeRoot(), 'runs', `${prefix}.json`), JSON.stringify({ prefix, scenario: 'x', variant: 'default', file: 'x', backend: 'netns', owner: { pid: 999999, startTicks: '1' }, kept: false, createdAt: '', processes: [], targets: {} }));
   await sleep(100);
   const ls = await flatlab(['ls']);
   t.match(ls.stdout, new RegExp(`${prefix}\\s+leftover\\s+x\\s+2`));

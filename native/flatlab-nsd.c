@@ -17,6 +17,8 @@
  *   P id nspath proto dst port timeout_ms payload   probe (proto icmp|tcp|udp)
  *                                             -> id reachable|refused|unreachable USEC DETAIL
  *   M id nspath iface                         MAC    -> id ok MAC | id err MSG
+ *   C id nspath key=value...                  sysctls (net.*, written under the
+ *                                             namespace's /proc/sys/net) -> id ok | id err MSG
  * and, unasked:  ! exit PID STATUS              a child of the helper ended
  * On end of input the helper stops taking requests and exits once its children are gone.
  */
@@ -331,6 +333,9 @@ static void spawn(char **f, int n) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     setsid();
     const char *why = "setns";
     if (setns(ns, CLONE_NEWNET) == 0) {
@@ -404,6 +409,45 @@ static void mac(char **f, int n) {
   close(fd);
 }
 
+/*
+ * /proc/sys/net shows the network namespace of whoever opens it: the helper enters the
+ * target, writes each file there and returns to its own namespace.
+ */
+static void sysctls(char **f, int n) {
+  if (n < 3) {
+    reply("%s\terr\tsysctl needs a namespace", n > 1 ? f[1] : "?");
+    return;
+  }
+  int ns = open(f[2], O_RDONLY | O_CLOEXEC);
+  if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+    reply("%s\terr\tenter %s: %s", f[1], f[2], strerror(errno));
+    if (ns >= 0) close(ns);
+    return;
+  }
+  close(ns);
+  char err[300] = "";
+  for (int i = 3; i < n && !err[0]; i++) {
+    char *eq = strchr(f[i], '=');
+    if (!eq || strncmp(f[i], "net.", 4) != 0 || strstr(f[i], "..") || strchr(f[i], '/')) {
+      snprintf(err, sizeof err, "not a net.* key=value: %s", f[i]);
+      break;
+    }
+    char path[256] = "/proc/sys/";
+    size_t k = strlen(path);
+    for (char *c = f[i]; c < eq && k < sizeof path - 1; c++) path[k++] = *c == '.' ? '/' : *c;
+    path[k] = 0;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, eq + 1, strlen(eq + 1)) < 0) snprintf(err, sizeof err, "%s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+  if (setns(home_ns, CLONE_NEWNET) < 0) {
+    perror("flatlab-nsd: cannot return to its own namespace");
+    exit(3);
+  }
+  if (err[0]) reply("%s\terr\t%s", f[1], err);
+  else reply("%s\tok", f[1]);
+}
+
 static void request(char *line) {
   char *f[MAX_FIELDS];
   int n = 0;
@@ -419,6 +463,7 @@ static void request(char *line) {
   case 'S': spawn(f, n); break;
   case 'P': probe(f, n); break;
   case 'M': mac(f, n); break;
+  case 'C': sysctls(f, n); break;
   default: reply("%s\terr\tunknown request %s", n > 1 ? f[1] : "?", f[0]);
   }
 }
@@ -436,7 +481,11 @@ int main(void) {
   sigaddset(&chld, SIGCHLD);
   sigprocmask(SIG_BLOCK, &chld, NULL);
   int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  /* a terminal's Ctrl-C or hang-up is flatlab's to handle (it tears the lab down
+     through this helper); the helper ends when flatlab closes its input */
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
   fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
   for (int i = 0; i < MAX_PENDING; i++) pend[i].fd = -1;
 

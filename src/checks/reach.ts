@@ -6,6 +6,7 @@
 import type { Backend, ProbeOutcome } from '../backend/backend.js';
 import type { Plan, ReachExpectation } from '../plan/types.js';
 import { mapLimit } from '../run/wait.js';
+import { NeighbourBudget } from './neigh-budget.js';
 import type { ReachResult, Verdict } from './types.js';
 
 export interface ReachOptions {
@@ -21,11 +22,12 @@ export interface ReachOptions {
 
 export const DEFAULT_REACH: ReachOptions = { positiveTimeoutMs: 1000, positiveAttempts: 2, negativeTimeoutMs: 200 };
 
-export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOptions = DEFAULT_REACH): Promise<ReachResult[]> {
+export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOptions = DEFAULT_REACH, budget = NeighbourBudget.forMachine()): Promise<ReachResult[]> {
   const vms = new Map(plan.vms.map((v) => [v.name, v]));
   return mapLimit(plan.expected.reach, opts.concurrency ?? backend.probeConcurrency ?? 16, async (e: ReachExpectation) => {
     const from = vms.get(e.from)!;
     const to = vms.get(e.to)!;
+    await budget.admit(from.netns, to.netns);
     const t0 = performance.now();
     // An expected answer gets a second chance (the first may pay for ARP); an expected
     // silence gets one short attempt: on one machine an answer comes within milliseconds.

@@ -76,9 +76,16 @@ export const SAMPLE_ABOVE = 48;
 
 /**
  * Which ordered VM pairs to probe. Up to SAMPLE_ABOVE VMs: all of them. Above: within
- * each node a ring (each VM to the next one on its node), and across nodes one pair per
- * ordered node pair (each node's first VM to every other node's first VM), so every
- * bridge and every node-to-node path is crossed at least once.
+ * each node, VMs in partner pairs (1st and 2nd, 3rd and 4th, ...; an odd last one with
+ * the first), probed both ways; across nodes one pair per ordered node pair (each node's
+ * first VM to every other node's first VM). Every VM sends and answers, every bridge and
+ * every node-to-node path is crossed.
+ *
+ * Why partners and not every pair within a node: each new (VM, neighbour) pair costs an
+ * ARP entry, and the kernel's neighbour table is one table for all namespaces
+ * (net.ipv4.neigh.default.gc_thresh3, 1024 here), whose entries younger than 5 s cannot
+ * be reclaimed. 64 VMs on a node probing each other need 4032 entries; partners probed
+ * both ways need one entry per probe (the answer reuses what the question's ARP taught).
  */
 export function probePairs(vms: VmPlan[]): { pairs: [VmPlan, VmPlan][]; sampling: string | null } {
   const all: [VmPlan, VmPlan][] = [];
@@ -90,14 +97,15 @@ export function probePairs(vms: VmPlan[]): { pairs: [VmPlan, VmPlan][]; sampling
   for (const v of vms) byNode.set(v.node, [...(byNode.get(v.node) ?? []), v]);
   for (const group of byNode.values()) {
     if (group.length < 2) continue;
-    group.forEach((a, k) => all.push([a, group[(k + 1) % group.length]!]));
+    for (let k = 0; k + 1 < group.length; k += 2) all.push([group[k]!, group[k + 1]!], [group[k + 1]!, group[k]!]);
+    if (group.length % 2 === 1 && group.length > 1) all.push([group.at(-1)!, group[0]!], [group[0]!, group.at(-1)!]);
   }
-  const ring = all.length;
+  const within = all.length;
   const firsts = [...byNode.values()].map((g) => g[0]!);
   for (const a of firsts) for (const b of firsts) if (a !== b) all.push([a, b]);
   return {
     pairs: all,
-    sampling: `${vms.length} VMs: sampled ${all.length} of ${vms.length * (vms.length - 1)} ordered pairs (${ring} in a ring within each node, ${all.length - ring} between the first VMs of every ordered node pair)`,
+    sampling: `${vms.length} VMs: sampled ${all.length} of ${vms.length * (vms.length - 1)} ordered pairs (${within} between partner VMs within each node, both ways, ${all.length - within} between the first VMs of every ordered node pair)`,
   };
 }
 

@@ -216,6 +216,8 @@ export interface Expectations {
 /** iproute2 command lines (no leading `ip`), one batch per namespace. */
 export interface WiringPlan {
   namespaces: string[];
+  /** sysctls set in every namespace right after it is made, before any link */
+  sysctls: Record<string, string>;
   /** run first: the fabric bridge and one veth per node, node ends created in the node */
   fabric: string[];
   /** run after the fabric, in parallel: bridge, uplink, VM veths */

@@ -45,11 +45,26 @@ export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' 
       ...[p.external, p.dhcpServer].flatMap((h) => (h ? [h.netns] : [])),
       ...p.vms.map((v) => v.netns),
     ],
+    sysctls: NO_IPV6,
     fabric,
     nodes,
     hosts,
   };
 }
+
+/**
+ * Deliberate difference: IPv6 is off in every namespace of a lab. nova-network's flat
+ * networks are IPv4 (use_ipv6 defaults to False) and flatlab checks only IPv4, but a
+ * kernel still gives each interface an IPv6 link-local address and announces it (DAD,
+ * MLD reports, router solicitations): multicast that the flat segment's bridges flood to
+ * every port. On real machines that costs little; here every port is on the same 2 CPUs,
+ * and at 1000 VMs that chatter alone overflowed the kernel's receive backlog (millions
+ * of drops in /proc/net/softnet_stat), taking DHCP and probe packets with it.
+ */
+const NO_IPV6: Record<string, string> = {
+  'net.ipv6.conf.all.disable_ipv6': '1',
+  'net.ipv6.conf.default.disable_ipv6': '1',
+};
 
 function hostLines(h: HostPlan): string[] {
   return ['link set dev lo up', `link set dev ${h.nic} up`, `addr add ${h.ip}/${h.prefixLength} dev ${h.nic}`];

@@ -11,7 +11,7 @@ import { INTERFACES_PATH } from '../plan/injection.js';
 import type { Plan, VmPlan } from '../plan/types.js';
 import type { Progress } from './progress.js';
 import { removeState, statePath, writeState, type RunState } from './state.js';
-import { mapLimit, pollUntil } from './wait.js';
+import { mapLimit, pollUntil, Slots } from './wait.js';
 
 /** Files shipped with flatlab that run inside the lab. */
 const asset = (name: string): string => fileURLToPath(new URL(`../../assets/${name}`, import.meta.url));
@@ -50,6 +50,9 @@ export interface LabTimeouts {
   /** a lease the guest holds shows in the server's lease record */
   leaseLogMs: number;
 }
+
+/** guests booting (between start and lease) at once in a lab larger than this */
+export const BOOT_WINDOW = Number(process.env.FLATLAB_BOOT_WINDOW ?? 128);
 
 export const DEFAULT_TIMEOUTS: LabTimeouts = { serviceMs: 3000, leasesMs: 6000, noAddressMs: 1500, leaseLogMs: 2000 };
 
@@ -170,13 +173,26 @@ export async function bringUp(
         ? undefined
         : Promise.all([...nodeReady.values(), ...dhcpReady.values()]).then(() => applyFaults(lab, dhcpReady));
     // Each guest boots once its node is set up and whoever configures it is listening.
+    // A large lab boots its DHCP guests through a sliding window: every DHCP broadcast
+    // reaches every port of the flat segment, so a thousand guests asking at once on two
+    // CPUs answer each other late, time out (udhcpc waits 1 s per discover) and ask
+    // again, multiplying the broadcasts. A guest leaves the window when its DHCP
+    // client's script has recorded the lease (or the lease wait runs out).
+    const window = plan.vms.length > BOOT_WINDOW ? new Slots(BOOT_WINDOW) : null;
     const boots = plan.vms.map(async (vm) => {
       const source = plan.expected.addressSources[vm.name]!;
       const provider = source.kind === 'dnsmasq' ? dhcpReady.get(source.node) : source.kind === 'dhcp-server' ? dhcpReady.get('dhcp-server') : undefined;
       await Promise.all([nodeReady.get(vm.node), provider, faulted]);
       signal.throwIfAborted();
-      lab.clients[vm.name] = await track(state, await bootGuest(backend, vm));
-      await startServices(lab, vm, signal, timeouts);
+      const paced = window !== null && vm.boot === 'dhcp';
+      if (paced) await window.take();
+      try {
+        lab.clients[vm.name] = await track(state, await bootGuest(backend, vm));
+        await startServices(lab, vm, signal, timeouts);
+        if (paced) await pollUntil(async () => (await backend.readFile(vm.netns, `${vm.dir}/dhcp.env`)) !== null, { timeoutMs: timeouts.leasesMs, intervalMs: 50, signal });
+      } finally {
+        if (paced) window.give();
+      }
     });
     await Promise.all([...nodeReady.values(), ...dhcpReady.values(), ...extra, ...boots]);
   });

@@ -1,6 +1,8 @@
 /** The results folder of a run: result.json plus the lab's own files (dnsmasq logs, lease logs). */
+import type { NeighbourTableNotice } from '../checks/neigh-budget.js';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { renderJunit } from '../report/junit.js';
 import { renderHtml } from '../report/html.js';
@@ -51,6 +53,8 @@ export interface RunResult {
   variants: VariantResult[];
   /** `total`: the whole run, variants in parallel */
   timings: Record<string, number>;
+  /** set when the machine's shared neighbour table refused entries during the run */
+  neighbourTable?: NeighbourTableNotice;
 }
 
 /** `results/<scenario>/<timestamp>/`, the timestamp sortable and safe in a path. */
@@ -62,10 +66,22 @@ export async function prepareResultsDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
 }
 
-/** Copies the run's runtime files (nodes/<node>/..., vms/<vm>/...) beside result.json. */
-export async function collectArtifacts(runtimeDir: string, dir: string): Promise<void> {
+/** Above this many VMs, the guests' files are kept as one archive, vms.tar. */
+export const ARCHIVE_VMS_ABOVE = 48;
+
+/**
+ * Copies the run's runtime files (nodes/<node>/..., vms/<vm>/...) beside result.json.
+ * A large lab's vms/ becomes vms.tar (one `tar`): creating thousands of small files on a
+ * disk file system costs seconds, and result.json already holds what each guest said.
+ */
+export async function collectArtifacts(runtimeDir: string, dir: string, vmCount = 0): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const sub of ['nodes', 'vms', 'hosts']) {
+  const archive = vmCount > ARCHIVE_VMS_ABOVE;
+  if (archive) {
+    const r = await execa('tar', ['-C', runtimeDir, '-cf', join(dir, 'vms.tar'), 'vms'], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`tar of the guests' files: ${r.stderr.trim()}`);
+  }
+  for (const sub of archive ? ['nodes', 'hosts'] : ['nodes', 'vms', 'hosts']) {
     await cp(join(runtimeDir, sub), join(dir, sub), { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });

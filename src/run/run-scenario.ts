@@ -10,6 +10,7 @@ import { startTicks } from '../backend/netns/procfs.js';
 import { createBackend } from '../backend/registry.js';
 import { gatewayVerdicts, leaseVerdicts } from '../checks/leases.js';
 import { observe } from '../checks/observe.js';
+import { neighbourTableFulls, neighbourTableNotice } from '../checks/neigh-budget.js';
 import { DEFAULT_REACH, reachVerdicts, runReachChecks, type ReachOptions } from '../checks/reach.js';
 import { egressVerdicts, runEgressChecks } from '../checks/egress.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
@@ -152,7 +153,7 @@ async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal):
     // Results that cannot be collected are a note on the run, never a reason to leave the lab behind.
     const collect = async (): Promise<void> => {
       try {
-        await collectArtifacts(plan.runtimeDir, r.dir);
+        await collectArtifacts(plan.runtimeDir, r.dir, plan.vms.length);
         await saveFirewalls(backend, plan, r.dir);
       } catch (err) {
         result.error = [result.error, `collecting results failed: ${err instanceof Error ? err.message : String(err)}`].filter(Boolean).join('; ');
@@ -225,6 +226,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   await prepareResultsDir(resultsDir);
 
   let interrupted: InterruptedError | undefined;
+  const fullsBefore = neighbourTableFulls();
   await withSignals(async (signal) => {
     await Promise.all(runs.map((r) => runVariant(r, opts, signal)));
     if (signal.aborted && signal.reason instanceof InterruptedError) interrupted = signal.reason;
@@ -241,6 +243,8 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
     variants: runs.map((r) => r.result),
     timings: { total: Math.round(performance.now() - t0) },
   };
+  const notice = neighbourTableNotice(fullsBefore, neighbourTableFulls(), Math.max(...runs.map((r) => r.plan.vms.length)));
+  if (notice) result.neighbourTable = notice;
   await writeResult(resultsDir, result);
   return { result, resultsDir, ...(interrupted ? { interrupted } : {}) };
 }

@@ -3,15 +3,37 @@
  * anything is created and updated as processes start. `flatlab ls`, `down`, `exec` and
  * `clean` work from them; a run whose owner process is gone is a leftover.
  */
+import { statfsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProcessRecord } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
 
 export const DEFAULT_RUNTIME_ROOT = '/run/flatlab';
+/** where the runtime files go when /run is not in memory */
+export const SHM_RUNTIME_ROOT = '/dev/shm/flatlab';
 
+const TMPFS_MAGIC = 0x01021994;
+function inMemory(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+let chosen: string | undefined;
+/**
+ * The runtime root: FLATLAB_RUNTIME_DIR, else /run/flatlab where /run is a tmpfs (as on
+ * a systemd machine), else /dev/shm/flatlab. A run creates a directory and a few files
+ * per VM there; on a disk file system (this machine's /run is ext4, where creating a
+ * thousand small files after earlier runs deleted theirs costs seconds of CPU) that is
+ * a large share of a 1000-VM run.
+ */
 export function runtimeRoot(): string {
-  return process.env.FLATLAB_RUNTIME_DIR ?? DEFAULT_RUNTIME_ROOT;
+  if (process.env.FLATLAB_RUNTIME_DIR) return process.env.FLATLAB_RUNTIME_DIR;
+  chosen ??= inMemory('/run') || !inMemory('/dev/shm') ? DEFAULT_RUNTIME_ROOT : SHM_RUNTIME_ROOT;
+  return chosen;
 }
 
 export interface RunState {

@@ -71,8 +71,10 @@ export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
 
 export class NetnsBackend implements Backend {
   readonly name: string = 'netns';
-  /** exit of each process this backend object started, so teardown can reap them */
+  /** exit of each process this backend object started with `ip netns exec`, so teardown can reap them */
   private readonly exits = new Map<number, Promise<void>>();
+  /** processes this backend object started through the helper (which reaps them) */
+  private readonly viaNsd = new Set<number>();
   /** the helper that works inside namespaces without a process per task; null where not built */
   protected nsd: Nsd | null = Nsd.available() ? new Nsd() : null;
 
@@ -103,6 +105,8 @@ export class NetnsBackend implements Backend {
   async createTopology(plan: Plan): Promise<void> {
     // 1. every namespace, in one process
     await ipBatch(null, plan.wiring.namespaces.map((ns) => `netns add ${ns}`));
+    // 1b. their sysctls, before any link exists in them
+    await Promise.all(plan.wiring.namespaces.map((ns) => this.setSysctls(ns, plan.wiring.sysctls)));
     // 2. the fabric bridge and each node's uplink (node end created inside the node)
     await ipBatch(plan.fabric.netns, plan.wiring.fabric);
     // 3. every node and host at once: bridge, uplink into it, bridge address, VM veths
@@ -114,6 +118,7 @@ export class NetnsBackend implements Backend {
   }
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {
+    if (this.nsd) return this.nsd.sysctl(this.nsPath(target), values);
     const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
     const r = await this.exec(target, ['sysctl', '-q', '-w', ...args]);
     if (r.exitCode !== 0) throw new Error(`sysctl in ${target} failed: ${r.stderr.trim()}`);
@@ -128,7 +133,7 @@ export class NetnsBackend implements Backend {
       // these processes (a NIC's MAC is asked of the helper).
       const nsd = this.nsd;
       const pid = await nsd.spawn(this.nsPath(target), opts.logFile, opts.env ?? {}, argv);
-      this.exits.set(pid, nsd.exit(pid));
+      this.viaNsd.add(pid);
       const ticks = await startTicks(pid);
       if (ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
       return { pid, startTicks: ticks, role: opts.role, target };
@@ -298,10 +303,11 @@ export class NetnsBackend implements Backend {
     }
     for (const p of left) sendSignal(p.pid, 'SIGKILL');
     // Reap our own children before going on: a process that exits before it reaps them
-    // leaves zombies to init.
-    // (An unref'd timer: a pending bound must not keep flatlab from exiting.)
+    // leaves zombies to init. (An unref'd timer: a pending bound must not keep flatlab
+    // from exiting; the helper's waits hold the event loop themselves, for 500 ms at most.)
+    const nsd = this.nsd;
     await Promise.race([
-      Promise.all(procs.map((p) => this.exits.get(p.pid))),
+      Promise.all(procs.map((p) => (nsd && this.viaNsd.delete(p.pid) ? nsd.exit(p.pid, 500) : this.exits.get(p.pid)))),
       new Promise<void>((r) => setTimeout(r, 500).unref()),
     ]);
   }

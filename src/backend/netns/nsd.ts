@@ -55,7 +55,9 @@ export class Nsd {
     if (this.child) return this.child;
     // stderr is a pipe of ours, not flatlab's own: the helper outlives a `flatlab up`
     // (it reaps the lab's guests), and must not hold the terminal's or a caller's pipe.
-    const child = spawn(NSD_PATH, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // detached: its own process group, so a Ctrl-C in the terminal reaches flatlab only,
+    // which tears the lab down through the helper
+    const child = spawn(NSD_PATH, [], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     let lastError = '';
     createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
@@ -65,6 +67,8 @@ export class Nsd {
       const why = new Error(`flatlab-nsd ended (${sig ?? `exit ${code}`})${lastError ? `: ${lastError}` : ''}`);
       for (const w of this.waiting.values()) w.reject(why);
       this.waiting.clear();
+      // nothing will be reaped by this helper any more
+      for (const w of [...this.exitWaiters.values()]) w();
     });
     child.once('error', (e) => {
       for (const w of this.waiting.values()) w.reject(e);
@@ -81,20 +85,19 @@ export class Nsd {
   /** Holds the event loop open exactly while requests are in flight. */
   private refresh(): void {
     const out = this.child?.stdout as unknown as Refable | undefined;
-    if (this.waiting.size > 0) out?.ref();
+    if (this.waiting.size > 0 || this.exitWaiters.size > 0) out?.ref();
     else out?.unref();
   }
 
   private onLine(line: string): void {
     const f = line.split('\t');
+    if (process.env.FLTRACE && f[1] === 'ok') process.stderr.write(`line ${f[0]} ${Math.round(performance.now() - ((globalThis as any).__T ?? 0))}\n`);
     if (f[0] === '!') {
       if (f[1] === 'exit') {
         const pid = Number(f[2]);
         const w = this.exitWaiters.get(pid);
-        if (w) {
-          this.exitWaiters.delete(pid);
-          w();
-        } else this.exited.add(pid);
+        if (w) w();
+        else this.exited.add(pid);
       }
       return;
     }
@@ -123,10 +126,23 @@ export class Nsd {
     return Number(value);
   }
 
-  /** Resolves when a child the helper started has ended (and been reaped). */
-  exit(pid: number): Promise<void> {
-    if (this.exited.delete(pid)) return Promise.resolve();
-    return new Promise((resolve) => this.exitWaiters.set(pid, resolve));
+  /**
+   * Resolves true once a child the helper started has ended (been reaped), false after
+   * withinMs. While it waits, the helper's answers keep flatlab's event loop alive.
+   */
+  exit(pid: number, withinMs: number): Promise<boolean> {
+    if (this.exited.delete(pid)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(false), withinMs);
+      const done = (ended: boolean): void => {
+        clearTimeout(timer);
+        this.exitWaiters.delete(pid);
+        this.refresh();
+        resolve(ended);
+      };
+      this.exitWaiters.set(pid, () => done(true));
+      this.refresh();
+    });
   }
 
   /** One probe sent from inside the namespace at nsPath. */
@@ -139,6 +155,12 @@ export class Nsd {
   async mac(nsPath: string, iface: string): Promise<string | null> {
     const [status, value] = await this.request('M', [nsPath, iface]);
     return status === 'ok' ? (value ?? null) : null;
+  }
+
+  /** Sets net.* sysctls inside the namespace at nsPath. */
+  async sysctl(nsPath: string, values: Record<string, string>): Promise<void> {
+    const [status, why] = await this.request('C', [nsPath, ...Object.entries(values).map(([k, v]) => `${k}=${v}`)]);
+    if (status !== 'ok') throw new Error(why ?? 'flatlab-nsd: sysctl failed');
   }
 
   /** Ends the input; the helper exits once its children are gone. */

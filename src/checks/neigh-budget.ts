@@ -1,0 +1,97 @@
+/**
+ * Pacing for probes that make the kernel learn new neighbours.
+ *
+ * A probe from a to b on the flat segment makes a resolve b (an ARP entry in a) and
+ * teaches b about a (an entry in b); a later probe between the same two costs nothing.
+ * The kernel keeps one neighbour table for every namespace of the machine, limited by
+ * net.ipv4.neigh.default.gc_thresh3 (1024 on this machine), and cannot reclaim entries
+ * younger than 5 s: past that, new entries are refused ("table full") and the probe's
+ * packet is dropped before it leaves. flatlab changes no sysctl of the machine, so it
+ * spends at most a share of that table in any 5 s: at 1000 VMs, hundreds of concurrent
+ * probes would otherwise fail for a reason that is flatlab's, not the network's.
+ */
+import { readFileSync } from 'node:fs';
+
+/** How long a new entry stays unreclaimable (the kernel's 5 s, plus a margin). */
+const WINDOW_MS = 5500;
+
+/** The machine's gc_thresh3, read once; 1024 (the kernel default) when unreadable. */
+export function neighbourTableLimit(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/neigh/default/gc_thresh3', 'utf8').trim()) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+export class NeighbourBudget {
+  private readonly spent: { at: number; entries: number }[] = [];
+  private readonly known = new Set<string>();
+
+  /** budget: entries that may be created within any windowMs */
+  constructor(
+    private readonly budget: number,
+    private readonly windowMs = WINDOW_MS,
+  ) {}
+
+  /** The share of the table a lab's probes may use: 60%, leaving room for everything else. */
+  static forMachine(): NeighbourBudget {
+    return new NeighbourBudget(Math.floor(neighbourTableLimit() * 0.6));
+  }
+
+  /** Waits until a probe between a and b fits, then counts its entries (none if they have met). */
+  async admit(a: string, b: string): Promise<void> {
+    const key = a < b ? `${a} ${b}` : `${b} ${a}`;
+    if (this.known.has(key)) return;
+    this.known.add(key);
+    for (;;) {
+      const now = performance.now();
+      while (this.spent.length > 0 && now - this.spent[0]!.at >= this.windowMs) this.spent.shift();
+      const used = this.spent.reduce((n, s) => n + s.entries, 0);
+      if (used + 2 <= this.budget || this.spent.length === 0) {
+        this.spent.push({ at: now, entries: 2 });
+        return;
+      }
+      // the oldest spending leaves the window first
+      await new Promise((r) => setTimeout(r, Math.max(5, this.windowMs - (now - this.spent[0]!.at))));
+    }
+  }
+}
+
+/**
+ * How many times the kernel refused a new neighbour entry since boot (table_fulls of
+ * /proc/net/stat/arp_cache, machine-wide), or null where unreadable.
+ */
+export function neighbourTableFulls(): number | null {
+  try {
+    const [head, values] = readFileSync('/proc/net/stat/arp_cache', 'utf8').trim().split('\n');
+    const i = head!.trim().split(/\s+/).indexOf('table_fulls');
+    const v = values?.trim().split(/\s+/)[i];
+    return i >= 0 && v !== undefined ? parseInt(v, 16) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What a run says about the machine's neighbour table, when it got in the way. */
+export interface NeighbourTableNotice {
+  /** entries the kernel refused during the run (machine-wide: other labs count too) */
+  refused: number;
+  gcThresh3: number;
+  text: string;
+}
+
+export function neighbourTableNotice(before: number | null, after: number | null, vms: number): NeighbourTableNotice | null {
+  if (before === null || after === null || after <= before) return null;
+  const limit = neighbourTableLimit();
+  const suggested = Math.max(4096, 2 ** Math.ceil(Math.log2(vms * 4)));
+  return {
+    refused: after - before,
+    gcThresh3: limit,
+    text:
+      `the kernel refused ${after - before} ARP entries during this run: its neighbour table (one for all namespaces, ` +
+      `net.ipv4.neigh.default.gc_thresh3 = ${limit}) was full, so DHCP replies and probes were dropped by this machine, not by ` +
+      `the modelled network. flatlab changes no setting of the machine; for ${vms} VMs an operator can raise it: ` +
+      `sysctl -w net.ipv4.neigh.default.gc_thresh2=${suggested / 2} net.ipv4.neigh.default.gc_thresh3=${suggested}`,
+  };
+}
