@@ -82,10 +82,19 @@ export class DockerBackend extends NetnsBackend {
       Promise.all(plan.nodes.map((n) => this.startNode(plan, n.netns, n.name))),
     ]);
     const pidOf = new Map(plan.nodes.map((n, i) => [n.netns, pids[i]!]));
-    // each node's guests: namespaces inside its container
-    await Promise.all(
-      plan.nodes.map((n) => this.batchIn(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))),
-    );
+    // each node's guests: namespaces inside its container, with the plan's sysctls set
+    // before any link is made in them (one shell per node walks its guests)
+    const kv = Object.entries(plan.wiring.sysctls).map(([k, v]) => `${k}=${v}`).join(' ');
+    await Promise.all([
+      ...plan.nodes.map(async (n) => {
+        const guests = plan.vms.filter((v) => v.node === n.name).map((v) => v.netns);
+        await this.batchIn(n.netns, guests.map((g) => `netns add ${g}`));
+        if (guests.length === 0 || kv === '') return;
+        const r = await this.dexec(n.netns, ['sh', '-c', 'kv=$1; shift; for ns; do ip netns exec "$ns" sysctl -q -w $kv || exit 1; done', 'sh', kv, ...guests]);
+        if (r.exitCode !== 0) throw new Error(`sysctls of the guests in ${n.netns} failed: ${r.stderr.trim()}`);
+      }),
+      ...hostNs.map((ns) => this.setSysctls(ns, plan.wiring.sysctls)),
+    ]);
     // the plan's fabric batch, a node's namespace named by its container's PID
     const fabric = plan.wiring.fabric.map((l) => l.replace(/ netns (\S+)$/, (m, ns: string) => (pidOf.has(ns) ? ` netns ${pidOf.get(ns)}` : m)));
     await ipBatch(plan.fabric.netns, fabric);
@@ -112,6 +121,8 @@ export class DockerBackend extends NetnsBackend {
         SecurityOpt: ['apparmor=unconfined'],
         Init: true,
         Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
+        // the plan's per-namespace sysctls (IPv6 off) for the node's own namespace
+        Sysctls: plan.wiring.sysctls,
       },
     });
     await c.start();

@@ -283,31 +283,44 @@ export class NetnsBackend implements Backend {
   }
 
   async stopProcesses(procs: ProcessRecord[]): Promise<void> {
-    const live: ProcessRecord[] = [];
-    for (const p of procs) if (await isSameProcess(p.pid, p.startTicks)) live.push(p);
+    const alive = await Promise.all(procs.map((p) => isSameProcess(p.pid, p.startTicks)));
+    const live = procs.filter((_, i) => alive[i]);
     // Children first: dnsmasq's lease-script helper ignores SIGTERM and, orphaned, would
     // be left to init (and not every init reaps). Killed while its parent lives, it is
     // reaped by dnsmasq at once.
     const children = await childrenOf(new Set(live.map((p) => p.pid)));
     for (const pid of children) sendSignal(pid, 'SIGKILL');
     const kidsDeadline = Date.now() + 300;
-    while (Date.now() < kidsDeadline && (await childrenOf(new Set(live.map((p) => p.pid)))).length > 0) await sleep(5);
+    while (children.length > 0 && Date.now() < kidsDeadline && (await childrenOf(new Set(live.map((p) => p.pid)))).length > 0) await sleep(5);
     for (const p of live) sendSignal(p.pid, 'SIGTERM');
-    const deadline = Date.now() + 1000;
-    let left = live;
-    while (left.length > 0 && Date.now() < deadline) {
-      await sleep(10);
-      const still: ProcessRecord[] = [];
-      for (const p of left) if (await isSameProcess(p.pid, p.startTicks)) still.push(p);
-      left = still;
-    }
-    for (const p of left) sendSignal(p.pid, 'SIGKILL');
+    // The helper reports the exit of each process it started: wait on those events, and
+    // poll /proc only for the others.
+    const nsd = this.nsd;
+    const viaHelper = nsd ? live.filter((p) => this.viaNsd.has(p.pid)) : [];
+    const polled = live.filter((p) => !viaHelper.includes(p));
+    const waitHelper = async (): Promise<void> => {
+      const ended = await Promise.all(viaHelper.map((p) => nsd!.exit(p.pid, 1000)));
+      const stuck = viaHelper.filter((_, i) => !ended[i]);
+      for (const p of stuck) sendSignal(p.pid, 'SIGKILL');
+      await Promise.all(stuck.map((p) => nsd!.exit(p.pid, 500)));
+    };
+    const waitPolled = async (): Promise<void> => {
+      const deadline = Date.now() + 1000;
+      let left = polled;
+      while (left.length > 0 && Date.now() < deadline) {
+        await sleep(10);
+        const still = await Promise.all(left.map((p) => isSameProcess(p.pid, p.startTicks)));
+        left = left.filter((_, i) => still[i]);
+      }
+      for (const p of left) sendSignal(p.pid, 'SIGKILL');
+    };
+    await Promise.all([waitHelper(), waitPolled()]);
+    for (const p of procs) this.viaNsd.delete(p.pid);
     // Reap our own children before going on: a process that exits before it reaps them
     // leaves zombies to init. (An unref'd timer: a pending bound must not keep flatlab
-    // from exiting; the helper's waits hold the event loop themselves, for 500 ms at most.)
-    const nsd = this.nsd;
+    // from exiting.)
     await Promise.race([
-      Promise.all(procs.map((p) => (nsd && this.viaNsd.delete(p.pid) ? nsd.exit(p.pid, 500) : this.exits.get(p.pid)))),
+      Promise.all(procs.map((p) => this.exits.get(p.pid))),
       new Promise<void>((r) => setTimeout(r, 500).unref()),
     ]);
   }
