@@ -89,3 +89,19 @@ t.test('backend: in the scenario picks the backend; --backend overrides it', { s
   t.equal((await readResult(n.stdout)).backend, 'netns');
   t.same(await containersOfFlatlab(), []);
 });
+
+t.test('flatlab suite --backend all runs each scenario on both backends', { skip }, async (t) => {
+  const dir = await tempDir();
+  const r = await flatlab(['suite', 'flatdhcp-multihost', 'flat-injected', '--backend', 'all', '--results', dir]);
+  t.equal(r.exitCode, 0, 'all as expected', { output: r.stdout + r.stderr });
+  for (const b of ['netns', 'docker']) {
+    t.match(r.stdout, new RegExp(`flatdhcp-multihost\\s+${b}\\s+same-net-blocked\\s+pass`), `flatdhcp-multihost on ${b}`);
+    t.match(r.stdout, new RegExp(`flat-injected\\s+${b}\\s+default\\s+pass`), `flat-injected on ${b}`);
+  }
+  t.match(r.stdout, /all 4 scenario runs as expected/);
+  const bad = await flatlab(['suite', '--backend', 'qemu', '--results', dir]);
+  t.equal(bad.exitCode, 2);
+  t.match(bad.stderr, /--backend: no backend "qemu"/);
+  t.same(await containersOfFlatlab(), []);
+  t.same(await flatlabNamespaces(), []);
+});

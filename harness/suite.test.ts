@@ -15,7 +15,7 @@ t.test('flatlab suite runs every scenario and variant, in parallel, and says so'
     t.match(r.stdout, new RegExp(`^  ${s}\\s`, 'm'), `${s} is in the table`);
   }
   t.match(r.stdout, /cross-node-arp-no-ping\s+nic-promisc-deny\s+pass\s+\S+\s+cross-node-arp-no-ping/);
-  t.match(r.stdout, /all 10 scenarios as expected/);
+  t.match(r.stdout, /all 10 scenario runs as expected/);
   t.same(await flatlabNamespaces(), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged after the whole suite');
   // each run left its JUnit report beside result.json
@@ -34,7 +34,7 @@ t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, as
   t.equal(mixed.exitCode, 1);
   t.match(mixed.stdout, /bad\s+default\s+FAIL\s+19\/20/);
   t.match(mixed.stdout, /good\s+default\s+pass\s+20\/20/);
-  t.match(mixed.stdout, /1 of 2 scenarios failed/);
+  t.match(mixed.stdout, /1 of 2 scenario runs failed/);
   const results = await tempDir();
   const one = await flatlab(['suite', 'flat-inj*', '--results', results]);
   t.equal(one.exitCode, 0);

@@ -268,29 +268,36 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .command('suite')
     .argument('[patterns...]', 'scenario names or globs under scenarios/ (default: all)')
     .option('-j, --jobs <n>', 'scenarios at once', String(Math.max(1, Math.min(4, availableParallelism()))))
-    .option('-b, --backend <name>', `backend (${backendNames().join(', ')}; default: each scenario's backend:, else netns)`)
+    .option('-b, --backend <names>', `backend(s): ${backendNames().join(', ')}, a comma-separated list, or all (default: each scenario's backend:, else netns)`)
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--dir <dir>', 'where the scenarios are (default: scenarios/)')
-    .description('run every scenario (every variant), several at once, and print a table')
+    .description('run every scenario (every variant, on one backend or several), several at once, and print a table')
     .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string }) => {
       const jobs = Number(flags.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
       const files = await findScenarios(patterns, flags.dir);
       if (files.length === 0) throw new UserError(`no scenario matches ${patterns.join(' ')}`);
+      const backends = flags.backend === 'all' ? backendNames() : flags.backend?.split(',').map((b) => b.trim());
+      for (const b of backends ?? []) if (!backendNames().includes(b)) throw new UserError(`--backend: no backend "${b}" (${backendNames().join(', ')}, or all)`);
       const loaded = await Promise.all(files.map((f) => loadScenarioFile(f)));
+      // each scenario once per backend asked for (or on its own backend)
+      const work = loaded.flatMap((l) => (backends ?? [l.scenario.backend ?? 'netns']).map((backend) => ({ l, backend })));
+      const several = new Set(work.map((w) => w.backend)).size > 1;
       const t0 = performance.now();
       let done = 0;
-      const outcomes = await mapLimit(loaded, jobs, async (l) => {
-        process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
-        const o = await runScenario(l, { backend: flags.backend ?? l.scenario.backend ?? 'netns', resultsRoot: flags.results, quiet: true });
+      const outcomes = await mapLimit(work, jobs, async ({ l, backend }) => {
+        const on = several ? ` on ${backend}` : '';
+        process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name}${on} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
+        const o = await runScenario(l, { backend, resultsRoot: flags.results, quiet: true });
         done++;
         const mark = o.result.ok ? chalk.green('✓') : chalk.red('✗');
-        process.stderr.write(`  ${mark} ${o.result.scenario} ${chalk.dim(`${o.result.timings.total} ms (${done}/${loaded.length})`)}\n`);
+        process.stderr.write(`  ${mark} ${o.result.scenario}${on} ${chalk.dim(`${o.result.timings.total} ms (${done}/${work.length})`)}\n`);
         return o;
       });
       const rows = outcomes.flatMap(({ result }) =>
         result.variants.map((v) => [
           result.scenario,
+          ...(several ? [result.backend] : []),
           v.variant,
           v.ok ? chalk.green('pass') : chalk.red.bold(v.error ? 'error' : 'FAIL'),
           `${v.summary.passed}/${v.summary.passed + v.summary.failed}${v.summary.skipped ? ` (+${v.summary.skipped} skipped)` : ''}`,
@@ -298,10 +305,10 @@ export function registerCommands(program: Command, setExit: SetExit): void {
           `${v.timings.total} ms`,
         ]),
       );
-      process.stdout.write('\n' + renderTable(['scenario', 'variant', 'result', 'checks', 'symptom', 'time'], rows) + '\n');
+      process.stdout.write('\n' + renderTable(['scenario', ...(several ? ['backend'] : []), 'variant', 'result', 'checks', 'symptom', 'time'], rows) + '\n');
       const failed = outcomes.filter((o) => !o.result.ok);
       process.stdout.write(
-        `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenarios as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenarios failed`)} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n\n`,
+        `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenario runs as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenario runs failed`)} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n\n`,
       );
       const interrupted = outcomes.find((o) => o.interrupted)?.interrupted;
       setExit(interrupted ? interrupted.exitCode : failed.length ? 1 : 0);
