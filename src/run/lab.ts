@@ -3,6 +3,7 @@
  * Backend-neutral: it decides what runs where and in which order; the backend decides how.
  */
 import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -330,7 +331,10 @@ export async function tearDown(
   } finally {
     await backend.destroy(prefix);
     backend.close?.();
-    await rm(runtimeDir, { recursive: true, force: true });
+    // one `rm -rf` (the directory is the run's own, named by its prefix): Node's recursive
+    // rm walks a thousand guests' directories through the thread pool ten times slower
+    const r = await execa('rm', ['-rf', '--', runtimeDir], { reject: false });
+    if (r.exitCode !== 0) await rm(runtimeDir, { recursive: true, force: true });
     await removeState(prefix);
   }
 }

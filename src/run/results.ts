@@ -81,11 +81,13 @@ export async function collectArtifacts(runtimeDir: string, dir: string, vmCount 
     const r = await execa('tar', ['-C', runtimeDir, '-cf', join(dir, 'vms.tar'), 'vms'], { reject: false });
     if (r.exitCode !== 0) throw new Error(`tar of the guests' files: ${r.stderr.trim()}`);
   }
-  for (const sub of archive ? ['nodes', 'hosts'] : ['nodes', 'vms', 'hosts']) {
-    await cp(join(runtimeDir, sub), join(dir, sub), { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
-  }
+  await Promise.all(
+    (archive ? ['nodes', 'hosts'] : ['nodes', 'vms', 'hosts']).map((sub) =>
+      cp(join(runtimeDir, sub), join(dir, sub), { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      }),
+    ),
+  );
 }
 
 export async function writeResult(dir: string, result: RunResult): Promise<string> {

@@ -4,7 +4,8 @@
  * `ip netns exec` mounted for it. One file read costs microseconds; one `ip -n NS`
  * process costs 13-30 ms (kernel-recipes.md).
  */
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFile, readlink, stat } from 'node:fs/promises';
 import { intToIp } from '../../net/ipv4.js';
 
 async function readText(path: string): Promise<string | null> {
@@ -21,7 +22,10 @@ async function readText(path: string): Promise<string | null> {
  * [1] the parent PID (field 4), [19] the start time in clock ticks (field 22).
  */
 async function statFields(pid: number | string): Promise<string[] | null> {
-  const text = await readText(`/proc/${pid}/stat`);
+  return splitStat(await readText(`/proc/${pid}/stat`));
+}
+
+function splitStat(text: string | null): string[] | null {
   return text ? text.slice(text.lastIndexOf(')') + 2).split(' ') : null;
 }
 
@@ -48,14 +52,24 @@ export async function netnsInode(name: string): Promise<number | null> {
 /** PIDs of every process whose network namespace is one of `inodes`. */
 export async function pidsInNamespaces(inodes: Set<number>): Promise<number[]> {
   if (inodes.size === 0) return [];
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    // null: exited meanwhile, or a kernel thread
-    const ino = await pidNetnsInode(Number(entry));
-    if (ino !== null && inodes.has(ino)) pids.push(Number(entry));
-  }
-  return pids;
+  return procPids().filter((pid) => {
+    // throws when exited meanwhile, or for a kernel thread
+    try {
+      const ino = Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))?.[1]);
+      return inodes.has(ino);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Every PID of the machine. The scans below read /proc synchronously on purpose: a
+ * /proc read takes microseconds, and with a thousand guests a scan of 2000 processes
+ * through the thread pool (four threads, a callback each) took 0.3-0.5 s, in sync 30 ms.
+ */
+function procPids(): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
 }
 
 /**
@@ -129,13 +143,13 @@ export async function readMac(pid: number, iface: string): Promise<string | null
 /** PIDs whose parent is one of `parents` (from /proc/PID/stat field 4). */
 export async function childrenOf(parents: Set<number>): Promise<number[]> {
   if (parents.size === 0) return [];
-  const out: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const f = await statFields(entry);
-    if (f && parents.has(Number(f[1]))) out.push(Number(entry));
-  }
-  return out;
+  return procPids().filter((pid) => {
+    try {
+      return parents.has(Number(splitStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))![1]));
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The ARP table of PID's namespace: address -> MAC, for complete entries only. */
