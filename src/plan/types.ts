@@ -218,6 +218,8 @@ export interface WiringPlan {
   namespaces: string[];
   /** sysctls set in every namespace right after it is made, before any link */
   sysctls: Record<string, string>;
+  /** sysctls of devices, set once every link exists (per target namespace) */
+  deviceSysctls: Record<string, Record<string, string>>;
   /** run first: the fabric bridge and one veth per node, node ends created in the node */
   fabric: string[];
   /** run after the fabric, in parallel: bridge, uplink, VM veths */

@@ -115,6 +115,8 @@ export class NetnsBackend implements Backend {
       ...plan.nodes.map((n) => ipBatch(n.netns, plan.wiring.nodes[n.name] ?? [])),
       ...hosts.map((h) => ipBatch(h.netns, plan.wiring.hosts[h.name] ?? [])),
     ]);
+    // 4. device sysctls, now that every device exists
+    await Promise.all(Object.entries(plan.wiring.deviceSysctls).map(([ns, values]) => this.setSysctls(ns, values)));
   }
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {
