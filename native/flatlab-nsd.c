@@ -211,7 +211,6 @@ static void probe(char **f, int n) {
   }
   return;
 fail:
-  p->kind = K_ICMP; /* any non-free kind, so finish() frees it */
   finish(p, "error", err);
 }
 

@@ -4,11 +4,11 @@
  * A probe from a to b on the flat segment makes a resolve b (an ARP entry in a) and
  * teaches b about a (an entry in b); a later probe between the same two costs nothing.
  * The kernel keeps one neighbour table for every namespace of the machine, limited by
- * net.ipv4.neigh.default.gc_thresh3 (1024 on this machine), and cannot reclaim entries
- * younger than 5 s: past that, new entries are refused ("table full") and the probe's
- * packet is dropped before it leaves. flatlab changes no sysctl of the machine, so it
- * spends at most a share of that table in any 5 s: at 1000 VMs, hundreds of concurrent
- * probes would otherwise fail for a reason that is flatlab's, not the network's.
+ * net.ipv4.neigh.default.gc_thresh3 (1024 on this machine), and cannot reclaim young
+ * entries (see WINDOW_MS): past that, new entries are refused ("table full") and the
+ * probe's packet is dropped before it leaves. flatlab changes no sysctl of the machine,
+ * so it spends at most a share of that table in any window: at 1000 VMs, hundreds of
+ * concurrent probes would otherwise fail for a reason that is flatlab's, not the network's.
  */
 import { readFileSync } from 'node:fs';
 
@@ -28,8 +28,12 @@ export function neighbourTableLimit(): number {
   }
 }
 
+/** Entries a probe between two VMs that have not met creates: one on each side. */
+const ENTRIES_PER_PAIR = 2;
+
 export class NeighbourBudget {
-  private readonly spent: { at: number; entries: number }[] = [];
+  /** when each new pair was admitted, oldest first */
+  private readonly admitted: number[] = [];
   private readonly known = new Set<string>();
 
   /** budget: entries that may be created within any windowMs */
@@ -50,14 +54,13 @@ export class NeighbourBudget {
     this.known.add(key);
     for (;;) {
       const now = performance.now();
-      while (this.spent.length > 0 && now - this.spent[0]!.at >= this.windowMs) this.spent.shift();
-      const used = this.spent.reduce((n, s) => n + s.entries, 0);
-      if (used + 2 <= this.budget || this.spent.length === 0) {
-        this.spent.push({ at: now, entries: 2 });
+      while (this.admitted.length > 0 && now - this.admitted[0]! >= this.windowMs) this.admitted.shift();
+      if ((this.admitted.length + 1) * ENTRIES_PER_PAIR <= this.budget || this.admitted.length === 0) {
+        this.admitted.push(now);
         return;
       }
-      // the oldest spending leaves the window first
-      await new Promise((r) => setTimeout(r, Math.max(5, this.windowMs - (now - this.spent[0]!.at))));
+      // the oldest admission leaves the window first
+      await new Promise((r) => setTimeout(r, Math.max(5, this.windowMs - (now - this.admitted[0]!))));
     }
   }
 }

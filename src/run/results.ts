@@ -1,11 +1,11 @@
 /** The results folder of a run: result.json plus the lab's own files (dnsmasq logs, lease logs). */
-import type { NeighbourTableNotice } from '../checks/neigh-budget.js';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { renderJunit } from '../report/junit.js';
 import { renderHtml } from '../report/html.js';
+import type { NeighbourTableNotice } from '../checks/neigh-budget.js';
 import type { Plan } from '../plan/types.js';
 import type { FlowDiagnosis } from '../diagnose/run-diagnosis.js';
 import type { Symptom } from '../checks/symptoms.js';

@@ -23,9 +23,8 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { EnvironmentError } from '../../errors.js';
-import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
-import type { ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
-import { execProbe } from '../exec-probe.js';
+import type { Plan, VmPlan } from '../../plan/types.js';
+import type { ExecOptions, ExecResult, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
 import { isSameProcess, startTicks } from '../netns/procfs.js';
@@ -46,12 +45,9 @@ interface Placement {
 export class DockerBackend extends NetnsBackend {
   override readonly name = 'docker';
   // The VMs' namespaces live inside the node containers, where flatlab-nsd does not
-  // run: guests start through docker exec and probes are ping/socat inside the VM.
+  // run: without it, guests start through docker exec and probes are ping/socat inside
+  // the VM (NetnsBackend's way without a helper).
   protected override nsd = null;
-
-  override async probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
-    return execProbe(this, target, dst, proto, port, timeoutMs);
-  }
   private readonly docker: Docker = connect();
   /** plan target (namespace name) -> where it lives; host namespaces are absent */
   private placements = new Map<string, Placement>();

@@ -298,8 +298,9 @@ export class NetnsBackend implements Backend {
     // The helper reports the exit of each process it started: wait on those events, and
     // poll /proc only for the others.
     const nsd = this.nsd;
-    const viaHelper = nsd ? live.filter((p) => this.viaNsd.has(p.pid)) : [];
-    const polled = live.filter((p) => !viaHelper.includes(p));
+    const byHelper = (p: ProcessRecord): boolean => nsd !== null && this.viaNsd.has(p.pid);
+    const viaHelper = live.filter(byHelper);
+    const polled = live.filter((p) => !byHelper(p));
     const waitHelper = async (): Promise<void> => {
       const ended = await Promise.all(viaHelper.map((p) => nsd!.exit(p.pid, 1000)));
       const stuck = viaHelper.filter((_, i) => !ended[i]);

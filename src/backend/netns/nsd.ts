@@ -91,7 +91,6 @@ export class Nsd {
 
   private onLine(line: string): void {
     const f = line.split('\t');
-    if (process.env.FLTRACE && f[1] === 'ok') process.stderr.write(`line ${f[0]} ${Math.round(performance.now() - ((globalThis as any).__T ?? 0))}\n`);
     if (f[0] === '!') {
       if (f[1] === 'exit') {
         const pid = Number(f[2]);
