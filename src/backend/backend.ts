@@ -45,6 +45,8 @@ export interface VmNetState {
   defaultGateway: string | null;
   /** resolved ARP entries: address -> MAC */
   arp: Record<string, string>;
+  /** addresses the guest asked for by ARP without an answer (INCOMPLETE or FAILED) */
+  unresolved?: string[];
 }
 
 /** What one probe saw: the verdict and, in words, what answered (or did not). */

@@ -29,9 +29,9 @@ export async function execProbe(backend: Pick<Backend, 'exec'>, fromNs: string, 
     return { observed: 'unreachable', evidence: `no answer to tcp SYN to ${target} within ${timeoutMs} ms (dropped)` };
   }
   // udp: the target echoes; silence means dropped, ICMP port unreachable means refused.
-  // socat never sees an end of a UDP "connection": its inactivity timeout ends it, so
-  // keep that short (an echo on one machine comes back within milliseconds).
-  const idle = Math.min(timeoutMs, 250) / 1000;
+  // socat never sees an end of a UDP "connection": it waits the whole -t after its input
+  // ends, so that wait is the probe's timeout (a loaded machine may echo late).
+  const idle = timeoutMs / 1000;
   const r = await backend.exec(fromNs, ['socat', '-T', idle.toFixed(2), '-t', idle.toFixed(2), '-', `UDP4:${target}`], { ...opts, input: `${PROBE_TOKEN}\n` });
   if (r.stdout.includes(PROBE_TOKEN)) return { observed: 'reachable', evidence: `udp datagram to ${target} echoed` };
   if (/refused/i.test(r.stderr)) return { observed: 'refused', evidence: `udp to ${target}: ICMP port unreachable` };

@@ -17,8 +17,11 @@ export function parseIpJsonBatch(stdout: string): Record<string, unknown>[][] {
 export function parseVmState(stdout: string, nic: string): VmNetState {
   const [links, routes, neigh] = parseIpJsonBatch(stdout);
   const arp: Record<string, string> = {};
+  const unresolved: string[] = [];
   for (const n of (neigh ?? []) as { dst?: string; lladdr?: string; state?: string[] }[]) {
-    if (n.dst && n.lladdr && !(n.state ?? []).some((x) => x === 'FAILED' || x === 'INCOMPLETE')) arp[n.dst] = n.lladdr;
+    const failed = (n.state ?? []).some((x) => x === 'FAILED' || x === 'INCOMPLETE');
+    if (n.dst && n.lladdr && !failed) arp[n.dst] = n.lladdr;
+    else if (n.dst && failed) unresolved.push(n.dst);
   }
   const link = links?.[0] as { address?: string; addr_info?: { family: string; local: string; prefixlen: number }[] } | undefined;
   const def = (routes ?? []).find((x) => x.dst === 'default' && x.dev === nic) as { gateway?: string } | undefined;
@@ -27,5 +30,6 @@ export function parseVmState(stdout: string, nic: string): VmNetState {
     addresses: (link?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ip: a.local, prefixLength: a.prefixlen })),
     defaultGateway: def?.gateway ?? null,
     arp,
+    unresolved,
   };
 }

@@ -1,45 +1,112 @@
 /**
  * Reachability by real packets: each check sends from inside the source VM's namespace.
- * All checks run at once (bounded); an expected-unreachable check waits only a short
- * timeout, since on one machine a reply that comes at all comes within milliseconds.
+ * All checks run at once (bounded).
+ *
+ * What a verdict rests on:
+ * - A probe is sent again only while what it observed differs from what is expected, and
+ *   every attempt is kept: a cell that passed after a differing attempt is "flaky".
+ * - An answer where a drop is expected is a failure at once: it is never retried.
+ * - An expected drop waits only a short time (on one machine an answer comes within
+ *   milliseconds), so silence alone proves nothing under load: it must be confirmed by
+ *   the counter of the rule that dropped it, an unanswered ARP, or a missing address
+ *   (confirm.ts). Unconfirmed silences are probed again, a round at a time, each round
+ *   between two counter readings; what stays unconfirmed fails as "unconfirmed".
  */
 import type { Backend, ProbeOutcome } from '../backend/backend.js';
 import type { Plan, ReachExpectation, VmPlan } from '../plan/types.js';
 import { mapLimit } from '../run/wait.js';
+import { confirmSilences } from './confirm.js';
+import { dropsBetween, readCounters, type DropCount } from './counters.js';
 import { NeighbourBudget, neighbourTableFulls } from './neigh-budget.js';
-import type { ReachResult, Verdict } from './types.js';
+import type { ReachAttempt, ReachResult, Verdict } from './types.js';
 
 export interface ReachOptions {
-  /** how long a reachable-expected probe waits for a reply, per attempt */
+  /** how long a probe expected to be answered waits for its answer, per attempt */
   positiveTimeoutMs: number;
-  /** attempts for a reachable-expected probe (the first may pay for ARP) */
+  /** attempts for a probe expected to be answered, while it observes something else */
   positiveAttempts: number;
-  /** how long an unreachable-expected probe waits for a reply */
+  /** how long a probe expected to be dropped waits for an answer */
   negativeTimeoutMs: number;
+  /** rounds in which unconfirmed silences are probed again */
+  confirmRounds: number;
   /** probes in flight at once; by default what the backend says it handles well */
   concurrency?: number;
 }
 
-export const DEFAULT_REACH: ReachOptions = { positiveTimeoutMs: 1000, positiveAttempts: 2, negativeTimeoutMs: 200 };
+/**
+ * An answer that comes at all comes within milliseconds on one machine, but a loaded one
+ * may take longer: the positive wait costs nothing when the answer comes, so it is long.
+ */
+export const DEFAULT_REACH: ReachOptions = { positiveTimeoutMs: 2000, positiveAttempts: 2, negativeTimeoutMs: 200, confirmRounds: 2 };
 
-export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOptions = DEFAULT_REACH, budget = NeighbourBudget.forMachine()): Promise<ReachResult[]> {
+export interface ReachRun {
+  results: ReachResult[];
+  /** dropping rules that counted packets where no expected drop was counted */
+  unexpectedDrops: DropCount[];
+}
+
+export interface ReachContext {
+  /** VMs that hold no address (observed before the probes) */
+  addressless: Set<string>;
+  budget?: NeighbourBudget;
+}
+
+export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOptions = DEFAULT_REACH, ctx: ReachContext = { addressless: new Set() }): Promise<ReachRun> {
   const vms = new Map(plan.vms.map((v) => [v.name, v]));
+  const budget = ctx.budget ?? NeighbourBudget.forMachine();
+  const concurrency = opts.concurrency ?? backend.probeConcurrency ?? 16;
+  const expectsDrops = plan.expected.reach.some((e) => e.expect === 'unreachable');
   const fullsBefore = neighbourTableFulls();
-  const first = await mapLimit(plan.expected.reach, opts.concurrency ?? backend.probeConcurrency ?? 16, (e) => checkOne(backend, vms, e, opts, budget));
+  let before = expectsDrops ? await readCounters(backend, plan) : null;
+  const results = await mapLimit(plan.expected.reach, concurrency, (e) => checkOne(backend, vms, e, opts, budget));
   // When the machine's neighbour table refused entries meanwhile, a probe may have been
   // dropped by this machine before it left: the probes that did not see what was
   // expected are sent again, fewer at once, and say so. A real drop is seen again.
   const fullsAfter = neighbourTableFulls();
-  if (fullsBefore === null || fullsAfter === null || fullsAfter === fullsBefore) return first;
-  const again = first.flatMap((r, i) => (r.observed !== r.expected ? [i] : []));
-  if (again.length === 0) return first;
-  await new Promise((r) => setTimeout(r, 2000));
-  const second = await mapLimit(again, 16, (i) => checkOne(backend, vms, plan.expected.reach[i]!, opts, budget));
-  again.forEach((i, k) => {
-    const r = second[k]!;
-    first[i] = { ...r, evidence: `${r.evidence} (sent again: the machine's neighbour table refused ${fullsAfter - fullsBefore} ARP entries during the first round)` };
-  });
-  return first;
+  if (fullsBefore !== null && fullsAfter !== null && fullsAfter !== fullsBefore) {
+    const again = results.flatMap((r, i) => (r.observed !== r.expected ? [i] : []));
+    if (again.length > 0) {
+      // the kernel cannot reclaim an entry younger than 5 s: let the refused ones age out
+      // (a bound on the table, not on the network: the probes are sent again after it)
+      await new Promise((r) => setTimeout(r, 2000));
+      const second = await mapLimit(again, 16, (i) => checkOne(backend, vms, plan.expected.reach[i]!, opts, budget));
+      again.forEach((i, k) => {
+        const r = second[k]!;
+        results[i] = {
+          ...r,
+          attempts: [...(results[i]!.attempts ?? []), ...(r.attempts ?? [])],
+          evidence: `${r.evidence} (sent again: the machine's neighbour table refused ${fullsAfter - fullsBefore} ARP entries during the first round)`,
+        };
+      });
+    }
+  }
+  if (!before) return { results, unexpectedDrops: [] };
+
+  // Confirm every silence that was expected to be a drop; probe the unconfirmed again.
+  let unexpectedDrops: DropCount[] = [];
+  for (let round = 0; ; round++) {
+    const after = await readCounters(backend, plan);
+    const silentSources = [...new Set(results.filter((r) => r.expected === 'unreachable' && r.observed === 'unreachable').map((r) => r.from))];
+    const states = await Promise.all(silentSources.map((v) => backend.readVmState(vms.get(v)!)));
+    const { confirmed, unexplained } = confirmSilences(plan, results, {
+      drops: dropsBetween(plan, before, after),
+      unresolved: Object.fromEntries(silentSources.map((v, i) => [v, states[i]!.unresolved ?? []])),
+      addressless: ctx.addressless,
+    });
+    if (round === 0) unexpectedDrops = unexplained;
+    // earlier rounds' confirmations stand; this round judges only what it probed again
+    for (const [i, c] of confirmed) if (results[i]!.confirmedBy == null) results[i]!.confirmedBy = c;
+    const open = results.flatMap((r, i) => (r.expected === 'unreachable' && r.observed === 'unreachable' && r.confirmedBy == null ? [i] : []));
+    if (open.length === 0 || round >= opts.confirmRounds) break;
+    before = after;
+    const again = await mapLimit(open, concurrency, (i) => checkOne(backend, vms, plan.expected.reach[i]!, opts, budget));
+    open.forEach((i, k) => {
+      const r = again[k]!;
+      // the fresh attempt decides; an answer now is a failure (a slow answer, not a drop)
+      results[i] = { ...r, attempts: [...(results[i]!.attempts ?? []), ...(r.attempts ?? [])], durationMs: results[i]!.durationMs + r.durationMs };
+    });
+  }
+  return { results, unexpectedDrops };
 }
 
 /** One expectation, probed from inside the source VM. */
@@ -48,12 +115,15 @@ async function checkOne(backend: Backend, vms: Map<string, VmPlan>, e: ReachExpe
   const to = vms.get(e.to)!;
   await budget.admit(from.netns, to.netns);
   const t0 = performance.now();
-  // An expected answer gets a second chance (the first may pay for ARP); an expected
-  // silence gets one short attempt: on one machine an answer comes within milliseconds.
+  // An expected answer is asked for again while something else is observed; an expected
+  // silence gets one short attempt: an answer there is a failure, never retried.
   const positive = e.expect !== 'unreachable';
+  const attempts: ReachAttempt[] = [];
   let outcome: ProbeOutcome = { observed: 'unreachable', evidence: '' };
   for (let i = 0; i < (positive ? opts.positiveAttempts : 1); i++) {
-    outcome = await backend.probe(from.netns, to.ip, e.proto, e.port, positive ? opts.positiveTimeoutMs : opts.negativeTimeoutMs);
+    const timeoutMs = positive ? opts.positiveTimeoutMs : opts.negativeTimeoutMs;
+    outcome = await backend.probe(from.netns, to.ip, e.proto, e.port, timeoutMs);
+    attempts.push({ observed: outcome.observed, evidence: outcome.evidence, timeoutMs });
     if (outcome.observed === e.expect) break;
   }
   return {
@@ -67,16 +137,34 @@ async function checkOne(backend: Backend, vms: Map<string, VmPlan>, e: ReachExpe
     durationMs: Math.round(performance.now() - t0),
     source: e.source,
     reason: e.reason,
+    attempts,
   };
 }
 
+/** pass, flaky (passed after a differing attempt), or fail; unconfirmed silences fail. */
 export function reachVerdicts(results: ReachResult[]): Verdict[] {
-  return results.map((r) => ({
-    kind: 'reach',
-    subject: `${r.from} -> ${r.to} ${r.proto}${r.port !== undefined ? `/${r.port}` : ''}`,
-    expected: r.expected,
-    observed: r.observed,
-    ok: r.expected === r.observed,
-    ...(r.expected !== r.observed ? { detail: `${r.evidence}; expected because ${r.reason}` } : {}),
-  }));
+  return results.map((r) => {
+    const unconfirmed = r.expected === 'unreachable' && r.observed === 'unreachable' && r.confirmedBy === null;
+    const ok = r.expected === r.observed && !unconfirmed;
+    const tries = r.attempts ?? [];
+    const flaky = ok && tries.some((a) => a.observed !== r.expected);
+    const observed = unconfirmed ? 'unreachable (unconfirmed)' : r.observed;
+    return {
+      kind: 'reach',
+      subject: `${r.from} -> ${r.to} ${r.proto}${r.port !== undefined ? `/${r.port}` : ''}`,
+      expected: r.expected,
+      observed,
+      ok,
+      ...(r.confirmedBy ? { confirmedBy: r.confirmedBy.text } : {}),
+      ...(flaky ? { flaky: true } : {}),
+      ...(tries.length > 1 ? { tries: tries.map((a) => `${a.observed}: ${a.evidence}`) } : {}),
+      ...(ok
+        ? {}
+        : {
+            detail: unconfirmed
+              ? `${r.evidence}, but no dropping rule on its path counted it and its ARP was answered: a slow answer cannot pass as a drop; expected because ${r.reason}`
+              : `${r.evidence}; expected because ${r.reason}`,
+          }),
+    };
+  });
 }

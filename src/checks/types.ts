@@ -55,6 +55,12 @@ export interface Verdict {
   detail?: string;
   /** not applicable here, and why (counted neither passed nor failed) */
   skipped?: string;
+  /** passed, but only after a try that saw something else (every try is in `tries`) */
+  flaky?: boolean;
+  /** what each try observed, when there was more than one */
+  tries?: string[];
+  /** an expected drop: what showed it was one (a rule's counter, an unanswered ARP) */
+  confirmedBy?: string;
 }
 
 /** The way out, observed: what the external host saw as the source of a guest's connection. */
@@ -68,6 +74,31 @@ export interface EgressResult {
   /** the source of the guest's SYN in the external host's capture; null: none captured */
   capturedSource: string | null;
   evidence: string;
+  /** every connection tried, in order (the last one is the verdict's) */
+  attempts?: EgressAttempt[];
+}
+
+export interface EgressAttempt {
+  observedSource: string | null;
+  capturedSource?: string | null;
+  evidence: string;
+  /** the guest's source port of this attempt */
+  port: number;
+}
+
+/** One probe sent for a reachability check. */
+export interface ReachAttempt {
+  observed: Reachability;
+  evidence: string;
+  timeoutMs: number;
+}
+
+/** What showed that a silence was a drop, not a slow answer. */
+export interface DropConfirmation {
+  /** `counter`: a dropping rule counted it; `arp`: the source's ARP went unanswered; `no-address`: an end has no address */
+  by: 'counter' | 'arp' | 'no-address';
+  /** in words: the rule and where, or the unanswered neighbour */
+  text: string;
 }
 
 export interface ReachResult {
@@ -83,4 +114,8 @@ export interface ReachResult {
   evidence: string;
   durationMs: number;
   source: 'derived' | 'scenario';
+  /** every probe sent, in order (the last one is the verdict's) */
+  attempts?: ReachAttempt[];
+  /** an observed silence where a drop was expected: what confirmed it, or null (unconfirmed) */
+  confirmedBy?: DropConfirmation | null;
 }

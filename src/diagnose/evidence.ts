@@ -4,7 +4,10 @@
  * settings that decide the path (bridge ports, addresses, forwarding). Plain data,
  * so the verdict can be computed (and unit-tested) from recordings.
  */
+import type { DropCount } from '../checks/counters.js';
 import type { Flow } from './flow.js';
+
+export { droppedBetween, parseEbtablesCounters, parseIptablesCounters, type DropCount } from '../checks/counters.js';
 
 export interface HopSeen {
   label: string;
@@ -18,14 +21,6 @@ export interface HopSeen {
   replies: number;
 }
 
-/** A dropping rule whose packet counter moved while the probe ran. */
-export interface DropCount {
-  target: string;
-  /** `compute2` or `fabric` */
-  where: string;
-  rule: string;
-  packets: number;
-}
 
 export interface NodeFacts {
   /** the bridge flat_interface is enslaved to, or null */
@@ -84,37 +79,4 @@ export function summariseCapture(label: string, text: string, flow: Pick<Flow, '
     if (c.reply) seen.replies++;
   }
   return seen;
-}
-
-/** `[12:840] -A chain ... -j DROP` lines of `iptables-save -c`: rule text -> packets. */
-export function parseIptablesCounters(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^\[(\d+):\d+\] (-A .*)$/.exec(line.trim());
-    if (m) out.set(m[2]!, (out.get(m[2]!) ?? 0) + Number(m[1]));
-  }
-  return out;
-}
-
-/** `-o compute2 -j DROP , pcnt = 5 -- bcnt = 490` lines of `ebtables -L --Lc`. */
-export function parseEbtablesCounters(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  let chain = '';
-  for (const line of text.split('\n')) {
-    const c = /^Bridge chain: (\S+),/.exec(line);
-    if (c) chain = c[1]!;
-    const m = /^(.*?) , pcnt = (\d+) -- bcnt = \d+/.exec(line.trim());
-    if (m) out.set(`${chain} ${m[1]}`, Number(m[2]));
-  }
-  return out;
-}
-
-/** Rules that drop (DROP, or nova's fallback chain) whose counters moved. */
-export function droppedBetween(before: Map<string, number>, after: Map<string, number>, target: string, where: string): DropCount[] {
-  const out: DropCount[] = [];
-  for (const [rule, n] of after) {
-    const delta = n - (before.get(rule) ?? 0);
-    if (delta > 0 && /-j DROP\b/.test(rule)) out.push({ target, where, rule, packets: delta });
-  }
-  return out;
 }

@@ -5,20 +5,14 @@
  * path; then the pure verdict. A few seconds per flow at most.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Backend, ProcessRecord } from '../backend/backend.js';
+import { basename, join } from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import { finishCaptures, startCapture, type Capture } from '../checks/capture.js';
+import { dropsBetween, readCounters } from '../checks/counters.js';
 import type { EgressResult, ReachResult } from '../checks/types.js';
+import { instanceChain, sameNetAcceptRule } from '../plan/firewall.js';
 import type { Plan } from '../plan/types.js';
-import { pollUntil } from '../run/wait.js';
-import {
-  droppedBetween,
-  parseEbtablesCounters,
-  parseIptablesCounters,
-  summariseCapture,
-  type DropCount,
-  type Evidence,
-  type NodeFacts,
-} from './evidence.js';
+import { summariseCapture, type Evidence, type NodeFacts } from './evidence.js';
 import { egressFlow, flowLabel, vmFlow, type Flow } from './flow.js';
 import { diagnose, type Diagnosis } from './verdict.js';
 import { parseIpJsonBatch } from '../backend/vm-state.js';
@@ -27,24 +21,6 @@ export interface FlowDiagnosis extends Diagnosis {
   /** where the captures of this flow were saved */
   captures: string;
   evidence: Evidence;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function counters(backend: Backend, plan: Plan, nodes: string[]): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>();
-  await Promise.all([
-    ...nodes.map(async (name) => {
-      const n = plan.nodes.find((x) => x.name === name)!;
-      const r = await backend.exec(n.netns, ['iptables-save', '-c']);
-      out.set(name, parseIptablesCounters(r.stdout));
-    }),
-    (async () => {
-      const r = await backend.exec(plan.fabric.netns, ['ebtables', '-L', '--Lc']);
-      out.set('fabric', parseEbtablesCounters(r.stdout));
-    })(),
-  ]);
-  return out;
 }
 
 async function nodeFacts(backend: Backend, plan: Plan, name: string): Promise<NodeFacts> {
@@ -70,58 +46,64 @@ async function neighbour(backend: Backend, target: string, ip: string): Promise<
 }
 
 export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir: string): Promise<FlowDiagnosis> {
-  const captures = join(dir, flowLabel(flow).replace(/[^\w.-]+/g, '_'));
-  await mkdir(captures, { recursive: true });
+  const name = flowLabel(flow).replace(/[^\w.-]+/g, '_');
+  const captures = join(dir, name);
+  // Captures are written where every target of every backend sees files (the run's
+  // runtime dir, shared with containers), then copied beside the results.
+  const work = join(plan.runtimeDir, 'diagnosis', `${name}-${Date.now().toString(36)}`);
+  await Promise.all([mkdir(captures, { recursive: true }), mkdir(work, { recursive: true, mode: 0o755 })]);
   const nodes = [...new Set(flow.hops.flatMap((h) => (h.node ? [h.node] : [])).concat(flow.via ? [flow.via] : []))];
-  const before = await counters(backend, plan, nodes);
+  const before = await readCounters(backend, plan, nodes);
 
-  // one capture per hop, all at once; wait until each is listening
-  const files = flow.hops.map((h, i) => join(captures, `${String(i + 1).padStart(2, '0')}-${h.label.replace(/[^\w.-]+/g, '_')}.txt`));
-  const procs: ProcessRecord[] = await Promise.all(
-    flow.hops.map((h, i) =>
-      backend.startProcess(h.target, ['tcpdump', '-p', '-n', '-e', '-l', '-i', h.iface, `arp or host ${flow.dstIp} or host ${flow.srcIp}`], { logFile: files[i]!, role: 'capture' }),
-    ),
+  // one capture per hop, all at once, each ready once tcpdump says it is listening
+  const files = flow.hops.map((h, i) => join(work, `${String(i + 1).padStart(2, '0')}-${h.label.replace(/[^\w.-]+/g, '_')}.txt`));
+  const started = await Promise.allSettled(
+    flow.hops.map((h, i) => startCapture(backend, h.target, h.iface, `arp or host ${flow.dstIp} or host ${flow.srcIp}`, files[i]!, { extra: ['-e'] })),
   );
+  const caps = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await backend.stopProcesses(caps.map((c) => c.proc));
+    throw failed.reason;
+  }
   let probeOk = false;
   let probeEvidence = '';
   const src = plan.vms.find((v) => v.name === flow.from)!;
+  let texts: string[];
+  let complete: boolean;
   try {
-    await Promise.all([
-      pollUntil(async () => (await Promise.all(files.map((f, i) => backend.readFile(flow.hops[i]!.target, f)))).every((t) => t?.includes('listening on')), { timeoutMs: 2000 }),
-      // forget what the source knew of its next hop, so the captures see a fresh ARP
-      // exchange rather than an entry still failing from the checks
-      backend.exec(src.netns, ['ip', 'neigh', 'flush', 'to', flow.nextHopIp]),
-    ]);
+    // forget what the source knew of its next hop, so the captures see a fresh ARP
+    // exchange rather than an entry still failing from the checks
+    await backend.exec(src.netns, ['ip', 'neigh', 'flush', 'to', flow.nextHopIp]);
     // two attempts: the first may only resolve ARP
     for (let i = 0; i < 2 && !probeOk; i++) {
       const r = await backend.probe(src.netns, flow.dstIp, flow.proto, flow.port, 400);
       probeOk = r.observed === 'reachable';
       probeEvidence = r.evidence;
     }
-    await sleep(100);
-  } finally {
-    await backend.stopProcesses(procs);
+    // read every capture until it has printed all that its filter let through
+    ({ texts, complete } = await finishCaptures(backend, caps as Capture[]));
+  } catch (err) {
+    await backend.stopProcesses(caps.map((c) => c.proc));
+    throw err;
   }
+  await Promise.all(files.map((f, i) => writeFile(join(captures, basename(f)), texts[i] ?? '')));
   const dst = plan.vms.find((v) => v.name === flow.to);
-  const [after, texts, neigh, facts, srcState, dstState] = await Promise.all([
-    counters(backend, plan, nodes),
-    Promise.all(files.map((f, i) => backend.readFile(flow.hops[i]!.target, f))),
+  const [after, neigh, facts, srcState, dstState] = await Promise.all([
+    readCounters(backend, plan, nodes),
     neighbour(backend, src.netns, flow.nextHopIp),
     Promise.all(nodes.map(async (n) => [n, await nodeFacts(backend, plan, n)] as const)),
     backend.readVmState(src),
     dst ? backend.readVmState(dst) : Promise.resolve(null),
   ]);
-  const drops: DropCount[] = [];
-  for (const n of nodes) drops.push(...droppedBetween(before.get(n) ?? new Map(), after.get(n) ?? new Map(), plan.nodes.find((x) => x.name === n)!.netns, n));
-  drops.push(...droppedBetween(before.get('fabric') ?? new Map(), after.get('fabric') ?? new Map(), plan.fabric.netns, 'fabric'));
-  const dstChainName = dst ? `nova-compute-inst-${dst.instanceId}` : undefined;
+  const dstChainName = dst ? instanceChain(dst) : undefined;
   const dstRules = dst ? [...(after.get(dst.node)?.keys() ?? [])] : [];
   const evidence: Evidence = {
     flow,
     probeOk,
     probeEvidence,
     hops: flow.hops.map((h, i) => summariseCapture(h.label, texts[i] ?? '', flow)),
-    drops,
+    drops: dropsBetween(plan, before, after),
     fabricAccepts: [...(after.get('fabric')?.keys() ?? [])].filter((rule) => /-j ACCEPT/.test(rule)),
     neighbour: neigh,
     srcAddresses: srcState.addresses.map((a) => a.ip),
@@ -131,11 +113,11 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
     bridge: plan.network.bridge,
     flatInterface: plan.network.flatInterface,
     ...(dst && dstChainName
-      ? { dstChain: { name: dstChainName, node: dst.node, sameNetAccept: dstRules.includes(`-A ${dstChainName} -s ${plan.network.cidr} -j ACCEPT`) } }
+      ? { dstChain: { name: dstChainName, node: dst.node, sameNetAccept: dstRules.includes(sameNetAcceptRule(dstChainName, plan.network.cidr)) } }
       : {}),
   };
   const d = diagnose(evidence);
-  await writeFile(join(captures, 'diagnosis.txt'), `${d.text}\n`);
+  await writeFile(join(captures, 'diagnosis.txt'), `${d.text}\n${complete ? '' : '(a capture did not catch up with its filter before it was stopped)\n'}`);
   return { ...d, captures, evidence };
 }
 

@@ -129,10 +129,10 @@ function describeDrop(d: DropCount, e: Evidence): string {
     const mac = e.fabricAccepts.map((r) => /-d ([0-9a-f:]{17})/.exec(r)?.[1]).find(Boolean);
     return `dropped at fabric port to ${port} (frame not addressed to the NIC's MAC${mac ? ` ${mac}` : ''}: the port passes only its own MAC and broadcast/multicast, as a NIC with promiscuous mode denied) [${d.packets} dropped by ebtables ${d.rule}]`;
   }
-  if (/nova-compute-sg-fallback -j DROP/.test(d.rule)) {
+  if (/nova-compute-sg-fallback/.test(d.rule)) {
     const c = e.dstChain;
     const why = c && !c.sameNetAccept ? ` (allow_same_net_traffic is off: ${c.name} has no "-s ${e.cidr} -j ACCEPT", and no security group rule matches)` : ' (no security group rule matches)';
-    return `dropped on ${d.where} by nova-compute-sg-fallback: no rule of ${c?.name ?? 'the instance chain'} accepts it${why} [${d.packets} packets]`;
+    return `dropped on ${d.where} by nova-compute-sg-fallback: no rule of ${c?.name ?? 'the instance chain'} accepts it${why} [${d.packets} packets: ${d.rule}]`;
   }
   return `dropped on ${d.where} by iptables rule "${d.rule}" [${d.packets} packets]`;
 }

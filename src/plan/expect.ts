@@ -104,3 +104,9 @@ export function servicesFor(vm: string, reach: ReachExpectation[]): ServicePlan[
   }
   return [...seen.values()];
 }
+
+/** `tcp/22` -> {proto: tcp, port: 22} (validated by the schema). */
+export function parseService(text: string): ServicePlan {
+  const [proto, port] = text.split('/') as ['tcp' | 'udp', string];
+  return { proto, port: Number(port) };
+}

@@ -24,6 +24,14 @@ export function instanceChain(vm: Pick<VmPlan, 'instanceId'>): string {
   return `${COMPUTE}-inst-${vm.instanceId}`;
 }
 
+/** nova-compute's last chain: whatever no instance rule accepted is dropped there. */
+export const FALLBACK_CHAIN = `${COMPUTE}-sg-fallback`;
+
+/** The allow_same_net_traffic accept of an instance chain (IptablesFirewallDriver), as iptables-save prints it. */
+export function sameNetAcceptRule(chain: string, cidr: string): string {
+  return `-A ${chain} -s ${cidr} -j ACCEPT`;
+}
+
 /** nova's IptablesFirewallDriver._build_tcp_udp_rule / icmp handling, then the source. */
 export function securityGroupRuleLines(rule: RulePlan, members: (group: string) => string[]): string[] {
   const args = ['-j ACCEPT', `-p ${rule.proto}`];
@@ -53,7 +61,7 @@ export function renderFirewall(i: FirewallInputs): string {
     ...WRAPPED.map((c) => `${NETWORK}-${c}`),
     ...WRAPPED.map((c) => `${COMPUTE}-${c}`),
     `${COMPUTE}-provider`,
-    `${COMPUTE}-sg-fallback`,
+    FALLBACK_CHAIN,
     ...i.local.map(instanceChain),
   ];
   const rules: string[] = [];
@@ -96,13 +104,13 @@ export function renderFirewall(i: FirewallInputs): string {
     add(chain, '-m state --state ESTABLISHED,RELATED -j ACCEPT');
     add(chain, `-j ${COMPUTE}-provider`);
     if (dhcpServer) add(chain, `-s ${dhcpServer} -p udp --sport 67 --dport 68 -j ACCEPT`);
-    if (i.network.allowSameNetTraffic) add(chain, `-s ${i.network.cidr} -j ACCEPT`);
+    if (i.network.allowSameNetTraffic) rules.push(sameNetAcceptRule(chain, i.network.cidr));
     for (const g of vm.securityGroups) {
       for (const rule of i.groups[g] ?? []) for (const line of securityGroupRuleLines(rule, members)) add(chain, line);
     }
-    add(chain, `-j ${COMPUTE}-sg-fallback`);
+    add(chain, `-j ${FALLBACK_CHAIN}`);
   }
-  add(`${COMPUTE}-sg-fallback`, '-j DROP');
+  add(FALLBACK_CHAIN, '-j DROP');
 
   return [
     '*filter',

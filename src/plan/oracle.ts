@@ -6,6 +6,7 @@
  * destination), and replies pass as ESTABLISHED.
  */
 import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
+import { FALLBACK_CHAIN, instanceChain } from './firewall.js';
 import type { NetworkPlan, Protocol, Reachability, RulePlan, VmPlan } from './types.js';
 
 export interface Probe {
@@ -50,12 +51,23 @@ export interface OracleInputs {
 export function judge(i: OracleInputs, probe: Probe): Verdict {
   const src = i.vms.find((v) => v.name === probe.from)!;
   const dst = i.vms.find((v) => v.name === probe.to)!;
-  const chain = `nova-compute-inst-${dst.instanceId}`;
+  const chain = instanceChain(dst);
   for (const v of [src, dst]) {
     if (i.unaddressed?.has(v.name)) return { expect: 'unreachable', reason: `${v.name} has no address (no DHCP server, no injection)` };
   }
+  // Accepted by the firewall: the guest's own kernel answers, or refuses a port where
+  // nothing listens (a TCP reset, an ICMP port unreachable, which its chain lets back
+  // as ESTABLISHED/RELATED).
+  const accepted = (why: string): Verdict => {
+    const listens = dst.declaredServices;
+    if (probe.proto !== 'icmp' && listens !== null && !listens.some((s) => s.proto === probe.proto && s.port === probe.port)) {
+      const has = listens.length ? listens.map((s) => `${s.proto}/${s.port}`).join(', ') : 'none';
+      return { expect: 'refused', reason: `${why}, but nothing listens on ${probe.proto}/${probe.port} in ${dst.name} (its services: ${has})` };
+    }
+    return { expect: 'reachable', reason: why };
+  };
   if (i.network.allowSameNetTraffic && cidrContains(parseCidr(i.network.cidr) as Cidr, src.ip)) {
-    return { expect: 'reachable', reason: `${chain} accepts: allow_same_net_traffic, ${src.ip} is in ${i.network.cidr}` };
+    return accepted(`${chain} accepts: allow_same_net_traffic, ${src.ip} is in ${i.network.cidr}`);
   }
   for (const g of dst.securityGroups) {
     for (const rule of i.groups[g] ?? []) {
@@ -64,11 +76,11 @@ export function judge(i: OracleInputs, probe: Probe): Verdict {
         rule.group !== undefined
           ? src.securityGroups.includes(rule.group)
           : cidrContains(parseCidr(rule.cidr!) as Cidr, src.ip);
-      if (fromOk) return { expect: 'reachable', reason: `${chain} accepts: security group ${g} allows ${describe(rule)}` };
+      if (fromOk) return accepted(`${chain} accepts: security group ${g} allows ${describe(rule)}`);
     }
   }
   const why = i.network.allowSameNetTraffic ? '' : 'allow_same_net_traffic is off and ';
-  return { expect: 'unreachable', reason: `${why}no rule of ${chain} accepts it: nova-compute-sg-fallback drops` };
+  return { expect: 'unreachable', reason: `${why}no rule of ${chain} accepts it: ${FALLBACK_CHAIN} drops` };
 }
 
 /** Above this many VMs, pairs are sampled: a full N×N matrix is quadratic. */
@@ -111,7 +123,7 @@ export function probePairs(vms: VmPlan[]): { pairs: [VmPlan, VmPlan][]; sampling
 
 /**
  * The probes worth sending: ICMP between the probed pairs, and, for every tcp/udp port
- * a security group opens, that port between the same pairs.
+ * a security group opens or a declared service listens on, that port between the same pairs.
  */
 export function deriveProbes(i: OracleInputs): Probe[] {
   const ports = new Map<string, { proto: 'tcp' | 'udp'; port: number }>();
@@ -120,6 +132,8 @@ export function deriveProbes(i: OracleInputs): Probe[] {
       if (r.proto !== 'icmp') ports.set(`${r.proto}/${r.fromPort}`, { proto: r.proto, port: r.fromPort! });
     }
   }
+  // and every service a scenario says listens somewhere
+  for (const svc of i.vms.flatMap((v) => v.declaredServices ?? [])) ports.set(`${svc.proto}/${svc.port}`, svc);
   const services = [...ports.values()].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
   const probes: Probe[] = [];
   for (const [a, b] of probePairs(i.vms).pairs) {

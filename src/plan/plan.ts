@@ -9,7 +9,7 @@ import { FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
 import { isMultiHostDhcp } from '../scenario/semantics.js';
 import { assignAddresses, assignExternal } from './addressing.js';
 import { planDnsmasq, renderHostsFile } from './dnsmasq.js';
-import { deriveExpectations, servicesFor } from './expect.js';
+import { deriveExpectations, parseService, servicesFor } from './expect.js';
 import { renderFirewall } from './firewall.js';
 import { renderInterfaces } from './injection.js';
 import { deterministicMac, nodeNicMac, tapMacFor } from './mac.js';
@@ -90,6 +90,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       instanceId: vms.length + 1,
       securityGroups: vm.security_groups,
       services: [],
+      declaredServices: vm.services ? vm.services.map(parseService) : null,
       boot: network.injected ? 'injected' : 'dhcp',
       injectedConfig: network.injected
         ? renderInterfaces({ name: 'eth0', address: ip, netmask: net.netmask, broadcast: net.broadcast, gateway, dns: network.dns })
@@ -175,7 +176,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const dhcpServer = s.dhcp_server ? planExternalDhcp(s, network, vms, netnsName(prefix, 'dhcp'), join(runtimeDir, 'hosts', 'dhcp')) : null;
 
   const expected = deriveExpectations(s, { network, vms, groups: securityGroups }, { nodes, networkHost, dhcpServer: dhcpServer !== null });
-  for (const vm of vms) vm.services = servicesFor(vm.name, expected.reach);
+  for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
   const partial = { fabric, nodes, vms, network, external, dhcpServer };
   return {
     scenario: s.name,

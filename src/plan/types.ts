@@ -144,6 +144,8 @@ export interface VmPlan {
   securityGroups: string[];
   /** the sockets flatlab opens in the guest for tcp/udp probes */
   services: ServicePlan[];
+  /** the services the scenario says listen in the guest; null: every port a probe aims at */
+  declaredServices: ServicePlan[] | null;
   /** how the guest gets its address: DHCP, or the file nova injected (FlatManager) */
   boot: 'dhcp' | 'injected';
   /** the /etc/network/interfaces nova injected, when boot is injected */

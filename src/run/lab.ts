@@ -94,9 +94,32 @@ async function startServer(
   return p;
 }
 
-async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
+/** `table/chain` -> number of rules, from iptables-restore input or iptables-save output. */
+export function rulesPerChain(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let table = '';
+  for (const line of text.split('\n')) {
+    const t = /^\*(\S+)/.exec(line);
+    if (t) table = t[1]!;
+    const m = /^(?:\[\d+:\d+\] )?-A (\S+)/.exec(line);
+    if (m) out.set(`${table}/${m[1]}`, (out.get(`${table}/${m[1]}`) ?? 0) + 1);
+  }
+  return out;
+}
+
+/**
+ * Loads a node's tables and reads them back: the checks that follow rest on these rules,
+ * so a rule the kernel did not take (an iptables that rewrote or refused part of the
+ * input) is an error here, not a wrong verdict later.
+ */
+export async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
   const r = await backend.exec(target, ['iptables-restore'], { input: rules });
   if (r.exitCode !== 0) throw new Error(`iptables-restore in ${target} failed: ${r.stderr.trim()}`);
+  const saved = await backend.exec(target, ['iptables-save']);
+  const want = rulesPerChain(rules);
+  const got = rulesPerChain(saved.stdout);
+  const differ = [...want].filter(([chain, n]) => got.get(chain) !== n).map(([chain, n]) => `${chain}: ${got.get(chain) ?? 0} rules of ${n}`);
+  if (saved.exitCode !== 0 || differ.length > 0) throw new Error(`the firewall of ${target} is not as loaded: ${saved.exitCode !== 0 ? saved.stderr.trim() : differ.join(', ')}`);
 }
 
 /** Writes what the lab's processes read: dnsmasq files, guests' injected configs. */

@@ -9,12 +9,21 @@ import type { NeighbourTableNotice } from '../checks/neigh-budget.js';
 import type { Plan } from '../plan/types.js';
 import type { FlowDiagnosis } from '../diagnose/run-diagnosis.js';
 import type { Symptom } from '../checks/symptoms.js';
+import type { DropCount } from '../checks/counters.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
 
 /** 2: one entry per variant under `variants`. */
 export const RESULT_SCHEMA_VERSION = 2;
 
 export const DEFAULT_RESULTS_ROOT = fileURLToPath(new URL('../../results', import.meta.url));
+
+/** Checks counted: `flaky` passed too, after a try that saw something else. */
+export interface Summary {
+  passed: number;
+  failed: number;
+  skipped: number;
+  flaky?: number;
+}
 
 /** One variant's lab: its plan, what was observed, every verdict. */
 export interface VariantResult {
@@ -25,7 +34,7 @@ export interface VariantResult {
   ok: boolean;
   /** set when the lab stopped before its checks (build failure, interruption) */
   error?: string;
-  summary: { passed: number; failed: number; skipped: number };
+  summary: Summary;
   plan: Plan;
   observations: Observations | null;
   /** the reachability matrix: every probe, expected and observed */
@@ -37,6 +46,8 @@ export interface VariantResult {
   symptoms: Symptom[];
   /** hop-by-hop traces of failed flows (one per kind of failure), with their evidence */
   diagnoses: FlowDiagnosis[];
+  /** dropping rules whose counters moved during the matrix where no drop was expected */
+  unexpectedDrops?: DropCount[];
   /** milliseconds per phase, and `total` */
   timings: Record<string, number>;
 }
@@ -49,7 +60,7 @@ export interface RunResult {
   backend: string;
   startedAt: string;
   ok: boolean;
-  summary: { passed: number; failed: number; skipped: number };
+  summary: Summary;
   variants: VariantResult[];
   /** `total`: the whole run, variants in parallel */
   timings: Record<string, number>;

@@ -27,8 +27,10 @@ import {
   RESULT_SCHEMA_VERSION,
   writeResult,
   type RunResult,
+  type Summary,
   type VariantResult,
 } from './results.js';
+import type { DropCount } from '../checks/counters.js';
 import { withSignals } from './signals.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { diagnoseFailures } from '../diagnose/run-diagnosis.js';
@@ -78,11 +80,12 @@ export async function checkLab(
   lab: Pick<RunningLab, 'plan' | 'backend' | 'clients'>,
   progress: Progress,
   reachOpts: ReachOptions = DEFAULT_REACH,
-): Promise<{ observations: Observations; reach: ReachResult[]; egress: EgressResult[]; verdicts: Verdict[] }> {
+): Promise<{ observations: Observations; reach: ReachResult[]; egress: EgressResult[]; verdicts: Verdict[]; unexpectedDrops: DropCount[] }> {
   const observations = await progress.phase('observe', 'reading guests and lease logs', () => observe(lab.backend, lab.plan, lab.clients));
   const label = `reachability, ${lab.plan.expected.reach.length} probes${lab.plan.external ? `, ${lab.plan.expected.egress.length} ways out` : ''}`;
-  const [reach, egress] = await progress.phase('reach', label, () =>
-    Promise.all([runReachChecks(lab.backend, lab.plan, reachOpts), runEgressChecks(lab.backend, lab.plan)]),
+  const addressless = new Set(Object.values(observations.vms).filter((v) => v.addresses.length === 0).map((v) => v.vm));
+  const [{ results: reach, unexpectedDrops }, egress] = await progress.phase('reach', label, () =>
+    Promise.all([runReachChecks(lab.backend, lab.plan, reachOpts, { addressless }), runEgressChecks(lab.backend, lab.plan)]),
   );
   // what each guest's ARP table learnt from the probes: "ARP yes, ping no" or "no ARP"
   const states = await Promise.all(lab.plan.vms.map((v) => lab.backend.readVmState(v, lab.clients[v.name])));
@@ -93,7 +96,7 @@ export async function checkLab(
     ...reachVerdicts(reach),
     ...egressVerdicts(egress),
   ];
-  return { observations, reach, egress, verdicts };
+  return { observations, reach, egress, verdicts, unexpectedDrops };
 }
 
 /** Each node's firewall as the kernel holds it, saved beside the node's other files. */
@@ -107,10 +110,11 @@ async function saveFirewalls(backend: Backend, plan: Plan, dir: string): Promise
   );
 }
 
-export function summarise(verdicts: Verdict[]): { passed: number; failed: number; skipped: number } {
+export function summarise(verdicts: Verdict[]): Summary {
   const skipped = verdicts.filter((v) => v.skipped).length;
   const passed = verdicts.filter((v) => v.ok && !v.skipped).length;
-  return { passed, failed: verdicts.length - passed - skipped, skipped };
+  const flaky = verdicts.filter((v) => v.ok && v.flaky).length;
+  return { passed, failed: verdicts.length - passed - skipped, skipped, ...(flaky ? { flaky } : {}) };
 }
 
 interface VariantRun {

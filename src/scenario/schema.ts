@@ -77,6 +77,15 @@ const nodeSchema = z.preprocess(
   }),
 );
 
+/** `tcp/22`, `udp/53`: a socket listening in a guest. */
+export const serviceSchema = z
+  .string()
+  .regex(/^(tcp|udp)\/\d{1,5}$/, 'must be "tcp/PORT" or "udp/PORT"')
+  .refine((s) => {
+    const port = Number(s.split('/')[1]);
+    return port >= 1 && port <= 65535;
+  }, 'port must be 1-65535');
+
 const vmSchema = z.strictObject({
   /** the node it runs on: nova's instances.host */
   host: nameSchema,
@@ -84,6 +93,12 @@ const vmSchema = z.strictObject({
   mac: macSchema.optional(),
   /** nova gave an instance the `default` group when none was named */
   security_groups: z.array(nameSchema).default(['default']),
+  /**
+   * the tcp/udp services that listen in the guest ("tcp/22", "udp/53"); default: every
+   * port a probe aims at it. A port the firewall accepts with nothing listening answers
+   * with a refusal (TCP reset, ICMP port unreachable).
+   */
+  services: z.array(serviceSchema).optional(),
 });
 
 export const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const;

@@ -275,7 +275,7 @@ export class NetnsBackend implements Backend {
       return { ip, prefixLength: net?.prefixLength ?? 32 };
     });
     const def = onNic.find((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
-    return { mac, addresses, defaultGateway: def?.gateway ?? null, arp: arp ?? {} };
+    return { mac, addresses, defaultGateway: def?.gateway ?? null, arp: arp?.arp ?? {}, unresolved: arp?.unresolved ?? [] };
   }
 
   /** The same reading through `ip -j`, when no process of ours lives in the VM. */

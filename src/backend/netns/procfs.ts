@@ -153,16 +153,19 @@ export async function childrenOf(parents: Set<number>): Promise<number[]> {
 }
 
 /** The ARP table of PID's namespace: address -> MAC, for complete entries only. */
-export async function readArp(pid: number): Promise<Record<string, string> | null> {
+export async function readArp(pid: number): Promise<{ arp: Record<string, string>; unresolved: string[] } | null> {
   const text = await readText(`/proc/${pid}/net/arp`);
   if (text === null) return null;
-  const out: Record<string, string> = {};
+  const arp: Record<string, string> = {};
+  const unresolved: string[] = [];
   for (const line of text.split('\n').slice(1)) {
     const [ip, , flags, mac] = line.trim().split(/\s+/);
-    // ATF_COM (0x2): the entry is resolved
-    if (ip && flags && (parseInt(flags, 16) & 0x2) !== 0 && mac) out[ip] = mac;
+    if (!ip || !flags) continue;
+    // ATF_COM (0x2): the entry is resolved; without it the kernel asked and got no answer (yet)
+    if ((parseInt(flags, 16) & 0x2) !== 0 && mac) arp[ip] = mac;
+    else unresolved.push(ip);
   }
-  return out;
+  return { arp, unresolved };
 }
 
 /** The inode of PID's network namespace, or null. */
