@@ -4,7 +4,7 @@
  * diagnosis names its own fault.
  */
 import t from 'tap';
-import { flatlab, flatlabNamespaces, readResult, skipUnlessRoot, tempDir } from './lib.js';
+import { flatlab, namespacesOf, readResult, runOwned, skipUnlessRoot, tempDir, upOwned } from './lib.js';
 
 const CAUSES: Record<string, { symptom: RegExp; cause: RegExp }> = {
   'nic-promisc-deny': { symptom: /^across nodes: ARP resolves but no ping \(8 pairs\); same node fine$/, cause: /dropped at fabric port to compute2 \(frame not addressed to the NIC's MAC/ },
@@ -14,7 +14,7 @@ const CAUSES: Record<string, { symptom: RegExp; cause: RegExp }> = {
 };
 
 t.test('the cross-node report: which fault gives exactly that symptom', { skip: skipUnlessRoot }, async (t) => {
-  const r = await flatlab(['run', 'bugs/cross-node-arp-no-ping', '--results', await tempDir()]);
+  const r = await runOwned(['bugs/cross-node-arp-no-ping', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });
   const res = await readResult(r.stdout);
   const symptoms = Object.fromEntries(res.variants.map((v: any) => [v.variant, v.symptoms.map((s: any) => s.text).join('; ')]));
@@ -22,11 +22,14 @@ t.test('the cross-node report: which fault gives exactly that symptom', { skip: 
   const exact = res.variants.filter((v: any) => v.symptoms.length === 1 && v.symptoms[0].code === 'cross-node-arp-no-ping').map((v: any) => v.variant);
   t.same(exact, ['nic-promisc-deny'], 'only a NIC with promiscuous mode denied gives exactly "ARP yes, ping no, same node fine"');
   t.equal(symptoms.clean, 'healthy: every lease, every pair, every way out');
-  t.same(await flatlabNamespaces(), []);
+  for (const v of res.variants) {
+    for (const x of v.reach.filter((x: any) => x.expected === 'unreachable')) t.ok(x.confirmedBy, `${v.variant}: ${x.from} -> ${x.to} confirmed (${x.confirmedBy?.text})`);
+  }
+  t.same(await namespacesOf(r.prefixes), []);
 });
 
 t.test('without its expect: block each fault fails and is diagnosed as itself', { skip: skipUnlessRoot }, async (t) => {
-  const r = await flatlab(['run', 'bugs/cross-node-arp-no-ping', '--ignore-expect', '--results', await tempDir()]);
+  const r = await flatlab(['run', 'bugs/cross-node-arp-no-ping', '--ignore-expect', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 1);
   const res = await readResult(r.stdout);
   for (const [variant, { cause }] of Object.entries(CAUSES)) {
@@ -45,40 +48,39 @@ t.test('without its expect: block each fault fails and is diagnosed as itself', 
 });
 
 t.test('an unfiltered dnsmasq hands out a foreign gateway', { skip: skipUnlessRoot }, async (t) => {
-  const ok = await flatlab(['run', 'bugs/foreign-gateway', '--results', await tempDir()]);
+  const ok = await flatlab(['run', 'bugs/foreign-gateway', '--results', await tempDir(t)]);
   t.equal(ok.exitCode, 0, 'the symptom is the expected one', { output: ok.stdout });
   t.match(ok.stdout, /symptom: wrong gateway: vm_3 \(on compute2\) uses 10\.0\.0\.1, not 10\.0\.0\.3/);
-  const bare = await flatlab(['run', 'bugs/foreign-gateway', '--variant', 'unfiltered', '--ignore-expect', '--results', await tempDir()]);
+  const bare = await flatlab(['run', 'bugs/foreign-gateway', '--variant', 'unfiltered', '--ignore-expect', '--results', await tempDir(t)]);
   t.equal(bare.exitCode, 1);
   t.match(bare.stdout, /leased by compute1's dnsmasq, whose hosts file lists vm_3 though vm_3 runs on compute2/);
 });
 
 t.test('diagnosing a healthy flow of a live lab finds nothing', { skip: skipUnlessRoot }, async (t) => {
-  const up = await flatlab(['up', 'flatdhcp-multihost', '--results', await tempDir()]);
+  const results = await tempDir(t);
+  const up = await upOwned(t, ['flatdhcp-multihost', '--results', results]);
   t.equal(up.exitCode, 0);
-  try {
-    const d = await flatlab(['diagnose', 'vm_1', 'vm_3']);
-    t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout + d.stderr });
-    t.match(d.stdout, /vm_1 -> vm_3 icmp: ARP for 10\.0\.0\.5 resolved; request and reply seen at every hop: nothing to report/);
-    t.match(d.stdout, /captures: \S+diagnosis\/vm_1_-_vm_3_icmp/);
-    const bad = await flatlab(['diagnose', 'vm_1', 'vm_9']);
-    t.equal(bad.exitCode, 2);
-    // break it by hand, then diagnose again
-    await flatlab(['exec', 'compute2', '--', 'ip', 'link', 'set', 'dev', 'eth0', 'nomaster']);
-    const broken = await flatlab(['diagnose', 'vm_1', 'vm_3']);
-    t.equal(broken.exitCode, 1);
-    t.match(broken.stdout, /compute2's eth0 is not enslaved to br100/);
-  } finally {
-    await flatlab(['down']);
-  }
-  t.same(await flatlabNamespaces(), []);
+  const run = ['--run', up.prefix!, '--results', results];
+  const d = await flatlab(['diagnose', ...run, 'vm_1', 'vm_3']);
+  t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout + d.stderr });
+  t.match(d.stdout, /vm_1 -> vm_3 icmp: ARP for 10\.0\.0\.5 resolved; request and reply seen at every hop: nothing to report/);
+  t.match(d.stdout, /captures: \S+diagnosis\/vm_1_-_vm_3_icmp/);
+  const bad = await flatlab(['diagnose', ...run, 'vm_1', 'vm_9']);
+  t.equal(bad.exitCode, 2);
+  // break it by hand, then diagnose again
+  await flatlab(['exec', '--run', up.prefix!, 'compute2', '--', 'ip', 'link', 'set', 'dev', 'eth0', 'nomaster']);
+  const broken = await flatlab(['diagnose', ...run, 'vm_1', 'vm_3']);
+  t.equal(broken.exitCode, 1);
+  t.match(broken.stdout, /compute2's eth0 is not enslaved to br100/);
+  t.equal((await flatlab(['down', '--run', up.prefix!])).exitCode, 0);
+  t.same(await namespacesOf([up.prefix!]), []);
 });
 
 t.test('a gateway without ip_forward strands exactly its guests', { skip: skipUnlessRoot }, async (t) => {
-  const ok = await flatlab(['run', 'bugs/ip-forward-off', '--results', await tempDir()]);
+  const ok = await flatlab(['run', 'bugs/ip-forward-off', '--results', await tempDir(t)]);
   t.equal(ok.exitCode, 0, 'the symptom is the expected one', { output: ok.stdout + ok.stderr });
   t.match(ok.stdout, /symptom: no way out for vm_3, vm_4 \(via compute2\)/);
-  const bare = await flatlab(['run', 'bugs/ip-forward-off', '--variant', 'forwarding-off', '--ignore-expect', '--results', await tempDir()]);
+  const bare = await flatlab(['run', 'bugs/ip-forward-off', '--variant', 'forwarding-off', '--ignore-expect', '--results', await tempDir(t)]);
   t.equal(bare.exitCode, 1);
   t.match(bare.stdout, /vm_3 -> external tcp\/7: ARP for 10\.0\.0\.3 resolved; request seen on vm_3 eth0, compute2 vnet0; not on compute2 eth0 \(public\): compute2 does not forward: net\.ipv4\.ip_forward=0/);
   t.notMatch(bare.stdout, /FAIL (reach|lease|gateway)/, 'guest-to-guest traffic and leases are unaffected');

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { execa } from 'execa';
-import { CLI, flatlab, flatlabNamespaces, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir } from './lib.js';
+import { CLI, flatlab, namespacesOf, ownRunId, prefixesFor, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir, upOwned } from './lib.js';
 
 async function dockerReady(): Promise<string | false> {
   if (skipUnlessRoot) return skipUnlessRoot;
@@ -17,9 +17,14 @@ async function dockerReady(): Promise<string | false> {
 
 const skip = await dockerReady();
 
-async function containersOfFlatlab(): Promise<string[]> {
-  const r = await execa('docker', ['ps', '-a', '--filter', 'label=org.flatlab.run', '--format', '{{.Names}}'], { reject: false });
-  return r.stdout.split('\n').filter(Boolean);
+/** The containers of these runs (never another run's). */
+async function containersOf(prefixes: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of prefixes) {
+    const r = await execa('docker', ['ps', '-a', '--filter', `label=org.flatlab.run=${p}`, '--format', '{{.Names}}'], { reject: false });
+    out.push(...r.stdout.split('\n').filter(Boolean));
+  }
+  return out;
 }
 
 /** What a run concluded, backend aside: per variant, each check's kind, subject, verdict and observed address/route. */
@@ -29,7 +34,7 @@ function verdicts(res: any): string[] {
 
 t.test('flatdhcp-multihost on containers: the same leases, gateways and matrix as on namespaces', { skip }, async (t) => {
   const before = await rootSnapshot();
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const d = await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir]);
   t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout + d.stderr });
   t.match(d.stdout, /vm_3\s+compute2\s+fa:16:3e:\S+\s+10\.0\.0\.5\s+10\.0\.0\.4\s+pass/);
@@ -38,30 +43,35 @@ t.test('flatdhcp-multihost on containers: the same leases, gateways and matrix a
   t.equal(dr.backend, 'docker');
   t.equal(nr.backend, 'netns');
   t.same(verdicts(dr), verdicts(nr), 'identical verdicts on both backends');
-  t.same(await containersOfFlatlab(), [], 'no container left');
-  t.same(await flatlabNamespaces(), []);
+  const mine = await prefixesUnder(dir);
+  t.same(await containersOf(mine), [], 'no container left');
+  t.same(await namespacesOf(mine), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
 });
 
 t.test('Ctrl-C mid-build and SIGKILL leave no container behind', { skip }, async (t) => {
-  const dir = await tempDir();
-  const child = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false, detached: true, env: { NO_COLOR: '1' } });
-  for (let i = 0; i < 200 && (await containersOfFlatlab()).length === 0; i++) await sleep(20);
+  const dir = await tempDir(t);
+  const id1 = ownRunId();
+  const first = prefixesFor(id1, 2);
+  const child = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false, detached: true, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id1 } });
+  for (let i = 0; i < 200 && (await containersOf(first)).length === 0; i++) await sleep(20);
   process.kill(-child.pid!, 'SIGINT');
   t.equal((await child).exitCode, 130);
-  t.same(await containersOfFlatlab(), [], 'nothing after Ctrl-C');
-  const killed = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false });
-  for (let i = 0; i < 200 && (await containersOfFlatlab()).length === 0; i++) await sleep(20);
+  t.same(await containersOf(first), [], 'nothing after Ctrl-C');
+  const id2 = ownRunId();
+  const second = prefixesFor(id2, 2);
+  const killed = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id2 } });
+  for (let i = 0; i < 200 && (await containersOf(second)).length === 0; i++) await sleep(20);
   await sleep(300);
   killed.kill('SIGKILL');
   await killed;
-  let left = await containersOfFlatlab();
-  for (let i = 0; i < 100 && (left.length > 0 || (await flatlabNamespaces()).length > 0); i++) {
+  let left = await containersOf(second);
+  for (let i = 0; i < 100 && (left.length > 0 || (await namespacesOf(second)).length > 0); i++) {
     await sleep(100);
-    left = await containersOfFlatlab();
+    left = await containersOf(second);
   }
   t.same(left, [], 'the reaper removed the containers of the killed run');
-  t.same(await flatlabNamespaces(), []);
+  t.same(await namespacesOf([...first, ...second]), []);
 });
 
 t.test('a second image build reuses the bootstrapped base', { skip }, async (t) => {
@@ -72,7 +82,7 @@ t.test('a second image build reuses the bootstrapped base', { skip }, async (t) 
 });
 
 t.test('backend: in the scenario picks the backend; --backend overrides it', { skip }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const { readFile, writeFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
   const { ROOT } = await import('./lib.js');
@@ -87,11 +97,11 @@ t.test('backend: in the scenario picks the backend; --backend overrides it', { s
   const n = await flatlab(['run', file, '--backend', 'netns', '--results', dir]);
   t.equal(n.exitCode, 0);
   t.equal((await readResult(n.stdout)).backend, 'netns');
-  t.same(await containersOfFlatlab(), []);
+  t.same(await containersOf(await prefixesUnder(dir)), []);
 });
 
 t.test('flatlab suite --backend all runs each scenario on both backends', { skip }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const r = await flatlab(['suite', 'flatdhcp-multihost', 'flat-injected', '--backend', 'all', '--results', dir]);
   t.equal(r.exitCode, 0, 'all as expected', { output: r.stdout + r.stderr });
   for (const b of ['netns', 'docker']) {
@@ -102,6 +112,27 @@ t.test('flatlab suite --backend all runs each scenario on both backends', { skip
   const bad = await flatlab(['suite', '--backend', 'qemu', '--results', dir]);
   t.equal(bad.exitCode, 2);
   t.match(bad.stderr, /--backend: no backend "qemu"/);
-  t.same(await containersOfFlatlab(), []);
-  t.same(await flatlabNamespaces(), []);
+  const mine = await prefixesUnder(dir);
+  t.same(await containersOf(mine), []);
+  t.same(await namespacesOf(mine), []);
+});
+
+t.test('a Docker lab is entered, checked and diagnosed like a netns lab', { skip }, async (t) => {
+  const results = await tempDir(t);
+  const up = await upOwned(t, ['flatdhcp-multihost', '--backend', 'docker', '--results', results]);
+  t.equal(up.exitCode, 0, 'up', { output: up.stdout + up.stderr });
+  const run = ['--run', up.prefix!];
+  const addr = await flatlab(['exec', ...run, 'vm_3', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+  t.equal(addr.exitCode, 0, 'exec enters a VM inside its node container', { output: addr.stderr });
+  t.match(addr.stdout, /inet 10\.0\.0\.5\/24/);
+  t.equal((await flatlab(['exec', ...run, 'vm_1', '--', 'sh', '-c', 'exit 7'])).exitCode, 7, 'the exit code is passed on');
+  const healthy = await flatlab(['diagnose', ...run, '--results', results, 'vm_1', 'vm_3']);
+  t.equal(healthy.exitCode, 0, 'diagnose works on a Docker lab', { output: healthy.stdout + healthy.stderr });
+  t.match(healthy.stdout, /request and reply seen at every hop: nothing to report/);
+  await flatlab(['exec', ...run, 'compute2', '--', 'ip', 'link', 'set', 'dev', 'eth0', 'nomaster']);
+  const broken = await flatlab(['diagnose', ...run, '--results', results, 'vm_1', 'vm_3']);
+  t.equal(broken.exitCode, 1);
+  t.match(broken.stdout, /compute2's eth0 is not enslaved to br100/, 'the same hop and cause as on netns');
+  t.equal((await flatlab(['down', ...run])).exitCode, 0);
+  t.same(await containersOf([up.prefix!]), []);
 });

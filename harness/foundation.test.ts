@@ -5,14 +5,14 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { flatlab, flatlabNamespaces, readResult, rootSnapshot, skipUnlessRoot, tempDir, writeScenario, ROOT } from './lib.js';
+import { flatlab, namespacesOf, readResult, rootSnapshot, runOwned, skipUnlessRoot, tempDir, writeScenario, ROOT } from './lib.js';
 
 const REFERENCE = join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml');
 
 t.test('the reference scenario', { skip: skipUnlessRoot }, async (t) => {
-  const results = await tempDir();
+  const results = await tempDir(t);
   const before = await rootSnapshot();
-  const r = await flatlab(['run', 'flatdhcp-multihost', '--variant', 'same-net-allowed', '--results', results]);
+  const r = await runOwned(['flatdhcp-multihost', '--variant', 'same-net-allowed', '--results', results]);
   t.equal(r.exitCode, 0, 'exit 0: every check as expected');
   t.match(r.stdout, /vm_1\s+compute1\s+fa:16:3e:\S+\s+10\.0\.0\.2\s+10\.0\.0\.1\s+pass/);
   t.match(r.stdout, /vm_3\s+compute2\s+fa:16:3e:\S+\s+10\.0\.0\.5\s+10\.0\.0\.4\s+pass/);
@@ -47,12 +47,12 @@ t.test('the reference scenario', { skip: skipUnlessRoot }, async (t) => {
   t.ok(res.reach.every((x: any) => x.observed === 'reachable' && /echo reply/.test(x.evidence)));
   for (const phase of ['build', 'dhcp', 'leases', 'reach', 'teardown', 'total']) t.type(res.timings[phase], 'number', `timing ${phase}`);
 
-  t.same(await flatlabNamespaces(), [], 'no namespace left');
+  t.same(await namespacesOf(r.prefixes), [], 'no namespace left');
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
 });
 
 t.test('other CIDR, bridge, uplink and a third node, without code changes', { skip: skipUnlessRoot }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const text = (await readFile(REFERENCE, 'utf8'))
     .replace(/^name: .*$/m, 'name: reshaped')
     .replace('10.0.0.0/24', '192.168.50.0/24')
@@ -62,20 +62,20 @@ t.test('other CIDR, bridge, uplink and a third node, without code changes', { sk
     .replace('  compute2: {}  ', '  compute2: {}\n  node-3: {}  ')
     .replace('  vm_4: {host: compute2}', '  vm_4: {host: compute2}\n  db: {host: node-3}\n  web: {host: node-3}');
   const file = await writeScenario(dir, 'reshaped', text);
-  const r = await flatlab(['run', file, '--results', dir]);
+  const r = await runOwned([file, '--results', dir]);
   t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
   t.match(r.stdout, /db\s+node-3\s+\S+\s+192\.168\.50\.8\s+192\.168\.50\.7\s+pass/);
   t.match(r.stdout, /vm_3\s+compute2\s+\S+\s+192\.168\.50\.5\s+192\.168\.50\.4\s+pass/);
   t.match(r.stdout, /all 42 checks as expected/, '6 leases, 6 gateways, 30 pairs');
-  t.same(await flatlabNamespaces(), []);
+  t.same(await namespacesOf(r.prefixes), []);
 });
 
 t.test('expectations that differ from what the VMs really got fail with exit 1', { skip: skipUnlessRoot }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const text = (await readFile(REFERENCE, 'utf8')).replace(/^expect:[\s\S]*$/m, '').concat(
     'expect:\n  leases: {vm_2: 10.0.0.7}\n  gateways: {vm_4: 10.0.0.1}\n  checks:\n    - {from: vm_1, to: vm_3, expect: unreachable}\n',
   );
-  const r = await flatlab(['run', await writeScenario(dir, 'wrong', text), '--results', dir]);
+  const r = await runOwned([await writeScenario(dir, 'wrong', text), '--results', dir]);
   t.equal(r.exitCode, 1);
   t.match(r.stdout, /FAIL reach vm_1 -> vm_3 icmp: expected unreachable, observed reachable/);
   t.match(r.stdout, /FAIL lease vm_2: expected 10\.0\.0\.7\/24 on \S+, leased by compute1, observed 10\.0\.0\.3\/24/);
@@ -85,11 +85,11 @@ t.test('expectations that differ from what the VMs really got fail with exit 1',
   t.equal(res.ok, false);
   t.same(res.summary, { passed: 17, failed: 3, skipped: 0 });
   t.same(res.variants[0].summary, { passed: 17, failed: 3, skipped: 0 });
-  t.same(await flatlabNamespaces(), []);
+  t.same(await namespacesOf(r.prefixes), []);
 });
 
 t.test('bad scenarios exit 2 with file:line:col and field, no stack trace', async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const base = await readFile(REFERENCE, 'utf8');
   // line:col of a text in the file, so the expectations follow edits of the file's comments
   const at = (text: string, needle: string, offset = 0): string => {
@@ -131,7 +131,7 @@ t.test('bad scenarios exit 2 with file:line:col and field, no stack trace', asyn
 });
 
 t.test('names that are iproute2 keywords still work (explicit name/dev everywhere)', { skip: skipUnlessRoot }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const text = `name: keywords
 nova:
   multi_host: true
@@ -146,8 +146,8 @@ vms:
   dev: {host: up}
   mtu: {host: up}
 `;
-  const r = await flatlab(['run', await writeScenario(dir, 'keywords', text), '--results', dir]);
+  const r = await runOwned([await writeScenario(dir, 'keywords', text), '--results', dir]);
   t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
   t.match(r.stdout, /all 12 checks as expected/);
-  t.same(await flatlabNamespaces(), []);
+  t.same(await namespacesOf(r.prefixes), []);
 });

@@ -1,5 +1,5 @@
 /** Helpers for the real-namespace suite: run the CLI, snapshot the root namespace. */
-import { readdir, readFile, writeFile, mkdtemp } from 'node:fs/promises';
+import { readdir, readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,14 +23,34 @@ export async function flatlab(args: string[], opts: { env?: Record<string, strin
 }
 
 /** Starts `flatlab ARGS` without waiting. */
-export function flatlabBackground(args: string[]): ResultPromise {
-  return execa('node', [CLI, ...args], { reject: false, env: { NO_COLOR: '1' }, cwd: ROOT });
+export function flatlabBackground(args: string[], opts: { env?: Record<string, string>; detached?: boolean } = {}): ResultPromise {
+  return execa('node', [CLI, ...args], { reject: false, env: { NO_COLOR: '1', ...opts.env }, cwd: ROOT, ...(opts.detached ? { detached: true } : {}) });
+}
+
+/** The tests' handle on tap's test object: just what the helpers need. */
+interface Owner {
+  teardown(fn: () => unknown): void;
+}
+
+/**
+ * A run id of the test's own (FLATLAB_RUN_ID): the test knows the prefixes of the labs
+ * it starts before they exist, so it asserts on those and never on the machine's other
+ * labs. Variant i of the run gets id + i.
+ */
+export function ownRunId(): string {
+  return (0xe00000 + Math.floor(Math.random() * 0x100000)).toString(16);
+}
+
+/** The prefixes of a run started with FLATLAB_RUN_ID=id and `variants` variants. */
+export function prefixesFor(id: string, variants = 1): string[] {
+  return Array.from({ length: variants }, (_, i) => `fl-${((parseInt(id, 16) + i) % 0x1000000).toString(16).padStart(6, '0')}`);
 }
 
 /**
  * What must not change in the machine's root namespace: links (without counters and
  * indexes), addresses, routes, iptables rules, bridge-netfilter sysctls and the list
- * of named namespaces.
+ * of named namespaces, less those of flatlab labs (another process's lab may come or
+ * go meanwhile; a test checks its own labs' namespaces by their prefixes).
  */
 export async function rootSnapshot(): Promise<string> {
   const run = async (cmd: string, args: string[]): Promise<string> => (await execa(cmd, args, { reject: false })).stdout;
@@ -41,20 +61,66 @@ export async function rootSnapshot(): Promise<string> {
   const sysctls = await Promise.all(
     ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables'].map(async (k) => `${k}=${(await readFile(`/proc/sys/${k}`, 'utf8').catch(() => '?')).trim()}`),
   );
-  return [...links, '--', ...addrs, '--', routes, '--', ...ipt, '--', ...sysctls, '--', ...(await netnsList())].join('\n');
+  const foreign = /^fl-[0-9a-f]{6}-/;
+  return [...links, '--', ...addrs, '--', routes, '--', ...ipt, '--', ...sysctls, '--', ...(await netnsList()).filter((n) => !foreign.test(n))].join('\n');
 }
 
 export async function netnsList(): Promise<string[]> {
   return (await readdir('/run/netns').catch(() => [] as string[])).sort();
 }
 
-/** flatlab's namespaces on the machine (prefix fl-xxxxxx-). */
-export async function flatlabNamespaces(): Promise<string[]> {
-  return (await netnsList()).filter((n) => /^fl-[0-9a-f]{6}-/.test(n));
+/** The namespaces of the given labs that still exist. */
+export async function namespacesOf(prefixes: string[]): Promise<string[]> {
+  return (await netnsList()).filter((n) => prefixes.some((p) => n.startsWith(`${p}-`)));
 }
 
-export async function tempDir(prefix = 'flatlab-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+/** The lab prefixes a run's result.json names (one per variant). */
+export function prefixesOf(result: Record<string, any>): string[] {
+  return (result.variants ?? []).map((v: any) => v.prefix as string);
+}
+
+/** The prefix `flatlab up` printed. */
+export function upPrefix(stdout: string): string | null {
+  return /lab (fl-[0-9a-f]{6}) \(variant/.exec(stdout)?.[1] ?? null;
+}
+
+/**
+ * `flatlab up` that tears its lab down when the test ends, whatever happened in it.
+ * Returns the CLI result and the kept lab's prefix (null when it did not come up).
+ */
+export async function upOwned(t: Owner, args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult & { prefix: string | null }> {
+  const id = ownRunId();
+  const prefix = prefixesFor(id)[0]!;
+  t.teardown(() => flatlab(['down', '--run', prefix, '--force']));
+  const r = await flatlab(['up', ...args], { env: { FLATLAB_RUN_ID: id, ...opts.env } });
+  return { ...r, prefix: upPrefix(r.stdout) };
+}
+
+/** `flatlab run ARGS` with a run id of the test's own: the prefixes its labs may have (up to 16 variants). */
+export async function runOwned(args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult & { prefixes: string[] }> {
+  const id = ownRunId();
+  const r = await flatlab(['run', ...args], { env: { FLATLAB_RUN_ID: id, ...opts.env } });
+  return { ...r, prefixes: prefixesFor(id, 16) };
+}
+
+/** The lab prefixes of every result.json under a results folder (what a suite ran). */
+export async function prefixesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else if (e.name === 'result.json') out.push(...prefixesOf(JSON.parse(await readFile(join(d, e.name), 'utf8'))));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** A temporary folder removed when the test ends. */
+export async function tempDir(t: Owner, prefix = 'flatlab-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 export async function writeScenario(dir: string, name: string, text: string): Promise<string> {

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runtimeRoot } from '../src/run/state.js';
-import { CLI, flatlab, flatlabNamespaces, ROOT, rootSnapshot, skipUnlessRoot, sleep, tempDir, writeScenario } from './lib.js';
+import { CLI, flatlab, namespacesOf, ownRunId, prefixesFor, ROOT, rootSnapshot, skipUnlessRoot, sleep, tempDir, upOwned, writeScenario } from './lib.js';
 
 const REFERENCE = join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml');
 
@@ -18,103 +18,110 @@ async function bigScenario(dir: string): Promise<string> {
   return writeScenario(dir, 'big', text);
 }
 
-async function waitForNamespaces(min = 1, timeoutMs = 10000): Promise<string[]> {
+async function waitForNamespaces(prefixes: string[], min = 1, timeoutMs = 10000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ns = await flatlabNamespaces();
+    const ns = await namespacesOf(prefixes);
     if (ns.length >= min || Date.now() > deadline) return ns;
     await sleep(2);
   }
 }
 
 t.test('up, exec, check, down', { skip: skipUnlessRoot }, async (t) => {
-  const results = await tempDir();
+  const results = await tempDir(t);
   const before = await rootSnapshot();
-  const up = await flatlab(['up', 'flatdhcp-multihost', '--results', results]);
+  const up = await upOwned(t, ['flatdhcp-multihost', '--results', results]);
   t.equal(up.exitCode, 0, 'exit 0', { output: up.stdout + up.stderr });
   t.match(up.stdout, /lab fl-[0-9a-f]{6} \(variant same-net-allowed\) is up/);
-  t.equal((await flatlabNamespaces()).length, 7, 'the lab stays');
+  const p = up.prefix!;
+  const run = ['--run', p];
+  t.equal((await namespacesOf([p])).length, 7, 'the lab stays');
 
   const ls = await flatlab(['ls']);
-  t.match(ls.stdout, /fl-[0-9a-f]{6}\s+kept\s+flatdhcp-multihost\/same-net-allowed\s+7/);
+  t.match(ls.stdout, new RegExp(`${p}\\s+kept\\s+flatdhcp-multihost\\/same-net-allowed\\s+7`));
 
-  const addr = await flatlab(['exec', 'vm_1', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+  const addr = await flatlab(['exec', ...run, 'vm_1', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
   t.equal(addr.exitCode, 0);
   t.match(addr.stdout, /inet 10\.0\.0\.2\/24/);
-  const fwd = await flatlab(['exec', 'compute2', '--', 'cat', '/proc/sys/net/ipv4/ip_forward']);
+  const fwd = await flatlab(['exec', ...run, 'compute2', '--', 'cat', '/proc/sys/net/ipv4/ip_forward']);
   t.equal(fwd.stdout.trim(), '1');
-  const code = await flatlab(['exec', 'vm_1', '--', 'sh', '-c', 'exit 7']);
+  const code = await flatlab(['exec', ...run, 'vm_1', '--', 'sh', '-c', 'exit 7']);
   t.equal(code.exitCode, 7, 'exec passes the exit code on');
-  const unknown = await flatlab(['exec', 'vm_9', '--', 'true']);
+  const unknown = await flatlab(['exec', ...run, 'vm_9', '--', 'true']);
   t.equal(unknown.exitCode, 2);
   t.match(unknown.stderr, /has no node or VM "vm_9"/);
 
-  const healthy = await flatlab(['check']);
+  const healthy = await flatlab(['check', ...run]);
   t.equal(healthy.exitCode, 0, 'healthy lab: check exits 0', { output: healthy.stdout });
 
   // Take compute2's uplink out of its bridge: compute2's VMs lose the other node.
-  const cut = await flatlab(['exec', 'compute2', '--', 'ip', 'link', 'set', 'eth0', 'nomaster']);
+  const cut = await flatlab(['exec', ...run, 'compute2', '--', 'ip', 'link', 'set', 'eth0', 'nomaster']);
   t.equal(cut.exitCode, 0);
-  const broken = await flatlab(['check']);
+  const broken = await flatlab(['check', ...run]);
   t.equal(broken.exitCode, 1, 'the checks observe the change');
   t.match(broken.stdout, /FAIL reach vm_1 -> vm_3 icmp: expected reachable, observed unreachable/);
   t.notMatch(broken.stdout, /FAIL reach vm_1 -> vm_2/, 'same-node traffic still flows');
   t.match(broken.stdout, /8 of 20 checks failed/, 'exactly the 8 cross-node pairs');
 
-  const down = await flatlab(['down']);
+  const down = await flatlab(['down', p]);
   t.equal(down.exitCode, 0);
-  t.match(down.stdout, /removed fl-[0-9a-f]{6} \(7 namespaces\)/);
-  t.same(await flatlabNamespaces(), []);
+  t.match(down.stdout, new RegExp(`removed ${p} \\(7 namespaces\\)`));
+  t.same(await namespacesOf([p]), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
-  t.equal((await flatlab(['down'])).exitCode, 2, 'down with no lab is a user mistake');
+  t.equal((await flatlab(['down', '--run', p])).exitCode, 2, 'down of a lab that is gone is a user mistake');
 });
 
 t.test('Ctrl-C mid-build tears everything down', { skip: skipUnlessRoot }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const file = await bigScenario(dir);
   const before = await rootSnapshot();
   for (const delay of [0, 40, 150]) {
     // A terminal's Ctrl-C reaches the whole foreground process group: run flatlab in a
     // group of its own and signal the group.
-    const child = execa('node', [CLI, 'run', file, '--results', dir], { reject: false, detached: true, env: { NO_COLOR: '1' } });
-    const seen = await waitForNamespaces();
+    const id = ownRunId();
+    const mine = prefixesFor(id);
+    const child = execa('node', [CLI, 'run', file, '--results', dir], { reject: false, detached: true, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id } });
+    const seen = await waitForNamespaces(mine);
     t.ok(seen.length > 0, `namespaces appeared (delay ${delay} ms)`);
     await sleep(delay);
     process.kill(-child.pid!, 'SIGINT');
     const r = await child;
     t.equal(r.exitCode, 130, `exit 130 after SIGINT (delay ${delay} ms)`);
-    t.same(await flatlabNamespaces(), [], 'no namespace left');
+    t.same(await namespacesOf(mine), [], 'no namespace left');
     t.equal(await rootSnapshot(), before, 'root namespace unchanged');
   }
-  const term = execa('node', [CLI, 'run', file, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
-  await waitForNamespaces(10);
+  const id = ownRunId();
+  const term = execa('node', [CLI, 'run', file, '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id } });
+  await waitForNamespaces(prefixesFor(id), 10);
   term.kill('SIGTERM');
   t.equal((await term).exitCode, 143, 'SIGTERM: exit 143');
-  t.same(await flatlabNamespaces(), []);
+  t.same(await namespacesOf(prefixesFor(id)), []);
 });
 
-/** Waits until no namespace or state file of flatlab's remains (the reaper's work). */
-async function waitForNothingLeft(timeoutMs = 8000): Promise<{ ns: string[]; states: string[] }> {
+/** Waits until no namespace or state file of these runs remains (the reaper's work). */
+async function waitForNothingLeft(prefixes: string[], timeoutMs = 8000): Promise<{ ns: string[]; states: string[] }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ns = await flatlabNamespaces();
-    const states = (await readdir(join(runtimeRoot(), 'runs')).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+    const ns = await namespacesOf(prefixes);
+    const states = (await readdir(join(runtimeRoot(), 'runs')).catch(() => [] as string[])).filter((f) => prefixes.some((p) => f.startsWith(`${p}.json`)));
     if ((ns.length === 0 && states.length === 0) || Date.now() > deadline) return { ns, states };
     await sleep(50);
   }
 }
 
 t.test('runs killed with SIGKILL at random moments are removed by their reaper', { skip: skipUnlessRoot }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const before = await rootSnapshot();
   for (let i = 0; i < 20; i++) {
-    const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1' } });
+    const id = ownRunId();
+    const mine = prefixesFor(id, 2);
+    const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id } });
     const delay = Math.floor(Math.random() * 1200);
     await sleep(delay);
-    const states = await execa('sh', ['-c', `cat ${runtimeRoot()}/runs/fl-*.json 2>/dev/null`], { reject: false });
+    const states = await execa('sh', ['-c', `cat ${mine.map((p) => `${runtimeRoot()}/runs/${p}.json`).join(' ')} 2>/dev/null`], { reject: false });
     child.kill('SIGKILL');
     await child;
-    const left = await waitForNothingLeft();
+    const left = await waitForNothingLeft(mine);
     t.same(left, { ns: [], states: [] }, `killed after ${delay} ms: nothing left`);
     for (const m of states.stdout.matchAll(/"pid": (\d+),\s*"startTicks": "(\d+)"/g)) {
       const stat = await readFile(`/proc/${m[1]}/stat`, 'utf8').catch(() => '');
@@ -142,10 +149,10 @@ t.test('clean removes what a dead run left, and only flatlab\'s objects', { skip
   const clean = await flatlab(['clean']);
   t.equal(clean.exitCode, 0);
   t.match(clean.stdout, new RegExp(`removed ${prefix} \\(2 namespaces\\)`));
-  t.same(await flatlabNamespaces(), []);
+  t.same(await namespacesOf([prefix]), []);
   t.equal((await sleeper).signal ?? 'exited', 'SIGTERM', 'the process inside the namespace was stopped by PID');
   t.ok((await execa('ip', ['netns', 'list'])).stdout.includes('flatlab-test-bystander'), 'a foreign namespace is untouched');
-  t.match((await flatlab(['clean'])).stdout, /nothing to clean/);
+  t.match((await flatlab(['clean', '--run', prefix])).stdout, /nothing to clean/);
   await execa('ip', ['netns', 'del', 'flatlab-test-bystander']);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
 });

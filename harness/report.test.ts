@@ -1,8 +1,7 @@
 /** report.html in a real headless browser: it renders the topology and both matrices. */
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { flatlab, ROOT, skipUnlessRoot, tempDir } from './lib.js';
@@ -11,11 +10,11 @@ const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => 
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 t.test('report.html of flatdhcp-multihost in headless Chromium', { skip: skipUnlessRoot || (CHROMIUM ? false : 'chromium is not installed (.ci/run installs it)') }, async (t) => {
-  const r = await flatlab(['run', 'flatdhcp-multihost', '--results', await tempDir()]);
+  const r = await flatlab(['run', 'flatdhcp-multihost', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0);
   const dir = /results: (\S+)/.exec(r.stdout)![1]!;
   const page = `file://${join(dir, 'report.html')}`;
-  const profile = await mkdtemp(join(tmpdir(), 'flatlab-chromium-'));
+  const profile = await tempDir(t, 'flatlab-chromium-');
   const dom = await execa(CHROMIUM!, [...FLAGS, `--user-data-dir=${profile}`, '--dump-dom', page], { reject: false, timeout: 60000 });
   t.equal(dom.exitCode, 0, 'chromium loads the page');
   t.equal((dom.stdout.match(/<svg /g) ?? []).length, 2, 'a topology drawing per variant');

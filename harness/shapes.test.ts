@@ -5,23 +5,23 @@
 import t from 'tap';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { flatlab, flatlabNamespaces, readResult, rootSnapshot, skipUnlessRoot, tempDir } from './lib.js';
+import { flatlab, namespacesOf, readResult, rootSnapshot, runOwned, skipUnlessRoot, tempDir, upOwned } from './lib.js';
 
 const SHAPES = ['flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external'];
 
 t.test('every shape runs green and leaves the root namespace as it was', { skip: skipUnlessRoot }, async (t) => {
   const before = await rootSnapshot();
-  const results = await tempDir();
+  const results = await tempDir(t);
   for (const name of SHAPES) {
-    const r = await flatlab(['run', name, '--results', results]);
+    const r = await runOwned([name, '--results', results]);
     t.equal(r.exitCode, 0, `${name}: exit 0`, { output: r.stdout + r.stderr });
-    t.same(await flatlabNamespaces(), [], `${name}: no namespace left`);
+    t.same(await namespacesOf(r.prefixes), [], `${name}: no namespace left`);
     t.equal(await rootSnapshot(), before, `${name}: root namespace unchanged`);
   }
 });
 
 t.test('single host: one dnsmasq, one gateway, one way out', { skip: skipUnlessRoot }, async (t) => {
-  const r = await flatlab(['run', 'flatdhcp-singlehost', '--results', await tempDir()]);
+  const r = await flatlab(['run', 'flatdhcp-singlehost', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0);
   const v = (await readResult(r.stdout)).variants[0];
   for (const vm of ['vm_1', 'vm_2', 'vm_3', 'vm_4']) {
@@ -40,7 +40,7 @@ t.test('single host: one dnsmasq, one gateway, one way out', { skip: skipUnlessR
 });
 
 t.test('flat-injected: addresses come from the injected file, not DHCP', { skip: skipUnlessRoot }, async (t) => {
-  const r = await flatlab(['run', 'flat-injected', '--results', await tempDir()]);
+  const r = await flatlab(['run', 'flat-injected', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0);
   t.match(r.stdout, /skipped: 4 lease checks \(flat_injected/);
   const res = await readResult(r.stdout);
@@ -58,24 +58,22 @@ t.test('flat-injected: addresses come from the injected file, not DHCP', { skip:
 });
 
 t.test('FlatManager without DHCP or injection: no address, said quickly', { skip: skipUnlessRoot }, async (t) => {
-  const r = await flatlab(['run', 'flat-external-dhcp', '--variant', 'no-dhcp-server', '--results', await tempDir()]);
+  const r = await flatlab(['run', 'flat-external-dhcp', '--variant', 'no-dhcp-server', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0);
   const v = (await readResult(r.stdout)).variants[0];
   t.ok(v.verdicts.filter((x: any) => x.kind === 'lease').every((x: any) => x.ok && x.observed === 'no address'));
 });
 
 t.test('turning ip_forward off on one gateway breaks exactly its VMs\' way out', { skip: skipUnlessRoot }, async (t) => {
-  const up = await flatlab(['up', 'flatdhcp-multihost-external', '--results', await tempDir()]);
+  const up = await upOwned(t, ['flatdhcp-multihost-external', '--results', await tempDir(t)]);
   t.equal(up.exitCode, 0, 'up', { output: up.stdout + up.stderr });
-  try {
-    const off = await flatlab(['exec', 'compute2', '--', 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
-    t.equal(off.exitCode, 0);
-    const after = await flatlab(['check']);
-    t.equal(after.exitCode, 1);
-    const failed = [...after.stdout.matchAll(/FAIL (\w+) ([^\s:]+)/g)].map((m) => `${m[1]} ${m[2]}`).sort();
-    t.same(failed, ['egress vm_3', 'egress vm_4'], "only compute2's VMs lose the way out; VM-to-VM traffic is bridged and unaffected");
-  } finally {
-    await flatlab(['down']);
-  }
-  t.same(await flatlabNamespaces(), []);
+  const run = ['--run', up.prefix!];
+  const off = await flatlab(['exec', ...run, 'compute2', '--', 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+  t.equal(off.exitCode, 0);
+  const after = await flatlab(['check', ...run]);
+  t.equal(after.exitCode, 1);
+  const failed = [...after.stdout.matchAll(/FAIL (\w+) ([^\s:]+)/g)].map((m) => `${m[1]} ${m[2]}`).sort();
+  t.same(failed, ['egress vm_3', 'egress vm_4'], "only compute2's VMs lose the way out; VM-to-VM traffic is bridged and unaffected");
+  t.equal((await flatlab(['down', ...run])).exitCode, 0);
+  t.same(await namespacesOf([up.prefix!]), []);
 });

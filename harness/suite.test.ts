@@ -4,19 +4,21 @@ import { readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ANT_XSD, JENKINS_XSD, outsideJenkinsExtensions, schemaErrors } from '../test/junit-schema.js';
-import { flatlab, flatlabNamespaces, ROOT, rootSnapshot, skipUnlessRoot, tempDir } from './lib.js';
+import { flatlab, namespacesOf, prefixesUnder, ROOT, rootSnapshot, skipUnlessRoot, tempDir } from './lib.js';
 
 t.test('flatlab suite runs every scenario and variant, in parallel, and says so', { skip: skipUnlessRoot }, async (t) => {
-  const results = await tempDir();
+  const results = await tempDir(t);
   const before = await rootSnapshot();
   const r = await flatlab(['suite', '--jobs', '3', '--results', results]);
   t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
-  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway', 'ip-forward-off']) {
+  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway', 'ip-forward-off', 'services']) {
     t.match(r.stdout, new RegExp(`^  ${s}\\s`, 'm'), `${s} is in the table`);
   }
   t.match(r.stdout, /cross-node-arp-no-ping\s+nic-promisc-deny\s+pass\s+\S+\s+cross-node-arp-no-ping/);
-  t.match(r.stdout, /all 10 scenario runs as expected/);
-  t.same(await flatlabNamespaces(), []);
+  t.match(r.stdout, /all 11 scenario runs as expected/);
+  const mine = await prefixesUnder(results);
+  t.equal(mine.length, 21, 'every variant ran as a lab of its own');
+  t.same(await namespacesOf(mine), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged after the whole suite');
   // each run left its JUnit report beside result.json
   const dir = /results: (\S+)/.exec(r.stdout)?.[1];
@@ -26,7 +28,7 @@ t.test('flatlab suite runs every scenario and variant, in parallel, and says so'
 t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, async (t) => {
   const r = await flatlab(['suite', 'no-such-*']);
   t.equal(r.exitCode, 2, 'no match is a user mistake');
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const ref = await readFile(join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml'), 'utf8');
   await writeFile(join(dir, 'good.yaml'), ref.replace(/^name: .*$/m, 'name: good').replace(/^variants:[\s\S]*$/m, ''));
   await writeFile(join(dir, 'bad.yaml'), ref.replace(/^name: .*$/m, 'name: bad').replace(/^variants:[\s\S]*$/m, '').replace('- {from: vm_1, to: vm_2, expect: reachable}', '- {from: vm_1, to: vm_2, expect: unreachable}'));
@@ -35,7 +37,7 @@ t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, as
   t.match(mixed.stdout, /bad\s+default\s+FAIL\s+19\/20/);
   t.match(mixed.stdout, /good\s+default\s+pass\s+20\/20/);
   t.match(mixed.stdout, /1 of 2 scenario runs failed/);
-  const results = await tempDir();
+  const results = await tempDir(t);
   const one = await flatlab(['suite', 'flat-inj*', '--results', results]);
   t.equal(one.exitCode, 0);
   t.match(one.stdout, /flat-injected\s+default\s+pass\s+20\/20 \(\+4 skipped\)/);
@@ -51,7 +53,7 @@ t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, as
 });
 
 t.test('4 scenarios at once: none sees another\'s traffic or objects', { skip: skipUnlessRoot }, async (t) => {
-  const dir = await tempDir();
+  const dir = await tempDir(t);
   const ref = (await readFile(join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml'), 'utf8')).replace(/^variants:[\s\S]*$/m, '');
   // the same addresses, bridge, node and VM names in all four: only the run prefix and the MACs differ
   for (const n of [1, 2, 3, 4]) await writeFile(join(dir, `twin${n}.yaml`), ref.replace(/^name: .*$/m, `name: twin${n}`));
@@ -70,5 +72,5 @@ t.test('4 scenarios at once: none sees another\'s traffic or objects', { skip: s
     }
     t.same(res.variants[0].observations.leaseEvents.filter((e: any) => !own.has(e.mac)), [], `twin${n}: leases only for its own guests`);
   }
-  t.same(await flatlabNamespaces(), []);
+  t.same(await namespacesOf(await prefixesUnder(dir)), []);
 });

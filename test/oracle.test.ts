@@ -22,7 +22,7 @@ const network = (allowSameNetTraffic: boolean): NetworkPlan => ({
 });
 
 let id = 0;
-const vm = (name: string, node: string, ip: string, securityGroups: string[] = ['default']): VmPlan => ({
+const vm = (name: string, node: string, ip: string, securityGroups: string[] = ['default'], declaredServices: VmPlan['declaredServices'] = null): VmPlan => ({
   name,
   hostname: name,
   node,
@@ -37,6 +37,7 @@ const vm = (name: string, node: string, ip: string, securityGroups: string[] = [
   instanceId: ++id,
   securityGroups,
   services: [],
+  declaredServices,
   boot: 'dhcp',
   injectedConfig: null,
 });
@@ -104,4 +105,27 @@ t.test('probes: icmp for every pair, plus every tcp/udp port some group opens', 
   t.same([...kinds].sort(), ['icmp', 'tcp22', 'tcp8000', 'udp53']);
   t.equal(probes.length, pairs * 4);
   t.equal(deriveProbes({ network: network(true), vms: VMS.slice(0, 2), groups: { default: [] } }).length, 2, 'no groups: icmp only');
+});
+
+t.test('refused: the firewall accepts, nothing listens', async (t) => {
+  const web = vm('w', 'c2', '10.0.0.9', ['ssh'], [{ proto: 'tcp', port: 80 }]);
+  const client = vm('c', 'c1', '10.0.0.8', ['ssh']);
+  const i = (allow: boolean): OracleInputs => ({ network: network(allow), vms: [client, web], groups: GROUPS });
+  // same-net accepts tcp/22; w declares only tcp/80: its kernel resets the SYN
+  const ssh = judge(i(true), { from: 'c', to: 'w', proto: 'tcp', port: 22 });
+  t.equal(ssh.expect, 'refused');
+  t.match(ssh.reason, /accepts: allow_same_net_traffic.*but nothing listens on tcp\/22 in w \(its services: tcp\/80\)/);
+  t.equal(judge(i(true), { from: 'c', to: 'w', proto: 'tcp', port: 80 }).expect, 'reachable', 'a declared service answers');
+  t.equal(judge(i(true), { from: 'c', to: 'w', proto: 'icmp' }).expect, 'reachable', 'icmp has no listener to miss');
+  t.equal(judge(i(true), { from: 'c', to: 'w', proto: 'udp', port: 53 }).expect, 'refused', 'udp: port unreachable');
+  // the group grants tcp/22 without same-net: still refused, the grant is the reason
+  const grant = judge(i(false), { from: 'c', to: 'w', proto: 'tcp', port: 22 });
+  t.equal(grant.expect, 'refused');
+  t.match(grant.reason, /security group ssh allows tcp 22 from group ssh, but nothing listens/);
+  // what the firewall drops is a drop, listener or not
+  t.equal(judge(i(false), { from: 'c', to: 'w', proto: 'tcp', port: 80 }).expect, 'unreachable');
+  // a VM that declares nothing listens on every probed port, as before
+  t.equal(judge(i(true), { from: 'w', to: 'c', proto: 'tcp', port: 22 }).expect, 'reachable');
+  // declared services are probed too
+  t.ok(deriveProbes(i(true)).some((p) => p.proto === 'tcp' && p.port === 80 && p.to === 'c'), 'tcp/80 is probed between every pair');
 });

@@ -75,6 +75,11 @@ export interface Backend {
   signal(proc: ProcessRecord, sig: NodeJS.Signals): void;
   /** True when a socket in the process's namespace is bound to this UDP port / listens on this TCP port. */
   listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean>;
+  /**
+   * The command line that runs argv inside a target with the caller's terminal attached
+   * (`flatlab exec`): run on this machine, it enters wherever the target lives.
+   */
+  interactiveArgv(target: string, argv: string[], tty: boolean): string[];
   /** Runs a command to completion inside a target. */
   exec(target: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Sends one probe from inside a target (a VM) to dst and says what came back within timeoutMs. */

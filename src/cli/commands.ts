@@ -1,5 +1,7 @@
 /** The flatlab subcommands. Each sets the process exit code through `setExit`. */
 import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { backendNames } from '../backend/registry.js';
@@ -28,8 +30,21 @@ import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
 import { loadScenarioFile } from '../scenario/load.js';
 import { resolveScenario } from '../scenario/resolve.js';
 import { renderTable } from '../report/table.js';
+import { flakiness } from '../report/flakiness.js';
 
 type SetExit = (code: number) => void;
+
+/** Whether a command name resolves on PATH (as a shell would look it up). */
+function onPathSync(cmd: string): boolean {
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((dir) => {
+    try {
+      accessSync(`${dir}/${cmd}`, fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
 
 interface RunFlags {
   ignoreExpect?: boolean;
@@ -62,6 +77,8 @@ async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: Set
     keep,
     ignoreExpect: flags.ignoreExpect === true,
     ...(variant !== undefined ? { variant } : {}),
+    // scripts and tests that must know their labs' prefixes in advance
+    ...(process.env.FLATLAB_RUN_ID ? { runId: process.env.FLATLAB_RUN_ID } : {}),
   });
   process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, resultsDir));
   const lab = result.variants[0];
@@ -134,13 +151,19 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const lab = await findKeptLab(flags.run);
       const ns = lab.state.targets[target];
       if (!ns) throw new UserError(`${lab.prefix} has no node or VM "${target}" (it has: ${Object.keys(lab.state.targets).join(', ')})`);
-      if (lab.state.backend !== 'netns') {
-        throw new UserError(`flatlab exec enters netns labs; ${lab.prefix} runs on ${lab.state.backend}: docker exec -it ${lab.prefix}-<node> [ip netns exec ${lab.prefix}-<vm>] ${command.join(' ')}`);
+      // where the target lives is the backend's business (a namespace here, a container there)
+      const { backend } = reattach(lab.state);
+      if (backend.name === 'netns' && !command[0]!.includes('/') && !onPathSync(command[0]!)) {
+        // as a shell says it: the lab's namespaces share this machine's files
+        process.stderr.write(`flatlab exec: ${command[0]}: command not found\n`);
+        setExit(127);
+        return;
       }
-      const child = spawn('ip', ['netns', 'exec', ns, ...command], { stdio: 'inherit' });
+      const [cmd, ...args] = backend.interactiveArgv(ns, command, process.stdin.isTTY === true);
+      const child = spawn(cmd!, args, { stdio: 'inherit' });
       const code = await new Promise<number>((resolve) => {
         child.on('error', () => resolve(127));
-        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (osConstants.signals[sig] ?? 0) : 1)));
       });
       setExit(code);
     });
@@ -271,22 +294,27 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .option('-b, --backend <names>', `backend(s): ${backendNames().join(', ')}, a comma-separated list, or all (default: each scenario's backend:, else netns)`)
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--dir <dir>', 'where the scenarios are (default: scenarios/)')
+    .option('--repeat <n>', 'run each scenario N times and list every check whose verdict changed between repeats', '1')
     .description('run every scenario (every variant, on one backend or several), several at once, and print a table')
-    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string }) => {
+    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string }) => {
       const jobs = Number(flags.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
+      const repeat = Number(flags.repeat);
+      if (!Number.isInteger(repeat) || repeat < 1) throw new UserError(`--repeat: "${flags.repeat}" is not a positive number`);
       const files = await findScenarios(patterns, flags.dir);
       if (files.length === 0) throw new UserError(`no scenario matches ${patterns.join(' ')}`);
       const backends = flags.backend === 'all' ? backendNames() : flags.backend?.split(',').map((b) => b.trim());
       for (const b of backends ?? []) if (!backendNames().includes(b)) throw new UserError(`--backend: no backend "${b}" (${backendNames().join(', ')}, or all)`);
       const loaded = await Promise.all(files.map((f) => loadScenarioFile(f)));
       // each scenario once per backend asked for (or on its own backend)
-      const work = loaded.flatMap((l) => (backends ?? [l.scenario.backend ?? 'netns']).map((backend) => ({ l, backend })));
+      const work = loaded.flatMap((l) =>
+        (backends ?? [l.scenario.backend ?? 'netns']).flatMap((backend) => Array.from({ length: repeat }, (_, i) => ({ l, backend, round: i + 1 }))),
+      );
       const several = new Set(work.map((w) => w.backend)).size > 1;
       const t0 = performance.now();
       let done = 0;
-      const outcomes = await mapLimit(work, jobs, async ({ l, backend }) => {
-        const on = several ? ` on ${backend}` : '';
+      const outcomes = await mapLimit(work, jobs, async ({ l, backend, round }) => {
+        const on = `${several ? ` on ${backend}` : ''}${repeat > 1 ? ` (repeat ${round}/${repeat})` : ''}`;
         process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name}${on} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
         const o = await runScenario(l, { backend, resultsRoot: flags.results, quiet: true });
         done++;
@@ -294,10 +322,11 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         process.stderr.write(`  ${mark} ${o.result.scenario}${on} ${chalk.dim(`${o.result.timings.total} ms (${done}/${work.length})`)}\n`);
         return o;
       });
-      const rows = outcomes.flatMap(({ result }) =>
+      const rows = outcomes.flatMap(({ result }, i) =>
         result.variants.map((v) => [
           result.scenario,
           ...(several ? [result.backend] : []),
+          ...(repeat > 1 ? [String(work[i]!.round)] : []),
           v.variant,
           v.ok ? chalk.green('pass') : chalk.red.bold(v.error ? 'error' : 'FAIL'),
           `${v.summary.passed}/${v.summary.passed + v.summary.failed}${v.summary.skipped ? ` (+${v.summary.skipped} skipped)` : ''}`,
@@ -305,21 +334,36 @@ export function registerCommands(program: Command, setExit: SetExit): void {
           `${v.timings.total} ms`,
         ]),
       );
-      process.stdout.write('\n' + renderTable(['scenario', ...(several ? ['backend'] : []), 'variant', 'result', 'checks', 'symptom', 'time'], rows) + '\n');
+      process.stdout.write('\n' + renderTable(['scenario', ...(several ? ['backend'] : []), ...(repeat > 1 ? ['repeat'] : []), 'variant', 'result', 'checks', 'symptom', 'time'], rows) + '\n');
       const failed = outcomes.filter((o) => !o.result.ok);
+      const { flaky, retried } = flakiness(outcomes.map((o) => o.result));
+      if (flaky.length > 0) {
+        process.stdout.write(`\n  ${chalk.red.bold(`${flaky.length} flaky check${flaky.length > 1 ? 's' : ''}`)} (the verdict changed between repeats):\n`);
+        for (const f of flaky) {
+          process.stdout.write(`  ${f.scenario}${several ? ` on ${f.backend}` : ''} ${f.variant}: ${f.check}\n`);
+          for (const s of f.seen) process.stdout.write(chalk.dim(`      repeat ${s.repeat}: ${s.ok ? 'pass' : 'FAIL'}, observed ${s.observed}\n`));
+        }
+      }
+      if (retried.length > 0) {
+        process.stdout.write(`\n  ${chalk.yellow(`${retried.length} check${retried.length > 1 ? 's' : ''} passed only on a later try`)}:\n`);
+        for (const r of retried) process.stdout.write(chalk.dim(`  ${r.scenario} ${r.variant} (repeat ${r.repeat}): ${r.check}: ${r.tries.join(' | ')}\n`));
+      }
       process.stdout.write(
-        `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenario runs as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenario runs failed`)} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n\n`,
+        `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenario runs as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenario runs failed`)}${repeat > 1 ? `, ${flaky.length} flaky` : ''} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n\n`,
       );
       const interrupted = outcomes.find((o) => o.interrupted)?.interrupted;
-      setExit(interrupted ? interrupted.exitCode : failed.length ? 1 : 0);
+      setExit(interrupted ? interrupted.exitCode : failed.length || flaky.length ? 1 : 0);
     });
 
   program
     .command('down')
-    .argument('[prefix]', 'the lab to remove (default: the only one)')
+    .argument('[prefix]', 'the lab to remove (default: the only kept one)')
+    .option('--run <prefix>', 'the lab to remove (the same as the argument)')
+    .option('--force', "also a lab another flatlab process is still running (it then fails)")
     .description('tear down a lab started with flatlab up')
-    .action(async (prefix?: string) => {
-      const lab = await findKeptLab(prefix);
+    .action(async (arg: string | undefined, flags: { run?: string; force?: boolean }) => {
+      if (arg && flags.run && arg !== flags.run) throw new UserError(`down: two different labs named (${arg} and --run ${flags.run})`);
+      const lab = await findKeptLab(arg ?? flags.run, flags.force === true);
       await removeRun(lab);
       process.stdout.write(`removed ${lab.prefix} (${lab.namespaces.length} namespaces)\n`);
     });

@@ -35,6 +35,7 @@ import { withSignals } from './signals.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { diagnoseFailures } from '../diagnose/run-diagnosis.js';
 import { runtimeRoot, targetsOf, writeState, type RunState } from './state.js';
+import { listRuns } from './runs.js';
 
 export interface RunOptions {
   backend: string;
@@ -47,6 +48,8 @@ export interface RunOptions {
   /** check against what the scenario derives, ignoring its expect: block */
   ignoreExpect?: boolean;
   reach?: ReachOptions;
+  /** the first variant's run id (the next ones count up); default random (FLATLAB_RUN_ID, for run and up) */
+  runId?: string;
 }
 
 export interface RunOutcome {
@@ -58,6 +61,17 @@ export interface RunOutcome {
 
 export function newRunId(): string {
   return randomBytes(3).toString('hex');
+}
+
+/**
+ * The run ids of a run's variants: random, or FLATLAB_RUN_ID (6 hex digits) and the ids
+ * after it, so that a script or a test knows its labs' prefixes before they exist. An id
+ * whose namespaces or state already exist is refused by the caller.
+ */
+export function runIdsFor(count: number, fixed?: string): string[] {
+  if (fixed === undefined || fixed === '') return Array.from({ length: count }, () => newRunId());
+  if (!/^[0-9a-f]{6}$/.test(fixed)) throw new UserError(`FLATLAB_RUN_ID: "${fixed}" is not 6 lowercase hex digits`);
+  return Array.from({ length: count }, (_, i) => ((parseInt(fixed, 16) + i) % 0x1000000).toString(16).padStart(6, '0'));
 }
 
 /** `ignoreExpect`: plan from what the scenario derives alone, as if it had no expect: block. */
@@ -189,8 +203,13 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   const resultsDir = resultsDirFor(opts.resultsRoot, loaded.scenario.name, startedAt);
   const owner = { pid: process.pid, startTicks: await startTicks(process.pid) };
   const several = variants.length > 1;
-  const runs: VariantRun[] = variants.map((variant) => {
-    const plan = planVariant(variant, newRunId(), opts.ignoreExpect);
+  const ids = runIdsFor(variants.length, opts.runId);
+  if (opts.runId) {
+    const taken = new Set((await listRuns()).map((r) => r.prefix));
+    for (const id of ids) if (taken.has(`fl-${id}`)) throw new UserError(`FLATLAB_RUN_ID: run id ${id} is in use by another lab`);
+  }
+  const runs: VariantRun[] = variants.map((variant, i) => {
+    const plan = planVariant(variant, ids[i]!, opts.ignoreExpect);
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
     return {
       variant,

@@ -55,17 +55,26 @@ export async function removeRun(run: RunInfo): Promise<void> {
   await tearDown(backend, run.prefix, join(runtimeRoot(), run.prefix), run.state?.processes ?? []);
 }
 
-/** The kept lab a command means: the one given, or the only one there is. */
-export async function findKeptLab(prefix?: string): Promise<RunInfo & { state: RunState }> {
-  const runs = (await listRuns()).filter((r) => r.state && r.status !== 'dead');
-  const pick = prefix ? runs.filter((r) => r.prefix === prefix) : runs;
-  if (pick.length === 0) {
-    throw new UserError(prefix ? `no live lab ${prefix} (flatlab ls lists them)` : 'no live lab: start one with flatlab up SCENARIO');
+/**
+ * The kept lab a command means: the one given, or the only kept one there is. A lab that
+ * another flatlab process is still running is not a kept lab: it is never picked by
+ * default, and named it is refused unless `force` (it belongs to that process).
+ */
+export async function findKeptLab(prefix?: string, force = false): Promise<RunInfo & { state: RunState }> {
+  const all = (await listRuns()).filter((r) => r.state && r.status !== 'dead');
+  if (prefix) {
+    const named = all.find((r) => r.prefix === prefix);
+    if (!named) throw new UserError(`no live lab ${prefix} (flatlab ls lists them)`);
+    if (named.status === 'running' && !force) {
+      const o = named.state!.owner;
+      throw new UserError(`${prefix} is being run by flatlab process ${o.pid}${named.state!.scenario ? ` (${named.state!.scenario})` : ''}, not kept: wait for it, or say --force`);
+    }
+    return named as RunInfo & { state: RunState };
   }
-  if (pick.length > 1) {
-    throw new UserError(`${pick.length} live labs (${pick.map((r) => r.prefix).join(', ')}): say which with --run PREFIX`);
-  }
-  return pick[0] as RunInfo & { state: RunState };
+  const kept = all.filter((r) => r.status === 'kept');
+  if (kept.length === 0) throw new UserError('no kept lab: start one with flatlab up SCENARIO');
+  if (kept.length > 1) throw new UserError(`${kept.length} kept labs (${kept.map((r) => r.prefix).join(', ')}): say which with --run PREFIX`);
+  return kept[0] as RunInfo & { state: RunState };
 }
 
 /** A kept lab as the checks need it: plan, backend and each guest's resident client. */

@@ -185,6 +185,13 @@ export class DockerBackend extends NetnsBackend {
     return Promise.race([run, sleep(opts.timeoutMs + 2000).then((): ExecResult => ({ exitCode: -1, stdout: '', stderr: 'timed out', durationMs: opts.timeoutMs!, timedOut: true }))]);
   }
 
+  /** `docker exec` into the node's container (and `ip netns exec` into a VM's namespace there). */
+  override interactiveArgv(target: string, argv: string[], tty: boolean): string[] {
+    const p = this.placements.get(target);
+    if (!p) return super.interactiveArgv(target, argv);
+    return ['docker', 'exec', '-i', ...(tty ? ['-t'] : []), p.container, ...this.inTargetArgv(p, argv)];
+  }
+
   override async setSysctls(target: string, values: Record<string, string>): Promise<void> {
     const r = await this.exec(target, ['sysctl', '-q', '-w', ...Object.entries(values).map(([k, v]) => `${k}=${v}`)]);
     if (r.exitCode !== 0) throw new Error(`sysctl in ${target} failed: ${r.stderr.trim()}`);

@@ -244,6 +244,11 @@ export class NetnsBackend implements Backend {
     };
   }
 
+  /** `ip netns exec`: the namespace's own /sys too, as an operator's shell on the node would see it. */
+  interactiveArgv(target: string, argv: string[], _tty = false): string[] {
+    return ['ip', 'netns', 'exec', target, ...argv];
+  }
+
   // Namespaces share the machine's filesystem: a target's files are plain files.
   async readFile(_target: string, path: string): Promise<string | null> {
     try {
