@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import { renderReport } from '../report/terminal.js';
 import { renderPlan } from '../report/plan-text.js';
 import { createProgress } from '../run/progress.js';
-import { DEFAULT_RESULTS_ROOT, RESULT_SCHEMA_VERSION, resultsDirFor, type RunResult, type VariantResult } from '../run/results.js';
+import { DEFAULT_RESULTS_ROOT, prepareResultsDir, RESULT_SCHEMA_VERSION, resultsDirFor, type RunResult, type VariantResult } from '../run/results.js';
 import { diagnoseFailures, diagnoseFlow } from '../diagnose/run-diagnosis.js';
 import { egressFlow, vmFlow } from '../diagnose/flow.js';
 import type { Protocol } from '../plan/types.js';
@@ -182,7 +182,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const summary = summarise(checked.verdicts);
       let diagnoses: VariantResult['diagnoses'] = [];
       if (summary.failed > 0) {
-        const dir = join(resultsDirFor(flags.results, lab.state.scenario, new Date()), 'diagnosis');
+        const dir = join(await prepareResultsDir(resultsDirFor(flags.results, lab.state.scenario, new Date())), 'diagnosis');
         diagnoses = await progress.phase('diagnose', 'tracing the failed flows hop by hop', () => diagnoseFailures(live.backend, live.plan, checked.reach, checked.egress, dir));
       }
       const variant: VariantResult = {
@@ -233,7 +233,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       if (flags.proto !== 'icmp' && port === undefined && to !== 'external') throw new UserError(`--port is needed for ${flags.proto}`);
       const backend = reattach(lab.state).backend;
       const flow = to === 'external' ? egressFlow(plan, from) : vmFlow(plan, from, to, flags.proto as Protocol, port);
-      const dir = join(resultsDirFor(flags.results, lab.state.scenario, new Date()), 'diagnosis');
+      const dir = join(await prepareResultsDir(resultsDirFor(flags.results, lab.state.scenario, new Date())), 'diagnosis');
       const d = await diagnoseFlow(backend, plan, flow, dir);
       process.stdout.write(`${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
       setExit(d.problem ? 1 : 0);

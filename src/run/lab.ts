@@ -41,13 +41,16 @@ export function startReaper(state: RunState): void {
   child.unref();
 }
 
+/**
+ * Bounds on waits for events. Each is reached only when the event never comes (a
+ * failure), so they are generous: a loaded machine must not turn a slow success into
+ * a failure.
+ */
 export interface LabTimeouts {
   /** a server bound to its port */
   serviceMs: number;
-  /** every guest holds an address (or the deadline says it will not) */
+  /** every guest holds an address or its client gave up (see awaitLeases) */
   leasesMs: number;
-  /** a guest that nothing will configure: how long to watch it stay unconfigured */
-  noAddressMs: number;
   /** a lease the guest holds shows in the server's lease record */
   leaseLogMs: number;
 }
@@ -55,7 +58,7 @@ export interface LabTimeouts {
 /** guests booting (between start and lease) at once in a lab larger than this */
 export const BOOT_WINDOW = Number(process.env.FLATLAB_BOOT_WINDOW ?? 128);
 
-export const DEFAULT_TIMEOUTS: LabTimeouts = { serviceMs: 3000, leasesMs: 6000, noAddressMs: 1500, leaseLogMs: 2000 };
+export const DEFAULT_TIMEOUTS: LabTimeouts = { serviceMs: 15000, leasesMs: 30000, leaseLogMs: 10000 };
 
 export interface RunningLab {
   plan: Plan;
@@ -286,20 +289,26 @@ function leaseRecord(plan: Plan, vm: VmPlan): { target: string; file: string } |
 }
 
 /**
- * Waits until every guest holds its address (and its lease is on record), or its
- * deadline. One polling loop for all guests, each round reading every lease record once:
- * a thousand guests polled one by one every 10 ms would cost more than their DHCP.
+ * Waits until every guest holds its address (and its lease is on record), or its DHCP
+ * client says it got none. One polling loop for all guests, each round reading every
+ * lease record once: a thousand guests polled one by one every 10 ms would cost more
+ * than their DHCP.
+ *
+ * No fixed time decides "no lease": the guest's client records `leasefail` after a
+ * whole cycle of discovers went unanswered (udhcpc -t 3 -T 1). A guest expected to stay
+ * bare is done at its first such event; a guest expected to lease gets a second cycle
+ * (a loaded machine may answer late), and the deadline is only a bound on a stuck run.
  */
 export async function awaitLeases(lab: RunningLab, progress: Progress, signal: AbortSignal, timeouts: LabTimeouts = DEFAULT_TIMEOUTS): Promise<void> {
   const { plan, backend } = lab;
   await progress.phase('leases', `addresses of ${plan.vms.length} guests`, async () => {
     const t0 = performance.now();
     // address: waiting for the guest's address; record: for its lease in the server's record
-    const pending = new Map<string, { vm: VmPlan; stage: 'address' | 'record'; deadline: number }>();
+    const pending = new Map<string, { vm: VmPlan; stage: 'address' | 'record'; deadline: number; failsAllowed: number }>();
     for (const vm of plan.vms) {
-      // nothing will configure this guest: watch it stay bare for a moment only
-      const none = plan.expected.addressSources[vm.name]!.kind === 'none';
-      pending.set(vm.name, { vm, stage: 'address', deadline: t0 + (none ? timeouts.noAddressMs : timeouts.leasesMs) });
+      // nothing should configure this guest: done once its client has asked in vain
+      const bare = plan.expected.addressSources[vm.name]!.kind === 'none' || plan.expected.leases[vm.name] === null;
+      pending.set(vm.name, { vm, stage: 'address', deadline: t0 + timeouts.leasesMs, failsAllowed: bare ? 1 : 2 });
     }
     const interval = Math.min(100, Math.max(10, Math.ceil(plan.vms.length / 8)));
     while (pending.size > 0) {
@@ -315,16 +324,21 @@ export async function awaitLeases(lab: RunningLab, progress: Progress, signal: A
         if (p.stage === 'address') {
           const client = lab.clients[p.vm.name]!;
           let done = !backend.isRunning(client);
+          let gaveUp = false;
           if (!done) {
             const st = await backend.readVmState(p.vm, client);
             done = st.addresses.length > 0 && (st.defaultGateway !== null || p.vm.gateway === null);
+            if (!done && p.vm.boot === 'dhcp') {
+              const events = (await backend.readFile(p.vm.netns, `${p.vm.dir}/dhcp.events`)) ?? '';
+              gaveUp = (events.match(/^leasefail /gm) ?? []).length >= p.failsAllowed;
+            }
           }
           if (done) {
             const record = leaseRecord(plan, p.vm);
             if (!record) pending.delete(p.vm.name);
-            // dnsmasq records a lease (runs its --dhcp-script) after it acks: give it a moment
+            // dnsmasq records a lease (runs its --dhcp-script) after it acks: wait for that
             else Object.assign(p, { stage: 'record', deadline: now + timeouts.leaseLogMs });
-          } else if (now >= p.deadline) pending.delete(p.vm.name);
+          } else if (gaveUp || now >= p.deadline) pending.delete(p.vm.name);
         }
         if (p.stage === 'record') {
           const record = leaseRecord(plan, p.vm)!;

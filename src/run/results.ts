@@ -1,6 +1,8 @@
 /** The results folder of a run: result.json plus the lab's own files (dnsmasq logs, lease logs). */
-import { cp, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, statfsSync } from 'node:fs';
+import { access, cp, mkdir, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { UserError } from '../errors.js';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { renderJunit } from '../report/junit.js';
@@ -73,8 +75,67 @@ export function resultsDirFor(root: string, scenario: string, startedAt: Date): 
   return join(root, scenario, startedAt.toISOString().replace(/:/g, '-'));
 }
 
-export async function prepareResultsDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+/** File systems where no results folder can live: procfs, sysfs, cgroupfs (v1, v2). */
+const PSEUDO_FS = new Map([
+  [0x9fa0, '/proc'],
+  [0x62656572, 'sysfs'],
+  [0x27e0eb, 'cgroupfs'],
+  [0x63677270, 'cgroupfs'],
+]);
+
+/**
+ * Creates a run's results folder, and says why not as the user's mistake (exit 2) before
+ * anything is built: the nearest existing folder must be a writable folder on a real
+ * file system. Parents are made one by one (Node's recursive mkdir retries forever under
+ * /proc). Two runs started in the same millisecond get `<timestamp>-2`, `-3`...
+ */
+export async function prepareResultsDir(dir: string): Promise<string> {
+  const missing: string[] = [];
+  let existing = resolve(dir);
+  for (;;) {
+    try {
+      const st = await stat(existing);
+      if (!st.isDirectory()) throw new UserError(`--results: ${existing} is not a folder (results go to ${dir})`);
+      break;
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UserError(`--results: cannot use ${existing} (${code})`);
+      if (dirname(existing) === existing) throw new UserError(`--results: no folder of ${dir} exists`);
+      missing.unshift(basename(existing));
+      existing = dirname(existing);
+    }
+  }
+  const fsName = PSEUDO_FS.get(statfsSync(existing).type);
+  if (fsName) throw new UserError(`--results: ${existing} is on ${fsName}, where no results can be written`);
+  try {
+    await access(existing, constants.W_OK);
+  } catch (err) {
+    throw new UserError(`--results: cannot write in ${existing} (${(err as NodeJS.ErrnoException).code}${(err as NodeJS.ErrnoException).code === 'EROFS' ? ': a read-only file system' : ''})`);
+  }
+  let path = existing;
+  for (const [i, part] of missing.entries()) {
+    path = join(path, part);
+    const leaf = i === missing.length - 1;
+    try {
+      await mkdir(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && !leaf) continue;
+      if (code === 'EEXIST') break;
+      throw new UserError(`--results: cannot create ${path} (${code})`);
+    }
+    if (leaf) return path;
+  }
+  // the leaf existed already: another run of the same scenario in the same millisecond
+  for (let n = 2; ; n++) {
+    try {
+      await mkdir(`${path}-${n}`);
+      return `${path}-${n}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`--results: cannot create ${path}-${n} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
 }
 
 /** Above this many VMs, the guests' files are kept as one archive, vms.tar. */

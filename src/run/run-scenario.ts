@@ -200,7 +200,8 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   await backend.preflight();
   const startedAt = new Date();
   const t0 = performance.now();
-  const resultsDir = resultsDirFor(opts.resultsRoot, loaded.scenario.name, startedAt);
+  // created (or refused) before anything is built
+  const resultsDir = await prepareResultsDir(resultsDirFor(opts.resultsRoot, loaded.scenario.name, startedAt));
   const owner = { pid: process.pid, startTicks: await startTicks(process.pid) };
   const several = variants.length > 1;
   const ids = runIdsFor(variants.length, opts.runId);
@@ -246,7 +247,6 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
       },
     };
   });
-  await prepareResultsDir(resultsDir);
 
   let interrupted: InterruptedError | undefined;
   const fullsBefore = neighbourTableFulls();
