@@ -109,18 +109,23 @@ async function waitForNothingLeft(prefixes: string[], timeoutMs = 8000): Promise
   }
 }
 
-t.test('runs killed with SIGKILL at random moments are removed by their reaper', { skip: skipUnlessRoot }, async (t) => {
+t.test('runs and ups killed with SIGKILL at random moments leave nothing once reaped and cleaned', { skip: skipUnlessRoot }, async (t) => {
   const dir = await tempDir(t);
   const before = await rootSnapshot();
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 50; i++) {
     const id = ownRunId();
-    const mine = prefixesFor(id, 2);
-    const child = execa('node', [CLI, 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id } });
-    const delay = Math.floor(Math.random() * 1200);
+    const up = i % 2 === 1;
+    const mine = prefixesFor(id, up ? 1 : 2);
+    t.teardown(() => flatlab(['down', '--run', mine[0]!, '--force']));
+    const child = execa('node', [CLI, up ? 'up' : 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id } });
+    const delay = Math.floor(Math.random() * 1400);
     await sleep(delay);
     const states = await execa('sh', ['-c', `cat ${mine.map((p) => `${runtimeRoot()}/runs/${p}.json`).join(' ')} 2>/dev/null`], { reject: false });
     child.kill('SIGKILL');
-    await child;
+    const r = await child;
+    // an `up` killed after it printed its lab's id leaves a kept lab: that one is the user's to remove
+    const kept = /is up/.test(r.stdout) ? await flatlab(['down', '--run', mine[0]!]) : null;
+    if (kept) t.equal(kept.exitCode, 0, `up killed after ${delay} ms had printed its lab: down removes it`);
     const left = await waitForNothingLeft(mine);
     t.same(left, { ns: [], states: [] }, `killed after ${delay} ms: nothing left`);
     for (const m of states.stdout.matchAll(/"pid": (\d+),\s*"startTicks": "(\d+)"/g)) {
@@ -129,6 +134,10 @@ t.test('runs killed with SIGKILL at random moments are removed by their reaper',
       t.notOk(alive, `process ${m[1]} of the killed run is gone`);
     }
   }
+  const clean = await flatlab(['clean']);
+  t.equal(clean.exitCode, 0);
+  const files = await readdir(join(runtimeRoot(), 'runs')).catch(() => [] as string[]);
+  t.same(files.filter((f) => /^fl-e[0-9a-f]{5}\.json/.test(f) && f.endsWith('.tmp')), [], 'no .tmp state file left');
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
 });
 

@@ -31,7 +31,8 @@ export class InterruptedError extends Error {
     super(`interrupted by ${signal}`);
     this.name = 'InterruptedError';
   }
+  /** 128 + the signal's number, as a shell reports it: SIGHUP 129, SIGINT 130, SIGTERM 143 */
   get exitCode(): number {
-    return this.signal === 'SIGINT' ? 130 : 143;
+    return this.signal === 'SIGINT' ? 130 : this.signal === 'SIGHUP' ? 129 : 143;
   }
 }

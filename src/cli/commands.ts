@@ -1,15 +1,16 @@
 /** The flatlab subcommands. Each sets the process exit code through `setExit`. */
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
+import { removeStaleFiles } from '../run/state.js';
 import { constants as osConstants } from 'node:os';
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { backendNames } from '../backend/registry.js';
-import { UserError } from '../errors.js';
+import { EnvironmentError, UserError } from '../errors.js';
 import { renderReport } from '../report/terminal.js';
 import { renderPlan } from '../report/plan-text.js';
 import { createProgress } from '../run/progress.js';
-import { DEFAULT_RESULTS_ROOT, prepareResultsDir, RESULT_SCHEMA_VERSION, resultsDirFor, type RunResult, type VariantResult } from '../run/results.js';
+import { DEFAULT_RESULTS_ROOT, prepareResultsDir, pruneResults, RESULT_SCHEMA_VERSION, resultsDirFor, type RunResult, type VariantResult } from '../run/results.js';
 import { diagnoseFailures, diagnoseFlow } from '../diagnose/run-diagnosis.js';
 import { egressFlow, vmFlow } from '../diagnose/flow.js';
 import type { Protocol } from '../plan/types.js';
@@ -25,7 +26,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { findScenarios } from '../scenario/resolve.js';
 import { mapLimit } from '../run/wait.js';
 import { classifySymptoms } from '../checks/symptoms.js';
-import { checkLab, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
+import { checkLab, keepLabs, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
 import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
 import { loadScenarioFile } from '../scenario/load.js';
 import { resolveScenario } from '../scenario/resolve.js';
@@ -70,7 +71,7 @@ async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: Set
   const loaded = await loadScenarioFile(resolveScenario(arg));
   // `up` keeps one lab: the variant asked for, or the first
   const variant = keep ? (flags.variant ?? loaded.variants[0]!.name) : flags.variant;
-  const { result, resultsDir, interrupted } = await runScenario(loaded, {
+  const { result, resultsDir, interrupted, toKeep } = await runScenario(loaded, {
     backend: flags.backend ?? loaded.scenario.backend ?? 'netns',
     resultsRoot: flags.results,
     quiet: flags.quiet || flags.json,
@@ -82,12 +83,13 @@ async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: Set
   });
   process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, resultsDir));
   const lab = result.variants[0];
-  if (keep && lab && !lab.error) {
+  if (keep && lab && !lab.error && toKeep.length > 0) {
     const vm = lab.plan.vms[0]?.name ?? 'NODE';
-    process.stdout.write(
+    if (!flags.json) process.stdout.write(
       `  lab ${chalk.bold(lab.prefix)} (variant ${lab.variant}) is up. ` +
-        `Try: flatlab exec ${vm} -- ip addr · flatlab check · flatlab down ${lab.prefix}\n\n`,
+        `Try: flatlab exec --run ${lab.prefix} ${vm} -- ip addr · flatlab check --run ${lab.prefix} · flatlab down ${lab.prefix}\n\n`,
     );
+    await keepLabs(toKeep);
   }
   setExit(interrupted ? interrupted.exitCode : exitCodeOf(result));
 }
@@ -96,7 +98,15 @@ function exitCodeOf(r: RunResult): number {
   return r.ok ? 0 : 1;
 }
 
+/** Commands that create, enter or remove labs: they need root, and say so before anything else. */
+const NEEDS_ROOT = new Set(['run', 'up', 'suite', 'exec', 'check', 'diagnose', 'down', 'clean', 'build']);
+
 export function registerCommands(program: Command, setExit: SetExit): void {
+  program.hook('preAction', (_program, action) => {
+    if (NEEDS_ROOT.has(action.name()) && process.getuid?.() !== 0) {
+      throw new EnvironmentError(`flatlab ${action.name()} needs root (network namespaces, iptables, other users' processes)`, `run it as root: sudo -E flatlab ${action.name()} ...`);
+    }
+  });
   addRunFlags(
     program
       .command('run')
@@ -370,9 +380,20 @@ export function registerCommands(program: Command, setExit: SetExit): void {
 
   program
     .command('ls')
-    .description('list flatlab labs on this machine')
-    .action(async () => {
+    .option('--json', 'the labs as JSON')
+    .description('list flatlab labs on this machine, whose they are and where they come from')
+    .action(async (flags: { json?: boolean }) => {
       const runs = await listRuns();
+      if (flags.json) {
+        process.stdout.write(
+          JSON.stringify(
+            runs.map((r) => ({ prefix: r.prefix, status: r.status, scenario: r.state?.scenario ?? null, variant: r.state?.variant ?? null, backend: r.state?.backend ?? null, owner: r.state?.owner ?? null, runtimeDir: r.state?.plan?.runtimeDir ?? null, namespaces: r.namespaces.length, createdAt: r.state?.createdAt ?? null })),
+            null,
+            2,
+          ) + '\n',
+        );
+        return;
+      }
       if (runs.length === 0) {
         process.stdout.write('no flatlab labs\n');
         return;
@@ -382,17 +403,29 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         r.status === 'dead' ? chalk.yellow('leftover') : r.status,
         r.state ? `${r.state.scenario}${r.state.variant && r.state.variant !== 'default' ? `/${r.state.variant}` : ''}` : '?',
         String(r.namespaces.length),
+        r.state ? `${r.state.owner.user ?? '?'} pid ${r.state.owner.pid}` : '?',
+        r.state?.owner.checkout ?? '?',
         r.state?.createdAt ?? '',
       ]);
-      process.stdout.write(renderTable(['run', 'status', 'scenario', 'namespaces', 'created'], rows) + '\n');
+      process.stdout.write(renderTable(['run', 'status', 'scenario', 'namespaces', 'owner', 'checkout', 'created'], rows) + '\n');
     });
 
   program
     .command('clean')
     .option('--all', 'also remove labs kept by flatlab up')
     .option('--run <prefix>', 'only this run (what a run\'s reaper calls)')
+    .option('--results [dir]', 'instead: prune old results folders (default folder: the results root)')
+    .option('--keep <n>', 'with --results: how many runs of each scenario to keep', '10')
     .description('remove what dead runs left behind (namespaces, processes, files); never a live run')
-    .action(async (flags: { all?: boolean; run?: string }) => {
+    .action(async (flags: { all?: boolean; run?: string; results?: string | boolean; keep: string }) => {
+      if (flags.results !== undefined) {
+        const keep = Number(flags.keep);
+        if (!Number.isInteger(keep) || keep < 0) throw new UserError(`--keep: "${flags.keep}" is not a number of runs`);
+        const root = typeof flags.results === 'string' ? flags.results : DEFAULT_RESULTS_ROOT;
+        const removed = await pruneResults(root, keep);
+        process.stdout.write(removed.length ? removed.map((d) => `removed ${d}\n`).join('') : `nothing to prune in ${root} (keeping ${keep} per scenario)\n`);
+        return;
+      }
       const runs = (await listRuns()).filter(
         (r) => (r.status === 'dead' || (flags.all && r.status === 'kept')) && (flags.run === undefined || r.prefix === flags.run),
       );
@@ -400,6 +433,9 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         await removeRun(r);
         process.stdout.write(`removed ${r.prefix} (${r.namespaces.length} namespaces)\n`);
       }
-      if (runs.length === 0) process.stdout.write('nothing to clean\n');
+      // what a killed writer left: its .tmp state files, registry links to nothing
+      const stale = flags.run === undefined ? await removeStaleFiles((pid) => pid > 0 && existsSync(`/proc/${pid}`)) : [];
+      for (const f of stale) process.stdout.write(`removed ${f}\n`);
+      if (runs.length === 0 && stale.length === 0) process.stdout.write('nothing to clean\n');
     });
 }

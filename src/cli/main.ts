@@ -31,7 +31,7 @@ export function exitCodeFor(err: unknown): number {
     return err.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof UserError) {
-    for (const line of err.lines) process.stderr.write(`${line}\n`);
+    for (const line of printableLines(err.lines)) process.stderr.write(`${line}\n`);
     return 2;
   }
   if (err instanceof EnvironmentError) {
@@ -42,4 +42,21 @@ export function exitCodeFor(err: unknown): number {
   process.stderr.write(`${chalk.red('flatlab: error:')} ${message}\n`);
   if (process.env.FLATLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return 1;
+}
+
+/** At most this many problems are printed, each at most this wide. */
+const MAX_LINES = 20;
+const MAX_WIDTH = 240;
+
+/**
+ * Error lines as a terminal can take them: control characters escaped (a garbage file's
+ * bytes must not reach the terminal raw), each line cut, and a count past the first 20.
+ */
+export function printableLines(lines: string[]): string[] {
+  const shown = lines.slice(0, MAX_LINES).map((l) => {
+    const safe = l.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/\t/g, ' ');
+    return safe.length > MAX_WIDTH ? `${safe.slice(0, MAX_WIDTH - 1)}…` : safe;
+  });
+  if (lines.length > MAX_LINES) shown.push(`… and ${lines.length - MAX_LINES} more problems`);
+  return shown;
 }

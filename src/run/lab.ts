@@ -361,6 +361,7 @@ export async function tearDown(
   runtimeDir: string,
   processes: ProcessRecord[],
   collect?: () => Promise<void>,
+  stateFile?: string,
 ): Promise<void> {
   await backend.stopProcesses(processes);
   try {
@@ -372,6 +373,6 @@ export async function tearDown(
     // rm walks a thousand guests' directories through the thread pool ten times slower
     const r = await execa('rm', ['-rf', '--', runtimeDir], { reject: false });
     if (r.exitCode !== 0) await rm(runtimeDir, { recursive: true, force: true });
-    await removeState(prefix);
+    await removeState(prefix, stateFile);
   }
 }

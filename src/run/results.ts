@@ -1,6 +1,6 @@
 /** The results folder of a run: result.json plus the lab's own files (dnsmasq logs, lease logs). */
 import { constants, statfsSync } from 'node:fs';
-import { access, cp, mkdir, stat, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { execa } from 'execa';
@@ -68,7 +68,12 @@ export interface RunResult {
   timings: Record<string, number>;
   /** set when the machine's shared neighbour table refused entries during the run */
   neighbourTable?: NeighbourTableNotice;
+  /** the signal that stopped the run (its labs were torn down; checks may be missing) */
+  interrupted?: string;
 }
+
+/** A run's results folder holds this file until result.json is written. */
+export const INCOMPLETE_MARKER = 'INCOMPLETE';
 
 /** `results/<scenario>/<timestamp>/`, the timestamp sortable and safe in a path. */
 export function resultsDirFor(root: string, scenario: string, startedAt: Date): string {
@@ -168,4 +173,24 @@ export async function writeResult(dir: string, result: RunResult): Promise<strin
   await writeFile(join(dir, 'junit.xml'), renderJunit(result));
   await writeFile(join(dir, 'report.html'), renderHtml(result));
   return path;
+}
+
+/**
+ * Retention: keeps the newest `keep` run folders of each scenario under `root` (their
+ * names are sortable timestamps) and removes the others. Only folders that look like a
+ * run's (a timestamp name) are touched.
+ */
+export async function pruneResults(root: string, keep: number): Promise<string[]> {
+  const removed: string[] = [];
+  const stamp = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?$/;
+  const scenarios = await readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const sc of scenarios.filter((d) => d.isDirectory())) {
+    const dir = join(root, sc.name);
+    const runs = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory() && stamp.test(d.name)).map((d) => d.name).sort();
+    for (const old of runs.slice(0, Math.max(0, runs.length - keep))) {
+      await rm(join(dir, old), { recursive: true, force: true });
+      removed.push(join(dir, old));
+    }
+  }
+  return removed;
 }

@@ -3,7 +3,9 @@
  * its own run prefix) plan, build, lease, check, collect results, tear down.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { startTicks } from '../backend/netns/procfs.js';
@@ -22,6 +24,7 @@ import { ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.j
 import { createProgress, type Progress } from './progress.js';
 import {
   collectArtifacts,
+  INCOMPLETE_MARKER,
   prepareResultsDir,
   resultsDirFor,
   RESULT_SCHEMA_VERSION,
@@ -57,7 +60,20 @@ export interface RunOutcome {
   resultsDir: string;
   /** set when a signal stopped the run (the labs are torn down all the same) */
   interrupted?: InterruptedError;
+  /** `up`: the labs that stay; keepLabs marks them kept once the user was told */
+  toKeep: RunState[];
 }
+
+/** Marks the labs of an `up` as kept: from now on they outlive this process. */
+export async function keepLabs(states: RunState[]): Promise<void> {
+  for (const s of states) {
+    s.kept = true;
+    await writeState(s);
+  }
+}
+
+/** The flatlab installation a run comes from, so `ls` can tell whose lab is whose. */
+const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
 export function newRunId(): string {
   return randomBytes(3).toString('hex');
@@ -132,6 +148,8 @@ export function summarise(verdicts: Verdict[]): Summary {
 }
 
 interface VariantRun {
+  /** `up`: the lab was checked and stays, waiting to be marked kept */
+  keptReady?: boolean;
   variant: ScenarioVariant;
   plan: Plan;
   progress: Progress;
@@ -179,9 +197,10 @@ async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal):
     };
     try {
       if (keep) {
-        state.kept = true;
-        await writeState(state);
+        // marked kept only once its id has been printed (keepLabs): an `up` killed before
+        // that is a dead run its reaper removes, not a kept lab nobody knows of
         await collect();
+        r.keptReady = true;
       } else {
         await progress.phase('teardown', 'teardown', () => tearDown(backend, plan.prefix, plan.runtimeDir, state.processes, collect));
       }
@@ -202,7 +221,9 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   const t0 = performance.now();
   // created (or refused) before anything is built
   const resultsDir = await prepareResultsDir(resultsDirFor(opts.resultsRoot, loaded.scenario.name, startedAt));
-  const owner = { pid: process.pid, startTicks: await startTicks(process.pid) };
+  // says so until result.json replaces it: a run killed outright leaves it behind
+  await writeFile(join(resultsDir, INCOMPLETE_MARKER), `flatlab run of ${loaded.file} (process ${process.pid}, ${startedAt.toISOString()}) did not finish: killed before it could write result.json\n`);
+  const owner = { pid: process.pid, startTicks: await startTicks(process.pid), user: userInfo().username, checkout: CHECKOUT, cwd: process.cwd() };
   const several = variants.length > 1;
   const ids = runIdsFor(variants.length, opts.runId);
   if (opts.runId) {
@@ -268,6 +289,8 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   };
   const notice = neighbourTableNotice(fullsBefore, neighbourTableFulls(), Math.max(...runs.map((r) => r.plan.vms.length)));
   if (notice) result.neighbourTable = notice;
+  if (interrupted) result.interrupted = interrupted.signal;
   await writeResult(resultsDir, result);
-  return { result, resultsDir, ...(interrupted ? { interrupted } : {}) };
+  await rm(join(resultsDir, INCOMPLETE_MARKER), { force: true });
+  return { result, resultsDir, toKeep: runs.filter((r) => r.keptReady).map((r) => r.state), ...(interrupted ? { interrupted } : {}) };
 }

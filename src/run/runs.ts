@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProcessRecord } from '../backend/backend.js';
-import { isSameProcess } from '../backend/netns/procfs.js';
+import { flatlabAncestor, isSameProcess, netnsInode, pidsInNamespaces } from '../backend/netns/procfs.js';
 import { createBackend } from '../backend/registry.js';
 import { UserError } from '../errors.js';
 import { prefixOfNetns } from '../plan/names.js';
@@ -44,15 +44,26 @@ export async function listRuns(): Promise<RunInfo[]> {
     out.push({ prefix: s.prefix, status: ownerAlive ? 'running' : s.kept ? 'kept' : 'dead', state: s, namespaces: spaces.get(s.prefix) ?? [] });
     spaces.delete(s.prefix);
   }
-  // namespaces with no state file: a run killed before it could write one, or whose state was lost
-  for (const [prefix, namespaces] of spaces) out.push({ prefix, status: 'dead', state: null, namespaces });
+  // namespaces with no state file: a run killed before it could write one, or whose state
+  // was lost; still alive when a flatlab process holds processes in them (never removed)
+  for (const [prefix, namespaces] of spaces) {
+    const inodes = new Set<number>();
+    for (const n of namespaces) {
+      const ino = await netnsInode(n);
+      if (ino !== null) inodes.add(ino);
+    }
+    const held = flatlabAncestor(await pidsInNamespaces(inodes), process.pid);
+    out.push({ prefix, status: held === null ? 'dead' : 'running', state: null, namespaces });
+  }
   return out.sort((a, b) => a.prefix.localeCompare(b.prefix));
 }
 
 export async function removeRun(run: RunInfo): Promise<void> {
   const backend = createBackend(run.state?.backend ?? 'netns');
   if (run.state?.plan) backend.bind?.(run.state.plan);
-  await tearDown(backend, run.prefix, join(runtimeRoot(), run.prefix), run.state?.processes ?? []);
+  // a lab of another runtime dir keeps its files there
+  const runtimeDir = run.state?.plan?.runtimeDir ?? join(runtimeRoot(), run.prefix);
+  await tearDown(backend, run.prefix, runtimeDir, run.state?.processes ?? [], undefined, run.state?.stateFile);
 }
 
 /**

@@ -4,7 +4,7 @@
  * `clean` work from them; a run whose owner process is gone is a leftover.
  */
 import { statfsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProcessRecord } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
@@ -36,14 +36,23 @@ export function runtimeRoot(): string {
   return chosen;
 }
 
+/**
+ * Where every flatlab on the machine finds every lab, whatever its runtime dir: one
+ * symbolic link per run, named by its prefix, to its state file. `ls`, `down` and `clean`
+ * of one runtime dir see (and respect) the live labs of another.
+ */
+export const REGISTRY_DIR = '/run/flatlab-labs';
+
 export interface RunState {
   prefix: string;
   scenario: string;
   variant: string;
   file: string;
   backend: string;
-  /** the flatlab process that owns the run, with its start time */
-  owner: { pid: number; startTicks: string | null };
+  /** the flatlab process that owns the run, with its start time, user and checkout */
+  owner: { pid: number; startTicks: string | null; user?: string; checkout?: string; cwd?: string };
+  /** where this state file is (set when read) */
+  stateFile?: string;
   /** `flatlab up`: the lab outlives its owner on purpose, until `flatlab down` */
   kept: boolean;
   createdAt: string;
@@ -75,9 +84,25 @@ const writers = new Map<string, Writer>();
 
 async function writeNow(state: RunState): Promise<void> {
   await mkdir(stateDir(), { recursive: true, mode: 0o755 });
-  const tmp = `${statePath(state.prefix)}.tmp`;
+  // named by the writer's PID: `clean` removes the .tmp of a writer that died mid-write
+  const tmp = `${statePath(state.prefix)}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(state, null, 2));
   await rename(tmp, statePath(state.prefix));
+  await register(state.prefix);
+}
+
+const registered = new Set<string>();
+/** The machine-wide link to a run's state file (once per run). */
+async function register(prefix: string): Promise<void> {
+  if (registered.has(prefix)) return;
+  await mkdir(REGISTRY_DIR, { recursive: true, mode: 0o755 });
+  const link = join(REGISTRY_DIR, `${prefix}.json`);
+  try {
+    await symlink(statePath(prefix), link);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  registered.add(prefix);
 }
 
 export function writeState(state: RunState): Promise<void> {
@@ -112,30 +137,65 @@ export function writeState(state: RunState): Promise<void> {
   return done;
 }
 
-export async function removeState(prefix: string): Promise<void> {
+/** Removes a run's state file (where it is, default this runtime dir's) and its registry link. */
+export async function removeState(prefix: string, file = statePath(prefix)): Promise<void> {
   const w = writers.get(prefix);
   if (w?.next) await w.next.done.catch(() => undefined);
   await w?.running?.catch(() => undefined);
   writers.delete(prefix);
-  await rm(statePath(prefix), { force: true });
+  registered.delete(prefix);
+  await rm(file, { force: true });
+  await rm(join(REGISTRY_DIR, `${prefix}.json`), { force: true });
 }
 
-export async function readStates(): Promise<RunState[]> {
-  let files: string[];
+async function readState(file: string): Promise<RunState | null> {
   try {
-    files = await readdir(stateDir());
+    return { ...(JSON.parse(await readFile(file, 'utf8')) as RunState), stateFile: file };
   } catch {
-    return [];
+    // a state file being written, or damaged: clean handles the namespaces anyway
+    return null;
   }
-  const out: RunState[] = [];
-  for (const f of files.filter((f) => f.endsWith('.json'))) {
-    try {
-      out.push(JSON.parse(await readFile(join(stateDir(), f), 'utf8')) as RunState);
-    } catch {
-      // a state file being written, or damaged: clean handles the namespaces anyway
+}
+
+/** Every run's state: this runtime dir's, and through the registry every other one's. */
+export async function readStates(): Promise<RunState[]> {
+  const byPrefix = new Map<string, RunState>();
+  const own = await readdir(stateDir()).catch(() => [] as string[]);
+  for (const f of own.filter((f) => f.endsWith('.json'))) {
+    const s = await readState(join(stateDir(), f));
+    if (s) byPrefix.set(s.prefix, s);
+  }
+  for (const f of (await readdir(REGISTRY_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.json'))) {
+    if (byPrefix.has(f.slice(0, -5))) continue;
+    const target = await readlink(join(REGISTRY_DIR, f)).catch(() => null);
+    const s = target ? await readState(target) : null;
+    if (s) byPrefix.set(s.prefix, s);
+  }
+  return [...byPrefix.values()];
+}
+
+/**
+ * What killed runs leave besides labs: `.tmp` state files of writers that are gone, and
+ * registry links whose state file is gone. Returns what was removed.
+ */
+export async function removeStaleFiles(isAlive: (pid: number) => boolean): Promise<string[]> {
+  const removed: string[] = [];
+  for (const f of await readdir(stateDir()).catch(() => [] as string[])) {
+    const m = /\.(\d+)\.tmp$/.exec(f) ?? (/\.json\.tmp$/.test(f) ? [f, '0'] : null);
+    if (m && !isAlive(Number(m[1]))) {
+      await rm(join(stateDir(), f), { force: true });
+      removed.push(join(stateDir(), f));
     }
   }
-  return out;
+  for (const f of await readdir(REGISTRY_DIR).catch(() => [] as string[])) {
+    const link = join(REGISTRY_DIR, f);
+    const target = await readlink(link).catch(() => null);
+    if (target && !(await stat(target).then(() => true, () => false))) {
+      await rm(link, { force: true });
+      removed.push(link);
+    }
+  }
+  return removed;
 }
 
 export function targetsOf(plan: Plan): Record<string, string> {

@@ -3,7 +3,7 @@
  * ranges) -> zod schema -> semantic rules. Every problem is reported as one line
  * `file:line:col field.path: message`, and all problems are reported at once.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
@@ -32,15 +32,49 @@ export interface LoadedScenario {
 
 export const DEFAULT_VARIANT = 'default';
 
+/** A scenario is a page of YAML; a file far larger is not one (and its errors would flood). */
+export const MAX_SCENARIO_BYTES = 1024 * 1024;
+
 export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
-  let source: string;
+  let bytes: Buffer;
   try {
-    source = await readFile(file, 'utf8');
+    const st = await stat(file);
+    if (st.isDirectory()) throw new UserError(`${file}: is a folder, not a scenario file`);
+    if (st.size > MAX_SCENARIO_BYTES) throw new UserError(`${file}: ${st.size} bytes is not a scenario (at most ${MAX_SCENARIO_BYTES} bytes)`);
+    bytes = await readFile(file);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${file}: cannot read scenario (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`);
   }
-  return { ...parseScenarioFile(source, file), file, source };
+  return { ...parseScenarioFile(decodeScenario(bytes, file), file), file, source: bytes.toString('utf8') };
+}
+
+/** The file as text: UTF-8 without NUL bytes, or one line saying where it is not. */
+export function decodeScenario(bytes: Buffer, file: string): string {
+  const where = (offset: number): string => {
+    const before = bytes.subarray(0, offset).toString('latin1').split('\n');
+    return `${before.length}:${before[before.length - 1]!.length + 1}`;
+  };
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new UserError(`${file}:${where(nul)} a NUL byte: this is not a text file`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // find the first offending byte for the position
+    let lo = 0;
+    let hi = bytes.length;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid));
+        lo = mid;
+      } catch {
+        hi = mid;
+      }
+    }
+    throw new UserError(`${file}:${where(lo)} not UTF-8 text`);
+  }
 }
 
 /** Parses and validates scenario text (base only); throws UserError listing every problem. */

@@ -3,6 +3,7 @@
  * blame so the loader can print its file position.
  */
 import { cidrContains, isHostAddress, nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
+import { sanitizeHostname } from '../plan/names.js';
 import { FLAT_DHCP_MANAGER, FLAT_MANAGER, type Scenario } from './schema.js';
 
 export type FieldPath = (string | number)[];
@@ -50,6 +51,18 @@ export function checkSemantics(s: Scenario): Problem[] {
       }
       seen.set(name.toLowerCase(), `${kind}.${name}`);
     }
+  }
+
+  // nova sanitises an instance's name into its hostname (the dnsmasq hosts file and DNS
+  // name): two VMs that sanitise alike would be listed twice with two addresses
+  const hostnames = new Map<string, string>();
+  for (const name of Object.keys(s.vms)) {
+    const host = sanitizeHostname(name);
+    const other = hostnames.get(host);
+    if (other !== undefined) {
+      problems.push({ path: ['vms', other], atKey: true, message: `"${other}" and "${name}" both become the hostname "${host}" (nova replaces "_" with "-")` });
+      problems.push({ path: ['vms', name], atKey: true, message: `"${name}" and "${other}" both become the hostname "${host}" (nova replaces "_" with "-")` });
+    } else hostnames.set(host, name);
   }
 
   const usedIps = new Map<string, string>();

@@ -140,6 +140,39 @@ export async function readMac(pid: number, iface: string): Promise<string | null
   return text ? text.trim() : null;
 }
 
+/**
+ * A live flatlab process (not `self`) among the ancestors of any of `pids`: the owner of
+ * processes found in a lab's namespaces. A lab whose helper was orphaned (kept, or its
+ * owner died) has none.
+ */
+export function flatlabAncestor(pids: number[], self: number): number | null {
+  for (const pid of pids) {
+    let p = pid;
+    for (let depth = 0; depth < 64 && p > 1; depth++) {
+      let parent: number;
+      try {
+        parent = Number(splitStat(readFileSync(`/proc/${p}/stat`, 'utf8'))![1]);
+      } catch {
+        break;
+      }
+      if (parent <= 1) break;
+      if (parent !== self) {
+        const cmd = (() => {
+          try {
+            return readFileSync(`/proc/${parent}/cmdline`, 'utf8');
+          } catch {
+            return '';
+          }
+        })();
+        // the flatlab CLI: `node .../bin/flatlab.js ...`, or an installed `flatlab`
+        if (cmd.split('\0').slice(0, 3).some((arg) => /(^|\/)flatlab(\.js)?$/.test(arg))) return parent;
+      }
+      p = parent;
+    }
+  }
+  return null;
+}
+
 /** PIDs whose parent is one of `parents` (from /proc/PID/stat field 4). */
 export async function childrenOf(parents: Set<number>): Promise<number[]> {
   if (parents.size === 0) return [];
