@@ -40,8 +40,10 @@ export function classifySymptoms(plan: Plan, obs: Observations, reach: ReachResu
   const dstIp = (vm: string): string => plan.vms.find((v) => v.name === vm)!.ip;
   const arpOk = crossFailed.filter((r) => obs.arpAfterProbes?.[r.from]?.[dstIp(r.to)] !== undefined);
   const noArp = crossFailed.filter((r) => obs.arpAfterProbes?.[r.from]?.[dstIp(r.to)] === undefined);
-  if (arpOk.length) out.push({ code: 'cross-node-arp-no-ping', text: `across nodes: ARP resolves but no ping (${arpOk.length} pairs)${sameFailed.length ? '' : '; same node fine'}` });
-  if (noArp.length) out.push({ code: 'cross-node-no-arp', text: `across nodes: no ARP at all (${noArp.length} pairs)${sameFailed.length ? '' : '; same node fine'}` });
+  // "same node fine" once, after the last thing said of the cross-node pairs
+  const fine = (last: boolean): string => (last && !sameFailed.length && same.length > 0 ? '; same node fine' : '');
+  if (arpOk.length) out.push({ code: 'cross-node-arp-no-ping', text: `across nodes: ARP resolves but no ping (${arpOk.length} pairs)${fine(noArp.length === 0)}` });
+  if (noArp.length) out.push({ code: 'cross-node-no-arp', text: `across nodes: no ARP at all (${noArp.length} pairs)${fine(true)}` });
   const lost = egress.filter((e) => e.observedSource === null);
   if (lost.length) out.push({ code: 'no-way-out', text: `no way out for ${lost.map((e) => e.vm).join(', ')} (via ${[...new Set(lost.map((e) => e.via))].join(', ')})` });
   return out.length ? out : [{ code: 'healthy', text: 'healthy: every lease, every pair, every way out' }];

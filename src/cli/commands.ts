@@ -57,11 +57,11 @@ interface RunFlags {
   json?: boolean;
 }
 
-function addRunFlags(cmd: Command): Command {
+function addRunFlags(cmd: Command, variantHelp = 'run only this variant (default: every variant)'): Command {
   return cmd
     .option('-b, --backend <name>', `backend (${backendNames().join(', ')}; default: the scenario's backend:, else netns)`)
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
-    .option('--variant <name>', 'run only this variant (default: every variant)')
+    .option('--variant <name>', variantHelp)
     .option('--ignore-expect', "check against what the scenario derives, as if it had no expect: block")
     .option('-q, --quiet', 'no progress lines')
     .option('--json', 'print result.json instead of the report');
@@ -118,7 +118,8 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     program
       .command('up')
       .argument('<scenario>', 'a scenario name or file')
-      .description('build the lab, check it, and keep it running (flatlab down removes it)'),
+      .description('build one variant\'s lab, check it, and keep it running (flatlab down removes it)'),
+    'keep this variant (default: the first)',
   ).action((arg: string, flags: RunFlags) => runOrUp(arg, flags, true, setExit));
 
   program

@@ -4,12 +4,26 @@
  */
 import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
+import { readFileSync } from 'node:fs';
 import { EnvironmentError, UserError } from '../errors.js';
 import { registerCommands } from './commands.js';
 
+/** The package's version, read once from its package.json. */
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  // https://no-color.org: a non-empty NO_COLOR turns colour off, as --no-color does
+  if ((process.env.NO_COLOR ?? '') !== '' || argv.includes('--no-color')) chalk.level = 0;
   const program = new Command('flatlab')
     .description('Build nova-network flat networks in Linux namespaces and prove how they behave')
+    .version(version(), '-V, --version')
+    .option('--no-color', 'no colours (also: NO_COLOR=1)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(flatlab --help lists the commands)');

@@ -7,7 +7,7 @@ export function renderPlan(p: Plan): string {
   const out: string[] = [];
   const n = p.network;
   out.push(
-    chalk.bold(p.scenario),
+    chalk.bold(p.variant === 'default' ? p.scenario : `${p.scenario} · variant ${p.variant}`),
     `  network ${n.label}: ${n.cidr} (netmask ${n.netmask}, broadcast ${n.broadcast}) on bridge ${n.bridge}, uplink ${n.flatInterface}`,
     `  multi_host=${n.multiHost} allow_same_net_traffic=${n.allowSameNetTraffic} dhcp_lease_time=${n.leaseTime} dhcp_domain=${n.domain || '(none)'}`,
     '',

@@ -87,6 +87,7 @@ export function renderVariant(r: VariantResult, scenario: string): string {
       chalk.dim(`  (${n.cidr} on ${n.bridge}, allow_same_net_traffic=${n.allowSameNetTraffic}, run ${r.prefix})`),
   ];
   if (r.description) out.push(chalk.dim(`  ${r.description}`));
+  for (const f of r.plan.faults ?? []) out.push(chalk.yellow(`  fault ${f.type}${f.node ? ` on ${f.node}` : ''}: ${f.change}`) + chalk.dim(` (${f.models})`));
   out.push('');
   const big = r.plan.vms.length > MAX_DRAWN_VMS;
   if (r.observations && big) {
@@ -105,6 +106,11 @@ export function renderVariant(r: VariantResult, scenario: string): string {
   if (r.symptoms.length > 0) out.push(`  ${chalk.bold('symptom:')} ${r.symptoms.map((x) => x.text).join('; ')}`, '');
   const fails = big ? renderFailures({ ...r, verdicts: r.verdicts.filter((v) => !v.ok).slice(0, 20) }) : renderFailures(r);
   if (fails) out.push(fails, '');
+  const flaky = r.verdicts.filter((v) => v.ok && v.flaky);
+  for (const v of flaky) out.push(chalk.yellow(`  flaky ${v.kind} ${v.subject}: passed on a later try (${(v.tries ?? []).join(' | ')})`));
+  if (flaky.length) out.push('');
+  for (const d of r.unexpectedDrops ?? []) out.push(chalk.yellow(`  note: ${d.rule} on ${d.where} dropped ${d.packets} packets where no drop was expected`));
+  if (r.unexpectedDrops?.length) out.push('');
   if (r.diagnoses.length > 0) {
     out.push(chalk.bold('  diagnosis') + chalk.dim(' (one traced flow per kind of failure; captures in the results)'));
     for (const d of r.diagnoses) out.push(`  ${d.problem ? chalk.yellow('▸') : chalk.green('▸')} ${d.text}`);

@@ -4,7 +4,6 @@ import { access, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { execa } from 'execa';
-import { fileURLToPath } from 'node:url';
 import { renderJunit } from '../report/junit.js';
 import { renderHtml } from '../report/html.js';
 import type { NeighbourTableNotice } from '../checks/neigh-budget.js';
@@ -17,7 +16,8 @@ import type { EgressResult, Observations, ReachResult, Verdict } from '../checks
 /** 2: one entry per variant under `variants`. */
 export const RESULT_SCHEMA_VERSION = 2;
 
-export const DEFAULT_RESULTS_ROOT = fileURLToPath(new URL('../../results', import.meta.url));
+/** `./results` of the folder flatlab is run from (a checkout's own when run there). */
+export const DEFAULT_RESULTS_ROOT = resolve('results');
 
 /** Checks counted: `flaky` passed too, after a try that saw something else. */
 export interface Summary {

@@ -10,7 +10,8 @@ import { scenarioFileSchema } from './schema.js';
 export function scenarioJsonSchema(): Record<string, unknown> {
   return {
     ...z.toJSONSchema(scenarioFileSchema, { io: 'input', unrepresentable: 'any' }),
-    $id: 'https://flatlab.invalid/schema/scenario.schema.json',
+    // where the published package serves it; the shipped scenarios point at their copy
+    $id: 'https://unpkg.com/flatlab/schema/scenario.schema.json',
     title: 'flatlab scenario',
     description: 'A nova-network flat network to build and check with flatlab (see README.md, "Scenario format").',
   };

@@ -30,7 +30,8 @@ const ipv4Schema = z.string().refine(
 
 export const macSchema = z
   .string()
-  .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, 'is not a MAC address (xx:xx:xx:xx:xx:xx)')
+  // both cases spelt out: the JSON Schema's pattern has no flags
+  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'is not a MAC address (xx:xx:xx:xx:xx:xx)')
   .refine((s) => (parseInt(s.slice(0, 2), 16) & 1) === 0, 'is a multicast MAC; a NIC needs a unicast one')
   .transform((s) => s.toLowerCase());
 
