@@ -44,7 +44,7 @@ t.test('without its expect: block each fault fails and is diagnosed as itself', 
   const clean = res.variants.find((x: any) => x.variant === 'clean');
   t.equal(clean.ok, true);
   t.same(clean.diagnoses, []);
-  t.match(r.stdout, /vm_1 -> vm_3 icmp: ARP for 10\.0\.0\.5 resolved; request seen on vm_1 eth0, compute1 vnet0, compute1 eth0, fabric port compute1; not on fabric port compute2: dropped at fabric port to compute2/);
+  t.match(r.stdout, /vm_1 -> vm_3 icmp: ARP for 10\.0\.0\.5 resolved; request seen on vm_1 eth0, compute1 nic[0-9a-f-]+, compute1 eth0, fabric port compute1; not on fabric port compute2: dropped at fabric port to compute2/);
 });
 
 t.test('an unfiltered dnsmasq hands out a foreign gateway', { skip: skipUnlessRoot }, async (t) => {
@@ -82,6 +82,33 @@ t.test('a gateway without ip_forward strands exactly its guests', { skip: skipUn
   t.match(ok.stdout, /symptom: no way out for vm_3, vm_4 \(via compute2\)/);
   const bare = await flatlab(['run', 'bugs/ip-forward-off', '--variant', 'forwarding-off', '--ignore-expect', '--results', await tempDir(t)]);
   t.equal(bare.exitCode, 1);
-  t.match(bare.stdout, /vm_3 -> external tcp\/7: ARP for 10\.0\.0\.3 resolved; request seen on vm_3 eth0, compute2 vnet0; not on compute2 eth0 \(public\): compute2 does not forward: net\.ipv4\.ip_forward=0/);
+  t.match(bare.stdout, /vm_3 -> external tcp\/7: ARP for 10\.0\.0\.3 resolved; request seen on vm_3 eth0, compute2 nic[0-9a-f-]+; not on compute2 eth0 \(public\): compute2 does not forward: net\.ipv4\.ip_forward=0/);
   t.notMatch(bare.stdout, /FAIL (reach|lease|gateway)/, 'guest-to-guest traffic and leases are unaffected');
+});
+
+t.test('report 8 on Folsom: an uplink left down, diagnosed; the same nodes under Havana are healthy', { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/uplink-left-down', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  const v = Object.fromEntries(res.variants.map((x: any) => [x.variant, x]));
+  t.equal(v.folsom.symptoms.map((s: any) => s.text).join('; '), 'across nodes: no ARP at all (8 pairs); same node fine');
+  t.ok(v.folsom.diagnoses.length > 0, 'bugs/ scenarios explain their expected failures');
+  t.ok(v.folsom.diagnoses.every((d: any) => /compute1's eth1 is down: enslaved to br100 but never brought up/.test(d.text)), 'the uplink is named as down', { diagnoses: v.folsom.diagnoses.map((d: any) => d.text) });
+  t.equal(v.havana.plan.release, 'havana');
+  t.equal(v.havana.symptoms[0].code, 'healthy', "Havana's ensure_bridge brings eth1 up");
+  t.equal(v['folsom-with-stanza'].symptoms[0].code, 'healthy');
+  t.same(await namespacesOf(r.prefixes), []);
+});
+
+t.test('public_interface = flat_interface: built with a warning; the SYN leaves unSNATed and the rule is named', { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/snat-one-nic', '--variant', 'mistake', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'nova built it, and the oracle says what it does', { output: r.stdout + r.stderr });
+  t.match(r.stderr, /snat-one-nic\.yaml:\d+:\d+ nova\.public_interface: warning: eth0 is flat_interface/);
+  const v = (await readResult(r.stdout)).variants[0];
+  for (const e of v.egress) {
+    const vm = v.plan.vms.find((x: any) => x.name === e.vm);
+    t.equal(e.observedSource, null, `${e.vm}: no answer comes back`);
+    t.equal(e.capturedSource, vm.ip, `${e.vm}: the external host's capture shows its fixed address ${vm.ip}`);
+  }
+  t.ok(v.diagnoses.some((d: any) => /SNAT rule "-A nova-network-snat -s 10\.0\.0\.0\/24 .*-o eth0 -j SNAT --to-source 203\.0\.113\.\d+" rewrote 0 packets/.test(d.text)), 'the diagnosis names the SNAT rule that never matched', { diagnoses: v.diagnoses.map((d: any) => d.text) });
 });

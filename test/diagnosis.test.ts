@@ -5,7 +5,7 @@ import { plan } from '../src/plan/plan.js';
 import { egressFlow, vmFlow, type Flow } from '../src/diagnose/flow.js';
 import { classifyLine, droppedBetween, parseEbtablesCounters, parseIptablesCounters, summariseCapture, type Evidence, type HopSeen } from '../src/diagnose/evidence.js';
 import { diagnose } from '../src/diagnose/verdict.js';
-import { REFERENCE } from './helpers.js';
+import { FOLSOM_REFERENCE as REFERENCE } from './helpers.js';
 import { readFile } from 'node:fs/promises';
 
 const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' };
@@ -49,7 +49,7 @@ t.test('the path of a way out through another node (single host)', async (t) => 
   t.equal(f.via, 'controller');
   t.equal(f.nextHopIp, '10.0.0.1');
   t.same(f.hops.map((h) => h.label), [
-    'vm_1 eth0', 'compute1 vnet0', 'compute1 eth1', 'fabric port compute1', 'fabric port controller', 'controller eth1',
+    'vm_1 eth0', `compute1 ${p.vms[0]!.tap}`, 'compute1 eth1', 'fabric port compute1', 'fabric port controller', 'controller eth1',
     'controller eth0 (public)', 'fabric port pub.0', 'fabric port external', 'external eth0',
   ]);
 });
@@ -60,11 +60,11 @@ t.test('tcpdump lines', async (t) => {
   t.same(classifyLine('12:00:00.1 fa:16:3e:43:b4:bf > fa:16:3e:1a:81:73, ethertype ARP (0x0806), length 42: Reply 10.0.0.5 is-at fa:16:3e:43:b4:bf, length 28', f), { arpReply: '10.0.0.5' });
   t.same(classifyLine('12:00:00.1 52:54:00:01:02:03 > fa:16:3e:43:b4:bf, ethertype ARP (0x0806), length 42: Request who-has 10.0.0.5 tell 10.0.0.4, length 28', f), {}, "a node's own neighbour probe is not the flow's");
   t.same(classifyLine('12:00:00.1 fa:16:3e:43:b4:bf > 52:54:00:01:02:03, ethertype ARP (0x0806), length 42: Reply 10.0.0.5 is-at fa:16:3e:43:b4:bf, length 28', f), {}, "nor the answer to it");
-  t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 98: 10.0.0.2 > 10.0.0.5: ICMP echo request, id 7, seq 1, length 64', f), { request: true });
+  t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 98: 10.0.0.2 > 10.0.0.5: ICMP echo request, id 7, seq 1, length 64', f), { request: true, from: '10.0.0.2' });
   t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 74: 10.0.0.5.22 > 10.0.0.2.40000: Flags [S.], seq 1', f), { reply: true });
   t.same(classifyLine('listening on eth0, link-type EN10MB', f), {});
   const s = summariseCapture('x', 'a ethertype ARP, Request who-has 10.0.0.5 tell 10.0.0.2\nb IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\nc IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\n', f);
-  t.same(s, { label: 'x', arpRequests: ['10.0.0.5'], arpReplies: [], requests: 2, replies: 0 });
+  t.same(s, { label: 'x', arpRequests: ['10.0.0.5'], arpReplies: [], requests: 2, replies: 0, requestSources: ['10.0.0.2'] });
 });
 
 t.test('counters', async (t) => {

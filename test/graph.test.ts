@@ -2,7 +2,7 @@ import t from 'tap';
 import { parseScenario } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
 import { renderDot, renderMermaid } from '../src/report/graph.js';
-import { REFERENCE } from './helpers.js';
+import { FOLSOM_REFERENCE as REFERENCE } from './helpers.js';
 
 const P = plan(parseScenario(REFERENCE), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
 

@@ -16,6 +16,9 @@ vms:
   vm_4: {host: compute2}
 `;
 
+/** The reference under Folsom: libvirt's vnetN taps, for tests that read hop labels. */
+export const FOLSOM_REFERENCE = REFERENCE.replace('name: ref', 'name: ref\nrelease: folsom');
+
 import { parseScenarioFile } from '../src/scenario/load.js';
 import { UserError } from '../src/errors.js';
 
@@ -28,4 +31,9 @@ export function errorsOf(text: string, file = 'scenarios/x.yaml'): string[] {
     if (err instanceof UserError) return err.lines;
     throw err;
   }
+}
+
+/** The warnings (mistakes nova accepted) a scenario text produces. */
+export function warningsOf(text: string, file = 'scenarios/x.yaml'): string[] {
+  return parseScenarioFile(text, file).warnings;
 }

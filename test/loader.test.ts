@@ -9,7 +9,8 @@ t.test('the reference scenario loads with nova defaults filled in', async (t) =>
   t.equal(s.nova.dhcp_lease_time, 120);
   t.equal(s.nova.dhcp_domain, 'novalocal');
   t.same(Object.keys(s.vms), ['vm_1', 'vm_2', 'vm_3', 'vm_4']);
-  t.same(s.nodes.compute1, { role: 'compute' });
+  t.same(s.nodes.compute1, { role: 'compute', uplink_up: true });
+  t.equal(s.release, 'havana', 'Havana unless the file says otherwise');
 });
 
 t.test('a VM on a missing node names file, line, column and field', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseScenario } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
-import { REFERENCE } from './helpers.js';
+import { FOLSOM_REFERENCE, REFERENCE } from './helpers.js';
 import type { Plan } from '../src/plan/types.js';
 
 const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/opt/flatlab/assets/nova-dhcpbridge' };
@@ -16,7 +16,7 @@ t.test('reference addresses follow flatlab\'s rule (the post\'s diagram)', async
 });
 
 t.test('nothing is tailored to the reference: other CIDR, bridge, uplink and a third node', async (t) => {
-  const text = REFERENCE.replace('10.0.0.0/24', '192.168.50.0/24')
+  const text = FOLSOM_REFERENCE.replace('10.0.0.0/24', '192.168.50.0/24')
     .replace('br100', 'br200')
     .replace('flat_interface: eth0', 'flat_interface: eth1')
     .replace('compute2: {}', 'compute2: {}\n  compute3: {}')
@@ -28,7 +28,7 @@ t.test('nothing is tailored to the reference: other CIDR, bridge, uplink and a t
   t.equal(p.vms.find((v) => v.name === 'web')!.gateway, '192.168.50.7');
   t.ok(p.wiring.nodes.compute3!.includes('link set dev eth1 master br200 up'));
   t.ok(p.wiring.nodes.compute3!.includes('addr add 192.168.50.7/24 brd 192.168.50.255 dev br200'));
-  t.ok(p.nodes[0]!.dhcp!.argv.includes('--dhcp-range=set:private,192.168.50.2,static,255.255.255.0,120s'));
+  t.ok(p.nodes[0]!.dhcp!.argv.includes("--dhcp-range=set:'private',192.168.50.2,static,120s"), "Folsom's range: a quoted tag, no netmask");
   t.ok(p.nodes[0]!.dhcp!.argv.includes('--pid-file=/run/flatlab/fl-abc123/nodes/compute1/nova-br200.pid'));
 });
 
@@ -96,7 +96,7 @@ t.test('dnsmasq as nova started it, with only the node\'s own VMs', async (t) =>
 });
 
 t.test('wiring: veths created straight into their namespaces, fabric first', async (t) => {
-  const p = planOf(REFERENCE);
+  const p = planOf(FOLSOM_REFERENCE);
   const [m1, m2] = [p.nodes[0]!.uplinkMac, p.nodes[1]!.uplinkMac];
   t.match(m1, /^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
   t.not(m1, m2);
@@ -136,4 +136,24 @@ t.test('expectations: derived matrix, overridden and extended by expect:', async
 
 t.test('plan is pure: same input, same output', async (t) => {
   t.same(planOf(REFERENCE), planOf(REFERENCE));
+});
+
+t.test('Havana names taps "nic" + the VIF uuid cut to 14 characters; Folsom leaves flat_interface down without uplink_up', async (t) => {
+  const h = planOf(REFERENCE);
+  for (const v of h.vms) t.match(v.tap, /^nic[0-9a-f]{8}-[0-9a-f]{2}$/, `${v.name}: ${v.tap}`);
+  t.equal(new Set(h.vms.map((v) => v.tap)).size, 4, 'one name per VIF');
+  t.same(planOf(REFERENCE).vms.map((v) => v.tap), h.vms.map((v) => v.tap), 'the same every time');
+  t.ok(h.wiring.nodes.compute1!.includes('link set dev eth0 master br100 up'));
+  const f = planOf(FOLSOM_REFERENCE.replace('compute2: {}', 'compute2: {uplink_up: false}'));
+  t.ok(f.wiring.nodes.compute1!.includes('link set dev eth0 master br100 up'), 'uplink_up (default): the OS brought it up');
+  t.ok(f.wiring.nodes.compute2!.includes('link set dev eth0 master br100'), 'no stanza on Folsom: enslaved, left down');
+  const hv = planOf(REFERENCE.replace('compute2: {}', 'compute2: {uplink_up: false}'));
+  t.ok(hv.wiring.nodes.compute2!.includes('link set dev eth0 master br100 up'), "Havana's ensure_bridge brings it up itself");
+});
+
+t.test("addressing: nova's order, an instance's fixed IP before its host's, .1 kept as the network's gateway", async (t) => {
+  const p = planOf(REFERENCE.replace('name: ref', 'name: ref\naddressing: nova'));
+  t.same(p.vms.map((v) => `${v.name}=${v.ip}`), ['vm_1=10.0.0.2', 'vm_2=10.0.0.4', 'vm_3=10.0.0.5', 'vm_4=10.0.0.7']);
+  t.same(p.nodes.map((n) => `${n.name}=${n.bridgeIp}`), ['compute1=10.0.0.3', 'compute2=10.0.0.6']);
+  t.equal(p.vms[2]!.gateway, '10.0.0.6');
 });

@@ -4,13 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { parseScenario } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
 import type { Plan } from '../src/plan/types.js';
-import { REFERENCE, errorsOf as errorsOfFile } from './helpers.js';
+import { REFERENCE, errorsOf as errorsOfFile, warningsOf as warningsOfFile } from './helpers.js';
 
 const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x/nova-dhcpbridge' };
 const planOf = (text: string): Plan => plan(parseScenario(text), OPTS);
 const scenario = (name: string): Promise<string> => readFile(new URL(`../scenarios/${name}.yaml`, import.meta.url), 'utf8');
 
 const errorsOf = (text: string): string[] => errorsOfFile(text, 'x.yaml');
+const warningsOf = (text: string): string[] => warningsOfFile(text, 'x.yaml');
 
 t.test('single host: the network host holds the gateway and the only dnsmasq, for every VM', async (t) => {
   const p = planOf(await scenario('flatdhcp-singlehost'));
@@ -89,9 +90,13 @@ t.test('shape rules are checked with positions', async (t) => {
   t.match(errorsOf(REFERENCE.replace('compute1: {}', 'compute1: {role: network}'))[0], /nodes\.compute1\.role: with multi_host every node is its own network host/);
   t.match(errorsOf(REFERENCE.replace('multi_host: true', 'multi_host: false').replace('compute1: {}', 'compute1: {role: network}').replace('compute2: {}', 'compute2: {role: network}'))[0], /nodes\.compute2\.role: multi_host: false has one network host, not 2/);
   t.match(errorsOf(REFERENCE.replace('nova.network.manager.FlatDHCPManager', 'nova.network.manager.FlatManager'))[0], /nova\.multi_host: FlatManager runs no DHCP/);
-  t.match(errorsOf(REFERENCE.replace('multi_host: true', 'multi_host: true\n  flat_injected: true'))[0], /nova\.flat_injected: injection applies to FlatManager/);
+  t.same(errorsOf(REFERENCE.replace('multi_host: true', 'multi_host: true\n  flat_injected: true')), [], 'flat_injected beside FlatDHCPManager: nova accepted it (a warning, not an error)');
+  t.match(warningsOf(REFERENCE.replace('multi_host: true', 'multi_host: true\n  flat_injected: true'))[0], /x\.yaml:\d+:\d+ nova\.flat_injected: warning: has no effect under FlatDHCPManager/);
   const ext = REFERENCE + 'external: {cidr: 203.0.113.0/24}\n';
-  t.match(errorsOf(ext)[0], /nova\.public_interface: eth0 is flat_interface, enslaved to br100/);
+  t.same(errorsOf(ext), [], 'public_interface = flat_interface: nova built it');
+  t.match(warningsOf(ext)[0], /nova\.public_interface: warning: eth0 is flat_interface, enslaved to br100: .*SNAT rule \(-o eth0\) never matches/);
+  t.same(warningsOf(ext.replace('name: ref', 'name: ref\nrelease: essex')), [], "Essex's SNAT rule has no -o: no mistake there");
+  t.match(errorsOf(REFERENCE.replace('name: ref', 'name: ref\nrelease: essex').replace('nova.network.manager.FlatDHCPManager', 'nova.network.manager.FlatManager').replace('multi_host: true', 'flat_injected: true'))[0], /release: essex with FlatManager cannot be built/);
   t.same(errorsOf(ext.replace('flat_interface: eth0', 'flat_interface: eth1')), []);
   t.match(errorsOf(REFERENCE.replace('flat_interface: eth0', 'flat_interface: eth1') + 'external: {cidr: 10.0.0.0/16}\n')[0], /external\.cidr: 10\.0\.0\.0\/16 overlaps fixed_range 10\.0\.0\.0\/24/);
   t.match(errorsOf(REFERENCE.replace('compute1: {}', 'compute1: {my_ip: 203.0.113.5}'))[0], /nodes\.compute1\.my_ip: my_ip needs an external: network/);

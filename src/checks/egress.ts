@@ -75,11 +75,22 @@ export async function runEgressChecks(backend: Backend, plan: Plan, opts: Egress
         if (r.seen === e.source) break;
       }
       const last = attempts[attempts.length - 1]!;
-      return { vm: e.vm, via: e.via, port: last.port, ports, expectedSource: e.source, observedSource: last.observedSource, evidence: last.evidence, attempts };
+      return {
+        vm: e.vm,
+        via: e.via,
+        port: last.port,
+        ports,
+        expectedSource: e.source,
+        ...(e.captured !== undefined ? { expectedCaptured: e.captured } : {}),
+        observedSource: last.observedSource,
+        evidence: last.evidence,
+        attempts,
+      };
     });
     // Every connection the external host answered sent its SYN past the capture: read the
     // capture until it holds each of those SYNs and every packet its filter let through.
-    const answered = results.flatMap((r) => r.attempts!.filter((a) => a.observedSource !== null).map((a) => a.port));
+    // (and the SYN of a connection whose capture is the point: one that gets out unanswered)
+    const answered = results.flatMap((r) => r.attempts!.filter((a) => a.observedSource !== null || (r.expectedCaptured ?? null) !== null).map((a) => a.port));
     ({ texts, complete } = await finishCaptures(backend, [capture], {
       until: ([t]) => {
         const syns = parseSynCapture(t ?? '', ext.ip);
@@ -102,13 +113,19 @@ export async function runEgressChecks(backend: Backend, plan: Plan, opts: Egress
 export function egressVerdicts(results: EgressResult[]): Verdict[] {
   return results.map((r) => {
     // the answer and the capture must agree with the expectation
-    const ok = r.observedSource === r.expectedSource && r.capturedSource === r.expectedSource;
+    const wantCaptured = r.expectedCaptured !== undefined ? r.expectedCaptured : r.expectedSource;
+    const ok = r.observedSource === r.expectedSource && r.capturedSource === wantCaptured;
     const tries = r.attempts ?? [];
     const flaky = ok && tries.some((a) => a.observedSource !== r.expectedSource);
     return {
       kind: 'egress',
       subject: r.vm,
-      expected: r.expectedSource === null ? `no way out (through ${r.via})` : `reaches the external host as ${r.expectedSource} (SNAT by ${r.via})`,
+      expected:
+        r.expectedSource !== null
+          ? `reaches the external host as ${r.expectedSource} (SNAT by ${r.via})`
+          : wantCaptured
+            ? `gets out unSNATed as ${wantCaptured} and no answer comes back (through ${r.via})`
+            : `no way out (through ${r.via})`,
       observed: r.observedSource ? `seen as ${r.observedSource}${r.capturedSource !== r.observedSource ? ` (captured SYN from ${r.capturedSource ?? 'nobody'})` : ''}` : `no connection${r.capturedSource ? ` (captured SYN from ${r.capturedSource})` : ''}`,
       ok,
       ...(flaky ? { flaky: true } : {}),

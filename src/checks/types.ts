@@ -69,6 +69,8 @@ export interface EgressResult {
   via: string;
   /** null: no way out expected */
   expectedSource: string | null;
+  /** the source the capture must show, when not expectedSource (a SYN that gets out unSNATed) */
+  expectedCaptured?: string | null;
   /** what the external host answered it saw; null when the connection failed */
   observedSource: string | null;
   /** the source of the guest's SYN in the external host's capture; null: none captured */

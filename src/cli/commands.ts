@@ -14,6 +14,7 @@ import { DEFAULT_RESULTS_ROOT, prepareResultsDir, pruneResults, RESULT_SCHEMA_VE
 import { diagnoseFailures, diagnoseFlow } from '../diagnose/run-diagnosis.js';
 import { egressFlow, vmFlow } from '../diagnose/flow.js';
 import type { Protocol } from '../plan/types.js';
+import { RELEASES, type Release } from '../plan/releases.js';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { scenarioJsonSchema } from '../scenario/json-schema.js';
@@ -28,12 +29,26 @@ import { mapLimit } from '../run/wait.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { checkLab, keepLabs, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
 import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
-import { loadScenarioFile } from '../scenario/load.js';
+import { loadScenarioFile, type LoadedScenario } from '../scenario/load.js';
+import { printableLines } from './output.js';
 import { resolveScenario } from '../scenario/resolve.js';
 import { renderTable } from '../report/table.js';
 import { flakiness } from '../report/flakiness.js';
 
 type SetExit = (code: number) => void;
+
+/** --release NAME, checked. */
+function releaseFlag(name: string): Release {
+  if (!(RELEASES as readonly string[]).includes(name)) throw new UserError(`--release: "${name}" is not a release (${RELEASES.join(', ')})`);
+  return name as Release;
+}
+
+/** Loads a scenario and says, one line each, which mistakes nova accepted it builds. */
+async function loadWarned(file: string): Promise<LoadedScenario> {
+  const loaded = await loadScenarioFile(file);
+  for (const w of printableLines(loaded.warnings)) process.stderr.write(`${chalk.yellow(w)}\n`);
+  return loaded;
+}
 
 /** Whether a command name resolves on PATH (as a shell would look it up). */
 function onPathSync(cmd: string): boolean {
@@ -48,7 +63,9 @@ function onPathSync(cmd: string): boolean {
 }
 
 interface RunFlags {
+  explain?: boolean;
   ignoreExpect?: boolean;
+  release?: string;
   /** default: the scenario's backend:, else netns */
   backend?: string;
   results: string;
@@ -63,12 +80,15 @@ function addRunFlags(cmd: Command, variantHelp = 'run only this variant (default
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--variant <name>', variantHelp)
     .option('--ignore-expect', "check against what the scenario derives, as if it had no expect: block")
+    .option('--release <release>', `build this nova release instead of the scenario's (${RELEASES.join(', ')})`)
+    .option('--explain', 'trace the failures the scenario expects too, hop by hop (default for scenarios under bugs/)')
+    .option('--no-explain', 'trace only unexpected failures')
     .option('-q, --quiet', 'no progress lines')
     .option('--json', 'print result.json instead of the report');
 }
 
 async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: SetExit): Promise<void> {
-  const loaded = await loadScenarioFile(resolveScenario(arg));
+  const loaded = await loadWarned(resolveScenario(arg));
   // `up` keeps one lab: the variant asked for, or the first
   const variant = keep ? (flags.variant ?? loaded.variants[0]!.name) : flags.variant;
   const { result, resultsDir, interrupted, toKeep } = await runScenario(loaded, {
@@ -78,6 +98,8 @@ async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: Set
     keep,
     ignoreExpect: flags.ignoreExpect === true,
     ...(variant !== undefined ? { variant } : {}),
+    ...(flags.release ? { release: releaseFlag(flags.release) } : {}),
+    ...(flags.explain !== undefined ? { explain: flags.explain } : {}),
     // scripts and tests that must know their labs' prefixes in advance
     ...(process.env.FLATLAB_RUN_ID ? { runId: process.env.FLATLAB_RUN_ID } : {}),
   });
@@ -130,7 +152,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const errors: string[] = [];
       for (const a of args) {
         try {
-          const { file } = await loadScenarioFile(resolveScenario(a));
+          const { file } = await loadWarned(resolveScenario(a));
           process.stdout.write(`${chalk.green('ok')} ${file}\n`);
         } catch (err) {
           if (!(err instanceof UserError)) throw err;
@@ -145,10 +167,12 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .argument('<scenario>', 'a scenario name or file')
     .option('--json', 'the plan as JSON')
     .option('--variant <name>', 'only this variant')
+    .option('--release <release>', `plan this nova release instead of the scenario's (${RELEASES.join(', ')})`)
     .description('print what a run would build and expect, without building it')
-    .action(async (arg: string, flags: { json?: boolean; variant?: string }) => {
-      const loaded = await loadScenarioFile(resolveScenario(arg));
-      const plans = selectVariants(loaded, flags.variant).map((v) => planVariant(v, '000000'));
+    .action(async (arg: string, flags: { json?: boolean; variant?: string; release?: string }) => {
+      const loaded = await loadWarned(resolveScenario(arg));
+      const release = flags.release ? releaseFlag(flags.release) : undefined;
+      const plans = selectVariants(loaded, flags.variant).map((v) => planVariant(v, '000000', false, release));
       process.stdout.write(flags.json ? JSON.stringify(plans.length === 1 ? plans[0] : plans, null, 2) + '\n' : plans.map(renderPlan).join('\n'));
     });
 
@@ -275,7 +299,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .description('print the topology a scenario builds, as Mermaid or Graphviz DOT')
     .action(async (arg: string, flags: { format: string; variant?: string }) => {
       if (flags.format !== 'mermaid' && flags.format !== 'dot') throw new UserError(`--format: "${flags.format}" is not mermaid or dot`);
-      const loaded = await loadScenarioFile(resolveScenario(arg));
+      const loaded = await loadWarned(resolveScenario(arg));
       const p = planVariant(selectVariants(loaded, flags.variant)[0]!, '000000');
       process.stdout.write(flags.format === 'dot' ? renderDot(p) : renderMermaid(p));
     });
@@ -316,7 +340,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       if (files.length === 0) throw new UserError(`no scenario matches ${patterns.join(' ')}`);
       const backends = flags.backend === 'all' ? backendNames() : flags.backend?.split(',').map((b) => b.trim());
       for (const b of backends ?? []) if (!backendNames().includes(b)) throw new UserError(`--backend: no backend "${b}" (${backendNames().join(', ')}, or all)`);
-      const loaded = await Promise.all(files.map((f) => loadScenarioFile(f)));
+      const loaded = await Promise.all(files.map((f) => loadWarned(f)));
       // each scenario once per backend asked for (or on its own backend)
       const work = loaded.flatMap((l) =>
         (backends ?? [l.scenario.backend ?? 'netns']).flatMap((backend) => Array.from({ length: repeat }, (_, i) => ({ l, backend, round: i + 1 }))),

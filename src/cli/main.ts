@@ -7,6 +7,7 @@ import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
 import { EnvironmentError, UserError } from '../errors.js';
 import { registerCommands } from './commands.js';
+import { printableLines } from './output.js';
 
 /** The package's version, read once from its package.json. */
 function version(): string {
@@ -56,21 +57,4 @@ export function exitCodeFor(err: unknown): number {
   process.stderr.write(`${chalk.red('flatlab: error:')} ${message}\n`);
   if (process.env.FLATLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return 1;
-}
-
-/** At most this many problems are printed, each at most this wide. */
-const MAX_LINES = 20;
-const MAX_WIDTH = 240;
-
-/**
- * Error lines as a terminal can take them: control characters escaped (a garbage file's
- * bytes must not reach the terminal raw), each line cut, and a count past the first 20.
- */
-export function printableLines(lines: string[]): string[] {
-  const shown = lines.slice(0, MAX_LINES).map((l) => {
-    const safe = l.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/\t/g, ' ');
-    return safe.length > MAX_WIDTH ? `${safe.slice(0, MAX_WIDTH - 1)}…` : safe;
-  });
-  if (lines.length > MAX_LINES) shown.push(`… and ${lines.length - MAX_LINES} more problems`);
-  return shown;
 }

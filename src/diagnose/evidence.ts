@@ -19,12 +19,18 @@ export interface HopSeen {
   requests: number;
   /** answers from the destination (echo reply, SYN-ACK/RST, UDP) */
   replies: number;
+  /** the source addresses the requests carried here (SNAT shows at the far end) */
+  requestSources?: string[];
+  /** why nothing could be captured there (a device that is down) */
+  unavailable?: string;
 }
 
 
 export interface NodeFacts {
   /** the bridge flat_interface is enslaved to, or null */
   uplinkMaster: string | null;
+  /** whether flat_interface is up (administratively); absent in older recordings: up */
+  uplinkUp?: boolean;
   bridgeAddresses: string[];
   ipForward: boolean;
 }
@@ -50,6 +56,8 @@ export interface Evidence {
   flatInterface: string;
   /** the destination VM's firewall chain and whether it holds the same-net accept */
   dstChain?: { name: string; sameNetAccept: boolean; node: string };
+  /** the way out: the routing node's SNAT rule and how many packets it rewrote meanwhile */
+  snat?: { node: string; rule: string; packets: number; myIp: string };
 }
 
 /**
@@ -57,14 +65,14 @@ export interface Evidence {
  * exchange counts: requests the source sent ("tell <source>") and answers sent to the
  * source's MAC, not a node's neighbour probes of the same address.
  */
-export function classifyLine(line: string, flow: Pick<Flow, 'dstIp' | 'srcIp' | 'srcMac'>): { arpRequest?: string; arpReply?: string; request?: boolean; reply?: boolean } {
+export function classifyLine(line: string, flow: Pick<Flow, 'dstIp' | 'srcIp' | 'srcMac'>): { arpRequest?: string; arpReply?: string; request?: boolean; from?: string; reply?: boolean } {
   const arpReq = /ARP.*Request who-has (\d+\.\d+\.\d+\.\d+) tell (\d+\.\d+\.\d+\.\d+)/.exec(line);
   if (arpReq) return arpReq[2] === flow.srcIp ? { arpRequest: arpReq[1]! } : {};
   const arpRep = /([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype ARP.*Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line);
   if (arpRep) return arpRep[2] === flow.srcMac ? { arpReply: arpRep[3]! } : {};
   const ip = /(\d+\.\d+\.\d+\.\d+)(?:\.\d+)? > (\d+\.\d+\.\d+\.\d+)(?:\.\d+)?:/.exec(line);
   if (!ip) return {};
-  if (ip[2] === flow.dstIp) return { request: true };
+  if (ip[2] === flow.dstIp) return { request: true, from: ip[1]! };
   if (ip[1] === flow.dstIp) return { reply: true };
   return {};
 }
@@ -76,6 +84,7 @@ export function summariseCapture(label: string, text: string, flow: Pick<Flow, '
     if (c.arpRequest && !seen.arpRequests.includes(c.arpRequest)) seen.arpRequests.push(c.arpRequest);
     if (c.arpReply && !seen.arpReplies.includes(c.arpReply)) seen.arpReplies.push(c.arpReply);
     if (c.request) seen.requests++;
+    if (c.from && !(seen.requestSources ??= []).includes(c.from)) seen.requestSources.push(c.from);
     if (c.reply) seen.replies++;
   }
   return seen;

@@ -30,9 +30,9 @@ async function nodeFacts(backend: Backend, plan: Plan, name: string): Promise<No
     backend.exec(n.netns, ['sysctl', '-n', 'net.ipv4.ip_forward']),
   ]);
   const [link, addr] = parseIpJsonBatch(links.stdout);
-  const master = (link?.[0] as { master?: string } | undefined)?.master ?? null;
+  const l = link?.[0] as { master?: string; flags?: string[] } | undefined;
   const info = ((addr?.[0] as { addr_info?: { family: string; local: string }[] } | undefined)?.addr_info ?? []).filter((a) => a.family === 'inet');
-  return { uplinkMaster: master, bridgeAddresses: info.map((a) => a.local), ipForward: fwd.stdout.trim() === '1' };
+  return { uplinkMaster: l?.master ?? null, uplinkUp: (l?.flags ?? []).includes('UP'), bridgeAddresses: info.map((a) => a.local), ipForward: fwd.stdout.trim() === '1' };
 }
 
 async function neighbour(backend: Backend, target: string, ip: string): Promise<Evidence['neighbour']> {
@@ -60,12 +60,10 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
   const started = await Promise.allSettled(
     flow.hops.map((h, i) => startCapture(backend, h.target, h.iface, `arp or host ${flow.dstIp} or host ${flow.srcIp}`, files[i]!, { extra: ['-e'] })),
   );
+  // a hop that cannot be captured (tcpdump refuses a device that is down) sees nothing:
+  // that is evidence too, kept with the reason
   const caps = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    await backend.stopProcesses(caps.map((c) => c.proc));
-    throw failed.reason;
-  }
+  const unavailable = new Map(started.flatMap((r, i) => (r.status === 'rejected' ? [[i, r.reason instanceof Error ? r.reason.message : String(r.reason)] as const] : [])));
   let probeOk = false;
   let probeEvidence = '';
   const src = plan.vms.find((v) => v.name === flow.from)!;
@@ -82,12 +80,16 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
       probeEvidence = r.evidence;
     }
     // read every capture until it has printed all that its filter let through
-    ({ texts, complete } = await finishCaptures(backend, caps as Capture[]));
+    const finished = await finishCaptures(backend, caps as Capture[]);
+    complete = finished.complete;
+    // back in hop order, an empty text where no capture ran
+    let k = 0;
+    texts = flow.hops.map((_, i) => (unavailable.has(i) ? '' : (finished.texts[k++] ?? '')));
   } catch (err) {
     await backend.stopProcesses(caps.map((c) => c.proc));
     throw err;
   }
-  await Promise.all(files.map((f, i) => writeFile(join(captures, basename(f)), texts[i] ?? '')));
+  await Promise.all(files.map((f, i) => writeFile(join(captures, basename(f)), unavailable.has(i) ? `no capture: ${unavailable.get(i)}\n` : (texts[i] ?? ''))));
   const dst = plan.vms.find((v) => v.name === flow.to);
   const [after, neigh, facts, srcState, dstState] = await Promise.all([
     readCounters(backend, plan, nodes),
@@ -97,12 +99,19 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
     dst ? backend.readVmState(dst) : Promise.resolve(null),
   ]);
   const dstChainName = dst ? instanceChain(dst) : undefined;
+  // the way out: what the routing node's SNAT rule did meanwhile
+  const via = flow.via ? plan.nodes.find((n) => n.name === flow.via) : undefined;
+  const snatRule = via?.public ? [...(after.get(via.name)?.keys() ?? [])].find((r) => /-j SNAT --to-source/.test(r)) : undefined;
+  const snat =
+    via?.public && snatRule
+      ? { node: via.name, rule: snatRule, packets: (after.get(via.name)?.get(snatRule) ?? 0) - (before.get(via.name)?.get(snatRule) ?? 0), myIp: via.public.ip }
+      : undefined;
   const dstRules = dst ? [...(after.get(dst.node)?.keys() ?? [])] : [];
   const evidence: Evidence = {
     flow,
     probeOk,
     probeEvidence,
-    hops: flow.hops.map((h, i) => summariseCapture(h.label, texts[i] ?? '', flow)),
+    hops: flow.hops.map((h, i) => ({ ...summariseCapture(h.label, texts[i] ?? '', flow), ...(unavailable.has(i) ? { unavailable: unavailable.get(i)! } : {}) })),
     drops: dropsBetween(plan, before, after),
     fabricAccepts: [...(after.get('fabric')?.keys() ?? [])].filter((rule) => /-j ACCEPT/.test(rule)),
     neighbour: neigh,
@@ -112,6 +121,7 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
     cidr: plan.network.cidr,
     bridge: plan.network.bridge,
     flatInterface: plan.network.flatInterface,
+    ...(snat ? { snat } : {}),
     ...(dst && dstChainName
       ? { dstChain: { name: dstChainName, node: dst.node, sameNetAccept: dstRules.includes(sameNetAcceptRule(dstChainName, plan.network.cidr)) } }
       : {}),
@@ -126,16 +136,27 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
  * (source node, destination node, protocol), one after another so their captures do
  * not mix.
  */
-export async function diagnoseFailures(backend: Backend, plan: Plan, reach: ReachResult[], egress: EgressResult[], dir: string, limit = 6): Promise<FlowDiagnosis[]> {
+export async function diagnoseFailures(
+  backend: Backend,
+  plan: Plan,
+  reach: ReachResult[],
+  egress: EgressResult[],
+  dir: string,
+  limit = 6,
+  explain = false,
+): Promise<FlowDiagnosis[]> {
   const node = (vm: string): string => plan.vms.find((v) => v.name === vm)?.node ?? '?';
   const flows = new Map<string, Flow>();
   for (const r of reach) {
-    if (r.expected === r.observed || r.from === r.to) continue;
+    // explain: also the failures the scenario expects (a reproduced bug says why it fails)
+    const traced = explain ? r.observed !== 'reachable' : r.expected !== r.observed;
+    if (!traced || r.from === r.to) continue;
     const key = `${node(r.from)}>${node(r.to)}/${r.proto}/${r.port ?? ''}/${r.observed}`;
     if (!flows.has(key)) flows.set(key, vmFlow(plan, r.from, r.to, r.proto, r.port));
   }
   for (const e of egress) {
-    if (e.observedSource === e.expectedSource || !plan.external) continue;
+    const traced = explain ? e.observedSource === null : e.observedSource !== e.expectedSource;
+    if (!traced || !plan.external) continue;
     // expected a way out and got none (or another source): trace it
     const key = `${node(e.vm)}>external`;
     if (!flows.has(key)) flows.set(key, egressFlow(plan, e.vm));

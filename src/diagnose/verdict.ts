@@ -79,8 +79,11 @@ export function diagnose(e: Evidence): Diagnosis {
   // The request arrived. Follow the reply back.
   const repIdx = hops.map((h, i) => (h.replies > 0 ? i : -1)).filter((i) => i >= 0);
   if (repIdx.length === 0) {
+    const from = hops[n - 1]!.requestSources ?? [];
     const cause =
-      e.dstAddresses !== null && e.dstAddresses.length === 0
+      f.to === 'external' && e.snat && from.length > 0 && !from.includes(e.snat.myIp)
+        ? `the external host got it from ${from.join(', ')}, not ${e.snat.myIp}: ${e.snat.node}'s SNAT rule "${e.snat.rule}" rewrote ${e.snat.packets} packets${/ -o (\S+)/.test(e.snat.rule) ? ` (routed traffic does not leave through ${/ -o (\S+)/.exec(e.snat.rule)![1]})` : ''}, so it left with its fixed address and nothing routes the answer back to ${f.srcIp}`
+        : e.dstAddresses !== null && e.dstAddresses.length === 0
         ? `${f.to} has no IPv4 address: nothing answers ${f.dstIp}`
         : `${f.to} received the request and sent no answer`;
     return done({ problem: true, lastSeen: hops[n - 1]!.label, firstMissing: null, cause }, 'request seen at every hop; no reply');
@@ -143,7 +146,12 @@ export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
   const where = a.kind === 'fabric' && b.kind === 'fabric' ? 'fabric' : (b.node ?? a.node);
   const drop = e.drops.find((d) => d.where === where) ?? (a.kind === 'fabric' || b.kind === 'fabric' ? undefined : e.drops.find((d) => d.where !== 'fabric'));
   if (drop) return describeDrop(drop, e);
-  // 2. a node whose uplink is not a bridge port
+  // 2. a node whose uplink is down, or not a bridge port
+  const down = [a.node, b.node].find((x) => x && e.nodes[x]?.uplinkUp === false);
+  if (down && [a.kind, b.kind].some((k) => k === 'uplink' || k === 'fabric')) {
+    // a veth whose peer is down has no carrier: the fabric's port to that node forwards nothing either
+    return `${down}'s ${e.flatInterface} is down: enslaved to ${e.bridge} but never brought up (before Havana nova's ensure_bridge did not bring flat_interface up, and no stanza of the node's OS did), so nothing crosses it`;
+  }
   const node = [a.node, b.node].find((x) => x && e.nodes[x]?.uplinkMaster !== e.bridge);
   if (node && (a.kind === 'uplink' || b.kind === 'uplink')) {
     return `${node}'s ${e.flatInterface} is not enslaved to ${e.bridge}: frames between its guests and the fabric never cross the bridge`;

@@ -5,9 +5,13 @@
  * free pool address for its bridge when its first VM is placed, then the VM takes the
  * next free address. Pinned addresses (bridge_ip, ip) are claimed first and skipped.
  * Where this differs from nova: nova reserved the network's first host address (.1) as
- * the DB `gateway` and gave multi_host nodes the lowest free addresses after it, in
- * database row order (nova-network.md §3). flatlab starts the pool at .1 so that the
- * reference post's addresses (compute1 10.0.0.1, compute2 10.0.0.4) come out.
+ * the DB `gateway`, and in multi_host an instance took its own fixed IP first
+ * (NetworkManager.allocate_fixed_ip -> fixed_ip_associate_pool), and only then did its
+ * host claim one (_setup_network_on_host -> _get_dhcp_ip -> fixed_ip_associate_pool(host=),
+ * 2012.1-2013.2): on a fresh database vm_1 .2, compute1 .3, vm_2 .4, vm_3 .5, compute2
+ * .6, vm_4 .7. flatlab's rule starts the pool at .1, host first, so that the reference
+ * post's addresses (compute1 10.0.0.1, compute2 10.0.0.4) come out; `addressing: nova`
+ * gives nova's order instead.
  *
  * Otherwise (single host, or FlatManager) the network's gateway is nova's: the first
  * host address (.1), or the network host's pinned bridge_ip; the VMs walk from there.
@@ -47,6 +51,9 @@ export function assignAddresses(s: Scenario, net: Cidr): Addresses {
   const multiHost = isMultiHostDhcp(s);
   const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network');
   let gateway: string | null = null;
+  const novaOrder = s.addressing === 'nova';
+  // nova's network row keeps .1 as its gateway (reserved) even with multi_host
+  if (multiHost && novaOrder && !Object.values(s.nodes).some((n) => n.bridge_ip === nthAddress(net, 1))) taken.add(ipToInt(nthAddress(net, 1)));
   if (!multiHost) {
     gateway = networkHost?.[1].bridge_ip ?? nthAddress(net, 1);
     taken.add(ipToInt(gateway));
@@ -59,11 +66,13 @@ export function assignAddresses(s: Scenario, net: Cidr): Addresses {
   const placed = new Set<string>();
   const vmIps: Record<string, string> = {};
   for (const [name, vm] of Object.entries(s.vms)) {
+    // nova: the instance's fixed IP, then its host's; flatlab: the host's first
+    if (novaOrder) vmIps[name] = vm.ip ?? next();
     if (multiHost && !placed.has(vm.host)) {
       placed.add(vm.host);
       if (bridgeIps[vm.host] === null) bridgeIps[vm.host] = next();
     }
-    vmIps[name] = vm.ip ?? next();
+    if (!novaOrder) vmIps[name] = vm.ip ?? next();
   }
   return { gateway, bridgeIps, vmIps };
 }

@@ -4,6 +4,7 @@
  * DNS hosts file.
  */
 import { join } from 'node:path';
+import { behaviour, type Release } from './releases.js';
 import type { DhcpServerPlan, NetworkPlan, VmPlan } from './types.js';
 
 export interface DnsmasqInputs {
@@ -20,6 +21,8 @@ export interface DnsmasqInputs {
   all: VmPlan[];
   /** the --dhcp-script: flatlab's stand-in for nova-dhcpbridge */
   dhcpScript: string;
+  /** whose restart_dhcp built the command (releases.ts, dnsmasq) */
+  release?: Release;
 }
 
 /** `fa:16:3e:4b:11:22,vm-1.novalocal,10.0.0.4` per VM (nova's get_dhcp_hosts). */
@@ -43,22 +46,35 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
   const addnHostsFile = join(i.dir, `nova-${br}.hosts`);
   const leaseLog = join(i.dir, 'leases.log');
   const logFile = join(i.dir, 'dnsmasq.log');
-  // Order and spelling as nova built the command line.
+  // Order and spelling as nova built the command line, in the release's form
+  // (linux_net.restart_dhcp at 2012.1, 2012.2, 2013.1, 2013.2; releases.ts).
+  const form = behaviour('dnsmasq', i.release ?? 'havana');
+  const n = i.network;
+  const range =
+    form.range === 'plain'
+      ? `${i.dhcpStart},static,${n.leaseTime}s`
+      : form.range === 'set-quoted'
+        ? `set:'${n.label}',${i.dhcpStart},static,${n.leaseTime}s`
+        : `set:${n.label},${i.dhcpStart},static,${n.netmask},${n.leaseTime}s`;
   const argv = [
     '--strict-order',
     '--bind-interfaces',
     '--conf-file=',
+    // 2012: --domain=<dhcp_domain> always (empty too); 2013.1: quoted, the quotes reach dnsmasq
+    ...(form.domain === 'always' ? [`--domain=${n.domain}`] : form.domain === 'always-quoted' ? [`--domain='${n.domain}'`] : []),
     `--pid-file=${pidFile}`,
     `--listen-address=${i.listenAddress}`,
     '--except-interface=lo',
-    `--dhcp-range=set:${i.network.label},${i.dhcpStart},static,${i.network.netmask},${i.network.leaseTime}s`,
+    `--dhcp-range=${range}`,
     `--dhcp-lease-max=${i.leaseMax}`,
     `--dhcp-hostsfile=${hostsFile}`,
     `--dhcp-script=${i.dhcpScript}`,
     '--leasefile-ro',
   ];
-  if (i.network.domain) argv.push(`--domain=${i.network.domain}`);
-  if (i.network.multiHost) argv.push('--no-hosts', `--addn-hosts=${addnHostsFile}`);
+  if (form.domain === 'when-set' && n.domain) argv.push(`--domain=${n.domain}`);
+  // 2013.1 built the --addn-hosts string and never appended it: --no-hosts alone
+  if (n.multiHost && form.noHosts) argv.push('--no-hosts');
+  if (n.multiHost && form.addnHosts) argv.push(`--addn-hosts=${addnHostsFile}`);
   argv.push(
     // flatlab differs: nova let dnsmasq read the host's resolv.conf for upstream DNS
     // servers; a lab node has no way to them, and they live outside the lab.
@@ -81,8 +97,12 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
     logFile,
     listenAddress: i.listenAddress,
     argv,
-    // nova passed CONFIG_FILE and NETWORK_ID to its dhcpbridge; the stand-in needs only
-    // to know where to record lease events.
-    env: { NETWORK_ID: '1', FLATLAB_LEASE_LOG: leaseLog },
+    // nova passed its flag file (FLAGFILE= in 2012, CONFIG_FILE= from 2013) and NETWORK_ID
+    // to its dhcpbridge; the stand-in reads only where to record lease events.
+    env: {
+      ...(form.env === 'FLAGFILE' ? { FLAGFILE: '/etc/nova/nova-dhcpbridge.conf' } : { CONFIG_FILE: '["/etc/nova/nova-dhcpbridge.conf"]' }),
+      NETWORK_ID: '1',
+      FLATLAB_LEASE_LOG: leaseLog,
+    },
   };
 }

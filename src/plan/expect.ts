@@ -91,7 +91,19 @@ function deriveEgress(o: OracleInputs, topo: Topology, unaddressed: Set<string>)
     if (unaddressed.has(vm.name)) continue;
     const via = o.network.multiHost ? vm.node : topo.networkHost;
     const node = topo.nodes.find((n) => n.name === via);
-    if (node?.public) out.push({ vm: vm.name, via: node.name, source: node.public.ip });
+    if (!node?.public) continue;
+    if (node.public.snatNeverMatches) {
+      // public_interface = flat_interface: the SNAT rule's -o names a port of the bridge,
+      // routed traffic leaves through the bridge itself, so the SYN gets out with the
+      // guest's fixed address and the external host has no route back to it
+      out.push({
+        vm: vm.name,
+        via: node.name,
+        source: null,
+        captured: vm.ip,
+        reason: `nova-network-snat -o ${node.public.iface} never matches (${node.public.iface} is flat_interface, a port of ${o.network.bridge}): ${vm.name} leaves unSNATed as ${vm.ip} and no answer comes back`,
+      });
+    } else out.push({ vm: vm.name, via: node.name, source: node.public.ip });
   }
   return out;
 }

@@ -7,6 +7,7 @@
 import type { FaultSpec, FaultType } from '../scenario/schema.js';
 import { renderHostsFile } from './dnsmasq.js';
 import { renderFirewall } from './firewall.js';
+import type { Release } from './releases.js';
 import type { NetworkPlan, NodePlan, Plan, RulePlan, VmPlan } from './types.js';
 
 export type FaultAction =
@@ -35,6 +36,8 @@ const MODELS: Record<FaultType, string> = {
 };
 
 export interface FaultInputs {
+  /** the release whose firewall a reload renders */
+  release?: Release;
   network: NetworkPlan;
   nodes: NodePlan[];
   vms: VmPlan[];
@@ -85,6 +88,7 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
               local: i.vms.filter((v) => v.node === n.name),
               all: i.vms,
               groups: i.groups,
+              ...(i.release ? { release: i.release } : {}),
             }),
           })),
         };

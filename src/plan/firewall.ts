@@ -14,6 +14,7 @@
  * the node has a way out (an external network), since without one there is no my_ip to
  * SNAT to; the provider chain is empty (no provider rules).
  */
+import { behaviour, type Release } from './releases.js';
 import type { FirewallNode, NetworkPlan, RulePlan, VmPlan } from './types.js';
 
 const NETWORK = 'nova-network';
@@ -53,6 +54,8 @@ export interface FirewallInputs {
   /** every VM of the network, for group grants */
   all: VmPlan[];
   groups: Record<string, RulePlan[]>;
+  /** whose nova rendered it (releases.ts): the SNAT rule's form */
+  release?: Release;
 }
 
 export function renderFirewall(i: FirewallInputs): string {
@@ -120,9 +123,17 @@ export function renderFirewall(i: FirewallInputs): string {
     ...chains.map((c) => `:${c} - [0:0]`),
     ...rules,
     'COMMIT',
-    ...(i.node.gateway && i.node.public ? renderNat(i.network.cidr, i.node.public.ip, i.node.public.iface) : []),
+    ...(i.node.gateway && i.node.public ? renderNat(i.network.cidr, i.node.public.ip, i.node.public.iface, i.release) : []),
     '',
   ].join('\n');
+}
+
+/** nova-network's SNAT of the fixed range, in the release's form (linux_net.add_snat_rule). */
+export function snatRule(cidr: string, myIp: string, publicInterface: string, release: Release = 'havana'): string {
+  const form = behaviour('snatRule', release);
+  if (form === 'no-interface') return `-A ${NETWORK}-snat -s ${cidr} -j SNAT --to-source ${myIp}`;
+  if (form === 'interface') return `-A ${NETWORK}-snat -s ${cidr} -j SNAT --to-source ${myIp} -o ${publicInterface}`;
+  return `-A ${NETWORK}-snat -s ${cidr} -d 0.0.0.0/0 -j SNAT --to-source ${myIp} -o ${publicInterface}`;
 }
 
 /**
@@ -130,7 +141,7 @@ export function renderFirewall(i: FirewallInputs): string {
  * of the fixed range leaving through public_interface is SNATed to my_ip; traffic inside
  * the range, or to the node itself, is not; the metadata address is DNATed to the node.
  */
-export function renderNat(cidr: string, myIp: string, publicInterface: string): string[] {
+export function renderNat(cidr: string, myIp: string, publicInterface: string, release: Release = 'havana'): string[] {
   const chains = ['PREROUTING', 'OUTPUT', 'POSTROUTING', 'snat', 'float-snat'].map((c) => `${NETWORK}-${c}`);
   return [
     '*nat',
@@ -146,7 +157,7 @@ export function renderNat(cidr: string, myIp: string, publicInterface: string): 
     '-A POSTROUTING -j nova-postrouting-bottom',
     `-A nova-postrouting-bottom -j ${NETWORK}-snat`,
     `-A ${NETWORK}-snat -j ${NETWORK}-float-snat`,
-    `-A ${NETWORK}-snat -s ${cidr} -d 0.0.0.0/0 -j SNAT --to-source ${myIp} -o ${publicInterface}`,
+    snatRule(cidr, myIp, publicInterface, release),
     `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${myIp}/32 -j ACCEPT`,
     `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${cidr} -m conntrack ! --ctstate DNAT -j ACCEPT`,
     `-A ${NETWORK}-PREROUTING -s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${myIp}:8775`,

@@ -3,6 +3,8 @@
  * its network configuration into /etc/network/interfaces (Debian's interfaces(5)
  * format, the stanza nova's injection template produced in the Folsom era).
  */
+import { behaviour, type Release } from './releases.js';
+
 export interface InjectedNic {
   name: string;
   address: string;
@@ -12,7 +14,10 @@ export interface InjectedNic {
   dns: string;
 }
 
-export function renderInterfaces(nic: InjectedNic): string {
+export function renderInterfaces(nic: InjectedNic, release: Release = 'havana'): string {
+  // up to Grizzly nova's Cheetah template wrote the gateway line whatever it held (Python's
+  // None prints as "None"); Havana's Jinja2 template only when there is one
+  const gateway = nic.gateway ? [`        gateway ${nic.gateway}`] : behaviour('injectedGateway', release) === 'always' ? ['        gateway None'] : [];
   return [
     '# Network configuration injected into the guest before boot (nova flat_injected).',
     '',
@@ -25,7 +30,7 @@ export function renderInterfaces(nic: InjectedNic): string {
     `        address ${nic.address}`,
     `        netmask ${nic.netmask}`,
     `        broadcast ${nic.broadcast}`,
-    ...(nic.gateway ? [`        gateway ${nic.gateway}`] : []),
+    ...gateway,
     `        dns-nameservers ${nic.dns}`,
     '',
   ].join('\n');

@@ -14,7 +14,8 @@ import { renderFirewall } from './firewall.js';
 import { renderInterfaces } from './injection.js';
 import { deterministicMac, nodeNicMac, tapMacFor } from './mac.js';
 import { planFaults } from './faults.js';
-import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
+import { netnsName, runPrefix, sanitizeHostname, tapName, vifUuid } from './names.js';
+import { behaviour } from './releases.js';
 import { planSecurityGroups } from './security-groups.js';
 import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
@@ -81,7 +82,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       netns: netnsName(prefix, name),
       nic: 'eth0',
       mac,
-      tap: tapName(index),
+      tap: tapName(s.release, index, vifUuid(s.name, name)),
       tapMac: tapMacFor(mac),
       ip,
       gateway: vmGateway(vm.host),
@@ -93,7 +94,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       declaredServices: vm.services ? vm.services.map(parseService) : null,
       boot: network.injected ? 'injected' : 'dhcp',
       injectedConfig: network.injected
-        ? renderInterfaces({ name: 'eth0', address: ip, netmask: net.netmask, broadcast: net.broadcast, gateway, dns: network.dns })
+        ? renderInterfaces({ name: 'eth0', address: ip, netmask: net.netmask, broadcast: net.broadcast, gateway, dns: network.dns }, s.release)
         : null,
     });
   }
@@ -101,7 +102,11 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
 
   const ext = s.external ? (parseCidr(s.external.cidr) as Cidr) : null;
   const extAddrs = ext ? assignExternal(s, ext) : null;
-  const singleInterface = s.nova.public_interface === s.nova.flat_network_bridge;
+  // One NIC: public_interface is the bridge. Or the one-NIC mistake nova accepted,
+  // public_interface = flat_interface: ensure_bridge moved that NIC's address (my_ip)
+  // onto the bridge all the same, and the SNAT rule's -o names a bridge port.
+  const oneNicMistake = s.nova.public_interface === s.nova.flat_interface;
+  const singleInterface = s.nova.public_interface === s.nova.flat_network_bridge || oneNicMistake;
   const publicBridge = ext && !singleInterface ? 'public' : null;
 
   const nodes: NodePlan[] = Object.entries(s.nodes).map(([name, n], i) => {
@@ -119,6 +124,8 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
             ip: extAddrs.myIps[name]!,
             prefixLength: ext.prefixLength,
             layout: singleInterface ? 'single-interface' : 'two-nics',
+            // Essex's SNAT rule names no interface (add_snat_rule at 2012.1): it matches all the same
+            ...(oneNicMistake && behaviour('snatRule', s.release) !== 'no-interface' ? { snatNeverMatches: true } : {}),
             // '.' cannot occur in a node name, so this never meets a node's port
             ...(singleInterface ? {} : { fabricPort: `pub.${i}` }),
           }
@@ -133,12 +140,15 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       gateway: isGateway,
       public: pub,
       uplink: network.flatInterface,
+      // FlatDHCPManager's ensure_bridge (nova-network, or nova-compute's plug_bridge)
+      // brought it up from Havana on; FlatManager's bridge is the operator's own
+      uplinkUp: n.uplink_up || (!flatManager && behaviour('ensureBridgeUplinkUp', s.release)),
       uplinkMac: nodeNicMac(s.name, name, network.flatInterface),
       fabricPort: name,
       bridge: network.bridge,
       bridgeIp,
       vms: own.map((v) => v.name),
-      firewall: renderFirewall({ node: firewallInputs, network, local: own, all: vms, groups: securityGroups }),
+      firewall: renderFirewall({ node: firewallInputs, network, local: own, all: vms, groups: securityGroups, release: s.release }),
       firewallInputs,
       // nova-network starts dnsmasq where it holds the network's DHCP address.
       dhcp:
@@ -152,6 +162,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
               served,
               all: vms,
               dhcpScript: opts.dhcpScript,
+              release: s.release,
             })
           : null,
     };
@@ -180,6 +191,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const partial = { fabric, nodes, vms, network, external, dhcpServer };
   return {
     scenario: s.name,
+    release: s.release,
     variant: opts.variant ?? 'default',
     runId: opts.runId,
     prefix,
@@ -192,7 +204,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     external,
     dhcpServer,
     wiring: planWiring(partial),
-    faults: planFaults(s.faults, { network, nodes, vms, groups: securityGroups, fabric }),
+    faults: planFaults(s.faults, { network, nodes, vms, groups: securityGroups, fabric, release: s.release }),
     expected,
   };
 }

@@ -1,4 +1,5 @@
 import type { FaultPlan } from './faults.js';
+import type { Release } from './releases.js';
 
 /**
  * The plan: everything a run will create and expect, as plain data. Computed from a
@@ -55,6 +56,8 @@ export interface PublicNicPlan {
   prefixLength: number;
   /** `public`: a second NIC on its own segment; `flat`: one NIC, the address moved onto the bridge */
   layout: 'two-nics' | 'single-interface';
+  /** public_interface is flat_interface (nova accepted it): the SNAT rule's -o names a bridge port, never the way out */
+  snatNeverMatches?: boolean;
   /** the NIC's peer in the fabric (two NICs only) */
   fabricPort?: string;
 }
@@ -69,6 +72,8 @@ export interface NodePlan {
   public: PublicNicPlan | null;
   /** flat_interface: the node's NIC on the flat segment */
   uplink: string;
+  /** whether that NIC is up: nova's ensure_bridge brought it up (Havana) or the node's OS did (uplink_up) */
+  uplinkUp: boolean;
   /** its MAC (fixed, so a fault can name it) */
   uplinkMac: string;
   /** the uplink's peer in the fabric namespace */
@@ -202,6 +207,10 @@ export interface EgressExpectation {
   via: string;
   /** the address the external host must see (the node's my_ip, SNAT); null: no way out */
   source: string | null;
+  /** the source its capture must show, when not `source` (a SYN that got out unSNATed, whose answer never came back) */
+  captured?: string | null;
+  /** why, in words (the oracle's reason) */
+  reason?: string;
 }
 
 export interface Expectations {
@@ -232,6 +241,8 @@ export interface WiringPlan {
 
 export interface Plan {
   scenario: string;
+  /** the nova release whose behaviour is built (releases.ts) */
+  release: Release;
   /** the variant this plan realises ("default" when the file declares none) */
   variant: string;
   runId: string;

@@ -92,7 +92,9 @@ function hostLines(h: HostPlan): string[] {
 }
 
 function nodeLines(node: NodePlan, vms: VmPlan[], prefixLength: number, broadcast: string): string[] {
-  const lines = ['link set dev lo up', ...bridgeLines(node.bridge), `link set dev ${node.uplink} master ${node.bridge} up`];
+  // brctl addif, then `ip link set <iface> up` only where the release's ensure_bridge did
+  // it or the node's OS had (uplink_up); a NIC left down carries nothing
+  const lines = ['link set dev lo up', ...bridgeLines(node.bridge), `link set dev ${node.uplink} master ${node.bridge}${node.uplinkUp ? ' up' : ''}`];
   // nova's initialize_gateway_device: the DHCP/gateway address goes first on the bridge.
   if (node.bridgeIp) lines.push(`addr add ${node.bridgeIp}/${prefixLength} brd ${broadcast} dev ${node.bridge}`);
   if (node.public?.layout === 'two-nics') {

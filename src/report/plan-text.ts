@@ -1,5 +1,7 @@
 /** `flatlab plan`: the plan as a person reads it. */
 import chalk from 'chalk';
+import { instanceChain } from '../plan/firewall.js';
+import { describeRelease, RELEASE_TAGS } from '../plan/releases.js';
 import type { Plan } from '../plan/types.js';
 import { renderTable } from './table.js';
 
@@ -10,6 +12,8 @@ export function renderPlan(p: Plan): string {
     chalk.bold(p.variant === 'default' ? p.scenario : `${p.scenario} · variant ${p.variant}`),
     `  network ${n.label}: ${n.cidr} (netmask ${n.netmask}, broadcast ${n.broadcast}) on bridge ${n.bridge}, uplink ${n.flatInterface}`,
     `  multi_host=${n.multiHost} allow_same_net_traffic=${n.allowSameNetTraffic} dhcp_lease_time=${n.leaseTime} dhcp_domain=${n.domain || '(none)'}`,
+    `  release ${p.release} (nova ${RELEASE_TAGS[p.release]})`,
+    ...describeRelease(p.release).map((l) => chalk.dim(`    ${l}`)),
     '',
     renderTable(
       ['node', 'namespace', 'bridge address', 'uplink', 'VMs'],
@@ -24,8 +28,16 @@ export function renderPlan(p: Plan): string {
   );
   for (const node of p.nodes) {
     if (!node.dhcp) continue;
-    out.push(chalk.bold(`  dnsmasq on ${node.name}`), `    dnsmasq ${node.dhcp.argv.join(' ')}`, `    ${node.dhcp.hostsFile}:`);
+    const env = Object.entries(node.dhcp.env).filter(([k]) => !k.startsWith('FLATLAB_')).map(([k, v]) => `${k}=${v}`).join(' ');
+    out.push(chalk.bold(`  dnsmasq on ${node.name}`), `    ${env} dnsmasq ${node.dhcp.argv.join(' ')}`, `    ${node.dhcp.hostsFile}:`);
     out.push(...node.dhcp.hostsFileText.trimEnd().split('\n').map((l) => `      ${l}`), '');
+  }
+  // the first instance's chain as nova-compute wrote it on its node
+  const first = p.vms[0];
+  if (first) {
+    const chain = instanceChain(first);
+    const node = p.nodes.find((x) => x.name === first.node)!;
+    out.push(chalk.bold(`  ${chain} on ${node.name} (${first.name})`), ...node.firewall.split('\n').filter((l) => l.startsWith(`-A ${chain} `)).map((l) => `    ${l}`), '');
   }
   const reach = p.expected.reach;
   const positive = reach.filter((r) => r.expect === 'reachable').length;

@@ -34,11 +34,13 @@ export function renderVmTable(r: VariantResult): string {
 /** The way out: what the external host saw of each guest. */
 export function renderEgress(r: VariantResult): string {
   const rows = r.egress.map((e) => {
+    const want = e.expectedCaptured !== undefined ? e.expectedCaptured : e.expectedSource;
     const good = e.observedSource === e.expectedSource;
     const seen = e.observedSource ?? 'no connection';
-    return [chalk.bold(e.vm), e.via, e.expectedSource ?? 'none', good ? ok(seen) : bad(seen)];
+    const syn = e.capturedSource ?? 'none';
+    return [chalk.bold(e.vm), e.via, e.expectedSource ?? 'none', good ? ok(seen) : bad(seen), e.capturedSource === want ? ok(syn) : bad(syn)];
   });
-  return renderTable(['VM', 'routed by', 'SNAT source expected', 'external host saw'], rows);
+  return renderTable(['VM', 'routed by', 'SNAT source expected', 'external host answered', 'its capture: SYN from'], rows);
 }
 
 const MARK: Record<Reachability, string> = { reachable: '✓', unreachable: '✗', refused: 'R' };

@@ -325,7 +325,11 @@ export async function awaitLeases(lab: RunningLab, progress: Progress, signal: A
           const client = lab.clients[p.vm.name]!;
           let done = !backend.isRunning(client);
           let gaveUp = false;
-          if (!done) {
+          if (!done && p.vm.boot === 'injected') {
+            // the guest's init writes boot.log once it has applied its file (or found none):
+            // its own word that it is done, not the first address it set
+            done = (await backend.readFile(p.vm.netns, `${p.vm.dir}/boot.log`)) !== null;
+          } else if (!done) {
             const st = await backend.readVmState(p.vm, client);
             done = st.addresses.length > 0 && (st.defaultGateway !== null || p.vm.gateway === null);
             if (!done && p.vm.boot === 'dhcp') {

@@ -19,6 +19,7 @@ import type { EgressResult, Observations, ReachResult, Verdict } from '../checks
 import { InterruptedError, UserError } from '../errors.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
+import type { Release } from '../plan/releases.js';
 import type { LoadedScenario, ScenarioVariant } from '../scenario/load.js';
 import { ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
 import { createProgress, type Progress } from './progress.js';
@@ -50,6 +51,12 @@ export interface RunOptions {
   keep?: boolean;
   /** check against what the scenario derives, ignoring its expect: block */
   ignoreExpect?: boolean;
+  /** trace the failures the scenario expects too (default: for scenarios under a bugs/ folder) */
+  explain?: boolean;
+  /** the scenario's file (set by runScenario) */
+  file?: string;
+  /** build this nova release's behaviour instead of the scenario's release: */
+  release?: Release;
   reach?: ReachOptions;
   /** the first variant's run id (the next ones count up); default random (FLATLAB_RUN_ID, for run and up) */
   runId?: string;
@@ -91,9 +98,10 @@ export function runIdsFor(count: number, fixed?: string): string[] {
 }
 
 /** `ignoreExpect`: plan from what the scenario derives alone, as if it had no expect: block. */
-export function planVariant(variant: ScenarioVariant, runId = newRunId(), ignoreExpect = false): Plan {
+export function planVariant(variant: ScenarioVariant, runId = newRunId(), ignoreExpect = false, release?: Release): Plan {
   const { expect: _drop, ...bare } = variant.scenario;
-  const s = ignoreExpect ? bare : variant.scenario;
+  const chosen = ignoreExpect ? bare : variant.scenario;
+  const s = release ? { ...chosen, release } : chosen;
   return makePlan(s, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge });
 }
 
@@ -171,9 +179,11 @@ async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal):
     Object.assign(result, await checkLab(lab, progress, opts.reach));
     result.symptoms = classifySymptoms(plan, result.observations!, result.reach, result.egress);
     signal.throwIfAborted();
-    if (result.verdicts.some((v) => !v.ok && (v.kind === 'reach' || v.kind === 'egress'))) {
-      const diagnoses = await progress.phase('diagnose', 'tracing the failed flows hop by hop', () =>
-        diagnoseFailures(backend, plan, result.reach, result.egress, join(r.dir, 'diagnosis')),
+    const explain = opts.explain ?? /(^|\/)bugs\//.test(opts.file ?? '');
+    const expectedFailures = explain && (result.reach.some((x) => x.observed !== 'reachable' && x.from !== x.to) || result.egress.some((x) => x.observedSource === null));
+    if (expectedFailures || result.verdicts.some((v) => !v.ok && (v.kind === 'reach' || v.kind === 'egress'))) {
+      const diagnoses = await progress.phase('diagnose', explain ? 'tracing the failing flows hop by hop' : 'tracing the failed flows hop by hop', () =>
+        diagnoseFailures(backend, plan, result.reach, result.egress, join(r.dir, 'diagnosis'), 6, explain),
       );
       result.diagnoses = diagnoses.map(({ evidence, ...d }) => ({ ...d, evidence }));
     }
@@ -231,7 +241,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
     for (const id of ids) if (taken.has(`fl-${id}`)) throw new UserError(`FLATLAB_RUN_ID: run id ${id} is in use by another lab`);
   }
   const runs: VariantRun[] = variants.map((variant, i) => {
-    const plan = planVariant(variant, ids[i]!, opts.ignoreExpect);
+    const plan = planVariant(variant, ids[i]!, opts.ignoreExpect, opts.release);
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
     return {
       variant,
@@ -272,7 +282,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   let interrupted: InterruptedError | undefined;
   const fullsBefore = neighbourTableFulls();
   await withSignals(async (signal) => {
-    await Promise.all(runs.map((r) => runVariant(r, opts, signal)));
+    await Promise.all(runs.map((r) => runVariant(r, { ...opts, file: loaded.file }, signal)));
     if (signal.aborted && signal.reason instanceof InterruptedError) interrupted = signal.reason;
   });
   const all = runs.flatMap((r) => r.result.verdicts);

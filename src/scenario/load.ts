@@ -28,6 +28,8 @@ export interface LoadedScenario {
   file: string;
   /** the raw text, kept for results */
   source: string;
+  /** mistakes nova accepted, one positioned line each (`file:line:col field: warning: ...`) */
+  warnings: string[];
 }
 
 export const DEFAULT_VARIANT = 'default';
@@ -85,7 +87,7 @@ export function parseScenario(source: string, file = '<scenario>'): Scenario {
 type Where = (path: FieldPath, atKey?: boolean) => string;
 
 /** Parses and validates scenario text and each of its variants. */
-export function parseScenarioFile(source: string, file = '<scenario>'): Pick<LoadedScenario, 'scenario' | 'variants'> {
+export function parseScenarioFile(source: string, file = '<scenario>'): Pick<LoadedScenario, 'scenario' | 'variants' | 'warnings'> {
   const shown = displayPath(file);
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -127,11 +129,13 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
     throw new UserError(parsed.error.issues.map((i) => formatIssue(i, where)));
   }
   const { variants: declared, ...base } = parsed.data;
-  const problems = checkSemantics(base);
+  const all = checkSemantics(base);
+  const problems = all.filter((p) => !p.warning);
+  const warnings = all.filter((p) => p.warning).map((p) => formatProblem(p, where));
   if (problems.length > 0) {
     throw new UserError(problems.map((p) => formatProblem(p, where)));
   }
-  if (!declared) return { scenario: base, variants: [{ name: DEFAULT_VARIANT, scenario: base }] };
+  if (!declared) return { scenario: base, variants: [{ name: DEFAULT_VARIANT, scenario: base }], warnings };
 
   // Each variant: the raw base with the variant's raw overrides merged in, validated
   // whole; a problem is shown where the variant set the field, else where the base did.
@@ -158,15 +162,17 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
       errors.push(...merged.error.issues.map((issue) => formatIssue(issue, whereIn) + tag));
       return;
     }
-    const vp = checkSemantics(merged.data);
+    const checked = checkSemantics(merged.data);
+    const vp = checked.filter((p) => !p.warning);
     if (vp.length > 0) {
       errors.push(...vp.map((p) => formatProblem(p, whereIn) + tag));
       return;
     }
+    for (const w of checked.filter((p) => p.warning).map((p) => formatProblem(p, whereIn))) if (!warnings.includes(w)) warnings.push(w + (all.some((p) => p.warning && formatProblem(p, where) === w) ? '' : tag));
     variants.push({ name: v.name, ...(v.description ? { description: v.description } : {}), scenario: merged.data });
   });
   if (errors.length > 0) throw new UserError(errors);
-  return { scenario: base, variants };
+  return { scenario: base, variants, warnings };
 }
 
 function omit(o: Record<string, unknown>, key: string): Record<string, unknown> {
@@ -187,7 +193,7 @@ export function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 function formatProblem(p: Problem, where: Where): string {
-  return `${where(p.path, p.atKey)} ${fieldName(p.path)}: ${p.message}`;
+  return `${where(p.path, p.atKey)} ${fieldName(p.path)}: ${p.warning ? 'warning: ' : ''}${p.message}`;
 }
 
 function formatIssue(issue: core.$ZodIssue, where: Where): string {

@@ -7,6 +7,7 @@
  * exist, an address must lie in fixed_range) live in semantics.ts.
  */
 import { z } from 'zod';
+import { RELEASES } from '../plan/releases.js';
 
 /**
  * Node and VM names become network-namespace names, fabric port names and hostnames,
@@ -75,6 +76,12 @@ const nodeSchema = z.preprocess(
     role: z.enum(['compute', 'network']).default('compute'),
     /** nova.conf my_ip: the node's address on the external network (default: next free there) */
     my_ip: ipv4Schema.optional(),
+    /**
+     * whether the node's OS brought flat_interface up (a stanza in /etc/network/interfaces,
+     * as the install guides of the time said to write); before Havana nova's ensure_bridge
+     * enslaved it without bringing it up
+     */
+    uplink_up: z.boolean().default(true),
   }),
 );
 
@@ -193,6 +200,10 @@ const dhcpServerSchema = z.strictObject({
 export const scenarioSchema = z.strictObject({
   /** which backend builds it unless `--backend` says otherwise */
   backend: z.enum(['netns', 'docker']).optional(),
+  /** the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana */
+  release: z.enum(RELEASES).default('havana'),
+  /** multi_host addresses: flatlab's rule (a node's first, then its VMs') or nova's order (a VM's first, then its node's; .1 reserved) */
+  addressing: z.enum(['flatlab', 'nova']).default('flatlab'),
   /** names the results folder: results/<name>/<timestamp>/ */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "." (it names the results folder)'),
   description: z.string().optional(),
@@ -214,6 +225,8 @@ export const scenarioSchema = z.strictObject({
 export const variantSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/, 'must be 1-32 letters, digits, "_", "-" or "."'),
   description: z.string().optional(),
+  release: z.enum(RELEASES).optional(),
+  addressing: z.enum(['flatlab', 'nova']).optional(),
   nova: z.record(z.string(), z.unknown()).optional(),
   nodes: z.record(z.string(), z.unknown()).optional(),
   vms: z.record(z.string(), z.unknown()).optional(),

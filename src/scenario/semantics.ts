@@ -13,6 +13,11 @@ export interface Problem {
   message: string;
   /** blame the mapping key itself (a name) rather than its value */
   atKey?: boolean;
+  /**
+   * a mistake nova accepted: built as nova built it, with one line saying what follows
+   * (flatlab refuses only what nova refused or what cannot be built)
+   */
+  warning?: boolean;
 }
 
 /** Names that flatlab uses for its own namespaces within a run. */
@@ -211,13 +216,25 @@ export function isMultiHostDhcp(s: Scenario): boolean {
 function checkManager(s: Scenario, problems: Problem[]): void {
   const networkNodes = Object.entries(s.nodes).filter(([, n]) => n.role === 'network').map(([name]) => name);
   if (s.nova.network_manager === FLAT_MANAGER) {
+    if (s.release === 'essex') {
+      problems.push({
+        path: ['release'],
+        message: "essex with FlatManager cannot be built: its IptablesFirewallDriver._do_dhcp_rules (nova/virt/firewall.py at 2012.1) writes a DHCP accept for a server FlatManager does not have",
+      });
+    }
     if (s.nova.multi_host) problems.push({ path: ['nova', 'multi_host'], message: 'FlatManager runs no DHCP or gateway on the nodes: multi_host applies to FlatDHCPManager' });
     for (const n of networkNodes) problems.push({ path: ['nodes', n, 'role'], message: 'FlatManager has no network host (nova sets up nothing on the nodes)' });
     if (s.nova.flat_injected && s.dhcp_server) problems.push({ path: ['dhcp_server'], message: 'with flat_injected the guests configure themselves from the injected file: drop one of the two' });
     if (s.external) problems.push({ path: ['external'], message: 'FlatManager routes nothing: the way out needs FlatDHCPManager' });
     return;
   }
-  if (s.nova.flat_injected) problems.push({ path: ['nova', 'flat_injected'], message: 'injection applies to FlatManager; FlatDHCPManager hands addresses out by DHCP' });
+  if (s.nova.flat_injected) {
+    problems.push({
+      path: ['nova', 'flat_injected'],
+      warning: true,
+      message: 'has no effect under FlatDHCPManager: only FlatManager._setup_network_on_host stores it in the network (nova/network/manager.py), so nothing is injected and the guests take DHCP',
+    });
+  }
   if (s.dhcp_server) problems.push({ path: ['dhcp_server'], message: "FlatDHCPManager runs nova's own dnsmasq: a second DHCP server needs FlatManager" });
   if (s.nova.multi_host) {
     for (const n of networkNodes) problems.push({ path: ['nodes', n, 'role'], message: 'with multi_host every node is its own network host: no role: network' });
@@ -257,10 +274,11 @@ function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]):
   const hosts = cidr.size - 2;
   if (Object.keys(s.nodes).length + 1 > hosts) problems.push({ path: ['external', 'cidr'], message: `${cidr.text} is too small for the external host and ${Object.keys(s.nodes).length} nodes` });
   const { public_interface: pub, flat_interface: flat, flat_network_bridge: br } = s.nova;
-  if (pub === flat) {
+  if (pub === flat && s.release !== 'essex') {
     problems.push({
       path: ['nova', 'public_interface'],
-      message: `${pub} is flat_interface, enslaved to ${br}: routed traffic leaves through ${br}, so nova's SNAT rule (-o ${pub}) would never match. One NIC per node: public_interface: ${br}; two NICs: another interface`,
+      warning: true,
+      message: `${pub} is flat_interface, enslaved to ${br}: routed traffic leaves through ${br}, so nova's SNAT rule (-o ${pub}) never matches; guests reach the outside with their fixed addresses and no answer comes back. One NIC per node: public_interface: ${br}`,
     });
   }
 }
