@@ -11,13 +11,13 @@ t.test('flatlab suite runs every scenario and variant, in parallel, and says so'
   const before = await rootSnapshot();
   const r = await flatlab(['suite', '--jobs', '3', '--results', results]);
   t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
-  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway', 'ip-forward-off', 'services', 'uplink-left-down', 'snat-one-nic']) {
+  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway', 'ip-forward-off', 'services', 'uplink-left-down', 'snat-one-nic', 'heterogeneous-nodes']) {
     t.match(r.stdout, new RegExp(`^  ${s}\\s`, 'm'), `${s} is in the table`);
   }
   t.match(r.stdout, /cross-node-arp-no-ping\s+nic-promisc-deny\s+pass\s+\S+\s+cross-node-arp-no-ping/);
-  t.match(r.stdout, /all 13 scenario runs as expected/);
+  t.match(r.stdout, /all 14 scenario runs as expected/);
   const mine = await prefixesUnder(results);
-  t.equal(mine.length, 26, 'every variant ran as a lab of its own');
+  t.equal(mine.length, 27, 'every variant ran as a lab of its own');
   t.same(await namespacesOf(mine), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged after the whole suite');
   // each run left its JUnit report beside result.json

@@ -157,3 +157,20 @@ t.test("addressing: nova's order, an instance's fixed IP before its host's, .1 k
   t.same(p.nodes.map((n) => `${n.name}=${n.bridgeIp}`), ['compute1=10.0.0.3', 'compute2=10.0.0.6']);
   t.equal(p.vms[2]!.gateway, '10.0.0.6');
 });
+
+t.test("a node's own nova.conf: its uplink, its way out and its chains follow it", async (t) => {
+  const text = (await import('node:fs')).readFileSync(new URL('../scenarios/heterogeneous-nodes.yaml', import.meta.url), 'utf8');
+  const p = planOf(text);
+  const [c1, c2, c3] = p.nodes;
+  t.equal(c1!.uplink, 'eth1');
+  t.equal(c2!.uplink, 'eth2');
+  t.equal(c2!.public!.iface, 'eth1');
+  t.ok(p.wiring.fabric.some((l) => l.includes('peer name eth2') && l.endsWith('netns fl-abc123-compute2')), "compute2's flat NIC is eth2");
+  t.ok(p.wiring.nodes.compute2!.includes('link set dev eth2 master br100 up'));
+  t.match(c1!.firewall, /-A nova-compute-inst-1 -s 10\.0\.0\.0\/24 -j ACCEPT/);
+  t.notMatch(c3!.firewall, /-s 10\.0\.0\.0\/24 -j ACCEPT/, "compute3's file says allow_same_net_traffic=False");
+  const into3 = p.expected.reach.find((r) => r.from === 'vm_1' && r.to === 'vm_3')!;
+  t.equal(into3.expect, 'unreachable');
+  t.match(into3.reason, /allow_same_net_traffic is off on compute3/);
+  t.equal(p.expected.reach.find((r) => r.from === 'vm_3' && r.to === 'vm_1')!.expect, 'reachable', "compute1's chains accept the same net");
+});

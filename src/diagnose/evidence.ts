@@ -27,6 +27,8 @@ export interface HopSeen {
 
 
 export interface NodeFacts {
+  /** the node's flat_interface (nodes may differ); absent in older recordings: the network's */
+  uplink?: string;
   /** the bridge flat_interface is enslaved to, or null */
   uplinkMaster: string | null;
   /** whether flat_interface is up (administratively); absent in older recordings: up */

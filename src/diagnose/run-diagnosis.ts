@@ -32,7 +32,7 @@ async function nodeFacts(backend: Backend, plan: Plan, name: string): Promise<No
   const [link, addr] = parseIpJsonBatch(links.stdout);
   const l = link?.[0] as { master?: string; flags?: string[] } | undefined;
   const info = ((addr?.[0] as { addr_info?: { family: string; local: string }[] } | undefined)?.addr_info ?? []).filter((a) => a.family === 'inet');
-  return { uplinkMaster: l?.master ?? null, uplinkUp: (l?.flags ?? []).includes('UP'), bridgeAddresses: info.map((a) => a.local), ipForward: fwd.stdout.trim() === '1' };
+  return { uplink: n.uplink, uplinkMaster: l?.master ?? null, uplinkUp: (l?.flags ?? []).includes('UP'), bridgeAddresses: info.map((a) => a.local), ipForward: fwd.stdout.trim() === '1' };
 }
 
 async function neighbour(backend: Backend, target: string, ip: string): Promise<Evidence['neighbour']> {

@@ -150,11 +150,11 @@ export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
   const down = [a.node, b.node].find((x) => x && e.nodes[x]?.uplinkUp === false);
   if (down && [a.kind, b.kind].some((k) => k === 'uplink' || k === 'fabric')) {
     // a veth whose peer is down has no carrier: the fabric's port to that node forwards nothing either
-    return `${down}'s ${e.flatInterface} is down: enslaved to ${e.bridge} but never brought up (before Havana nova's ensure_bridge did not bring flat_interface up, and no stanza of the node's OS did), so nothing crosses it`;
+    return `${down}'s ${e.nodes[down]!.uplink ?? e.flatInterface} is down: enslaved to ${e.bridge} but never brought up (before Havana nova's ensure_bridge did not bring flat_interface up, and no stanza of the node's OS did), so nothing crosses it`;
   }
   const node = [a.node, b.node].find((x) => x && e.nodes[x]?.uplinkMaster !== e.bridge);
   if (node && (a.kind === 'uplink' || b.kind === 'uplink')) {
-    return `${node}'s ${e.flatInterface} is not enslaved to ${e.bridge}: frames between its guests and the fabric never cross the bridge`;
+    return `${node}'s ${e.nodes[node]!.uplink ?? e.flatInterface} is not enslaved to ${e.bridge}: frames between its guests and the fabric never cross the bridge`;
   }
   // 3. a node that does not route
   if (b.kind === 'public' || (a.node && a.node === e.flow.via && b.kind !== 'tap' && b.kind !== 'guest')) {

@@ -46,6 +46,8 @@ export interface OracleInputs {
   groups: Record<string, RulePlan[]>;
   /** VMs that will hold no address (nothing configures them) */
   unaddressed?: Set<string>;
+  /** a node's own allow_same_net_traffic, where its nova.conf says otherwise than the scenario's */
+  allowSameNet?: Record<string, boolean>;
 }
 
 export function judge(i: OracleInputs, probe: Probe): Verdict {
@@ -66,7 +68,9 @@ export function judge(i: OracleInputs, probe: Probe): Verdict {
     }
     return { expect: 'reachable', reason: why };
   };
-  if (i.network.allowSameNetTraffic && cidrContains(parseCidr(i.network.cidr) as Cidr, src.ip)) {
+  // the target's node renders its chains from its own nova.conf
+  const allow = i.allowSameNet?.[dst.node] ?? i.network.allowSameNetTraffic;
+  if (allow && cidrContains(parseCidr(i.network.cidr) as Cidr, src.ip)) {
     return accepted(`${chain} accepts: allow_same_net_traffic, ${src.ip} is in ${i.network.cidr}`);
   }
   for (const g of dst.securityGroups) {
@@ -79,7 +83,7 @@ export function judge(i: OracleInputs, probe: Probe): Verdict {
       if (fromOk) return accepted(`${chain} accepts: security group ${g} allows ${describe(rule)}`);
     }
   }
-  const why = i.network.allowSameNetTraffic ? '' : 'allow_same_net_traffic is off and ';
+  const why = allow ? '' : `allow_same_net_traffic is off${i.allowSameNet?.[dst.node] !== undefined ? ` on ${dst.node}` : ''} and `;
   return { expect: 'unreachable', reason: `${why}no rule of ${chain} accepts it: ${FALLBACK_CHAIN} drops` };
 }
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
 import { FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
-import { isMultiHostDhcp } from '../scenario/semantics.js';
+import { isMultiHostDhcp, novaOf } from '../scenario/semantics.js';
 import { assignAddresses, assignExternal } from './addressing.js';
 import { planDnsmasq, renderHostsFile } from './dnsmasq.js';
 import { deriveExpectations, parseService, servicesFor } from './expect.js';
@@ -104,12 +104,17 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const extAddrs = ext ? assignExternal(s, ext) : null;
   // One NIC: public_interface is the bridge. Or the one-NIC mistake nova accepted,
   // public_interface = flat_interface: ensure_bridge moved that NIC's address (my_ip)
-  // onto the bridge all the same, and the SNAT rule's -o names a bridge port.
-  const oneNicMistake = s.nova.public_interface === s.nova.flat_interface;
-  const singleInterface = s.nova.public_interface === s.nova.flat_network_bridge || oneNicMistake;
-  const publicBridge = ext && !singleInterface ? 'public' : null;
+  // onto the bridge all the same, and the SNAT rule's -o names a bridge port. Each node
+  // by its own nova.conf.
+  const oneNicMistake = (node: string): boolean => novaOf(s, node).public_interface === novaOf(s, node).flat_interface;
+  const singleInterfaceOf = (node: string): boolean => novaOf(s, node).public_interface === s.nova.flat_network_bridge || oneNicMistake(node);
+  const publicBridge = ext && Object.keys(s.nodes).some((n) => !singleInterfaceOf(n)) ? 'public' : null;
 
   const nodes: NodePlan[] = Object.entries(s.nodes).map(([name, n], i) => {
+    // this node's nova.conf (its own options over the scenario's)
+    const nova = novaOf(s, name);
+    const nodeNetwork: NetworkPlan = { ...network, flatInterface: nova.flat_interface, allowSameNetTraffic: nova.allow_same_net_traffic };
+    const singleInterface = singleInterfaceOf(name);
     const bridgeIp = bridgeIps[name] ?? null;
     const own = vms.filter((v) => v.node === name);
     const dir = join(runtimeDir, 'nodes', name);
@@ -120,12 +125,12 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     const pub: PublicNicPlan | null =
       ext && extAddrs
         ? {
-            iface: s.nova.public_interface,
+            iface: nova.public_interface,
             ip: extAddrs.myIps[name]!,
             prefixLength: ext.prefixLength,
             layout: singleInterface ? 'single-interface' : 'two-nics',
             // Essex's SNAT rule names no interface (add_snat_rule at 2012.1): it matches all the same
-            ...(oneNicMistake && behaviour('snatRule', s.release) !== 'no-interface' ? { snatNeverMatches: true } : {}),
+            ...(oneNicMistake(name) && behaviour('snatRule', s.release) !== 'no-interface' ? { snatNeverMatches: true } : {}),
             // '.' cannot occur in a node name, so this never meets a node's port
             ...(singleInterface ? {} : { fabricPort: `pub.${i}` }),
           }
@@ -139,16 +144,16 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       role: n.role,
       gateway: isGateway,
       public: pub,
-      uplink: network.flatInterface,
+      uplink: nova.flat_interface,
       // FlatDHCPManager's ensure_bridge (nova-network, or nova-compute's plug_bridge)
       // brought it up from Havana on; FlatManager's bridge is the operator's own
       uplinkUp: n.uplink_up || (!flatManager && behaviour('ensureBridgeUplinkUp', s.release)),
-      uplinkMac: nodeNicMac(s.name, name, network.flatInterface),
+      uplinkMac: nodeNicMac(s.name, name, nova.flat_interface),
       fabricPort: name,
       bridge: network.bridge,
       bridgeIp,
       vms: own.map((v) => v.name),
-      firewall: renderFirewall({ node: firewallInputs, network, local: own, all: vms, groups: securityGroups, release: s.release }),
+      firewall: renderFirewall({ node: firewallInputs, network: nodeNetwork, local: own, all: vms, groups: securityGroups, release: s.release }),
       firewallInputs,
       // nova-network starts dnsmasq where it holds the network's DHCP address.
       dhcp:
@@ -186,7 +191,8 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       : null;
   const dhcpServer = s.dhcp_server ? planExternalDhcp(s, network, vms, netnsName(prefix, 'dhcp'), join(runtimeDir, 'hosts', 'dhcp')) : null;
 
-  const expected = deriveExpectations(s, { network, vms, groups: securityGroups }, { nodes, networkHost, dhcpServer: dhcpServer !== null });
+  const allowSameNet = Object.fromEntries(Object.keys(s.nodes).map((n) => [n, novaOf(s, n).allow_same_net_traffic]));
+  const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null });
   for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
   const partial = { fabric, nodes, vms, network, external, dhcpServer };
   return {

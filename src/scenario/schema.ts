@@ -82,6 +82,17 @@ const nodeSchema = z.preprocess(
      * enslaved it without bringing it up
      */
     uplink_up: z.boolean().default(true),
+    /**
+     * this node's own nova.conf, for the options nodes differed in (heterogeneous
+     * hardware: eth1 here, eth2 there); merged over the top-level nova: for this node
+     */
+    nova: z
+      .strictObject({
+        flat_interface: ifnameSchema.optional(),
+        public_interface: ifnameSchema.optional(),
+        allow_same_net_traffic: z.boolean().optional(),
+      })
+      .optional(),
   }),
 );
 

@@ -23,6 +23,17 @@ export interface Problem {
 /** Names that flatlab uses for its own namespaces within a run. */
 export const RESERVED_NAMES = new Set(['fabric', 'external', 'dhcp', 'public']);
 
+/** A node's nova.conf: the scenario's, with the node's own options over it. */
+export function novaOf(s: Scenario, node: string): Scenario['nova'] {
+  const own = s.nodes[node]?.nova ?? {};
+  return { ...s.nova, ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)) };
+}
+
+/** Where a node's option was set: its own nova: block, else the scenario's. */
+function optionPath(s: Scenario, node: string, opt: string): FieldPath {
+  return (s.nodes[node]?.nova as Record<string, unknown> | undefined)?.[opt] !== undefined ? ['nodes', node, 'nova', opt] : ['nova', opt];
+}
+
 export function checkSemantics(s: Scenario): Problem[] {
   const problems: Problem[] = [];
   const cidr = parseCidr(s.nova.fixed_range);
@@ -33,8 +44,15 @@ export function checkSemantics(s: Scenario): Problem[] {
   }
   const net = typeof cidr === 'string' ? undefined : cidr;
 
-  if (s.nova.flat_network_bridge === s.nova.flat_interface) {
-    problems.push({ path: ['nova', 'flat_interface'], message: `must differ from flat_network_bridge ("${s.nova.flat_network_bridge}")` });
+  const flatClash = new Set<string>();
+  for (const node of Object.keys(s.nodes)) {
+    const nova = novaOf(s, node);
+    const path = optionPath(s, node, 'flat_interface');
+    if (nova.flat_network_bridge === nova.flat_interface && !flatClash.has(path.join('.'))) {
+      flatClash.add(path.join('.'));
+      problems.push({ path, message: `must differ from flat_network_bridge ("${nova.flat_network_bridge}")` });
+    }
+    if (/^vnet\d+$/.test(nova.flat_interface) && path[0] === 'nodes') problems.push({ path, message: `"${nova.flat_interface}" is the name flatlab gives VM taps (vnetN)` });
   }
   for (const opt of ['flat_network_bridge', 'flat_interface'] as const) {
     if (/^vnet\d+$/.test(s.nova[opt])) {
@@ -273,10 +291,14 @@ function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]):
   for (const [name, n] of myIps) claim(n.my_ip!, ['nodes', name, 'my_ip']);
   const hosts = cidr.size - 2;
   if (Object.keys(s.nodes).length + 1 > hosts) problems.push({ path: ['external', 'cidr'], message: `${cidr.text} is too small for the external host and ${Object.keys(s.nodes).length} nodes` });
-  const { public_interface: pub, flat_interface: flat, flat_network_bridge: br } = s.nova;
-  if (pub === flat && s.release !== 'essex') {
+  const warned = new Set<string>();
+  for (const node of Object.keys(s.nodes)) {
+    const { public_interface: pub, flat_interface: flat, flat_network_bridge: br } = novaOf(s, node);
+    const path = optionPath(s, node, 'public_interface');
+    if (pub !== flat || s.release === 'essex' || warned.has(path.join('.'))) continue;
+    warned.add(path.join('.'));
     problems.push({
-      path: ['nova', 'public_interface'],
+      path,
       warning: true,
       message: `${pub} is flat_interface, enslaved to ${br}: routed traffic leaves through ${br}, so nova's SNAT rule (-o ${pub}) never matches; guests reach the outside with their fixed addresses and no answer comes back. One NIC per node: public_interface: ${br}`,
     });
