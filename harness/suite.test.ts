@@ -20,9 +20,12 @@ t.test('flatlab suite runs every scenario and variant, in parallel, and says so'
   t.equal(mine.length, 27, 'every variant ran as a lab of its own');
   t.same(await namespacesOf(mine), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged after the whole suite');
-  // each run left its JUnit report beside result.json
-  const dir = /results: (\S+)/.exec(r.stdout)?.[1];
-  t.notOk(dir, 'the suite prints a table, not per-run reports');
+  // one junit.xml for the whole suite, valid against Jenkins' schema
+  const junit = /\(junit: (\S+)\)/.exec(r.stdout)?.[1];
+  t.ok(junit?.startsWith(results), 'the suite says where its junit.xml is');
+  const xml = await readFile(junit!, 'utf8');
+  t.equal((xml.match(/<testsuite /g) ?? []).length, 27, 'a test suite per variant run');
+  t.same(await schemaErrors(xml, JENKINS_XSD), [], "the suite's junit.xml validates against Jenkins' JUnit schema");
 });
 
 t.test('a failing scenario makes the suite exit 1', { skip: skipUnlessRoot }, async (t) => {

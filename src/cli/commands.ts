@@ -15,22 +15,23 @@ import { diagnoseFailures, diagnoseFlow } from '../diagnose/run-diagnosis.js';
 import { egressFlow, vmFlow } from '../diagnose/flow.js';
 import type { Protocol } from '../plan/types.js';
 import { RELEASES, type Release } from '../plan/releases.js';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { scenarioJsonSchema } from '../scenario/json-schema.js';
 import { renderDot, renderMermaid } from '../report/graph.js';
 import { connect, ensureEngine } from '../backend/docker/engine.js';
 import { buildNodeImage, NODE_IMAGE } from '../backend/docker/image.js';
 import { renderHtml } from '../report/html.js';
-import { renderJunit } from '../report/junit.js';
+import { renderJunit, renderSuiteJunit } from '../report/junit.js';
 import { readFile, writeFile } from 'node:fs/promises';
-import { findScenarios } from '../scenario/resolve.js';
+import { findScenarios, PACKAGE_SCENARIOS } from '../scenario/resolve.js';
 import { mapLimit } from '../run/wait.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { checkLab, keepLabs, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
 import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
 import { loadScenarioFile, type LoadedScenario } from '../scenario/load.js';
 import { printableLines } from './output.js';
+import { bashCompletion, completionSpec, zshCompletion } from './completion.js';
 import { resolveScenario } from '../scenario/resolve.js';
 import { renderTable } from '../report/table.js';
 import { flakiness } from '../report/flakiness.js';
@@ -121,7 +122,7 @@ function exitCodeOf(r: RunResult): number {
 }
 
 /** Commands that create, enter or remove labs: they need root, and say so before anything else. */
-const NEEDS_ROOT = new Set(['run', 'up', 'suite', 'exec', 'check', 'diagnose', 'down', 'clean', 'build']);
+const NEEDS_ROOT = new Set(['run', 'up', 'suite', 'exec', 'check', 'diagnose', 'inspect', 'down', 'clean', 'build']);
 
 export function registerCommands(program: Command, setExit: SetExit): void {
   program.hook('preAction', (_program, action) => {
@@ -207,10 +208,12 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .command('check')
     .option('--run <prefix>', 'which lab, when several are up')
     .option('--results <dir>', 'results root (for the captures of a diagnosis)', DEFAULT_RESULTS_ROOT)
+    .option('--json', 'print the result as JSON instead of the report')
+    .option('-q, --quiet', 'no progress lines')
     .description('observe a live lab again: leases, gateways, reachability; trace what fails')
-    .action(async (flags: { run?: string; results: string }) => {
+    .action(async (flags: { run?: string; results: string; json?: boolean; quiet?: boolean }) => {
       const lab = await findKeptLab(flags.run);
-      const progress = createProgress();
+      const progress = createProgress({ quiet: flags.quiet || flags.json });
       const t0 = performance.now();
       const live = reattach(lab.state);
       const checked = await checkLab(live, progress);
@@ -242,7 +245,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         variants: [variant],
         timings: { total: variant.timings.total! },
       };
-      process.stdout.write(renderReport(result, '(not saved: flatlab check observes a live lab)'));
+      process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, '(not saved: flatlab check observes a live lab)'));
       setExit(exitCodeOf(result));
     });
 
@@ -254,8 +257,9 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .option('--port <n>', 'tcp/udp port')
     .option('--run <prefix>', 'which lab, when several are up')
     .option('--results <dir>', 'results root (for the captures)', DEFAULT_RESULTS_ROOT)
+    .option('--json', 'print the diagnosis and its evidence as JSON')
     .description('trace one flow of a live lab hop by hop and say where its packets stop')
-    .action(async (from: string, to: string, flags: { proto: string; port?: string; run?: string; results: string }) => {
+    .action(async (from: string, to: string, flags: { proto: string; port?: string; run?: string; results: string; json?: boolean }) => {
       const lab = await findKeptLab(flags.run);
       const plan = lab.state.plan;
       const vmNames = plan.vms.map((v) => v.name).join(', ');
@@ -270,7 +274,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const flow = to === 'external' ? egressFlow(plan, from) : vmFlow(plan, from, to, flags.proto as Protocol, port);
       const dir = join(await prepareResultsDir(resultsDirFor(flags.results, lab.state.scenario, new Date())), 'diagnosis');
       const d = await diagnoseFlow(backend, plan, flow, dir);
-      process.stdout.write(`${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
+      process.stdout.write(flags.json ? JSON.stringify(d, null, 2) + '\n' : `${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
       setExit(d.problem ? 1 : 0);
     });
 
@@ -330,8 +334,9 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--dir <dir>', 'where the scenarios are (default: scenarios/)')
     .option('--repeat <n>', 'run each scenario N times and list every check whose verdict changed between repeats', '1')
+    .option('--json', 'print every run (results folder, verdicts) and the flaky checks as JSON')
     .description('run every scenario (every variant, on one backend or several), several at once, and print a table')
-    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string }) => {
+    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string; json?: boolean }) => {
       const jobs = Number(flags.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
       const repeat = Number(flags.repeat);
@@ -357,6 +362,18 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         process.stderr.write(`  ${mark} ${o.result.scenario}${on} ${chalk.dim(`${o.result.timings.total} ms (${done}/${work.length})`)}\n`);
         return o;
       });
+      const { flaky, retried } = flakiness(outcomes.map((o) => o.result));
+      const failed = outcomes.filter((o) => !o.result.ok);
+      // one junit.xml for the whole suite, beside the runs' own folders
+      const junit = join(await prepareResultsDir(flags.results), `suite-${new Date().toISOString().replace(/:/g, '-')}.junit.xml`);
+      await writeFile(junit, renderSuiteJunit(outcomes.map((o, i) => ({ result: o.result, ...(repeat > 1 ? { repeat: work[i]!.round } : {}) }))));
+      const interrupted = outcomes.find((o) => o.interrupted)?.interrupted;
+      setExit(interrupted ? interrupted.exitCode : failed.length || flaky.length ? 1 : 0);
+      if (flags.json) {
+        const runs = outcomes.map((o, i) => ({ scenario: o.result.scenario, backend: o.result.backend, repeat: work[i]!.round, ok: o.result.ok, resultsDir: o.resultsDir, variants: o.result.variants.map((v) => ({ variant: v.variant, ok: v.ok, summary: v.summary, ...(v.error ? { error: v.error } : {}) })) }));
+        process.stdout.write(JSON.stringify({ ok: failed.length === 0 && flaky.length === 0, runs, flaky, retried, junit }, null, 2) + '\n');
+        return;
+      }
       const rows = outcomes.flatMap(({ result }, i) =>
         result.variants.map((v) => [
           result.scenario,
@@ -370,8 +387,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         ]),
       );
       process.stdout.write('\n' + renderTable(['scenario', ...(several ? ['backend'] : []), ...(repeat > 1 ? ['repeat'] : []), 'variant', 'result', 'checks', 'symptom', 'time'], rows) + '\n');
-      const failed = outcomes.filter((o) => !o.result.ok);
-      const { flaky, retried } = flakiness(outcomes.map((o) => o.result));
+      for (const o of failed) process.stdout.write(chalk.dim(`  ${o.result.scenario}: ${o.resultsDir}\n`));
       if (flaky.length > 0) {
         process.stdout.write(`\n  ${chalk.red.bold(`${flaky.length} flaky check${flaky.length > 1 ? 's' : ''}`)} (the verdict changed between repeats):\n`);
         for (const f of flaky) {
@@ -384,10 +400,9 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         for (const r of retried) process.stdout.write(chalk.dim(`  ${r.scenario} ${r.variant} (repeat ${r.repeat}): ${r.check}: ${r.tries.join(' | ')}\n`));
       }
       process.stdout.write(
-        `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenario runs as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenario runs failed`)}${repeat > 1 ? `, ${flaky.length} flaky` : ''} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n\n`,
+        `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenario runs as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenario runs failed`)}${repeat > 1 ? `, ${flaky.length} flaky` : ''} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n` +
+          chalk.dim(`  results: ${flags.results} (junit: ${junit})\n\n`),
       );
-      const interrupted = outcomes.find((o) => o.interrupted)?.interrupted;
-      setExit(interrupted ? interrupted.exitCode : failed.length || flaky.length ? 1 : 0);
     });
 
   program
@@ -401,6 +416,58 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const lab = await findKeptLab(arg ?? flags.run, flags.force === true);
       await removeRun(lab);
       process.stdout.write(`removed ${lab.prefix} (${lab.namespaces.length} namespaces)\n`);
+    });
+
+  program
+    .command('inspect')
+    .option('--run <prefix>', 'which lab, when several are up')
+    .option('--json', 'the lab as JSON')
+    .description('show a live lab: backend, nodes with bridge address and uplink, VMs with MAC, address and gateway, faults, age')
+    .action(async (flags: { run?: string; json?: boolean }) => {
+      // read-only: a running lab may be inspected too, when named
+      const lab = await findKeptLab(flags.run, true);
+      const { plan, backend, clients } = reattach(lab.state);
+      const states = await Promise.all(plan.vms.map((v) => backend.readVmState(v, clients[v.name])));
+      const ageS = Math.round((Date.now() - Date.parse(lab.state.createdAt)) / 1000);
+      const info = {
+        prefix: lab.prefix,
+        status: lab.status,
+        scenario: plan.scenario,
+        variant: plan.variant,
+        release: plan.release,
+        backend: lab.state.backend,
+        ...(lab.state.backend === 'docker' ? { engine: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock' } : {}),
+        owner: lab.state.owner,
+        ageSeconds: ageS,
+        nodes: plan.nodes.map((n) => ({ name: n.name, namespace: n.netns, bridge: n.bridge, bridgeIp: n.bridgeIp, uplink: n.uplink, ...(n.public ? { myIp: n.public.ip, publicInterface: n.public.iface } : {}), vms: n.vms })),
+        vms: plan.vms.map((v, i) => ({ name: v.name, node: v.node, mac: states[i]!.mac ?? v.mac, tap: v.tap, address: states[i]!.addresses[0]?.ip ?? null, planned: v.ip, gateway: states[i]!.defaultGateway })),
+        faults: plan.faults.map((f) => ({ type: f.type, node: f.node, change: f.change, models: f.models })),
+      };
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        return;
+      }
+      const out = [
+        `${chalk.bold(lab.prefix)} ${lab.status}: ${plan.scenario}${plan.variant !== 'default' ? ` · variant ${plan.variant}` : ''}, release ${plan.release}, backend ${info.backend}${'engine' in info ? ` (${info.engine})` : ''}, up ${ageS} s, owner ${lab.state.owner.user ?? '?'} pid ${lab.state.owner.pid}`,
+        '',
+        renderTable(['node', 'bridge', 'address', 'uplink', 'my_ip', 'VMs'], info.nodes.map((n) => [n.name, n.bridge, n.bridgeIp ?? '—', n.uplink, n.myIp ?? '—', n.vms.join(', ')])),
+        '',
+        renderTable(['VM', 'node', 'tap', 'MAC', 'address', 'gateway'], info.vms.map((v) => [v.name, v.node, v.tap, v.mac, v.address ?? '—', v.gateway ?? '—'])),
+        ...(info.faults.length ? ['', ...info.faults.map((f) => chalk.yellow(`  fault ${f.type}${f.node ? ` on ${f.node}` : ''}: ${f.change} (${f.models})`))] : []),
+        '',
+      ];
+      process.stdout.write(out.join('\n'));
+    });
+
+  program
+    .command('completion')
+    .argument('<shell>', 'bash or zsh')
+    .description('print a shell completion script (source <(flatlab completion bash))')
+    .action(async (shell: string) => {
+      if (shell !== 'bash' && shell !== 'zsh') throw new UserError(`completion: "${shell}" is not bash or zsh`);
+      const scenarios = (await findScenarios([])).map((f) => relative(PACKAGE_SCENARIOS, f).replace(/\.ya?ml$/, ''));
+      const spec = completionSpec(program, scenarios);
+      process.stdout.write(shell === 'bash' ? bashCompletion(spec) : zshCompletion(spec));
     });
 
   program

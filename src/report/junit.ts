@@ -29,11 +29,37 @@ function suite(r: RunResult, v: VariantResult, id: number): string {
   // the attributes and children the common JUnit schema asks of a suite inside <testsuites>
   return [
     `  <testsuite name="${esc(name)}" package="flatlab.${esc(r.scenario)}" id="${id}" hostname="${esc(hostname())}" tests="${cases.length}" failures="${failures}" errors="${v.error ? 1 : 0}" skipped="${skipped}" time="${time}" timestamp="${r.startedAt.replace(/\.\d+Z$/, '')}">`,
-    `    <properties>\n      <property name="backend" value="${esc(r.backend)}"/>\n      <property name="run" value="${esc(v.prefix)}"/>\n    </properties>`,
+    `    <properties>\n      <property name="backend" value="${esc(r.backend)}"/>\n      <property name="run" value="${esc(v.prefix)}"/>\n      <property name="release" value="${esc(v.plan.release ?? 'havana')}"/>${tries(v)}\n    </properties>`,
     ...cases,
     `    <system-out>${esc(v.symptoms.map((x) => `symptom: ${x.text}`).join('\n'))}</system-out>`,
     `    <system-err>${esc(v.error ?? '')}</system-err>`,
     '  </testsuite>',
+  ].join('\n');
+}
+
+/** Every check tried more than once, with each try (and whether it passed only on a later one). */
+function tries(v: VariantResult): string {
+  return v.verdicts
+    .filter((c) => (c.tries?.length ?? 0) > 1)
+    .map((c) => `\n      <property name="${esc(`${c.flaky ? 'flaky' : 'tries'}: ${c.kind} ${c.subject}`)}" value="${esc((c.tries ?? []).map((x, i) => `try ${i + 1}: ${x}`).join(' | '))}"/>`)
+    .join('');
+}
+
+/** One junit.xml for a whole suite: every run's variants as test suites (a repeat's number in its name). */
+export function renderSuiteJunit(runs: { result: RunResult; repeat?: number }[]): string {
+  let id = 0;
+  const suites = runs.flatMap(({ result, repeat }) =>
+    result.variants.map((v) => suite({ ...result, scenario: repeat ? `${result.scenario}#${repeat}` : result.scenario }, v, id++)),
+  );
+  const all = runs.flatMap((x) => x.result.variants);
+  const tests = all.reduce((n, v) => n + v.verdicts.length + (v.error ? 1 : 0), 0);
+  const failures = all.reduce((n, v) => n + v.verdicts.filter((c) => !c.ok).length, 0);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="flatlab suite" tests="${tests}" failures="${failures}" errors="${all.filter((v) => v.error).length}" time="0">`,
+    ...suites,
+    '</testsuites>',
+    '',
   ].join('\n');
 }
 
