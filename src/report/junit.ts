@@ -29,7 +29,7 @@ function suite(r: RunResult, v: VariantResult, id: number): string {
   // the attributes and children the common JUnit schema asks of a suite inside <testsuites>
   return [
     `  <testsuite name="${esc(name)}" package="flatlab.${esc(r.scenario)}" id="${id}" hostname="${esc(hostname())}" tests="${cases.length}" failures="${failures}" errors="${v.error ? 1 : 0}" skipped="${skipped}" time="${time}" timestamp="${r.startedAt.replace(/\.\d+Z$/, '')}">`,
-    `    <properties>\n      <property name="backend" value="${esc(r.backend)}"/>\n      <property name="run" value="${esc(v.prefix)}"/>\n      <property name="release" value="${esc(v.plan.release ?? 'havana')}"/>${tries(v)}\n    </properties>`,
+    `    <properties>\n      <property name="backend" value="${esc(r.backend)}"/>\n      <property name="run" value="${esc(v.prefix)}"/>\n      <property name="release" value="${esc(v.plan?.release ?? 'havana')}"/>${tries(v)}\n    </properties>`,
     ...cases,
     `    <system-out>${esc(v.symptoms.map((x) => `symptom: ${x.text}`).join('\n'))}</system-out>`,
     `    <system-err>${esc(v.error ?? '')}</system-err>`,
