@@ -11,6 +11,7 @@ const CAUSES: Record<string, { symptom: RegExp; cause: RegExp }> = {
   'firewall-drop': { symptom: /same node: 2 of 4 pairs get no answer/, cause: /dropped on compute2 by nova-compute-sg-fallback/ },
   'uplink-not-enslaved': { symptom: /^across nodes: no ARP at all \(8 pairs\); same node fine$/, cause: /compute2's eth0 is not enslaved to br100/ },
   'bridge-without-address': { symptom: /^no lease for vm_3, vm_4 \(on compute2\)$/, cause: /compute2's br100 holds no address from 10\.0\.0\.0\/24/ },
+  'forged-transmit-deny': { symptom: /across nodes: .*no ARP at all/, cause: /dropped at fabric port from compute2 \(a frame whose source MAC is not the NIC's own: the node's NIC rejects forged transmits/ },
 };
 
 t.test('the cross-node report: which fault gives exactly that symptom', { skip: skipUnlessRoot }, async (t) => {
@@ -111,4 +112,28 @@ t.test('public_interface = flat_interface: built with a warning; the SYN leaves 
     t.equal(e.capturedSource, vm.ip, `${e.vm}: the external host's capture shows its fixed address ${vm.ip}`);
   }
   t.ok(v.diagnoses.some((d: any) => /SNAT rule "-A nova-network-snat -s 10\.0\.0\.0\/24 .*-o eth0 -j SNAT --to-source 203\.0\.113\.\d+" rewrote 0 packets/.test(d.text)), 'the diagnosis names the SNAT rule that never matched', { diagnoses: v.diagnoses.map((d: any) => d.text) });
+});
+
+t.test("bridge-nf-call-iptables off on one node: isolation does nothing there, and the diagnosis says why", { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/isolation-bypassed', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });
+  const bare = await runOwned(['bugs/isolation-bypassed', '--variant', 'bridge-nf-off', '--ignore-expect', '--results', await tempDir(t)]);
+  t.equal(bare.exitCode, 1);
+  t.match(bare.stdout, /FAIL reach vm_1 -> vm_3 icmp: expected unreachable, observed reachable/);
+  t.notMatch(bare.stdout, /FAIL reach vm_3 -> vm_1/, "compute1 still isolates its guests");
+  t.match(bare.stdout, /request and reply seen at every hop, where a drop was expected: net\.bridge\.bridge-nf-call-iptables=0 on compute2/);
+});
+
+t.test('report 5 with dnsmasq started before the bridge had its address: dnsmasq exits, said in its own words', { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/no-bridge-address', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  const v = res.variants.find((x: any) => x.variant === 'dnsmasq-no-address');
+  t.equal(v.symptoms[0].text, 'no lease for vm_3, vm_4 (on compute2)');
+  t.ok(v.diagnoses.some((d: any) => /compute2's dnsmasq is not running \("dnsmasq: failed to create listening socket for 10\.0\.0\.\d+: Cannot assign requested address"\)/.test(d.text)), 'the diagnosis quotes dnsmasq', { diagnoses: v.diagnoses.map((d: any) => d.text) });
+  const dir = /results: (\S+)/.exec(r.stdout)![1]!;
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  t.match(await readFile(join(dir, 'dnsmasq-no-address', 'nodes', 'compute2', 'dnsmasq.stderr'), 'utf8'), /Cannot assign requested address/, "dnsmasq's own failure is kept in the results");
+  t.same(await namespacesOf(r.prefixes), []);
 });

@@ -174,3 +174,15 @@ t.test("a node's own nova.conf: its uplink, its way out and its chains follow it
   t.match(into3.reason, /allow_same_net_traffic is off on compute3/);
   t.equal(p.expected.reach.find((r) => r.from === 'vm_3' && r.to === 'vm_1')!.expect, 'reachable', "compute1's chains accept the same net");
 });
+
+t.test('the new faults as kernel changes: bridge-nf off, dnsmasq without its address (before it starts), forged transmits rejected', async (t) => {
+  const p = planOf(REFERENCE + 'faults:\n  - {type: bridge-nf-off, node: compute2}\n  - {type: dnsmasq-no-address, node: compute2}\n  - {type: forged-transmit-deny, node: compute1}\n');
+  const [nf, dn, fg] = p.faults;
+  t.same(nf!.actions, [{ kind: 'exec', target: 'fl-abc123-compute2', argv: ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0'] }]);
+  t.equal(dn!.phase, 'before-dhcp', 'applied before the node starts its dnsmasq');
+  t.match((dn!.actions[0] as { input: string }).input, /^addr del 10\.0\.0\.4\/24 dev br100\n$/);
+  t.same(fg!.actions.map((a) => (a as { argv: string[] }).argv.join(' ')), [
+    `ebtables -t filter -A FORWARD -i compute1 -s ${p.nodes[0]!.uplinkMac} -j ACCEPT`,
+    'ebtables -t filter -A FORWARD -i compute1 -j DROP',
+  ]);
+});

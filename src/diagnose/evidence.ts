@@ -33,12 +33,20 @@ export interface NodeFacts {
   uplinkMaster: string | null;
   /** whether flat_interface is up (administratively); absent in older recordings: up */
   uplinkUp?: boolean;
+  /** net.bridge.bridge-nf-call-iptables: whether bridged frames pass the node's iptables */
+  bridgeNf?: boolean;
+  /** whether something listens on udp/67 in the node (its dnsmasq) */
+  dhcpListening?: boolean;
+  /** the last line its dnsmasq wrote to stderr, when it is not running */
+  dhcpLog?: string;
   bridgeAddresses: string[];
   ipForward: boolean;
 }
 
 export interface Evidence {
   flow: Flow;
+  /** what the check expected of this flow, when it was traced because of a check */
+  expected?: 'reachable' | 'unreachable' | 'refused';
   /** whether the probe sent during the captures got its answer */
   probeOk: boolean;
   probeEvidence: string;

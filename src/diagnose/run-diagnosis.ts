@@ -25,14 +25,19 @@ export interface FlowDiagnosis extends Diagnosis {
 
 async function nodeFacts(backend: Backend, plan: Plan, name: string): Promise<NodeFacts> {
   const n = plan.nodes.find((x) => x.name === name)!;
-  const [links, fwd] = await Promise.all([
+  const [links, fwd, udp, log] = await Promise.all([
     backend.exec(n.netns, ['ip', '-j', '-batch', '-'], { input: `link show dev ${n.uplink}\naddr show dev ${n.bridge}\n` }),
-    backend.exec(n.netns, ['sysctl', '-n', 'net.ipv4.ip_forward']),
+    backend.exec(n.netns, ['sysctl', '-n', 'net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables']),
+    n.dhcp ? backend.exec(n.netns, ['ss', '-H', '-uln', 'sport = :67']) : Promise.resolve(null),
+    n.dhcp ? backend.readFile(n.netns, `${n.dhcp.dir}/dnsmasq.stderr`) : Promise.resolve(null),
   ]);
+  const listening = udp ? udp.stdout.trim() !== '' : undefined;
+  const dhcp = listening === undefined ? {} : { dhcpListening: listening, ...(listening ? {} : { dhcpLog: (log ?? '').trim().split('\n').pop() ?? '' }) };
+  const [forwarding, bridgeNf] = fwd.stdout.trim().split('\n');
   const [link, addr] = parseIpJsonBatch(links.stdout);
   const l = link?.[0] as { master?: string; flags?: string[] } | undefined;
   const info = ((addr?.[0] as { addr_info?: { family: string; local: string }[] } | undefined)?.addr_info ?? []).filter((a) => a.family === 'inet');
-  return { uplink: n.uplink, uplinkMaster: l?.master ?? null, uplinkUp: (l?.flags ?? []).includes('UP'), bridgeAddresses: info.map((a) => a.local), ipForward: fwd.stdout.trim() === '1' };
+  return { uplink: n.uplink, uplinkMaster: l?.master ?? null, uplinkUp: (l?.flags ?? []).includes('UP'), bridgeAddresses: info.map((a) => a.local), ipForward: forwarding === '1', bridgeNf: bridgeNf === '1', ...dhcp };
 }
 
 async function neighbour(backend: Backend, target: string, ip: string): Promise<Evidence['neighbour']> {
@@ -45,7 +50,7 @@ async function neighbour(backend: Backend, target: string, ip: string): Promise<
   }
 }
 
-export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir: string): Promise<FlowDiagnosis> {
+export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir: string, expected?: Evidence['expected']): Promise<FlowDiagnosis> {
   const name = flowLabel(flow).replace(/[^\w.-]+/g, '_');
   const captures = join(dir, name);
   // Captures are written where every target of every backend sees files (the run's
@@ -109,6 +114,7 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
   const dstRules = dst ? [...(after.get(dst.node)?.keys() ?? [])] : [];
   const evidence: Evidence = {
     flow,
+    ...(expected ? { expected } : {}),
     probeOk,
     probeEvidence,
     hops: flow.hops.map((h, i) => ({ ...summariseCapture(h.label, texts[i] ?? '', flow), ...(unavailable.has(i) ? { unavailable: unavailable.get(i)! } : {}) })),
@@ -147,21 +153,26 @@ export async function diagnoseFailures(
 ): Promise<FlowDiagnosis[]> {
   const node = (vm: string): string => plan.vms.find((v) => v.name === vm)?.node ?? '?';
   const flows = new Map<string, Flow>();
+  const expectedOf = new Map<Flow, Evidence['expected']>();
   for (const r of reach) {
     // explain: also the failures the scenario expects (a reproduced bug says why it fails)
-    const traced = explain ? r.observed !== 'reachable' : r.expected !== r.observed;
+    const traced = r.expected !== r.observed || (explain && r.observed !== 'reachable');
     if (!traced || r.from === r.to) continue;
     const key = `${node(r.from)}>${node(r.to)}/${r.proto}/${r.port ?? ''}/${r.observed}`;
-    if (!flows.has(key)) flows.set(key, vmFlow(plan, r.from, r.to, r.proto, r.port));
+    if (!flows.has(key)) {
+      const f = vmFlow(plan, r.from, r.to, r.proto, r.port);
+      flows.set(key, f);
+      expectedOf.set(f, r.expected);
+    }
   }
   for (const e of egress) {
-    const traced = explain ? e.observedSource === null : e.observedSource !== e.expectedSource;
+    const traced = e.observedSource !== e.expectedSource || (explain && e.observedSource === null);
     if (!traced || !plan.external) continue;
     // expected a way out and got none (or another source): trace it
     const key = `${node(e.vm)}>external`;
     if (!flows.has(key)) flows.set(key, egressFlow(plan, e.vm));
   }
   const out: FlowDiagnosis[] = [];
-  for (const f of [...flows.values()].slice(0, limit)) out.push(await diagnoseFlow(backend, plan, f, dir));
+  for (const f of [...flows.values()].slice(0, limit)) out.push(await diagnoseFlow(backend, plan, f, dir, expectedOf.get(f)));
   return out;
 }

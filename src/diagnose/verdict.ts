@@ -98,6 +98,14 @@ export function diagnose(e: Evidence): Diagnosis {
   if (!e.probeOk) {
     return done({ problem: true, lastSeen: hops[0]!.label, firstMissing: null, cause: `the reply reached ${f.from}, yet the probe failed (${e.probeEvidence})` }, 'request and reply seen at every hop');
   }
+  if (e.expected === 'unreachable') {
+    // answered where nova's chains should have dropped it
+    const off = Object.entries(e.nodes).filter(([, x]) => x.bridgeNf === false).map(([name]) => name);
+    const cause = off.length
+      ? `net.bridge.bridge-nf-call-iptables=0 on ${off.join(', ')}: bridged frames never pass the node's iptables, so ${e.dstChain?.name ?? 'the instance chain'} and nova-compute-sg-fallback never see them`
+      : `nothing dropped it: ${e.dstChain ? `${e.dstChain.name} on ${e.dstChain.node}` : "the target's chain"} let it through`;
+    return done({ problem: true, lastSeen: hops[n - 1]!.label, firstMissing: null, cause }, 'request and reply seen at every hop, where a drop was expected');
+  }
   return { flow: label, problem: false, arp, lastSeen: hops[n - 1]!.label, firstMissing: null, cause: 'nothing to report', text: `${label}: ${arpText}; request and reply seen at every hop: nothing to report` };
 }
 
@@ -123,10 +131,18 @@ function whyNoLease(e: Evidence, node: string | undefined): string {
   const facts = node ? e.nodes[node] : undefined;
   if (!facts) return '';
   const net = parseCidr(e.cidr) as Cidr;
-  return facts.bridgeAddresses.some((a) => cidrContains(net, a)) ? '' : `: ${node}'s ${e.bridge} holds no address from ${e.cidr}, so its dnsmasq has no range to serve`;
+  const noAddress = !facts.bridgeAddresses.some((a) => cidrContains(net, a));
+  if (facts.dhcpListening === false) {
+    return `: ${node}'s dnsmasq is not running${facts.dhcpLog ? ` ("${facts.dhcpLog}")` : ''}${noAddress ? `; ${node}'s ${e.bridge} holds no address from ${e.cidr}, the --listen-address dnsmasq was started with` : ''}`;
+  }
+  return noAddress ? `: ${node}'s ${e.bridge} holds no address from ${e.cidr}, so its dnsmasq has no range to serve` : '';
 }
 
 function describeDrop(d: DropCount, e: Evidence): string {
+  if (d.where === 'fabric' && / -i (\S+)/.test(` ${d.rule}`)) {
+    const port = / -i (\S+)/.exec(` ${d.rule}`)![1];
+    return `dropped at fabric port from ${port} (a frame whose source MAC is not the NIC's own: the node's NIC rejects forged transmits, so its guests' frames never reach the segment) [${d.packets} dropped by ebtables ${d.rule}]`;
+  }
   if (d.where === 'fabric') {
     const port = /-o (\S+)/.exec(d.rule)?.[1] ?? '?';
     const mac = e.fabricAccepts.map((r) => /-d ([0-9a-f:]{17})/.exec(r)?.[1]).find(Boolean);
@@ -144,7 +160,8 @@ function describeDrop(d: DropCount, e: Evidence): string {
 export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
   // 1. a rule that dropped packets meanwhile, where the gap is
   const where = a.kind === 'fabric' && b.kind === 'fabric' ? 'fabric' : (b.node ?? a.node);
-  const drop = e.drops.find((d) => d.where === where) ?? (a.kind === 'fabric' || b.kind === 'fabric' ? undefined : e.drops.find((d) => d.where !== 'fabric'));
+  const touchesFabric = a.kind === 'fabric' || b.kind === 'fabric';
+  const drop = e.drops.find((d) => d.where === where) ?? (touchesFabric ? e.drops.find((d) => d.where === 'fabric') : e.drops.find((d) => d.where !== 'fabric'));
   if (drop) return describeDrop(drop, e);
   // 2. a node whose uplink is down, or not a bridge port
   const down = [a.node, b.node].find((x) => x && e.nodes[x]?.uplinkUp === false);

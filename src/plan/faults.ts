@@ -2,7 +2,8 @@
  * Faults: the operators' reports (flat-networking.md, "What operators reported") as
  * real kernel changes, planned as data. The lab applies them after the healthy build,
  * before any guest boots, so each guest meets the broken network as a booting instance
- * would have.
+ * would have; a fault whose `phase` is `before-dhcp` is applied before the node's dnsmasq
+ * starts (dnsmasq-no-address: its failure to start is the fault).
  */
 import type { FaultSpec, FaultType } from '../scenario/schema.js';
 import { renderHostsFile } from './dnsmasq.js';
@@ -24,6 +25,8 @@ export interface FaultPlan {
   /** what it does to the kernel, in words */
   change: string;
   actions: FaultAction[];
+  /** when it is applied: after the healthy build (default), or before the node's dnsmasq starts */
+  phase?: 'before-dhcp';
 }
 
 const MODELS: Record<FaultType, string> = {
@@ -33,6 +36,9 @@ const MODELS: Record<FaultType, string> = {
   'nic-promisc-deny': 'report 4: nested VirtualBox NIC with promiscuous mode denied',
   'firewall-drop': 'report 3: allow_same_net_traffic=False and no security group',
   'dhcp-unfiltered': 'a dnsmasq whose hosts file lists every VM, not only its node\'s own',
+  'bridge-nf-off': 'report 3: net.bridge.bridge-nf-call-iptables=0, so nova\'s chains never see bridged traffic',
+  'dnsmasq-no-address': 'report 5: the bridge had no pool address when nova-network started dnsmasq',
+  'forged-transmit-deny': 'report 4 (VMware): the host NIC rejects forged transmits, frames whose source MAC is a guest\'s',
 };
 
 export interface FaultInputs {
@@ -91,6 +97,35 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
               ...(i.release ? { release: i.release } : {}),
             }),
           })),
+        };
+      }
+      case 'bridge-nf-off':
+        // Havana never set it (it relied on the distribution's default): a node where
+        // it is 0 bridges guest frames without passing them through iptables
+        return {
+          ...base,
+          change: `net.bridge.bridge-nf-call-iptables=0 on ${node!.name}: its bridged frames bypass nova's chains`,
+          actions: [{ kind: 'exec', target: node!.netns, argv: ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0'] }],
+        };
+      case 'dnsmasq-no-address':
+        return {
+          ...base,
+          phase: 'before-dhcp',
+          change: `${node!.name}'s ${node!.bridge} has no pool address when its dnsmasq starts (--listen-address=${node!.bridgeIp}): dnsmasq cannot bind and exits`,
+          actions: node!.bridgeIp ? [ipLines(node!.netns, [`addr del ${node!.bridgeIp}/${i.network.prefixLength} dev ${node!.bridge}`])] : [],
+        };
+      case 'forged-transmit-deny': {
+        // the sending side of the node's NIC: only frames with the NIC's own source MAC
+        // leave (VMware's "forged transmits: reject"); the guests' frames, bridged out
+        // with their own MACs, never reach the segment
+        const port = node!.fabricPort;
+        return {
+          ...base,
+          change: `fabric port ${port} takes from ${node!.name} only frames whose source is ${node!.uplinkMac} (${node!.uplink}'s own MAC)`,
+          actions: [
+            { kind: 'exec', target: i.fabric.netns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-i', port, '-s', node!.uplinkMac, '-j', 'ACCEPT'] },
+            { kind: 'exec', target: i.fabric.netns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-i', port, '-j', 'DROP'] },
+          ],
         };
       }
       case 'dhcp-unfiltered':

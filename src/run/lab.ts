@@ -115,7 +115,27 @@ export function rulesPerChain(text: string): Map<string, number> {
  * so a rule the kernel did not take (an iptables that rewrote or refused part of the
  * input) is an error here, not a wrong verdict later.
  */
-export async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
+export /**
+ * A server the scenario's fault keeps from starting (dnsmasq without its address): started
+ * as nova started it, then watched until it exits (its own failure, in its log). It
+ * counts as a fault that did not take when it binds its port instead.
+ */
+async function startFailingServer(
+  lab: RunningLab,
+  target: string,
+  argv: string[],
+  opts: { env?: Record<string, string>; logFile: string; role: string; proto: 'tcp' | 'udp'; port: number; what: string },
+  signal: AbortSignal,
+  timeouts: LabTimeouts,
+): Promise<null> {
+  const { backend, state } = lab;
+  const p = await track(state, await backend.startProcess(target, argv, { ...(opts.env ? { env: opts.env } : {}), logFile: opts.logFile, role: opts.role }));
+  const outcome = await pollUntil(async () => (!backend.isRunning(p) ? 'exited' : (await backend.listening(p, opts.proto, opts.port)) ? 'bound' : null), { timeoutMs: timeouts.serviceMs, signal });
+  if (outcome !== 'exited') throw new Error(`${opts.what} ${outcome === 'bound' ? 'started and bound its port' : 'neither exited nor bound its port'} although its fault should keep it from starting`);
+  return null;
+}
+
+async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
   const r = await backend.exec(target, ['iptables-restore'], { input: rules });
   if (r.exitCode !== 0) throw new Error(`iptables-restore in ${target} failed: ${r.stderr.trim()}`);
   const saved = await backend.exec(target, ['iptables-save']);
@@ -165,19 +185,19 @@ export async function bringUp(
     const nodeReady = new Map<string, Promise<void>>();
     const dhcpReady = new Map<string, Promise<unknown>>();
     for (const node of plan.nodes) {
+      // faults that must be in place before the node's dnsmasq starts
+      const early = plan.faults.filter((f) => f.phase === 'before-dhcp' && f.node === node.name);
       const ready = Promise.all([
         backend.setSysctls(node.netns, { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' }),
         applyFirewall(backend, node.netns, node.firewall),
-      ]).then(() => undefined);
+      ]).then(() => applyFaultList(lab, early, dhcpReady));
       nodeReady.set(node.name, ready);
       const d = node.dhcp;
       if (d) {
-        dhcpReady.set(
-          node.name,
-          ready.then(() =>
-            startServer(lab, node.netns, ['dnsmasq', ...d.argv], { env: d.env, logFile: `${d.dir}/dnsmasq.stderr`, role: 'dnsmasq', proto: 'udp', port: 67, what: `dnsmasq on ${node.name}` }, signal, timeouts),
-          ),
-        );
+        const argv = ['dnsmasq', ...d.argv];
+        const opts = { env: d.env, logFile: `${d.dir}/dnsmasq.stderr`, role: 'dnsmasq', proto: 'udp' as const, port: 67, what: `dnsmasq on ${node.name}` };
+        const failing = early.some((f) => f.type === 'dnsmasq-no-address');
+        dhcpReady.set(node.name, ready.then(() => (failing ? startFailingServer(lab, node.netns, argv, opts, signal, timeouts) : startServer(lab, node.netns, argv, opts, signal, timeouts))));
       }
     }
     const extra: Promise<unknown>[] = [];
@@ -227,10 +247,14 @@ export async function bringUp(
   return lab;
 }
 
-/** Applies the plan's faults, in order; each is a real change inside the lab. */
+/** Applies the plan's faults that come after the healthy build, in order; each is a real change inside the lab. */
 async function applyFaults(lab: RunningLab, dhcpReady: Map<string, Promise<unknown>>): Promise<void> {
+  await applyFaultList(lab, lab.plan.faults.filter((f) => f.phase !== 'before-dhcp'), dhcpReady);
+}
+
+async function applyFaultList(lab: RunningLab, faults: Plan['faults'], dhcpReady: Map<string, Promise<unknown>>): Promise<void> {
   const { plan, backend } = lab;
-  for (const f of plan.faults) {
+  for (const f of faults) {
     for (const a of f.actions) {
       if (a.kind === 'exec') {
         const r = await backend.exec(a.target, a.argv, a.input !== undefined ? { input: a.input } : {});

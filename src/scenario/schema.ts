@@ -162,6 +162,9 @@ export const FAULT_TYPES = [
   'nic-promisc-deny',
   'firewall-drop',
   'dhcp-unfiltered',
+  'bridge-nf-off',
+  'dnsmasq-no-address',
+  'forged-transmit-deny',
 ] as const;
 
 /** A real kernel change applied to a node after the healthy build, before guests boot. */

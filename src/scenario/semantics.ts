@@ -318,7 +318,7 @@ function checkFaults(s: Scenario, problems: Problem[]): void {
       return;
     }
     const dhcp = s.nova.network_manager === FLAT_DHCP_MANAGER && (s.nova.multi_host || node.role === 'network');
-    if ((f.type === 'bridge-without-address' || f.type === 'dhcp-unfiltered' || f.type === 'ip-forward-off') && !dhcp) {
+    if ((f.type === 'bridge-without-address' || f.type === 'dhcp-unfiltered' || f.type === 'ip-forward-off' || f.type === 'dnsmasq-no-address') && !dhcp) {
       problems.push({ path: [...path, 'node'], message: `${f.node} runs no nova-network gateway or dnsmasq here: a ${f.type} fault changes nothing` });
     }
   });
