@@ -11,20 +11,20 @@ t.test('flatlab suite runs every scenario and variant, in parallel, and says so'
   const before = await rootSnapshot();
   const r = await flatlab(['suite', '--jobs', '3', '--results', results]);
   t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
-  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway', 'ip-forward-off', 'services', 'uplink-left-down', 'snat-one-nic', 'heterogeneous-nodes', 'isolation-bypassed', 'no-bridge-address']) {
+  for (const s of ['flatdhcp-multihost', 'security-groups', 'flat-injected', 'flat-external-dhcp', 'flatdhcp-singlehost', 'flatdhcp-single-interface', 'flatdhcp-multihost-external', 'cross-node-arp-no-ping', 'foreign-gateway', 'ip-forward-off', 'services', 'uplink-left-down', 'snat-one-nic', 'heterogeneous-nodes', 'isolation-bypassed', 'no-bridge-address', 'guest-foreign-address']) {
     t.match(r.stdout, new RegExp(`^  ${s}\\s`, 'm'), `${s} is in the table`);
   }
   t.match(r.stdout, /cross-node-arp-no-ping\s+nic-promisc-deny\s+pass\s+\S+\s+cross-node-arp-no-ping/);
-  t.match(r.stdout, /all 16 scenario runs as expected/);
+  t.match(r.stdout, /all 17 scenario runs as expected/);
   const mine = await prefixesUnder(results);
-  t.equal(mine.length, 32, 'every variant ran as a lab of its own');
+  t.equal(mine.length, 35, 'every variant ran as a lab of its own');
   t.same(await namespacesOf(mine), []);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged after the whole suite');
   // one junit.xml for the whole suite, valid against Jenkins' schema
   const junit = /\(junit: (\S+)\)/.exec(r.stdout)?.[1];
   t.ok(junit?.startsWith(results), 'the suite says where its junit.xml is');
   const xml = await readFile(junit!, 'utf8');
-  t.equal((xml.match(/<testsuite /g) ?? []).length, 32, 'a test suite per variant run');
+  t.equal((xml.match(/<testsuite /g) ?? []).length, 35, 'a test suite per variant run');
   t.same(await schemaErrors(xml, JENKINS_XSD), [], "the suite's junit.xml validates against Jenkins' JUnit schema");
 });
 

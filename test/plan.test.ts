@@ -186,3 +186,23 @@ t.test('the new faults as kernel changes: bridge-nf off, dnsmasq without its add
     'ebtables -t filter -A FORWARD -i compute1 -j DROP',
   ]);
 });
+
+t.test("nwfilter: libvirt's nova-base on each tap, as ebtables in the node", async (t) => {
+  const p = planOf(REFERENCE.replace('name: ref', 'name: ref\nnwfilter: true'));
+  const vm = p.vms[0]!;
+  const rules = p.nodes[0]!.nwfilter.map((a) => a.join(' '));
+  t.same(rules.slice(0, 7), [
+    `ebtables -t nat -N libvirt-I-${vm.tap}`,
+    `ebtables -t nat -A PREROUTING -i ${vm.tap} -j libvirt-I-${vm.tap}`,
+    `ebtables -t nat -A libvirt-I-${vm.tap} -s ! ${vm.mac} -j DROP`,
+    `ebtables -t nat -A libvirt-I-${vm.tap} -p IPv4 --ip-src 0.0.0.0 --ip-proto udp --ip-sport 68 --ip-dport 67 -j RETURN`,
+    `ebtables -t nat -A libvirt-I-${vm.tap} -p IPv4 --ip-src ! 10.0.0.2 -j DROP`,
+    `ebtables -t nat -A libvirt-I-${vm.tap} -p ARP --arp-mac-src ! ${vm.mac} -j DROP`,
+    `ebtables -t nat -A libvirt-I-${vm.tap} -p ARP --arp-ip-src ! 10.0.0.2 -j DROP`,
+  ]);
+  t.equal(rules.length, 14, 'compute1: two guests');
+  t.same(planOf(REFERENCE).nodes[0]!.nwfilter, [], 'off unless the scenario says nwfilter: true');
+  const spoof = planOf(REFERENCE + 'faults:\n  - {type: guest-spoofs-address, vm: vm_2}\n').faults[0]!;
+  t.equal(spoof.phase, 'after-boot');
+  t.match((spoof.actions[0] as { input: string }).input, /addr add 10\.0\.0\.254\/24 dev eth0/, 'default: the last host address');
+});

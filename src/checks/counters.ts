@@ -68,9 +68,13 @@ export async function readCounters(backend: Backend, plan: Plan, nodes: string[]
   await Promise.all([
     ...nodes.map(async (name) => {
       const n = plan.nodes.find((x) => x.name === name)!;
-      const r = await backend.exec(n.netns, ['iptables-save', '-c']);
+      const [r, eb] = await Promise.all([
+        backend.exec(n.netns, ['iptables-save', '-c']),
+        // libvirt's nwfilter, where the plan has it: its drops count too
+        (n.nwfilter?.length ?? 0) > 0 ? backend.exec(n.netns, ['ebtables', '-t', 'nat', '-L', '--Lc']) : Promise.resolve(null),
+      ]);
       if (r.exitCode !== 0) throw new Error(`iptables-save in ${n.netns} failed: ${r.stderr.trim()}`);
-      out.set(name, parseIptablesCounters(r.stdout));
+      out.set(name, new Map([...parseIptablesCounters(r.stdout), ...(eb ? parseEbtablesCounters(eb.stdout) : new Map<string, number>())]));
     }),
     (async () => {
       const r = await backend.exec(plan.fabric.netns, ['ebtables', '-L', '--Lc']);

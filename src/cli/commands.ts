@@ -526,7 +526,8 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         process.stdout.write(`removed ${r.prefix} (${r.namespaces.length} namespaces)\n`);
       }
       // what a killed writer left: its .tmp state files, registry links to nothing
-      const stale = flags.run === undefined ? await removeStaleFiles((pid) => pid > 0 && existsSync(`/proc/${pid}`)) : [];
+      // (the reaper's `clean --run P`: only P's own)
+      const stale = await removeStaleFiles((pid) => pid > 0 && existsSync(`/proc/${pid}`), flags.run);
       for (const f of stale) process.stdout.write(`removed ${f}\n`);
       if (runs.length === 0 && stale.length === 0) process.stdout.write('nothing to clean\n');
     });

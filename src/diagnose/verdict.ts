@@ -119,6 +119,9 @@ function noArpReply(e: Evidence, at: Hop): string {
       return `${f.via}'s ${e.bridge} holds no address from ${e.cidr}: nothing answers ARP for the gateway ${f.nextHopIp}`;
     }
   }
+  if (e.dstAddresses !== null && e.dstAddresses.length > 0 && !e.dstAddresses.includes(f.dstIp)) {
+    return `${f.to} does not hold ${f.dstIp} (it holds ${e.dstAddresses.join(', ')}): nothing answers ARP for it`;
+  }
   if (e.dstAddresses !== null && e.dstAddresses.length === 0) {
     const dstNode = [...e.flow.hops].reverse().find((h) => h.kind === 'tap')?.node;
     return `${f.to} has no IPv4 address (it got no lease${whyNoLease(e, dstNode)}): nothing answers ARP for ${f.dstIp}`;
@@ -152,6 +155,10 @@ function describeDrop(d: DropCount, e: Evidence): string {
     const c = e.dstChain;
     const why = c && !c.sameNetAccept ? ` (allow_same_net_traffic is off: ${c.name} has no "-s ${e.cidr} -j ACCEPT", and no security group rule matches)` : ' (no security group rule matches)';
     return `dropped on ${d.where} by nova-compute-sg-fallback: no rule of ${c?.name ?? 'the instance chain'} accepts it${why} [${d.packets} packets: ${d.rule}]`;
+  }
+  if (d.rule.startsWith('libvirt-I-')) {
+    const what = /--arp-ip-src|--ip-src/.test(d.rule) ? 'a source address that is not its own' : /--arp-mac-src| -s /.test(` ${d.rule}`) ? 'a source MAC that is not its own' : 'a frame nova-base does not allow';
+    return `dropped on ${d.where} by libvirt's nwfilter on ${d.rule.split(' ')[0]!.slice('libvirt-I-'.length)} (nova-base: the guest sent ${what}) [${d.packets} dropped by ebtables ${d.rule}]`;
   }
   return `dropped on ${d.where} by iptables rule "${d.rule}" [${d.packets} packets]`;
 }

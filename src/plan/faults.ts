@@ -5,6 +5,7 @@
  * would have; a fault whose `phase` is `before-dhcp` is applied before the node's dnsmasq
  * starts (dnsmasq-no-address: its failure to start is the fault).
  */
+import { intToIp, ipToInt } from '../net/ipv4.js';
 import type { FaultSpec, FaultType } from '../scenario/schema.js';
 import { renderHostsFile } from './dnsmasq.js';
 import { renderFirewall } from './firewall.js';
@@ -25,8 +26,10 @@ export interface FaultPlan {
   /** what it does to the kernel, in words */
   change: string;
   actions: FaultAction[];
-  /** when it is applied: after the healthy build (default), or before the node's dnsmasq starts */
-  phase?: 'before-dhcp';
+  /** when it is applied: after the healthy build (default), before the node's dnsmasq starts, or once the guests hold their addresses */
+  phase?: 'before-dhcp' | 'after-boot';
+  /** the guest it hits, when it hits one */
+  vm?: string;
 }
 
 const MODELS: Record<FaultType, string> = {
@@ -39,6 +42,7 @@ const MODELS: Record<FaultType, string> = {
   'bridge-nf-off': 'report 3: net.bridge.bridge-nf-call-iptables=0, so nova\'s chains never see bridged traffic',
   'dnsmasq-no-address': 'report 5: the bridge had no pool address when nova-network started dnsmasq',
   'forged-transmit-deny': 'report 4 (VMware): the host NIC rejects forged transmits, frames whose source MAC is a guest\'s',
+  'guest-spoofs-address': 'a guest whose address was set by hand, not the one nova gave it (what nwfilter no-ip-spoofing stops)',
 };
 
 export interface FaultInputs {
@@ -128,6 +132,23 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
           ],
         };
       }
+      case 'guest-spoofs-address': {
+        const vm = i.vms.find((v) => v.name === f.vm)!;
+        const ip = f.ip ?? lastHost(i.network.broadcast);
+        return {
+          ...base,
+          vm: vm.name,
+          phase: 'after-boot',
+          change: `${vm.name} sets ${ip}/${i.network.prefixLength} on ${vm.nic} by hand instead of its ${vm.ip}`,
+          actions: [
+            ipLines(vm.netns, [
+              `addr flush dev ${vm.nic}`,
+              `addr add ${ip}/${i.network.prefixLength} dev ${vm.nic}`,
+              ...(vm.gateway ? [`route replace default via ${vm.gateway} dev ${vm.nic}`] : []),
+            ]),
+          ],
+        };
+      }
       case 'dhcp-unfiltered':
         return {
           ...base,
@@ -136,6 +157,11 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
         };
     }
   });
+}
+
+/** The last host address below a broadcast address. */
+function lastHost(broadcast: string): string {
+  return intToIp(ipToInt(broadcast) - 1);
 }
 
 function ipLines(target: string, lines: string[]): FaultAction {

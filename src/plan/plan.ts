@@ -19,6 +19,7 @@ import { behaviour } from './releases.js';
 import { planSecurityGroups } from './security-groups.js';
 import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
+import { renderNwfilter } from './nwfilter.js';
 
 export interface PlanOptions {
   /** the variant this plan realises */
@@ -155,6 +156,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       vms: own.map((v) => v.name),
       firewall: renderFirewall({ node: firewallInputs, network: nodeNetwork, local: own, all: vms, groups: securityGroups, release: s.release }),
       firewallInputs,
+      nwfilter: s.nwfilter ? renderNwfilter(own) : [],
       // nova-network starts dnsmasq where it holds the network's DHCP address.
       dhcp:
         isGateway && bridgeIp !== null

@@ -129,7 +129,15 @@ async function startFailingServer(
   timeouts: LabTimeouts,
 ): Promise<null> {
   const { backend, state } = lab;
-  const p = await track(state, await backend.startProcess(target, argv, { ...(opts.env ? { env: opts.env } : {}), logFile: opts.logFile, role: opts.role }));
+  let started: ProcessRecord;
+  try {
+    started = await backend.startProcess(target, argv, { ...(opts.env ? { env: opts.env } : {}), logFile: opts.logFile, role: opts.role });
+  } catch (err) {
+    // gone before its start could even be recorded: the failure the fault is about
+    if (err instanceof Error && /exited at once/.test(err.message)) return null;
+    throw err;
+  }
+  const p = await track(state, started);
   const outcome = await pollUntil(async () => (!backend.isRunning(p) ? 'exited' : (await backend.listening(p, opts.proto, opts.port)) ? 'bound' : null), { timeoutMs: timeouts.serviceMs, signal });
   if (outcome !== 'exited') throw new Error(`${opts.what} ${outcome === 'bound' ? 'started and bound its port' : 'neither exited nor bound its port'} although its fault should keep it from starting`);
   return null;
@@ -190,6 +198,7 @@ export async function bringUp(
       const ready = Promise.all([
         backend.setSysctls(node.netns, { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' }),
         applyFirewall(backend, node.netns, node.firewall),
+        applyNwfilter(backend, node.netns, node.nwfilter ?? []),
       ]).then(() => applyFaultList(lab, early, dhcpReady));
       nodeReady.set(node.name, ready);
       const d = node.dhcp;
@@ -249,10 +258,23 @@ export async function bringUp(
 
 /** Applies the plan's faults that come after the healthy build, in order; each is a real change inside the lab. */
 async function applyFaults(lab: RunningLab, dhcpReady: Map<string, Promise<unknown>>): Promise<void> {
-  await applyFaultList(lab, lab.plan.faults.filter((f) => f.phase !== 'before-dhcp'), dhcpReady);
+  await applyFaultList(lab, lab.plan.faults.filter((f) => f.phase === undefined), dhcpReady);
 }
 
-async function applyFaultList(lab: RunningLab, faults: Plan['faults'], dhcpReady: Map<string, Promise<unknown>>): Promise<void> {
+/** Faults that hit a guest once it holds its address (a hand-set foreign address), before any probe. */
+export async function applyAfterBootFaults(lab: Pick<RunningLab, 'plan' | 'backend'>): Promise<void> {
+  await applyFaultList(lab, lab.plan.faults.filter((f) => f.phase === 'after-boot'), new Map());
+}
+
+/** libvirt's nwfilter rules on a node's taps, one ebtables command each, in order (before any guest boots). */
+async function applyNwfilter(backend: Backend, target: string, rules: string[][]): Promise<void> {
+  for (const argv of rules) {
+    const r = await backend.exec(target, argv);
+    if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} in ${target} failed: ${r.stderr.trim()}`);
+  }
+}
+
+async function applyFaultList(lab: Pick<RunningLab, 'plan' | 'backend'>, faults: Plan['faults'], dhcpReady: Map<string, Promise<unknown>>): Promise<void> {
   const { plan, backend } = lab;
   for (const f of faults) {
     for (const a of f.actions) {

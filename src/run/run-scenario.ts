@@ -21,7 +21,7 @@ import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import type { Release } from '../plan/releases.js';
 import type { LoadedScenario, ScenarioVariant } from '../scenario/load.js';
-import { ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
+import { applyAfterBootFaults, ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
 import { createProgress, type Progress } from './progress.js';
 import {
   collectArtifacts,
@@ -118,8 +118,11 @@ export async function checkLab(
   lab: Pick<RunningLab, 'plan' | 'backend' | 'clients'>,
   progress: Progress,
   reachOpts: ReachOptions = DEFAULT_REACH,
+  beforeProbes?: () => Promise<void>,
 ): Promise<{ observations: Observations; reach: ReachResult[]; egress: EgressResult[]; verdicts: Verdict[]; unexpectedDrops: DropCount[] }> {
   const observations = await progress.phase('observe', 'reading guests and lease logs', () => observe(lab.backend, lab.plan, lab.clients));
+  // what the run does to its guests once they hold their addresses (a hand-set foreign address)
+  if (beforeProbes) await beforeProbes();
   const label = `reachability, ${lab.plan.expected.reach.length} probes${lab.plan.external ? `, ${lab.plan.expected.egress.length} ways out` : ''}`;
   const addressless = new Set(Object.values(observations.vms).filter((v) => v.addresses.length === 0).map((v) => v.vm));
   const [{ results: reach, unexpectedDrops }, egress] = await progress.phase('reach', label, () =>
@@ -176,7 +179,7 @@ async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal):
     const lab = await bringUp(plan, backend, state, progress, signal);
     await awaitLeases(lab, progress, signal);
     signal.throwIfAborted();
-    Object.assign(result, await checkLab(lab, progress, opts.reach));
+    Object.assign(result, await checkLab(lab, progress, opts.reach, () => applyAfterBootFaults(lab)));
     result.symptoms = classifySymptoms(plan, result.observations!, result.reach, result.egress);
     signal.throwIfAborted();
     const explain = opts.explain ?? /(^|\/)bugs\//.test(opts.file ?? '');

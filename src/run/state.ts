@@ -178,16 +178,17 @@ export async function readStates(): Promise<RunState[]> {
  * What killed runs leave besides labs: `.tmp` state files of writers that are gone, and
  * registry links whose state file is gone. Returns what was removed.
  */
-export async function removeStaleFiles(isAlive: (pid: number) => boolean): Promise<string[]> {
+export async function removeStaleFiles(isAlive: (pid: number) => boolean, prefix?: string): Promise<string[]> {
   const removed: string[] = [];
-  for (const f of await readdir(stateDir()).catch(() => [] as string[])) {
+  const mine = (f: string): boolean => prefix === undefined || f.startsWith(`${prefix}.`);
+  for (const f of (await readdir(stateDir()).catch(() => [] as string[])).filter(mine)) {
     const m = /\.(\d+)\.tmp$/.exec(f) ?? (/\.json\.tmp$/.test(f) ? [f, '0'] : null);
     if (m && !isAlive(Number(m[1]))) {
       await rm(join(stateDir(), f), { force: true });
       removed.push(join(stateDir(), f));
     }
   }
-  for (const f of await readdir(REGISTRY_DIR).catch(() => [] as string[])) {
+  for (const f of (await readdir(REGISTRY_DIR).catch(() => [] as string[])).filter(mine)) {
     const link = join(REGISTRY_DIR, f);
     const target = await readlink(link).catch(() => null);
     if (target && !(await stat(target).then(() => true, () => false))) {

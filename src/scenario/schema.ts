@@ -165,6 +165,7 @@ export const FAULT_TYPES = [
   'bridge-nf-off',
   'dnsmasq-no-address',
   'forged-transmit-deny',
+  'guest-spoofs-address',
 ] as const;
 
 /** A real kernel change applied to a node after the healthy build, before guests boot. */
@@ -172,6 +173,10 @@ const faultSchema = z.strictObject({
   type: z.enum(FAULT_TYPES),
   /** the node it hits (firewall-drop: default every node) */
   node: nameSchema.optional(),
+  /** guest-spoofs-address: the guest that sets an address by hand */
+  vm: nameSchema.optional(),
+  /** guest-spoofs-address: the address it sets (default: the last host address of fixed_range) */
+  ip: ipv4Schema.optional(),
 });
 
 const checkSchema = z.strictObject({
@@ -228,6 +233,12 @@ export const scenarioSchema = z.strictObject({
   external: externalSchema.optional(),
   dhcp_server: dhcpServerSchema.optional(),
   faults: z.array(faultSchema).default([]),
+  /**
+   * libvirt's nwfilter nova-base on every tap, as nova-compute's libvirt driver had it
+   * (no MAC, IP or ARP spoofing: a guest's frames must carry its own MAC and address),
+   * as ebtables rules inside each node
+   */
+  nwfilter: z.boolean().default(false),
   expect: expectSchema.optional(),
 });
 
@@ -249,6 +260,7 @@ export const variantSchema = z.strictObject({
   external: z.record(z.string(), z.unknown()).nullable().optional(),
   dhcp_server: z.record(z.string(), z.unknown()).nullable().optional(),
   faults: z.array(z.unknown()).nullable().optional(),
+  nwfilter: z.boolean().optional(),
   expect: z.record(z.string(), z.unknown()).optional(),
 });
 

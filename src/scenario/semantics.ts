@@ -308,6 +308,13 @@ function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]):
 function checkFaults(s: Scenario, problems: Problem[]): void {
   s.faults.forEach((f, i) => {
     const path = ['faults', i];
+    if (f.type === 'guest-spoofs-address') {
+      if (f.vm === undefined) problems.push({ path: [...path, 'type'], message: 'a guest-spoofs-address fault needs a vm' });
+      else if (!s.vms[f.vm]) problems.push({ path: [...path, 'vm'], message: `no VM "${f.vm}"` });
+      if (f.node !== undefined) problems.push({ path: [...path, 'node'], message: 'a guest-spoofs-address fault hits a vm, not a node' });
+      return;
+    }
+    if (f.vm !== undefined || f.ip !== undefined) problems.push({ path: [...path, f.vm !== undefined ? 'vm' : 'ip'], message: `a ${f.type} fault takes a node, not a vm or ip` });
     if (f.node === undefined) {
       if (f.type !== 'firewall-drop') problems.push({ path: [...path, 'type'], message: `a ${f.type} fault needs a node` });
       return;
