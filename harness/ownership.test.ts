@@ -35,8 +35,14 @@ t.test('down and clean leave a lab that another runtime dir is running intact an
   const down = await flatlab(['down', prefix!]);
   t.equal(down.exitCode, 2, 'down refuses a running lab');
   t.match(down.stderr, new RegExp(`${prefix} is being run by flatlab process ${run.pid}`));
-  const bare = await flatlab(['down']);
-  t.notMatch(bare.stdout, new RegExp(`removed ${prefix}`), 'a bare down never picks a running lab');
+  // a bare down picks the only kept lab: run it only where no lab is kept, so that no
+  // other lab on this machine (a user's, another job's) can be the one it picks
+  const kept = (JSON.parse((await flatlab(['ls', '--json'])).stdout) as { status: string }[]).filter((l) => l.status === 'kept');
+  if (kept.length === 0) {
+    const bare = await flatlab(['down']);
+    t.equal(bare.exitCode, 2, 'a bare down with only a running lab: nothing to take down');
+    t.notMatch(bare.stdout, new RegExp(`removed ${prefix}`), 'a bare down never picks a running lab');
+  }
   const clean = await flatlab(['clean']);
   t.notMatch(clean.stdout, new RegExp(prefix!), 'clean leaves it');
   t.match((await flatlab(['clean', '--run', prefix!])).stdout, /nothing to clean/);
@@ -131,7 +137,7 @@ t.test('stale .tmp state files of dead writers are removed by clean', { skip: sk
   await mkdir(runs, { recursive: true });
   const tmp = join(runs, 'fl-e0dead.json.999999.tmp');
   await writeFile(tmp, '');
-  const r = await flatlab(['clean']);
+  const r = await flatlab(['clean', '--run', 'fl-e0dead']);
   t.equal(r.exitCode, 0);
   t.match(r.stdout, /removed .*fl-e0dead\.json\.999999\.tmp/);
 });

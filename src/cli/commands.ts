@@ -365,7 +365,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       const { flaky, retried } = flakiness(outcomes.map((o) => o.result));
       const failed = outcomes.filter((o) => !o.result.ok);
       // one junit.xml for the whole suite, beside the runs' own folders
-      const junit = join(await prepareResultsDir(flags.results), `suite-${new Date().toISOString().replace(/:/g, '-')}.junit.xml`);
+      const junit = join(await prepareResultsDir(flags.results, { unique: false }), `suite-${new Date().toISOString().replace(/:/g, '-')}.junit.xml`);
       await writeFile(junit, renderSuiteJunit(outcomes.map((o, i) => ({ result: o.result, ...(repeat > 1 ? { repeat: work[i]!.round } : {}) }))));
       const interrupted = outcomes.find((o) => o.interrupted)?.interrupted;
       setExit(interrupted ? interrupted.exitCode : failed.length || flaky.length ? 1 : 0);

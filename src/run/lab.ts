@@ -75,17 +75,47 @@ async function track(state: RunState, p: ProcessRecord): Promise<ProcessRecord> 
   return p;
 }
 
-/** Starts a server and waits until it is bound to its port; fails with its log if it dies. */
+/** A server the lab starts: where it logs, what it is, and the socket that says it is ready. */
+interface ServerOptions {
+  env?: Record<string, string>;
+  logFile: string;
+  role: string;
+  proto: 'tcp' | 'udp';
+  port: number;
+  what: string;
+}
+
+/**
+ * Starts a server and waits until it is bound to its port; fails with its log if it dies.
+ * `expectExit`: a server the scenario's fault keeps from starting (dnsmasq without its
+ * address), started as nova started it and watched until it exits (its own failure, in
+ * its log); its exit is the event, since dnsmasq binds its DHCP socket (0.0.0.0:67)
+ * before the DNS one on the missing address fails, so a port bound on the way proves
+ * nothing. Still running at the bound, the fault did not take.
+ */
 async function startServer(
   lab: RunningLab,
   target: string,
   argv: string[],
-  opts: { env?: Record<string, string>; logFile: string; role: string; proto: 'tcp' | 'udp'; port: number; what: string },
+  opts: ServerOptions & { expectExit?: boolean },
   signal: AbortSignal,
   timeouts: LabTimeouts,
-): Promise<ProcessRecord> {
+): Promise<ProcessRecord | null> {
   const { backend, state } = lab;
-  const p = await track(state, await backend.startProcess(target, argv, { ...(opts.env ? { env: opts.env } : {}), logFile: opts.logFile, role: opts.role }));
+  let started: ProcessRecord;
+  try {
+    started = await backend.startProcess(target, argv, { ...(opts.env ? { env: opts.env } : {}), logFile: opts.logFile, role: opts.role });
+  } catch (err) {
+    // gone before its start could even be recorded: the failure a fault is about
+    if (opts.expectExit && err instanceof Error && /exited at once/.test(err.message)) return null;
+    throw err;
+  }
+  const p = await track(state, started);
+  if (opts.expectExit) {
+    const exited = await pollUntil(async () => !backend.isRunning(p), { timeoutMs: timeouts.serviceMs, signal });
+    if (!exited) throw new Error(`${opts.what} is still running although its fault should keep it from starting`);
+    return null;
+  }
   const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.listening(p, opts.proto, opts.port)), {
     timeoutMs: timeouts.serviceMs,
     signal,
@@ -110,40 +140,13 @@ export function rulesPerChain(text: string): Map<string, number> {
   return out;
 }
 
+
 /**
  * Loads a node's tables and reads them back: the checks that follow rest on these rules,
  * so a rule the kernel did not take (an iptables that rewrote or refused part of the
  * input) is an error here, not a wrong verdict later.
  */
-export /**
- * A server the scenario's fault keeps from starting (dnsmasq without its address): started
- * as nova started it, then watched until it exits (its own failure, in its log). It
- * counts as a fault that did not take when it binds its port instead.
- */
-async function startFailingServer(
-  lab: RunningLab,
-  target: string,
-  argv: string[],
-  opts: { env?: Record<string, string>; logFile: string; role: string; proto: 'tcp' | 'udp'; port: number; what: string },
-  signal: AbortSignal,
-  timeouts: LabTimeouts,
-): Promise<null> {
-  const { backend, state } = lab;
-  let started: ProcessRecord;
-  try {
-    started = await backend.startProcess(target, argv, { ...(opts.env ? { env: opts.env } : {}), logFile: opts.logFile, role: opts.role });
-  } catch (err) {
-    // gone before its start could even be recorded: the failure the fault is about
-    if (err instanceof Error && /exited at once/.test(err.message)) return null;
-    throw err;
-  }
-  const p = await track(state, started);
-  const outcome = await pollUntil(async () => (!backend.isRunning(p) ? 'exited' : (await backend.listening(p, opts.proto, opts.port)) ? 'bound' : null), { timeoutMs: timeouts.serviceMs, signal });
-  if (outcome !== 'exited') throw new Error(`${opts.what} ${outcome === 'bound' ? 'started and bound its port' : 'neither exited nor bound its port'} although its fault should keep it from starting`);
-  return null;
-}
-
-async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
+export async function applyFirewall(backend: Backend, target: string, rules: string): Promise<void> {
   const r = await backend.exec(target, ['iptables-restore'], { input: rules });
   if (r.exitCode !== 0) throw new Error(`iptables-restore in ${target} failed: ${r.stderr.trim()}`);
   const saved = await backend.exec(target, ['iptables-save']);
@@ -206,7 +209,7 @@ export async function bringUp(
         const argv = ['dnsmasq', ...d.argv];
         const opts = { env: d.env, logFile: `${d.dir}/dnsmasq.stderr`, role: 'dnsmasq', proto: 'udp' as const, port: 67, what: `dnsmasq on ${node.name}` };
         const failing = early.some((f) => f.type === 'dnsmasq-no-address');
-        dhcpReady.set(node.name, ready.then(() => (failing ? startFailingServer(lab, node.netns, argv, opts, signal, timeouts) : startServer(lab, node.netns, argv, opts, signal, timeouts))));
+        dhcpReady.set(node.name, ready.then(() => startServer(lab, node.netns, argv, { ...opts, expectExit: failing }, signal, timeouts)));
       }
     }
     const extra: Promise<unknown>[] = [];
@@ -285,8 +288,8 @@ async function applyFaultList(lab: Pick<RunningLab, 'plan' | 'backend'>, faults:
         const node = plan.nodes.find((n) => n.name === a.node)!;
         await backend.writeFile(node.netns, node.dhcp!.hostsFile, a.text);
         // nova's restart_dhcp: a running dnsmasq re-reads its hosts file on SIGHUP
-        const dnsmasq = (await dhcpReady.get(a.node)) as ProcessRecord;
-        backend.signal(dnsmasq, 'SIGHUP');
+        const dnsmasq = (await dhcpReady.get(a.node)) as ProcessRecord | null;
+        if (dnsmasq) backend.signal(dnsmasq, 'SIGHUP');
       }
     }
   }

@@ -94,7 +94,7 @@ const PSEUDO_FS = new Map([
  * file system. Parents are made one by one (Node's recursive mkdir retries forever under
  * /proc). Two runs started in the same millisecond get `<timestamp>-2`, `-3`...
  */
-export async function prepareResultsDir(dir: string): Promise<string> {
+export async function prepareResultsDir(dir: string, opts: { unique?: boolean } = { unique: true }): Promise<string> {
   const missing: string[] = [];
   let existing = resolve(dir);
   for (;;) {
@@ -127,12 +127,15 @@ export async function prepareResultsDir(dir: string): Promise<string> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' && !leaf) continue;
+      if (code === 'EEXIST' && !opts.unique) return path;
       if (code === 'EEXIST') break;
       throw new UserError(`--results: cannot create ${path} (${code})`);
     }
     if (leaf) return path;
   }
-  // the leaf existed already: another run of the same scenario in the same millisecond
+  // the leaf existed already: a folder to write into (unique: false), or another run of
+  // the same scenario in the same millisecond
+  if (!opts.unique) return path;
   for (let n = 2; ; n++) {
     try {
       await mkdir(`${path}-${n}`);
