@@ -35,3 +35,16 @@ t.test('report.html of flatdhcp-multihost in headless Chromium', { skip: skipUnl
   t.equal(again.exitCode, 0);
   t.equal(await readFile(join(dir, 'report.html'), 'utf8'), before);
 });
+
+t.test("a bug scenario's report.html shows its faults: the node marked in the SVG, a row per fault", { skip: skipUnlessRoot || (CHROMIUM ? false : 'chromium is not installed (.ci/run installs it)') }, async (t) => {
+  const r = await flatlab(['run', 'bugs/cross-node-arp-no-ping', '--variant', 'nic-promisc-deny', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'exit 0', { output: r.stdout + r.stderr });
+  const dir = /results: (\S+)/.exec(r.stdout)![1]!;
+  const profile = await tempDir(t, 'flatlab-chromium-');
+  const dom = await execa(CHROMIUM!, [...FLAGS, `--user-data-dir=${profile}`, '--dump-dom', `file://${join(dir, 'report.html')}`], { reject: false, timeout: 60000 });
+  t.equal(dom.exitCode, 0, 'chromium loads the page');
+  t.match(dom.stdout, /<rect [^>]*class="fault"/, 'the faulty node is marked in the drawing');
+  t.match(dom.stdout, /<text [^>]*class="fault"[^>]*>⚡ nic-promisc-deny<\/text>/);
+  t.match(dom.stdout, /<table class="faults">.*<td>nic-promisc-deny<\/td><td>compute2<\/td><td>fabric port compute2 passes only frames for/s, 'a row per fault with what it changes');
+  t.match(dom.stdout, /report 4: nested VirtualBox NIC with promiscuous mode denied/, 'and the report it models');
+});

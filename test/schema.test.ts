@@ -24,3 +24,17 @@ t.test('every shipped scenario validates against it with a standard JSON Schema 
   t.notOk(validate({ name: 'x', nova: { fixed_range: '10.0.0.0/24', multihost: true }, nodes: { a: {} } }), 'an unknown key is refused');
   t.notOk(validate({ name: 'x', nova: { fixed_range: '10.0.0.0/24' }, nodes: { 'bad name': {} } }), 'a bad name is refused');
 });
+
+t.test('every field of the format has a description an editor can show', async (t) => {
+  const missing: string[] = [];
+  const walk = (node: Record<string, any>, path: string): void => {
+    for (const [k, v] of Object.entries((node.properties ?? {}) as Record<string, any>)) {
+      if (typeof v.description !== 'string' || v.description.length < 8) missing.push(`${path}.${k}`);
+      walk(v, `${path}.${k}`);
+    }
+    for (const k of ['additionalProperties', 'items']) if (node[k] && typeof node[k] === 'object') walk(node[k], `${path}.*`);
+    for (const k of ['anyOf', 'oneOf', 'allOf']) for (const x of node[k] ?? []) walk(x, path);
+  };
+  walk(scenarioJsonSchema(), '');
+  t.same(missing, []);
+});

@@ -335,8 +335,9 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .option('--dir <dir>', 'where the scenarios are (default: scenarios/)')
     .option('--repeat <n>', 'run each scenario N times and list every check whose verdict changed between repeats', '1')
     .option('--json', 'print every run (results folder, verdicts) and the flaky checks as JSON')
+    .option('-q, --quiet', 'no line per run while they run')
     .description('run every scenario (every variant, on one backend or several), several at once, and print a table')
-    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string; json?: boolean }) => {
+    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string; json?: boolean; quiet?: boolean }) => {
       const jobs = Number(flags.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
       const repeat = Number(flags.repeat);
@@ -355,11 +356,11 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       let done = 0;
       const outcomes = await mapLimit(work, jobs, async ({ l, backend, round }) => {
         const on = `${several ? ` on ${backend}` : ''}${repeat > 1 ? ` (repeat ${round}/${repeat})` : ''}`;
-        process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name}${on} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
+        if (!flags.quiet) process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name}${on} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
         const o = await runScenario(l, { backend, resultsRoot: flags.results, quiet: true });
         done++;
         const mark = o.result.ok ? chalk.green('✓') : chalk.red('✗');
-        process.stderr.write(`  ${mark} ${o.result.scenario}${on} ${chalk.dim(`${o.result.timings.total} ms (${done}/${work.length})`)}\n`);
+        if (!flags.quiet) process.stderr.write(`  ${mark} ${o.result.scenario}${on} ${chalk.dim(`${o.result.timings.total} ms (${done}/${work.length})`)}\n`);
         return o;
       });
       const { flaky, retried } = flakiness(outcomes.map((o) => o.result));

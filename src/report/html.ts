@@ -42,6 +42,14 @@ export function topologySvg(v: VariantResult): string {
       `<text x="${x + 10}" y="80" font-size="14" font-weight="600">${esc(n.name)}${n.role === 'network' ? ' (network host)' : ''}</text>`,
       `<text x="${x + 10}" y="98" font-size="12" fill="#44506a">${esc(n.bridge)}: ${esc(n.bridgeIp ?? 'no pool address')}${n.public ? ` · ${esc(n.public.iface)} ${esc(n.public.ip)}` : ''}</text>`,
     );
+    // a fault on this node: the node drawn marked, and what the fault does
+    const faults = (p.faults ?? []).filter((f) => f.node === n.name);
+    if (faults.length) {
+      parts.push(
+        `<rect x="${x}" y="60" width="${nodeW}" height="${h}" rx="8" fill="none" stroke="#c2410c" stroke-width="3" stroke-dasharray="6,3" class="fault"/>`,
+        `<text x="${x + nodeW - 8}" y="80" font-size="11" fill="#c2410c" text-anchor="end" class="fault">⚡ ${esc(faults.map((f) => f.type).join(', '))}</text>`,
+      );
+    }
     n.vms.forEach((name, k) => {
       const vm = p.vms.find((x) => x.name === name)!;
       const o = v.observations?.vms[name];
@@ -117,6 +125,11 @@ function variantSection(r: RunResult, v: VariantResult): string {
     v.plan.expected.sampling ? `<p class="dim">${esc(v.plan.expected.sampling)}</p>` : '',
     `<h3>leases and gateways</h3>`,
     leases(v),
+    (v.plan.faults ?? []).length
+      ? `<h3>faults</h3><table class="faults"><tr><th>fault</th><th>where</th><th>what it changes</th><th>the report it models</th></tr>${v.plan.faults
+          .map((f) => `<tr><td>${esc(f.type)}</td><td>${esc(f.node ?? f.vm ?? 'every node')}</td><td>${esc(f.change)}</td><td>${esc(f.models)}</td></tr>`)
+          .join('')}</table>`
+      : '',
     v.symptoms.length ? `<h3>symptom</h3><p>${v.symptoms.map((s) => esc(s.text)).join('; ')}</p>` : '',
     failures.length
       ? `<h3>failed checks</h3><table><tr><th>check</th><th>expected</th><th>observed</th><th>detail</th></tr>${failures.map((f) => `<tr><td>${esc(`${f.kind} ${f.subject}`)}</td><td>${esc(f.expected)}</td><td>${esc(f.observed)}</td><td>${esc(f.detail)}</td></tr>`).join('')}</table>`

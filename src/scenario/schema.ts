@@ -43,23 +43,23 @@ export const FLAT_DHCP_MANAGER = 'nova.network.manager.FlatDHCPManager';
 export const novaSchema = z.strictObject({
   network_manager: z.enum([FLAT_DHCP_MANAGER, FLAT_MANAGER]).default(FLAT_DHCP_MANAGER),
   /** nova's default is False; flatlab keeps it. */
-  multi_host: z.boolean().default(false),
+  multi_host: z.boolean().default(false).describe('nova\'s default is False; flatlab keeps it.'),
   /** nova's default was 10.0.0.0/8; a scenario must say which block it models. */
-  fixed_range: z.string(),
+  fixed_range: z.string().describe('nova\'s default was 10.0.0.0/8; a scenario must say which block it models.'),
   flat_network_bridge: ifnameSchema.default('br100'),
   flat_interface: ifnameSchema.default('eth0'),
   /** FlatManager: write each guest's network config into its files before boot */
-  flat_injected: z.boolean().default(false),
+  flat_injected: z.boolean().default(false).describe('FlatManager: write each guest\'s network config into its files before boot'),
   /** the DNS server injected into guests (FlatManager) */
-  flat_network_dns: ipv4Schema.default('8.8.4.4'),
+  flat_network_dns: ipv4Schema.default('8.8.4.4').describe('the DNS server injected into guests (FlatManager)'),
   /**
    * the NIC carrying the node's own address (my_ip) and the way out; nova's default
    * is eth0. The same as flat_network_bridge: one NIC per node (single interface).
    */
-  public_interface: ifnameSchema.default('eth0'),
+  public_interface: ifnameSchema.default('eth0').describe('the NIC carrying the node\'s own address (my_ip) and the way out; nova\'s default is eth0. The same as flat_network_bridge: one NIC per node (single interface).'),
   allow_same_net_traffic: z.boolean().default(true),
   /** dnsmasq refuses leases shorter than 120 s. */
-  dhcp_lease_time: z.number().int().min(120, 'must be at least 120 (dnsmasq\'s minimum lease)').default(120),
+  dhcp_lease_time: z.number().int().min(120, 'must be at least 120 (dnsmasq\'s minimum lease)').default(120).describe('dnsmasq refuses leases shorter than 120 s.'),
   dhcp_domain: z
     .string()
     .regex(/^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$/, 'is not a domain name')
@@ -71,17 +71,17 @@ const nodeSchema = z.preprocess(
   (v) => v ?? {},
   z.strictObject({
     /** pins the node's bridge (gateway/DHCP) address instead of taking the next free one */
-    bridge_ip: ipv4Schema.optional(),
+    bridge_ip: ipv4Schema.optional().describe('pins the node\'s bridge (gateway/DHCP) address instead of taking the next free one'),
     /** `network`: with multi_host false, the one node that runs nova-network's dnsmasq and routes */
-    role: z.enum(['compute', 'network']).default('compute'),
+    role: z.enum(['compute', 'network']).default('compute').describe('`network`: with multi_host false, the one node that runs nova-network\'s dnsmasq and routes'),
     /** nova.conf my_ip: the node's address on the external network (default: next free there) */
-    my_ip: ipv4Schema.optional(),
+    my_ip: ipv4Schema.optional().describe('nova.conf my_ip: the node\'s address on the external network (default: next free there)'),
     /**
      * whether the node's OS brought flat_interface up (a stanza in /etc/network/interfaces,
      * as the install guides of the time said to write); before Havana nova's ensure_bridge
      * enslaved it without bringing it up
      */
-    uplink_up: z.boolean().default(true),
+    uplink_up: z.boolean().default(true).describe('whether the node\'s OS brought flat_interface up (a stanza in /etc/network/interfaces, as the install guides of the time said to write); before Havana nova\'s ensure_bridge enslaved it without bringing it up'),
     /**
      * this node's own nova.conf, for the options nodes differed in (heterogeneous
      * hardware: eth1 here, eth2 there); merged over the top-level nova: for this node
@@ -107,17 +107,17 @@ export const serviceSchema = z
 
 const vmSchema = z.strictObject({
   /** the node it runs on: nova's instances.host */
-  host: nameSchema,
+  host: nameSchema.describe('the node it runs on: nova\'s instances.host'),
   ip: ipv4Schema.optional(),
   mac: macSchema.optional(),
   /** nova gave an instance the `default` group when none was named */
-  security_groups: z.array(nameSchema).default(['default']),
+  security_groups: z.array(nameSchema).default(['default']).describe('nova gave an instance the `default` group when none was named'),
   /**
    * the tcp/udp services that listen in the guest ("tcp/22", "udp/53"); default: every
    * port a probe aims at it. A port the firewall accepts with nothing listening answers
    * with a refusal (TCP reset, ICMP port unreachable).
    */
-  services: z.array(serviceSchema).optional(),
+  services: z.array(serviceSchema).optional().describe('the tcp/udp services that listen in the guest ("tcp/22", "udp/53"); default: every port a probe aims at it. A port the firewall accepts with nothing listening answers with a refusal (TCP reset, ICMP port unreachable).'),
 });
 
 export const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const;
@@ -145,7 +145,7 @@ const ruleSchema = z.strictObject({
   proto: z.enum(PROTOCOLS),
   port: portRangeSchema.optional(),
   /** ICMP type; absent = any type (nova's -1) */
-  type: z.number().int().min(0).max(255).optional(),
+  type: z.number().int().min(0).max(255).optional().describe('ICMP type; absent = any type (nova\'s -1)'),
   code: z.number().int().min(0).max(255).optional(),
   from: z.string().default('0.0.0.0/0'),
 });
@@ -172,20 +172,20 @@ export const FAULT_TYPES = [
 const faultSchema = z.strictObject({
   type: z.enum(FAULT_TYPES),
   /** the node it hits (firewall-drop: default every node) */
-  node: nameSchema.optional(),
+  node: nameSchema.optional().describe('the node it hits (firewall-drop: default every node)'),
   /** guest-spoofs-address: the guest that sets an address by hand */
-  vm: nameSchema.optional(),
+  vm: nameSchema.optional().describe('guest-spoofs-address: the guest that sets an address by hand'),
   /** guest-spoofs-address: the address it sets (default: the last host address of fixed_range) */
-  ip: ipv4Schema.optional(),
+  ip: ipv4Schema.optional().describe('guest-spoofs-address: the address it sets (default: the last host address of fixed_range)'),
 });
 
 const checkSchema = z.strictObject({
   /** a VM, or a node meaning each of its VMs */
-  from: nameSchema,
+  from: nameSchema.describe('a VM, or a node meaning each of its VMs'),
   to: nameSchema,
   proto: z.enum(PROTOCOLS).default('icmp'),
   /** tcp and udp: the port probed (flatlab listens on it in the target VM) */
-  port: portSchema.optional(),
+  port: portSchema.optional().describe('tcp and udp: the port probed (flatlab listens on it in the target VM)'),
   expect: z.enum(REACHABILITY),
 });
 
@@ -196,9 +196,9 @@ const expectSchema = z.strictObject({
   leases: z.record(nameSchema, ipOrNone).optional(),
   gateways: z.record(nameSchema, ipOrNone).optional(),
   /** VM -> the source address the external host must see, or none (no way out) */
-  egress: z.record(nameSchema, ipOrNone).optional(),
+  egress: z.record(nameSchema, ipOrNone).optional().describe('VM -> the source address the external host must see, or none (no way out)'),
   /** VM -> the node whose dnsmasq must hold its lease (default: its own, or the network host) */
-  leased_by: z.record(nameSchema, nameSchema).optional(),
+  leased_by: z.record(nameSchema, nameSchema).optional().describe('VM -> the node whose dnsmasq must hold its lease (default: its own, or the network host)'),
   checks: z.array(checkSchema).optional(),
 });
 
@@ -206,25 +206,25 @@ const expectSchema = z.strictObject({
 const externalSchema = z.strictObject({
   cidr: z.string(),
   /** the host to reach (default: the first address of cidr) */
-  host: ipv4Schema.optional(),
+  host: ipv4Schema.optional().describe('the host to reach (default: the first address of cidr)'),
 });
 
 /** FlatManager: a DHCP server on the flat segment that nova does not manage. */
 const dhcpServerSchema = z.strictObject({
   ip: ipv4Schema,
   /** the router it hands out (default: the network's gateway) */
-  router: ipv4Schema.optional(),
+  router: ipv4Schema.optional().describe('the router it hands out (default: the network\'s gateway)'),
 });
 
 export const scenarioSchema = z.strictObject({
   /** which backend builds it unless `--backend` says otherwise */
-  backend: z.enum(['netns', 'docker']).optional(),
+  backend: z.enum(['netns', 'docker']).optional().describe('which backend builds it unless `--backend` says otherwise'),
   /** the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana */
-  release: z.enum(RELEASES).default('havana'),
+  release: z.enum(RELEASES).default('havana').describe('the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana'),
   /** multi_host addresses: flatlab's rule (a node's first, then its VMs') or nova's order (a VM's first, then its node's; .1 reserved) */
-  addressing: z.enum(['flatlab', 'nova']).default('flatlab'),
+  addressing: z.enum(['flatlab', 'nova']).default('flatlab').describe('multi_host addresses: flatlab\'s rule (a node\'s first, then its VMs\') or nova\'s order (a VM\'s first, then its node\'s; .1 reserved)'),
   /** names the results folder: results/<name>/<timestamp>/ */
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "." (it names the results folder)'),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "." (it names the results folder)').describe('names the results folder: results/<name>/<timestamp>/'),
   description: z.string().optional(),
   nova: novaSchema,
   nodes: z.record(nameSchema, nodeSchema).refine((r) => Object.keys(r).length > 0, 'needs at least one node'),
@@ -238,7 +238,7 @@ export const scenarioSchema = z.strictObject({
    * (no MAC, IP or ARP spoofing: a guest's frames must carry its own MAC and address),
    * as ebtables rules inside each node
    */
-  nwfilter: z.boolean().default(false),
+  nwfilter: z.boolean().default(false).describe('libvirt\'s nwfilter nova-base on every tap, as nova-compute\'s libvirt driver had it (no MAC, IP or ARP spoofing: a guest\'s frames must carry its own MAC and address), as ebtables rules inside each node'),
   expect: expectSchema.optional(),
 });
 
@@ -257,7 +257,7 @@ export const variantSchema = z.strictObject({
   vms: z.record(z.string(), z.unknown()).optional(),
   security_groups: z.record(z.string(), z.unknown()).optional(),
   /** null removes the base's external network / DHCP server */
-  external: z.record(z.string(), z.unknown()).nullable().optional(),
+  external: z.record(z.string(), z.unknown()).nullable().optional().describe('null removes the base\'s external network / DHCP server'),
   dhcp_server: z.record(z.string(), z.unknown()).nullable().optional(),
   faults: z.array(z.unknown()).nullable().optional(),
   nwfilter: z.boolean().optional(),
