@@ -133,8 +133,9 @@ t.test('runs and ups killed with SIGKILL at random moments leave nothing once re
     child.kill('SIGKILL');
     const r = await child;
     // an `up` killed after it printed its lab's id leaves a kept lab: that one is the user's to remove
+    // (killed between printing and marking it kept, it is an ordinary dead run its reaper removes)
     const kept = /is up/.test(r.stdout) ? await flatlab(['down', '--run', mine[0]!]) : null;
-    if (kept) t.equal(kept.exitCode, 0, `up killed after ${delay} ms had printed its lab: down removes it`);
+    if (kept) t.ok(kept.exitCode === 0 || /no live lab/.test(kept.stderr), `up killed after ${delay} ms had printed its lab: down removes it, or its reaper did`, { output: kept.stderr });
     const left = await waitForNothingLeft(mine);
     t.same(left, { ns: [], states: [] }, `killed after ${delay} ms: nothing left`);
     for (const m of states.stdout.matchAll(/"pid": (\d+),\s*"startTicks": "(\d+)"/g)) {

@@ -4,7 +4,7 @@
  * files and colliding names are refused at once; killed runs say so; not root is exit 3.
  */
 import t from 'tap';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -21,17 +21,23 @@ async function waitFor(cond: () => Promise<boolean>, timeoutMs = 15000): Promise
 
 t.test('down and clean leave a lab that another runtime dir is running intact and passing', { skip: skipUnlessRoot }, async (t) => {
   const other = await tempDir(t, 'flatlab-runtime-');
+  // dnsmasq reads its hosts files as nobody: a runtime dir must let others through
+  const closed = await flatlab(['run', 'flat-injected', '--results', await tempDir(t)], { env: { FLATLAB_RUNTIME_DIR: other } });
+  t.equal(closed.exitCode, 3, 'a runtime dir others cannot enter is refused before anything is built');
+  t.match(closed.stderr, /does not let other users through \(mode o-x\)/);
+  await chmod(other, 0o755);
   const results = await tempDir(t);
   const id = ownRunId();
   const [prefix] = prefixesFor(id);
-  // a run that lasts a few seconds: its guests wait for a DHCP server that is not there
-  const run = execa('node', [CLI, 'run', 'flat-external-dhcp', '--variant', 'no-dhcp-server', '--results', results], {
+  // a run that lasts several seconds (six labs, some traced hop by hop), so that a loaded
+  // machine still runs it while down and clean are tried beside it
+  const run = execa('node', [CLI, 'run', 'bugs/cross-node-arp-no-ping', '--results', results], {
     reject: false,
     env: { NO_COLOR: '1', FLATLAB_RUN_ID: id, FLATLAB_RUNTIME_DIR: other },
   });
   t.ok(await waitFor(async () => (await namespacesOf([prefix!])).length >= 4), 'the other lab is being built');
   const ls = await flatlab(['ls']);
-  t.match(ls.stdout, new RegExp(`${prefix}\\s+running\\s+flat-external-dhcp/no-dhcp-server\\s+\\d+\\s+\\S+ pid ${run.pid}\\s+${ROOT.replace(/\/$/, '')}`), 'ls shows it running, whose it is and its checkout');
+  t.match(ls.stdout, new RegExp(`${prefix}\\s+running\\s+cross-node-arp-no-ping/nic-promisc-deny\\s+\\d+\\s+\\S+ pid ${run.pid}\\s+${ROOT.replace(/\/$/, '')}`), 'ls shows it running, whose it is and its checkout');
   const down = await flatlab(['down', prefix!]);
   t.equal(down.exitCode, 2, 'down refuses a running lab');
   t.match(down.stderr, new RegExp(`${prefix} is being run by flatlab process ${run.pid}`));
@@ -48,7 +54,7 @@ t.test('down and clean leave a lab that another runtime dir is running intact an
   t.match((await flatlab(['clean', '--run', prefix!])).stdout, /nothing to clean/);
   const r = await run;
   t.equal(r.exitCode, 0, 'the other run completes and passes', { output: r.stdout + r.stderr });
-  t.same(await namespacesOf([prefix!]), []);
+  t.same(await namespacesOf(prefixesFor(id, 6)), []);
 });
 
 t.test('down --run and a kept lab', { skip: skipUnlessRoot }, async (t) => {

@@ -16,7 +16,7 @@ import { neighbourTableFulls, neighbourTableNotice } from '../checks/neigh-budge
 import { DEFAULT_REACH, reachVerdicts, runReachChecks, type ReachOptions } from '../checks/reach.js';
 import { egressVerdicts, runEgressChecks } from '../checks/egress.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
-import { InterruptedError, UserError } from '../errors.js';
+import { EnvironmentError, InterruptedError, UserError } from '../errors.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import type { Release } from '../plan/releases.js';
@@ -38,7 +38,7 @@ import type { DropCount } from '../checks/counters.js';
 import { withSignals } from './signals.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { diagnoseFailures } from '../diagnose/run-diagnosis.js';
-import { runtimeRoot, targetsOf, writeState, type RunState } from './state.js';
+import { runtimeRoot, targetsOf, untraversable, writeState, type RunState } from './state.js';
 import { listRuns } from './runs.js';
 
 export interface RunOptions {
@@ -230,6 +230,8 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   const variants = selectVariants(loaded, opts.variant);
   const backend: Backend = createBackend(opts.backend);
   await backend.preflight();
+  const closed = untraversable();
+  if (closed) throw new EnvironmentError(`${closed} does not let other users through (mode o-x): dnsmasq reads its hosts files there as nobody`, `chmod o+x ${closed}, or point FLATLAB_RUNTIME_DIR elsewhere`);
   const startedAt = new Date();
   const t0 = performance.now();
   // created (or refused) before anything is built

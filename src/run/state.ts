@@ -3,9 +3,9 @@
  * anything is created and updated as processes start. `flatlab ls`, `down`, `exec` and
  * `clean` work from them; a run whose owner process is gone is a leftover.
  */
-import { statfsSync } from 'node:fs';
+import { statfsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ProcessRecord } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
 
@@ -205,4 +205,22 @@ export function targetsOf(plan: Plan): Record<string, string> {
   for (const v of plan.vms) t[v.name] = v.netns;
   for (const h of [plan.external, plan.dhcpServer]) if (h) t[h.name] = h.netns;
   return t;
+}
+
+/**
+ * dnsmasq drops to nobody and reads its hosts files from the runtime dir, so every folder
+ * above a run's files must let other users through (o+x). Returns the first that does not.
+ */
+export function untraversable(dir: string = runtimeRoot()): string | null {
+  let d = dir;
+  for (;;) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return d;
+    } catch {
+      // not there yet: made by the run with the right mode
+    }
+    const up = dirname(d);
+    if (up === d) return null;
+    d = up;
+  }
 }
