@@ -1,0 +1,37 @@
+/** The symptom, said once: "same node fine" after the last thing said of the cross-node pairs. */
+import t from 'tap';
+import { classifySymptoms } from '../src/checks/symptoms.js';
+import type { Observations, ReachResult } from '../src/checks/types.js';
+import { plan } from '../src/plan/plan.js';
+import { parseScenario } from '../src/scenario/load.js';
+import { REFERENCE } from './helpers.js';
+
+const P = plan(parseScenario(REFERENCE), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+const ip = (vm: string): string => P.vms.find((v) => v.name === vm)!.ip;
+
+function obs(arp: Record<string, string[]>): Observations {
+  const vms = Object.fromEntries(
+    P.vms.map((v) => [v.name, { vm: v.name, mac: v.mac, addresses: [{ ip: v.ip, prefixLength: 24 }], defaultGateway: v.gateway, arp: {}, dhcp: null, bootLog: null, clientRunning: true }]),
+  );
+  return { vms, leaseEvents: [], serverLeases: null, arpAfterProbes: Object.fromEntries(Object.entries(arp).map(([vm, ips]) => [vm, Object.fromEntries(ips.map((x) => [x, 'fa:16:3e:00:00:00']))])) };
+}
+
+const probe = (from: string, to: string, observed: ReachResult['observed']): ReachResult => ({ from, to, proto: 'icmp', expected: 'reachable', observed, reason: '', evidence: '', durationMs: 1, source: 'derived' });
+
+t.test('ARP across nodes for some pairs, none for others: "same node fine" said once, at the end', async (t) => {
+  const reach = [
+    probe('vm_1', 'vm_2', 'reachable'),
+    probe('vm_3', 'vm_4', 'reachable'),
+    probe('vm_1', 'vm_3', 'unreachable'),
+    probe('vm_3', 'vm_1', 'unreachable'),
+  ];
+  const s = classifySymptoms(P, obs({ vm_1: [ip('vm_3')] }), reach, []);
+  const text = s.map((x) => x.text).join('; ');
+  t.equal(text, 'across nodes: ARP resolves but no ping (1 pairs); across nodes: no ARP at all (1 pairs); same node fine');
+  t.equal((text.match(/same node fine/g) ?? []).length, 1);
+});
+
+t.test('no same-node pair probed: nothing said of the same node', async (t) => {
+  const s = classifySymptoms(P, obs({}), [probe('vm_1', 'vm_3', 'unreachable')], []);
+  t.same(s.map((x) => x.text), ['across nodes: no ARP at all (1 pairs)']);
+});
