@@ -10,27 +10,9 @@ import type { FaultSpec, FaultType } from '../scenario/schema.js';
 import { renderHostsFile } from './dnsmasq.js';
 import { renderFirewall } from './firewall.js';
 import type { Release } from './releases.js';
-import type { NetworkPlan, NodePlan, Plan, RulePlan, VmPlan } from './types.js';
+import type { FaultAction, FaultPlan, NetworkPlan, NodePlan, Plan, RulePlan, VmPlan } from './types.js';
 
-export type FaultAction =
-  /** run a command inside a target */
-  | { kind: 'exec'; target: string; argv: string[]; input?: string }
-  /** rewrite a node's dnsmasq hosts file and make it re-read it (SIGHUP, as nova did) */
-  | { kind: 'dhcp-hosts'; node: string; text: string };
-
-export interface FaultPlan {
-  type: FaultType;
-  node: string | null;
-  /** the operator report it models */
-  models: string;
-  /** what it does to the kernel, in words */
-  change: string;
-  actions: FaultAction[];
-  /** when it is applied: after the healthy build (default), before the node's dnsmasq starts, or once the guests hold their addresses */
-  phase?: 'before-dhcp' | 'after-boot';
-  /** the guest it hits, when it hits one */
-  vm?: string;
-}
+export type { FaultAction, FaultPlan } from './types.js';
 
 const MODELS: Record<FaultType, string> = {
   'bridge-without-address': 'report 5: a compute node\'s bridge never got a pool address',

@@ -1,4 +1,4 @@
-import type { FaultPlan } from './faults.js';
+import type { FaultType } from '../scenario/schema.js';
 import type { Release } from './releases.js';
 
 /**
@@ -263,4 +263,25 @@ export interface Plan {
   /** faults applied after the healthy build, before guests boot */
   faults: FaultPlan[];
   expected: Expectations;
+}
+
+/** A fault's kernel change, as data (faults.ts plans them, the lab applies them). */
+export type FaultAction =
+  /** run a command inside a target */
+  | { kind: 'exec'; target: string; argv: string[]; input?: string }
+  /** rewrite a node's dnsmasq hosts file and make it re-read it (SIGHUP, as nova did) */
+  | { kind: 'dhcp-hosts'; node: string; text: string };
+
+export interface FaultPlan {
+  type: FaultType;
+  node: string | null;
+  /** the operator report it models */
+  models: string;
+  /** what it does to the kernel, in words */
+  change: string;
+  actions: FaultAction[];
+  /** when it is applied: after the healthy build (default), before the node's dnsmasq starts, or once the guests hold their addresses */
+  phase?: 'before-dhcp' | 'after-boot';
+  /** the guest it hits, when it hits one */
+  vm?: string;
 }

@@ -3,7 +3,7 @@
  * verdict. Pure: the runs' results in, the checks whose verdict differed out, each with
  * what was observed when it passed and when it did not.
  */
-import type { RunResult } from '../run/results.js';
+import type { RunResult } from '../result.js';
 
 export interface FlakyCheck {
   scenario: string;

@@ -4,7 +4,7 @@
  * coloured expected/observed, the leases table, the symptom and diagnoses, and the phase
  * timings.
  */
-import type { RunResult, VariantResult } from '../run/results.js';
+import type { RunResult, VariantResult } from '../result.js';
 import { probeName } from './terminal.js';
 
 const esc = (s: string | number | null | undefined): string =>

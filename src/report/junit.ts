@@ -3,7 +3,7 @@
  * failure carries what was expected, what was observed and the diagnosis of its flow.
  */
 import { hostname } from 'node:os';
-import type { RunResult, VariantResult } from '../run/results.js';
+import type { RunResult, VariantResult } from '../result.js';
 
 const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');

@@ -2,7 +2,7 @@
 import chalk from 'chalk';
 import type { ReachResult } from '../checks/types.js';
 import type { Reachability } from '../plan/types.js';
-import type { RunResult, VariantResult } from '../run/results.js';
+import type { RunResult, VariantResult } from '../result.js';
 import { renderTable } from './table.js';
 
 const ok = (s: string): string => chalk.green(s);

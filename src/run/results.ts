@@ -6,71 +6,14 @@ import { UserError } from '../errors.js';
 import { execa } from 'execa';
 import { renderJunit } from '../report/junit.js';
 import { renderHtml } from '../report/html.js';
-import type { NeighbourTableNotice } from '../checks/neigh-budget.js';
-import type { Plan } from '../plan/types.js';
-import type { FlowDiagnosis } from '../diagnose/run-diagnosis.js';
-import type { Symptom } from '../checks/symptoms.js';
-import type { DropCount } from '../checks/counters.js';
-import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
+import type { RunResult } from '../result.js';
 
-/** 2: one entry per variant under `variants`. */
-export const RESULT_SCHEMA_VERSION = 2;
+// the result's types live in a module of their own (src/result.ts), which the renderers
+// read without depending on how a run writes its folder
+export { RESULT_SCHEMA_VERSION, type RunResult, type Summary, type VariantResult } from '../result.js';
 
 /** `./results` of the folder flatlab is run from (a checkout's own when run there). */
 export const DEFAULT_RESULTS_ROOT = resolve('results');
-
-/** Checks counted: `flaky` passed too, after a try that saw something else. */
-export interface Summary {
-  passed: number;
-  failed: number;
-  skipped: number;
-  flaky?: number;
-}
-
-/** One variant's lab: its plan, what was observed, every verdict. */
-export interface VariantResult {
-  variant: string;
-  description?: string;
-  prefix: string;
-  /** every check as expected */
-  ok: boolean;
-  /** set when the lab stopped before its checks (build failure, interruption) */
-  error?: string;
-  summary: Summary;
-  plan: Plan;
-  observations: Observations | null;
-  /** the reachability matrix: every probe, expected and observed */
-  reach: ReachResult[];
-  /** the way out: what the external host saw of each guest */
-  egress: EgressResult[];
-  verdicts: Verdict[];
-  /** the run's symptom, as an operator would describe it */
-  symptoms: Symptom[];
-  /** hop-by-hop traces of failed flows (one per kind of failure), with their evidence */
-  diagnoses: FlowDiagnosis[];
-  /** dropping rules whose counters moved during the matrix where no drop was expected */
-  unexpectedDrops?: DropCount[];
-  /** milliseconds per phase, and `total` */
-  timings: Record<string, number>;
-}
-
-/** result.json */
-export interface RunResult {
-  schemaVersion: number;
-  scenario: string;
-  file: string;
-  backend: string;
-  startedAt: string;
-  ok: boolean;
-  summary: Summary;
-  variants: VariantResult[];
-  /** `total`: the whole run, variants in parallel */
-  timings: Record<string, number>;
-  /** set when the machine's shared neighbour table refused entries during the run */
-  neighbourTable?: NeighbourTableNotice;
-  /** the signal that stopped the run (its labs were torn down; checks may be missing) */
-  interrupted?: string;
-}
 
 /** A run's results folder holds this file until result.json is written. */
 export const INCOMPLETE_MARKER = 'INCOMPLETE';

@@ -1,0 +1,67 @@
+/**
+ * result.json as types: what a run concluded, per variant. Neutral ground between the
+ * run (which writes it) and the renderers (terminal, report.html, junit.xml), so neither
+ * imports the other for it.
+ */
+import type { NeighbourTableNotice } from './checks/neigh-budget.js';
+import type { DropCount } from './checks/counters.js';
+import type { Symptom } from './checks/symptoms.js';
+import type { EgressResult, Observations, ReachResult, Verdict } from './checks/types.js';
+import type { FlowDiagnosis } from './diagnose/run-diagnosis.js';
+import type { Plan } from './plan/types.js';
+
+/** 2: one entry per variant under `variants`. */
+export const RESULT_SCHEMA_VERSION = 2;
+
+/** Checks counted: `flaky` passed too, after a try that saw something else. */
+export interface Summary {
+  passed: number;
+  failed: number;
+  skipped: number;
+  flaky?: number;
+}
+
+/** One variant's lab: its plan, what was observed, every verdict. */
+export interface VariantResult {
+  variant: string;
+  description?: string;
+  prefix: string;
+  /** every check as expected */
+  ok: boolean;
+  /** set when the lab stopped before its checks (build failure, interruption) */
+  error?: string;
+  summary: Summary;
+  plan: Plan;
+  observations: Observations | null;
+  /** the reachability matrix: every probe, expected and observed */
+  reach: ReachResult[];
+  /** the way out: what the external host saw of each guest */
+  egress: EgressResult[];
+  verdicts: Verdict[];
+  /** the run's symptom, as an operator would describe it */
+  symptoms: Symptom[];
+  /** hop-by-hop traces of failed flows (one per kind of failure), with their evidence */
+  diagnoses: FlowDiagnosis[];
+  /** dropping rules whose counters moved during the matrix where no drop was expected */
+  unexpectedDrops?: DropCount[];
+  /** milliseconds per phase, and `total` */
+  timings: Record<string, number>;
+}
+
+/** result.json */
+export interface RunResult {
+  schemaVersion: number;
+  scenario: string;
+  file: string;
+  backend: string;
+  startedAt: string;
+  ok: boolean;
+  summary: Summary;
+  variants: VariantResult[];
+  /** `total`: the whole run, variants in parallel */
+  timings: Record<string, number>;
+  /** set when the machine's shared neighbour table refused entries during the run */
+  neighbourTable?: NeighbourTableNotice;
+  /** the signal that stopped the run (its labs were torn down; checks may be missing) */
+  interrupted?: string;
+}

@@ -1,0 +1,60 @@
+/**
+ * No import cycles between the files of src/ (type imports included): a module's
+ * dependencies can be read, tested and replaced one direction at a time.
+ */
+import t from 'tap';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../src', import.meta.url));
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** file -> the files of src/ it imports or re-exports from */
+export function importGraph(files: string[]): Map<string, string[]> {
+  const known = new Set(files);
+  return new Map(
+    files.map((f) => {
+      const text = readFileSync(f, 'utf8');
+      const deps = [...text.matchAll(/^(?:import|export)[^'"]*?from '(\.[^']+)'/gm)].map((m) => resolve(dirname(f), m[1]!.replace(/\.js$/, '.ts')));
+      return [f, deps.filter((d) => known.has(d))];
+    }),
+  );
+}
+
+export function cycles(graph: Map<string, string[]>): string[][] {
+  const found: string[][] = [];
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const done = new Set<string>();
+  const visit = (n: string): void => {
+    stack.push(n);
+    onStack.add(n);
+    for (const m of graph.get(n) ?? []) {
+      if (onStack.has(m)) found.push(stack.slice(stack.indexOf(m)));
+      else if (!done.has(m)) visit(m);
+    }
+    stack.pop();
+    onStack.delete(n);
+    done.add(n);
+  };
+  for (const n of graph.keys()) if (!done.has(n)) visit(n);
+  return found;
+}
+
+t.test('the cycle finder finds a cycle', async (t) => {
+  t.same(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), [['a', 'b', 'c']]);
+  t.same(cycles(new Map([['a', ['b']], ['b', []]])), []);
+});
+
+t.test('no file of src/ imports itself back, directly or round about', async (t) => {
+  const files = sources(SRC);
+  t.ok(files.length > 50, `${files.length} files read`);
+  t.same(cycles(importGraph(files)).map((c) => c.map((f) => relative(SRC, f)).join(' -> ')), []);
+});
