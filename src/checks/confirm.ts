@@ -28,6 +28,11 @@ export interface SilenceEvidence {
   addressless: Set<string>;
 }
 
+/** A probe that expected a drop and heard nothing: the silences this module confirms. */
+export function expectedSilence(r: Pick<ReachResult, 'expected' | 'observed'>): boolean {
+  return r.expected === 'unreachable' && r.observed === 'unreachable';
+}
+
 const INSTANCE_JUMP = /^-A (nova-compute-inst-\d+) /;
 
 /** Whether a dropping rule lies on the path from `src` to `dst`, and how specific it is (lower first). */
@@ -54,7 +59,7 @@ export function confirmSilences(plan: Plan, results: ReachResult[], ev: SilenceE
   const budget = ev.drops.map((d) => ({ d, left: d.packets }));
   const confirmed = new Map<number, DropConfirmation | null>();
   results.forEach((r, i) => {
-    if (r.expected !== 'unreachable' || r.observed !== 'unreachable') return;
+    if (!expectedSilence(r)) return;
     const ip = (name: string): string => plan.vms.find((v) => v.name === name)!.ip;
     const noAddr = [r.from, r.to].find((v) => ev.addressless.has(v));
     if (noAddr) {

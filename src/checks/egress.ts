@@ -56,20 +56,18 @@ export async function runEgressChecks(backend: Backend, plan: Plan, opts: Egress
   if (!ext || plan.expected.egress.length === 0) return [];
   const target = `${ext.ip}:${ext.echoPort}`;
   const capture = await startCapture(backend, ext.netns, ext.nic, `tcp dst port ${ext.echoPort} and tcp[tcpflags] & tcp-syn != 0`, `${ext.dir}/capture-syn.txt`);
-  let results: (Omit<EgressResult, 'capturedSource'> & { port: number; ports: number[] })[];
+  let results: (Omit<EgressResult, 'capturedSource'> & { port: number })[];
   let texts: string[];
   let complete: boolean;
   try {
     results = await mapLimit(plan.expected.egress, opts.concurrency, async (e, i) => {
       const vm = plan.vms.find((v) => v.name === e.vm)!;
       const attempts: EgressAttempt[] = [];
-      const ports: number[] = [];
       // Tried again only while what is seen differs from what is expected and a way out
       // is expected; a connection that got out where none was expected is never retried.
       const tries = e.source === null ? 1 : opts.attempts;
       for (let k = 0; k < tries; k++) {
         const port = FIRST_SOURCE_PORT + k * PORTS_PER_ATTEMPT + i;
-        ports.push(port);
         const r = await connectOut(backend, vm.netns, target, port, e.source === null ? opts.negativeTimeoutMs : opts.timeoutMs);
         attempts.push({ observedSource: r.seen, evidence: r.evidence, port });
         if (r.seen === e.source) break;
@@ -79,7 +77,6 @@ export async function runEgressChecks(backend: Backend, plan: Plan, opts: Egress
         vm: e.vm,
         via: e.via,
         port: last.port,
-        ports,
         expectedSource: e.source,
         ...(e.captured !== undefined ? { expectedCaptured: e.captured } : {}),
         observedSource: last.observedSource,
@@ -103,7 +100,7 @@ export async function runEgressChecks(backend: Backend, plan: Plan, opts: Egress
   }
   const syns = parseSynCapture(texts[0] ?? '', ext.ip);
   const note = complete ? '' : ' (the capture did not catch up with its filter: incomplete)';
-  return results.map(({ port, ports: _ports, ...r }) => {
+  return results.map(({ port, ...r }) => {
     const captured = syns.get(port) ?? null;
     const attempts = r.attempts!.map((a) => ({ ...a, capturedSource: syns.get(a.port) ?? null }));
     return { ...r, attempts, capturedSource: captured, evidence: `${r.evidence}; its capture shows the SYN from ${captured ?? 'nobody'}${note}` };

@@ -15,7 +15,7 @@
 import type { Backend, ProbeOutcome } from '../backend/backend.js';
 import type { Plan, ReachExpectation, VmPlan } from '../plan/types.js';
 import { mapLimit } from '../run/wait.js';
-import { confirmSilences } from './confirm.js';
+import { confirmSilences, expectedSilence } from './confirm.js';
 import { dropsBetween, readCounters, type DropCount } from './counters.js';
 import { NeighbourBudget, neighbourTableFulls } from './neigh-budget.js';
 import type { ReachAttempt, ReachResult, Verdict } from './types.js';
@@ -72,11 +72,7 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
       const second = await mapLimit(again, 16, (i) => checkOne(backend, vms, plan.expected.reach[i]!, opts, budget));
       again.forEach((i, k) => {
         const r = second[k]!;
-        results[i] = {
-          ...r,
-          attempts: [...(results[i]!.attempts ?? []), ...(r.attempts ?? [])],
-          evidence: `${r.evidence} (sent again: the machine's neighbour table refused ${fullsAfter - fullsBefore} ARP entries during the first round)`,
-        };
+        results[i] = { ...retried(results[i]!, r), evidence: `${r.evidence} (sent again: the machine's neighbour table refused ${fullsAfter - fullsBefore} ARP entries during the first round)` };
       });
     }
   }
@@ -86,7 +82,7 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
   let unexpectedDrops: DropCount[] = [];
   for (let round = 0; ; round++) {
     const after = await readCounters(backend, plan);
-    const silentSources = [...new Set(results.filter((r) => r.expected === 'unreachable' && r.observed === 'unreachable').map((r) => r.from))];
+    const silentSources = [...new Set(results.filter(expectedSilence).map((r) => r.from))];
     const states = await Promise.all(silentSources.map((v) => backend.readVmState(vms.get(v)!)));
     const { confirmed, unexplained } = confirmSilences(plan, results, {
       drops: dropsBetween(plan, before, after),
@@ -96,17 +92,22 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
     if (round === 0) unexpectedDrops = unexplained;
     // earlier rounds' confirmations stand; this round judges only what it probed again
     for (const [i, c] of confirmed) if (results[i]!.confirmedBy == null) results[i]!.confirmedBy = c;
-    const open = results.flatMap((r, i) => (r.expected === 'unreachable' && r.observed === 'unreachable' && r.confirmedBy == null ? [i] : []));
+    const open = results.flatMap((r, i) => (expectedSilence(r) && r.confirmedBy == null ? [i] : []));
     if (open.length === 0 || round >= opts.confirmRounds) break;
     before = after;
     const again = await mapLimit(open, concurrency, (i) => checkOne(backend, vms, plan.expected.reach[i]!, opts, budget));
     open.forEach((i, k) => {
       const r = again[k]!;
       // the fresh attempt decides; an answer now is a failure (a slow answer, not a drop)
-      results[i] = { ...r, attempts: [...(results[i]!.attempts ?? []), ...(r.attempts ?? [])], durationMs: results[i]!.durationMs + r.durationMs };
+      results[i] = { ...retried(results[i]!, r), durationMs: results[i]!.durationMs + r.durationMs };
     });
   }
   return { results, unexpectedDrops };
+}
+
+/** A check probed again: the fresh result decides, every attempt of both is kept. */
+function retried(first: ReachResult, again: ReachResult): ReachResult {
+  return { ...again, attempts: [...(first.attempts ?? []), ...(again.attempts ?? [])] };
 }
 
 /** One expectation, probed from inside the source VM. */
@@ -144,7 +145,7 @@ async function checkOne(backend: Backend, vms: Map<string, VmPlan>, e: ReachExpe
 /** pass, flaky (passed after a differing attempt), or fail; unconfirmed silences fail. */
 export function reachVerdicts(results: ReachResult[]): Verdict[] {
   return results.map((r) => {
-    const unconfirmed = r.expected === 'unreachable' && r.observed === 'unreachable' && r.confirmedBy === null;
+    const unconfirmed = expectedSilence(r) && r.confirmedBy === null;
     const ok = r.expected === r.observed && !unconfirmed;
     const tries = r.attempts ?? [];
     const flaky = ok && tries.some((a) => a.observed !== r.expected);

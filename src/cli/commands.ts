@@ -1,6 +1,7 @@
 /** The flatlab subcommands. Each sets the process exit code through `setExit`. */
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { onPath } from '../which.js';
 import { removeStaleFiles } from '../run/state.js';
 import { constants as osConstants } from 'node:os';
 import chalk from 'chalk';
@@ -51,17 +52,6 @@ async function loadWarned(file: string): Promise<LoadedScenario> {
   return loaded;
 }
 
-/** Whether a command name resolves on PATH (as a shell would look it up). */
-function onPathSync(cmd: string): boolean {
-  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((dir) => {
-    try {
-      accessSync(`${dir}/${cmd}`, fsConstants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 interface RunFlags {
   explain?: boolean;
@@ -189,7 +179,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       if (!ns) throw new UserError(`${lab.prefix} has no node or VM "${target}" (it has: ${Object.keys(lab.state.targets).join(', ')})`);
       // where the target lives is the backend's business (a namespace here, a container there)
       const { backend } = reattach(lab.state);
-      if (backend.name === 'netns' && !command[0]!.includes('/') && !onPathSync(command[0]!)) {
+      if (backend.name === 'netns' && !command[0]!.includes('/') && !onPath(command[0]!)) {
         // as a shell says it: the lab's namespaces share this machine's files
         process.stderr.write(`flatlab exec: ${command[0]}: command not found\n`);
         setExit(127);

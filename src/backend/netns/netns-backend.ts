@@ -7,11 +7,11 @@
  * Nothing is ever created in the machine's root namespace.
  */
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
+import { onPath } from '../../which.js';
 import { inSubnet } from '../../net/ipv4.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
 import type { Backend, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
@@ -48,17 +48,6 @@ const REQUIRED_TOOLS: [string, string][] = [
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function onPath(cmd: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    try {
-      await access(`${dir}/${cmd}`, constants.X_OK);
-      return true;
-    } catch {
-      // next
-    }
-  }
-  return false;
-}
 
 /** Names of the namespaces that carry `prefix-` (readdir: no process spawned). */
 export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
@@ -93,7 +82,7 @@ export class NetnsBackend implements Backend {
       throw new EnvironmentError('flatlab needs root to create network namespaces', 'run it as root (sudo -E npm run scenario ...)');
     }
     const missing: string[] = [];
-    for (const [cmd, pkg] of REQUIRED_TOOLS) if (!(await onPath(cmd))) missing.push(pkg);
+    for (const [cmd, pkg] of REQUIRED_TOOLS) if (!onPath(cmd)) missing.push(pkg);
     if (missing.length > 0) {
       throw new EnvironmentError(
         `missing tools: ${missing.join(', ')}`,
