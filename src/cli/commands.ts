@@ -36,6 +36,7 @@ import { bashCompletion, completionSpec, zshCompletion } from './completion.js';
 import { resolveScenario } from '../scenario/resolve.js';
 import { renderTable } from '../report/table.js';
 import { flakiness } from '../report/flakiness.js';
+import { registerImport } from './import-command.js';
 
 type SetExit = (code: number) => void;
 
@@ -152,6 +153,8 @@ export function registerCommands(program: Command, setExit: SetExit): void {
       }
       if (errors.length) throw new UserError(errors);
     });
+
+  registerImport(program);
 
   program
     .command('plan')

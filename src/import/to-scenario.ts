@@ -1,0 +1,274 @@
+/**
+ * nova.conf files -> a flatlab scenario (`flatlab import`). Every option flatlab models
+ * is mapped, with its source line written beside it; every other option is listed in
+ * the file's header as ignored; options that nodes disagree on are written per node
+ * where a scenario can say so (nodes.X.nova), and named where it cannot. Pure: parsed
+ * files in, YAML text out; the text is validated as any scenario is before it is
+ * returned, and a value the scenario refuses is reported at its nova.conf line.
+ */
+import { Document, isScalar, type Scalar } from 'yaml';
+import { UserError } from '../errors.js';
+import type { Release } from '../plan/releases.js';
+import { parseScenarioFile } from '../scenario/load.js';
+import { FLAT_DHCP_MANAGER, FLAT_MANAGER, NAME_PATTERN } from '../scenario/schema.js';
+import { confBool, maskedValue, type ConfOption, type ParsedConf } from './nova-conf.js';
+import { parseNetworkCreate, type NetworkCreate } from './network-create.js';
+import { parsePlacement, type Placement } from './placement.js';
+
+export interface ImportInputs {
+  /** files that hold for every node, in order (later ones override) */
+  shared: ParsedConf[];
+  /** `--node NAME=FILE`: a node's own nova.conf, over the shared ones */
+  perNode: { node: string; conf: ParsedConf }[];
+  /** `--vms compute1:2,compute2:2` or `vm_a@compute1,...` */
+  vms?: string;
+  /** a pasted `nova-manage network create ...` line */
+  networkCreate?: string;
+  /** `--external CIDR`: model the way out, with my_ip on it */
+  external?: string;
+  name?: string;
+  release?: Release;
+}
+
+export interface Imported {
+  text: string;
+  /** `file:line name=value` of every option not modelled (secrets masked) */
+  ignored: string[];
+  /** what else the reader should know (differences between nodes, defaults chosen) */
+  notes: string[];
+  /** mistakes nova accepted, as the loader warns of them */
+  warnings: string[];
+}
+
+/** Options that are one value for the whole network in a scenario. */
+const CLUSTER = ['network_manager', 'multi_host', 'fixed_range', 'flat_network_bridge', 'flat_injected', 'flat_network_dns', 'dhcp_lease_time', 'dhcp_domain'] as const;
+/** Options a scenario can set per node (nodes.X.nova), as nodes did differ in them. */
+const PER_NODE = ['flat_interface', 'public_interface', 'allow_same_net_traffic'] as const;
+const BOOLEAN = new Set(['multi_host', 'flat_injected', 'allow_same_net_traffic']);
+const MANAGERS: Record<string, string> = { FlatManager: FLAT_MANAGER, FlatDHCPManager: FLAT_DHCP_MANAGER };
+/** What the imported lab's chains are: nova-compute's IptablesFirewallDriver (libvirt's wraps it). */
+const MODELLED_FIREWALL = /(^|\.)IptablesFirewallDriver$/;
+
+interface Source {
+  file: string;
+  opt: ConfOption;
+}
+
+export function importScenario(i: ImportInputs): Imported {
+  if (i.shared.length === 0 && i.perNode.length === 0) throw new UserError('import: give at least one nova.conf');
+  const ignored: string[] = [];
+  const notes: string[] = [];
+  const create = i.networkCreate !== undefined ? parseNetworkCreate(i.networkCreate) : null;
+  const placement = nodesAndVms(i, create);
+  const nodeNames = [...new Set(placement.map((p) => p.node))];
+
+  // each node's view: shared files, then its own, the last assignment winning (as nova read them)
+  const views = new Map<string, Map<string, Source>>();
+  const seenIgnored = new Set<string>();
+  const visit = (conf: ParsedConf, into: Map<string, Source>): void => {
+    for (const opt of conf.options) {
+      const name = opt.name.replace(/-/g, '_');
+      const modelled = opt.section === 'DEFAULT' && isModelled(name) && (name !== 'my_ip' || i.external !== undefined);
+      if (modelled) {
+        into.set(name, { file: conf.file, opt });
+        continue;
+      }
+      const key = `${conf.file}:${opt.line}`;
+      if (seenIgnored.has(key)) continue;
+      seenIgnored.add(key);
+      const where = opt.section === 'DEFAULT' ? '' : `[${opt.section}] `;
+      ignored.push(`${key} ${where}${opt.name}=${maskedValue(opt.name, oneLine(opt.value))}${ignoreReason(name, opt, i)}`);
+    }
+  };
+  for (const node of nodeNames) {
+    const view = new Map<string, Source>();
+    for (const conf of i.shared) visit(conf, view);
+    for (const own of i.perNode.filter((p) => p.node === node)) visit(own.conf, view);
+    views.set(node, view);
+  }
+
+  const sources = new Map<string, Source>();
+  const valueOf = (node: string, name: string): Source | undefined => views.get(node)!.get(name);
+  const nova: Record<string, unknown> = {};
+  for (const name of CLUSTER) {
+    const per = nodeNames.map((n) => valueOf(n, name));
+    const first = per.find((s) => s !== undefined);
+    if (!first) continue;
+    const distinct = new Set(per.map((s) => (s ? s.opt.value : '(unset)')));
+    if (distinct.size > 1) {
+      notes.push(
+        `${name} differs between nodes (${nodeNames.map((n, k) => `${n}: ${per[k] ? per[k]!.opt.value : 'unset'}`).join(', ')}); ` +
+          `a scenario has one ${name}: the value of ${first.file}:${first.opt.line} was taken`,
+      );
+    }
+    nova[name] = convert(name, first);
+    sources.set(`nova.${name}`, first);
+  }
+  if (create) applyNetworkCreate(create, nova, notes);
+  if (nova.fixed_range === undefined) {
+    const files = [...i.shared, ...i.perNode.map((p) => p.conf)].map((c) => c.file).join(', ');
+    throw new UserError(`${files}: no fixed_range, so the network's CIDR is unknown: add fixed_range=<CIDR> or pass the line that created it (--network-create "nova-manage network create ...")`);
+  }
+
+  const nodes: Record<string, Record<string, unknown>> = {};
+  for (const name of nodeNames) nodes[name] = {};
+  for (const name of PER_NODE) {
+    const per = nodeNames.map((n) => valueOf(n, name));
+    const values = new Set(per.map((s) => (s ? s.opt.value : undefined)));
+    if (values.size === 1 && per[0]) {
+      nova[name] = convert(name, per[0]);
+      sources.set(`nova.${name}`, per[0]);
+    } else if (values.size > 1) {
+      nodeNames.forEach((n, k) => {
+        const s = per[k];
+        if (!s) return;
+        const own = ((nodes[n]!.nova as Record<string, unknown> | undefined) ?? {});
+        own[name] = convert(name, s);
+        nodes[n]!.nova = own;
+        sources.set(`nodes.${n}.nova.${name}`, s);
+      });
+    }
+  }
+  if (create?.bridgeInterface !== undefined) {
+    // plug() took `FLAGS.flat_interface or network['bridge_interface']` (linux_net.py
+    // LinuxBridgeInterfaceDriver.plug, 2012.1 to 2013.2): nova.conf wins where it is set
+    const unset = nodeNames.filter((n) => !valueOf(n, 'flat_interface'));
+    if (unset.length === nodeNames.length) nova.flat_interface = create.bridgeInterface;
+    else for (const n of unset) nodes[n]!.nova = { ...((nodes[n]!.nova as object | undefined) ?? {}), flat_interface: create.bridgeInterface };
+    if (unset.length < nodeNames.length) notes.push(`--bridge_interface=${create.bridgeInterface} applies only where nova.conf sets no flat_interface (plug() preferred the flag)`);
+  }
+  if (nova.multi_host !== true) {
+    // multi_host False: one node ran nova-network (the controller); flatlab makes it the first
+    nodes[nodeNames[0]!]!.role = 'network';
+    notes.push(`multi_host is False: ${nodeNames[0]} is the network host (nova-network, dnsmasq, gateway of every VM)`);
+  }
+  // the way out and my_ip
+  let external: Record<string, unknown> | undefined;
+  if (i.external !== undefined) {
+    external = { cidr: i.external };
+    for (const n of nodeNames) {
+      const s = valueOf(n, 'my_ip');
+      if (s) {
+        nodes[n]!.my_ip = s.opt.value;
+        sources.set(`nodes.${n}.my_ip`, s);
+      }
+    }
+  }
+
+  const vms: Record<string, { host: string }> = {};
+  for (const p of placement) if (p.vm !== '') vms[p.vm] = { host: p.node };
+
+  const name = i.name ?? 'imported';
+  const scenario: Record<string, unknown> = {
+    name,
+    description: `Imported from ${[...i.shared.map((c) => c.file), ...i.perNode.map((p) => `${p.node}=${p.conf.file}`)].join(', ')}`,
+    ...(i.release ? { release: i.release } : {}),
+    nova,
+    nodes,
+    vms,
+    ...(external ? { external } : {}),
+  };
+
+  const text = render(scenario, sources, i, ignored, notes);
+  let warnings: string[];
+  try {
+    warnings = parseScenarioFile(text, `${name}.yaml`).warnings;
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(err.lines.map((l) => pointAtSource(l, sources)));
+    throw err;
+  }
+  return { text, ignored, notes, warnings };
+}
+
+function nodesAndVms(i: ImportInputs, create: NetworkCreate | null): Placement[] {
+  const declared = [...new Set(i.perNode.map((p) => p.node))];
+  for (const n of declared) if (!NAME_PATTERN.test(n)) throw new UserError(`--node ${n}=...: "${n}" must start with a letter and hold at most 15 letters, digits, "_" or "-"`);
+  if (i.vms !== undefined) {
+    const placed = parsePlacement(i.vms);
+    const unknown = placed.find((p) => declared.length > 0 && !declared.includes(p.node));
+    if (unknown) throw new UserError(`--vms: ${unknown.node} is not one of the --node names (${declared.join(', ')})`);
+    return placed;
+  }
+  // defaults: two VMs per node, as the reference cluster had; with no node named,
+  // the reference's two compute nodes (or a controller and a compute node without multi_host)
+  const multiHost = create?.multiHost ?? i.shared.concat(i.perNode.map((p) => p.conf)).some((c) => c.options.some((o) => o.name === 'multi_host' && /^(1|yes|true|on)$/i.test(o.value)));
+  const nodes = declared.length > 0 ? declared : multiHost ? ['compute1', 'compute2'] : ['controller', 'compute1'];
+  return parsePlacement(nodes.map((n) => `${n}:2`).join(','));
+}
+
+function isModelled(name: string): boolean {
+  return (CLUSTER as readonly string[]).includes(name) || (PER_NODE as readonly string[]).includes(name) || name === 'my_ip';
+}
+
+function ignoreReason(name: string, opt: ConfOption, i: ImportInputs): string {
+  if (name === 'my_ip' && i.external === undefined) return ' (no way out modelled: pass --external CIDR to place my_ip on it)';
+  if (name === 'host') return ' (nodes are named by --node / --vms)';
+  if (name === 'firewall_driver') {
+    return MODELLED_FIREWALL.test(opt.value) ? ' (flatlab builds IptablesFirewallDriver\'s chains, as this names)' : ' (not modelled: flatlab builds IptablesFirewallDriver\'s chains)';
+  }
+  if (name === 'network_size' || name === 'num_networks') return ' (the network is fixed_range; one network)';
+  return '';
+}
+
+function convert(name: string, s: Source): unknown {
+  const o = s.opt;
+  if (BOOLEAN.has(name)) return confBool(o, s.file);
+  if (name === 'dhcp_lease_time') {
+    if (!/^\d+$/.test(o.value)) throw new UserError(`${s.file}:${o.line} dhcp_lease_time: "${o.value}" is not a number of seconds`);
+    return Number(o.value);
+  }
+  if (name === 'network_manager') {
+    const short = o.value.split('.').pop()!;
+    const full = MANAGERS[short];
+    if (!full) {
+      throw new UserError(
+        `${s.file}:${o.line} network_manager=${o.value}: flatlab models the flat managers only (${FLAT_MANAGER}, ${FLAT_DHCP_MANAGER})` +
+          (short === 'VlanManager' ? '; VlanManager gives each project its own VLAN and bridge' : ''),
+      );
+    }
+    return full;
+  }
+  return o.value;
+}
+
+function applyNetworkCreate(c: NetworkCreate, nova: Record<string, unknown>, notes: string[]): void {
+  const set = (key: string, value: unknown, flag: string): void => {
+    if (nova[key] !== undefined && nova[key] !== value) notes.push(`${key}: nova.conf says ${String(nova[key])}, the network was created with ${flag} ${String(value)}; the network's value was taken`);
+    nova[key] = value;
+  };
+  if (c.cidr) set('fixed_range', c.cidr, '--fixed_range_v4');
+  if (c.bridge) set('flat_network_bridge', c.bridge, '--bridge');
+  if (c.multiHost !== undefined) set('multi_host', c.multiHost, '--multi_host');
+  if (c.dns1) set('flat_network_dns', c.dns1, '--dns1');
+  for (const n of c.ignored) notes.push(`network create: ${n} not modelled`);
+}
+
+function oneLine(v: string): string {
+  return v.replace(/\n/g, ' ');
+}
+
+/** The YAML, with each mapped value's source beside it and the ignored options on top. */
+function render(scenario: Record<string, unknown>, sources: Map<string, Source>, i: ImportInputs, ignored: string[], notes: string[]): string {
+  const doc = new Document(scenario);
+  for (const [path, s] of sources) {
+    const node = doc.getIn(path.split('.'), true);
+    if (isScalar(node)) (node as Scalar).comment = ` ${s.file}:${s.opt.line}`;
+  }
+  const files = [...i.shared.map((c) => `${c.file} (${c.style === 'flagfile' ? 'Essex flagfile' : 'INI'})`), ...i.perNode.map((p) => `${p.node}: ${p.conf.file} (${p.conf.style === 'flagfile' ? 'Essex flagfile' : 'INI'})`)];
+  const header = [
+    `Written by flatlab import from ${files.join(', ')}.`,
+    'Each value from nova.conf names its file and line; everything else is flatlab\'s default.',
+    ...notes.map((n) => `note: ${n}`),
+    ...(ignored.length > 0 ? ['ignored (flatlab does not model these options):', ...ignored.map((l) => `  ${l}`)] : ['ignored: nothing, every option is modelled']),
+  ];
+  doc.commentBefore = header.map((l) => ` ${l}`).join('\n');
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** `name.yaml:3:5 nova.fixed_range: msg` -> `nova.conf:4 fixed_range=...: msg` when the field came from a file. */
+function pointAtSource(line: string, sources: Map<string, Source>): string {
+  const m = /^\S+:\d+:\d+ ([\w.-]+): (.*)$/.exec(line);
+  if (!m) return line;
+  const s = sources.get(m[1]!);
+  return s ? `${s.file}:${s.opt.line} ${s.opt.name}=${maskedValue(s.opt.name, s.opt.value)}: ${m[2]}` : line;
+}
