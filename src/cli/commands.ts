@@ -37,6 +37,7 @@ import { resolveScenario } from '../scenario/resolve.js';
 import { renderTable } from '../report/table.js';
 import { flakiness } from '../report/flakiness.js';
 import { registerImport } from './import-command.js';
+import { registerCompare } from './compare-command.js';
 
 type SetExit = (code: number) => void;
 
@@ -155,6 +156,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     });
 
   registerImport(program);
+  registerCompare(program, setExit);
 
   program
     .command('plan')

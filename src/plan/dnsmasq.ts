@@ -39,6 +39,12 @@ function fqdn(hostname: string, domain: string): string {
   return domain ? `${hostname}.${domain}` : hostname;
 }
 
+/**
+ * Options flatlab adds to nova's argv (each explained where planDnsmasq adds it): a real
+ * node's dnsmasq has none of them, so `flatlab compare` leaves them out of the comparison.
+ */
+export const LAB_ONLY_DNSMASQ_OPTIONS = ['--no-resolv', '--keep-in-foreground', '--log-dhcp', '--log-facility'] as const;
+
 export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
   const br = i.network.bridge;
   const pidFile = join(i.dir, `nova-${br}.pid`);

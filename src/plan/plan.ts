@@ -156,6 +156,11 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       vms: own.map((v) => v.name),
       firewall: renderFirewall({ node: firewallInputs, network: nodeNetwork, local: own, all: vms, groups: securityGroups, release: s.release }),
       firewallInputs,
+      // ip_forward: linux_net.initialize_gateway_device's `sysctl -w net.ipv4.ip_forward=1`
+      // on a gateway (2012.1-2013.2), set on every node here as the install guides had
+      // operators set it in /etc/sysctl.conf; bridge-nf-call-iptables: nova never set it,
+      // its instance chains relied on the distribution's default of 1 (nova-network.md §2)
+      sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
       nwfilter: s.nwfilter ? renderNwfilter(own) : [],
       // nova-network starts dnsmasq where it holds the network's DHCP address.
       dhcp:

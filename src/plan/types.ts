@@ -85,6 +85,8 @@ export interface NodePlan {
   dhcp: DhcpServerPlan | null;
   /** the node's filter (and nat) tables as nova's processes left them, as iptables-restore input */
   firewall: string;
+  /** the node's kernel settings, set before its firewall and dnsmasq */
+  sysctls: Record<string, string>;
   /** libvirt's nwfilter on the node's taps (ebtables argv, in order); empty when not modelled */
   nwfilter: string[][];
   /** what the firewall was rendered from, so a fault can render it again */

@@ -199,7 +199,7 @@ export async function bringUp(
       // faults that must be in place before the node's dnsmasq starts
       const early = plan.faults.filter((f) => f.phase === 'before-dhcp' && f.node === node.name);
       const ready = Promise.all([
-        backend.setSysctls(node.netns, { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' }),
+        backend.setSysctls(node.netns, node.sysctls),
         applyFirewall(backend, node.netns, node.firewall),
         applyNwfilter(backend, node.netns, node.nwfilter ?? []),
       ]).then(() => applyFaultList(lab, early, dhcpReady));

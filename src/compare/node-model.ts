@@ -1,0 +1,50 @@
+/**
+ * The model of a collected node when no scenario is given: the node as its own nova.conf
+ * (collected beside the dump) describes it.
+ */
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { UserError } from '../errors.js';
+import { parseNovaConf } from '../import/nova-conf.js';
+import { importScenario } from '../import/to-scenario.js';
+import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
+import { RELEASES, type Release } from '../plan/releases.js';
+import type { Plan } from '../plan/types.js';
+import { planVariant } from '../run/run-scenario.js';
+import { parseScenarioFile } from '../scenario/load.js';
+import { NAME_PATTERN } from '../scenario/schema.js';
+import type { NodeDump } from './dump.js';
+
+/**
+ * The model from the node's own nova.conf: the node as nova.conf describes it, its
+ * instances as its dnsmasq lists them, its bridge address as the node holds it (nova
+ * chose it by database order; a missing one is still a difference).
+ */
+export function modelFromNode(dump: NodeDump, node: string, release: string | undefined): { plan: Plan; label: string } {
+  if (dump.novaConf === null) throw new UserError(`${dump.dir}: no nova.conf was collected; give the model with --scenario FILE, or collect again with NOVA_CONF=/path/to/nova.conf`);
+  const conf = parseNovaConf(dump.novaConf, join(dump.dir, 'nova.conf'));
+  const hosts = dump.dnsmasq[0]?.hosts ?? [];
+  const names = hosts.map((h, k) => {
+    const short = h.host.split('.')[0]!.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 15);
+    return NAME_PATTERN.test(short) ? short : `vm_${k + 1}`;
+  });
+  if (release !== undefined && !(RELEASES as readonly string[]).includes(release)) throw new UserError(`--release: "${release}" is not a release (${RELEASES.join(', ')})`);
+  const imported = importScenario({ shared: [], perNode: [{ node, conf }], vms: `${node}:0`, name: 'collected', ...(release ? { release: release as Release } : {}) });
+  const s = parse(imported.text) as { nova: { fixed_range: string; multi_host?: boolean }; nodes: Record<string, Record<string, unknown>>; vms: Record<string, unknown> };
+  s.vms = Object.fromEntries(hosts.map((h, k) => [names[k]!, { host: node, ip: h.ip, mac: h.mac }]));
+  const cidr = parseCidr(s.nova.fixed_range) as Cidr;
+  const bridge = (s as { nova: { flat_network_bridge?: string } }).nova.flat_network_bridge ?? 'br100';
+  // the address nova gave this host: on its bridge, or, when the bridge lost it, the one
+  // its dnsmasq was told to listen on
+  const listen = dump.dnsmasq[0]?.argv.find((a) => a.startsWith('--listen-address='))?.split('=')[1];
+  const pool = dump.addrs?.find((a) => a.dev === bridge && cidrContains(cidr, a.ip))?.ip ?? (listen && cidrContains(cidr, listen) ? listen : undefined);
+  if (s.nova.multi_host === true) {
+    s.nodes[node] = { ...(s.nodes[node] ?? {}), ...(pool ? { bridge_ip: pool } : {}) };
+  } else if (dump.dnsmasq.length === 0) {
+    // multi_host False and no dnsmasq here: a compute node of a network host elsewhere
+    s.nodes[node] = { ...(s.nodes[node] ?? {}), role: 'compute' };
+    s.nodes.nethost = { role: 'network' };
+  }
+  const loaded = parseScenarioFile(stringify(s), 'collected.yaml');
+  return { plan: planVariant(loaded.variants[0]!, '000000'), label: `${node}'s nova.conf (${conf.style === 'flagfile' ? 'Essex flagfile' : 'INI'}), ${hosts.length} instance(s) from its dnsmasq hosts file` };
+}
