@@ -6,10 +6,10 @@
  * node (the fabric: the hypervisor's NIC) is invisible from inside it, and compare says so.
  */
 import t from 'tap';
-import { mkdir, symlink } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ROOT, flatlab, skipUnlessRoot, tempDir, upOwned, writeScenario } from './lib.js';
+import { ROOT, flatlab, namespacesOf, runOwned, skipUnlessRoot, tempDir, upOwned, writeScenario } from './lib.js';
 
 const SCRIPT = join(ROOT, 'assets', 'collect.sh');
 
@@ -93,6 +93,17 @@ t.test('collect inside each node, compare against the scenario', { skip: skipUnl
     t.same(r.kinds, [], 'no difference', { what: r.what });
   });
 
+  await t.test("without --scenario: the model from the node's own nova.conf", async (t) => {
+    const conf = join(dir, 'nova.conf');
+    await writeFile(conf, '[DEFAULT]\nnetwork_manager=nova.network.manager.FlatDHCPManager\nmulti_host=True\nfixed_range=10.0.0.0/24\nrabbit_password=guest\n');
+    for (const [node, kinds] of [['healthy', []], ['noaddr', ['bridge-address-missing!']]] as const) {
+      const out = await collect(node, ['dash'], join(dir, `own-${node}`), { NOVA_CONF: conf });
+      t.match(await readFile(join(out, 'nova.conf'), 'utf8'), /rabbit_password=\*\*\*/, 'the password is masked');
+      const r = await flatlab(['compare', node, out, '--json']);
+      t.same(JSON.parse(r.stdout).differences.map((d: { kind: string; breaks: boolean }) => `${d.kind}${d.breaks ? '!' : ''}`), kinds, node);
+    }
+  });
+
   await t.test('each fault inside a node is named as itself', async (t) => {
     await Promise.all(
       Object.entries(FAULTS).map(async ([node, f]) => {
@@ -115,4 +126,17 @@ t.test('collect-script prints the shipped script; compare refuses what collect.s
   const none = await flatlab(['compare', 'compute1', join(dir, 'nope')]);
   t.equal(none.exitCode, 2);
   t.match(none.stderr, /no such folder or tarball/);
+});
+
+t.test("the post's nova.conf, INI and Essex flagfile, imports into a scenario that runs green", { skip: skipUnlessRoot }, async (t) => {
+  const dir = await tempDir(t);
+  for (const src of ['nova.conf', 'nova.flagfile']) {
+    const file = join(dir, `${src.replace('.', '-')}.yaml`);
+    const imp = await flatlab(['import', join(ROOT, 'examples', 'bug-report', src), '-o', file]);
+    t.equal(imp.exitCode, 0, imp.stderr);
+    const r = await runOwned([file, '-q', '--results', join(dir, 'results')]);
+    t.equal(r.exitCode, 0, `${src}: every check as expected`, { output: r.stdout + r.stderr });
+    t.match(r.stdout, /all \d+ checks as expected/);
+    t.same(await namespacesOf(r.prefixes), []);
+  }
 });

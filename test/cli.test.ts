@@ -50,3 +50,37 @@ t.test('--release on plan, checked', async (t) => {
   t.equal(bad.exitCode, 2);
   t.match(bad.stderr, /--release: "icehouse" is not a release \(essex, folsom, grizzly, havana\)/);
 });
+
+t.test('import: a scenario on stdout, notes on stderr; a broken nova.conf is exit 2 at its line', async (t) => {
+  const ok = await run(['import', 'examples/bug-report/nova.flagfile', '--vms', 'compute1:1,compute2:1']);
+  t.equal(ok.exitCode, 0, ok.stderr);
+  t.match(ok.stdout, /^# Written by flatlab import from examples\/bug-report\/nova\.flagfile \(Essex flagfile\)/);
+  t.match(ok.stderr, /warning: has no effect under FlatDHCPManager/);
+  const dir = (await execa('mktemp', ['-d'])).stdout;
+  t.teardown(() => execa('rm', ['-rf', dir]));
+  const broken = `${dir}/nova.conf`;
+  await execa('sh', ['-c', 'printf "[DEFAULT]\\nfixed_range=10.0.0.0/24\\nflat_interface\\n" > "$1"', 'sh', broken]);
+  const bad = await run(['import', broken]);
+  t.equal(bad.exitCode, 2);
+  t.equal(bad.stderr.trim(), `${broken}:3 expected "option = value", found "flat_interface"`);
+  t.notMatch(bad.stderr, /\bat .*\.js:\d+/, 'no stack trace');
+  const noFile = await run(['import', `${dir}/nope.conf`]);
+  t.equal(noFile.exitCode, 2);
+  t.match(noFile.stderr, /nope\.conf: cannot read \(no such file\)/);
+  const out = `${dir}/mine.yaml`;
+  const written = await run(['import', 'examples/bug-report/nova.conf', '-o', out]);
+  t.equal(written.exitCode, 0);
+  t.match(written.stderr, /wrote .*mine\.yaml: 1 file\(s\) read, 0 option\(s\) ignored/);
+  t.match(readFileSync(out, 'utf8'), /^name: mine$/m, 'named after the output file');
+  t.equal((await run(['validate', out])).exitCode, 0);
+});
+
+t.test('collect-script is the shipped POSIX script, and dash and busybox parse it', async (t) => {
+  const r = await run(['collect-script']);
+  t.equal(r.stdout, readFileSync(`${ROOT}assets/collect.sh`, 'utf8').trimEnd());
+  for (const sh of [['dash', '-n'], ['busybox', 'sh', '-n']]) {
+    const check = await execa(sh[0]!, sh.slice(1), { input: r.stdout, reject: false });
+    t.equal(check.exitCode, 0, `${sh.join(' ')}: ${check.stderr}`);
+  }
+  t.notMatch(r.stdout, /\b(sed|grep|awk|perl|python)\b/, 'nothing beyond iproute2, iptables and coreutils (and optional ebtables, brctl, tar)');
+});
