@@ -32,6 +32,11 @@ t.test('npm pack, install into an empty prefix, run from an empty folder', { ski
   const modeline = /\$schema=(\S+)/.exec(readFileSync(scenario, 'utf8'))![1]!;
   t.ok(existsSync(resolve(dirname(scenario), modeline)), `${modeline} is in the package`);
   t.ok(existsSync(join(pkg, 'Dockerfile')), 'the Dockerfile image build needs');
+  // the bug-report tools from the package: the script it prints, the examples it imports
+  const script = await execa(bin, ['collect-script', '--path'], { reject: false });
+  t.ok(script.stdout.startsWith(pkg) && existsSync(script.stdout.trim()), 'collect.sh is in the package');
+  const imported = await execa(bin, ['import', join(pkg, 'examples', 'bug-report', 'nova.conf')], { cwd: empty, reject: false });
+  t.equal(imported.exitCode, 0, 'the shipped example imports', { output: imported.stderr });
   const completion = await execa(bin, ['completion', 'bash'], { reject: false });
   t.match(completion.stdout, /complete -F _flatlab flatlab/);
 });
