@@ -58,3 +58,32 @@ t.test('no file of src/ imports itself back, directly or round about', async (t)
   t.ok(files.length > 50, `${files.length} files read`);
   t.same(cycles(importGraph(files)).map((c) => c.map((f) => relative(SRC, f)).join(' -> ')), []);
 });
+
+/** A file's unit at folder level: its folder under src/, or itself for a top-level file. */
+function unitOf(file: string): string {
+  const parts = relative(SRC, file).split('/');
+  return parts.length > 1 ? parts[0]! : parts[0]!.replace(/\.ts$/, '');
+}
+
+t.test('no folder of src/ imports itself back either (a top-level file counts as its own unit)', async (t) => {
+  const graph = importGraph(sources(SRC));
+  const folders = new Map<string, Set<string>>();
+  for (const [f, deps] of graph) {
+    const a = unitOf(f);
+    if (!folders.has(a)) folders.set(a, new Set());
+    for (const d of deps) if (unitOf(d) !== a) folders.get(a)!.add(unitOf(d));
+  }
+  const asLists = new Map([...folders].map(([k, v]) => [k, [...v]]));
+  t.ok(asLists.size >= 10, `${asLists.size} units`);
+  t.same(cycles(asLists).map((c) => c.join(' -> ')), []);
+});
+
+t.test('outside src/backend/, nothing imports a concrete backend (only the contract and the registry)', async (t) => {
+  const graph = importGraph(sources(SRC));
+  const offenders: string[] = [];
+  for (const [f, deps] of graph) {
+    if (relative(SRC, f).startsWith('backend/')) continue;
+    for (const d of deps) if (/^backend\/(netns|docker)\//.test(relative(SRC, d))) offenders.push(`${relative(SRC, f)} -> ${relative(SRC, d)}`);
+  }
+  t.same(offenders, []);
+});

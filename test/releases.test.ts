@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { renderInterfaces } from '../src/plan/injection.js';
 import { plan } from '../src/plan/plan.js';
-import { MATRIX, RELEASE_TAGS, RELEASES, type Release } from '../src/plan/releases.js';
+import { MATRIX, RELEASE_TAGS, RELEASES, type Release } from '../src/nova/releases.js';
 import type { Plan } from '../src/plan/types.js';
 import { parseScenario } from '../src/scenario/load.js';
 import { REFERENCE } from './helpers.js';

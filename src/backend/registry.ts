@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { NetnsBackend } from './netns/netns-backend.js';
 import { DockerBackend } from './docker/docker-backend.js';
+import { buildDockerImage } from './docker/image.js';
 
 const factories: Record<string, () => Backend> = {
   netns: () => new NetnsBackend(),
@@ -11,6 +12,18 @@ const factories: Record<string, () => Backend> = {
 
 export function backendNames(): string[] {
   return Object.keys(factories);
+}
+
+/** Images a backend builds before its first run (`flatlab image build`), by backend. */
+const images: Record<string, (log: (line: string) => void) => Promise<string>> = {
+  docker: buildDockerImage,
+};
+
+/** Builds the image a backend needs; returns a line saying what was built. */
+export async function buildBackendImage(name: string, log: (line: string) => void): Promise<string> {
+  const build = images[name];
+  if (!build) throw new UserError(`backend "${name}" needs no image (images: ${Object.keys(images).join(', ')})`);
+  return build(log);
 }
 
 export function createBackend(name: string): Backend {

@@ -15,7 +15,7 @@
  * connection that was answered), `until` says what, and the drain waits for that too.
  */
 import type { Backend, ProcessRecord } from '../backend/backend.js';
-import { pollUntil } from '../run/wait.js';
+import { pollUntil } from '../wait.js';
 
 export interface Capture {
   proc: ProcessRecord;

@@ -14,7 +14,7 @@
  * probe takes one packet from the first rule on its path that has one left. The rule
  * naming the target's own instance chain comes first.
  */
-import { instanceChain } from '../plan/firewall.js';
+import { INSTANCE_CHAIN, instanceChain } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
 import type { DropCount } from './counters.js';
 import type { DropConfirmation, ReachResult } from './types.js';
@@ -33,7 +33,7 @@ export function expectedSilence(r: Pick<ReachResult, 'expected' | 'observed'>): 
   return r.expected === 'unreachable' && r.observed === 'unreachable';
 }
 
-const INSTANCE_JUMP = /^-A (nova-compute-inst-\d+) /;
+const INSTANCE_JUMP = new RegExp(`^-A (${INSTANCE_CHAIN.source.slice(1, -1)}) `);
 
 /** Whether a dropping rule lies on the path from `src` to `dst`, and how specific it is (lower first). */
 function rank(plan: Plan, d: DropCount, srcName: string, dstName: string): number | null {

@@ -6,6 +6,7 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
+import { FALLBACK_DROP, jumpsToFallback } from '../nova/iptables.js';
 
 /** `[12:840] -A chain ... -j DROP` lines of `iptables-save -c`: rule text -> packets. */
 export function parseIptablesCounters(text: string): Map<string, number> {
@@ -32,7 +33,7 @@ export function parseEbtablesCounters(text: string): Map<string, number> {
 
 /** A rule that drops: DROP itself, or nova's jump into its fallback chain (which drops). */
 export function isDropRule(rule: string): boolean {
-  return /-j DROP\b/.test(rule) || /-j nova-compute-sg-fallback\b/.test(rule);
+  return /-j DROP\b/.test(rule) || jumpsToFallback(rule);
 }
 
 /** A dropping rule whose packet counter moved between two readings. */
@@ -55,8 +56,8 @@ export function droppedBetween(before: Map<string, number>, after: Map<string, n
     const delta = n - (before.get(rule) ?? 0);
     if (delta > 0 && isDropRule(rule)) out.push({ target, where, rule, packets: delta });
   }
-  const jumps = out.some((d) => /-j nova-compute-sg-fallback\b/.test(d.rule));
-  return jumps ? out.filter((d) => d.rule !== '-A nova-compute-sg-fallback -j DROP') : out;
+  const jumps = out.some((d) => jumpsToFallback(d.rule));
+  return jumps ? out.filter((d) => d.rule !== FALLBACK_DROP) : out;
 }
 
 /** Counter readings: node name (or `fabric`) -> rule -> packets. */

@@ -7,7 +7,7 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
-import { mapLimit } from '../run/wait.js';
+import { mapLimit } from '../wait.js';
 import { finishCaptures, startCapture } from './capture.js';
 import type { EgressAttempt, EgressResult, Verdict } from './types.js';
 

@@ -14,7 +14,7 @@
  */
 import type { Backend, ProbeOutcome } from '../backend/backend.js';
 import type { Plan, ReachExpectation, VmPlan } from '../plan/types.js';
-import { mapLimit } from '../run/wait.js';
+import { mapLimit } from '../wait.js';
 import { confirmSilences, expectedSilence } from './confirm.js';
 import { dropsBetween, readCounters, type DropCount } from './counters.js';
 import { NeighbourBudget, neighbourTableFulls } from './neigh-budget.js';

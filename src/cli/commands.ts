@@ -6,7 +6,7 @@ import { removeStaleFiles } from '../run/state.js';
 import { constants as osConstants } from 'node:os';
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { backendNames } from '../backend/registry.js';
+import { backendNames, buildBackendImage } from '../backend/registry.js';
 import { EnvironmentError, UserError } from '../errors.js';
 import { renderReport } from '../report/terminal.js';
 import { renderPlan } from '../report/plan-text.js';
@@ -15,18 +15,16 @@ import { DEFAULT_RESULTS_ROOT, prepareResultsDir, pruneResults, RESULT_SCHEMA_VE
 import { diagnoseFailures, diagnoseFlow } from '../diagnose/run-diagnosis.js';
 import { egressFlow, vmFlow } from '../diagnose/flow.js';
 import type { Protocol } from '../plan/types.js';
-import { RELEASES, type Release } from '../plan/releases.js';
+import { RELEASES, type Release } from '../nova/releases.js';
 import { join, relative } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { scenarioJsonSchema } from '../scenario/json-schema.js';
 import { renderDot, renderMermaid } from '../report/graph.js';
-import { connect, ensureEngine } from '../backend/docker/engine.js';
-import { buildNodeImage, NODE_IMAGE } from '../backend/docker/image.js';
 import { renderHtml } from '../report/html.js';
 import { renderJunit, renderSuiteJunit } from '../report/junit.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { findScenarios, PACKAGE_SCENARIOS } from '../scenario/resolve.js';
-import { mapLimit } from '../run/wait.js';
+import { mapLimit } from '../wait.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { checkLab, keepLabs, planVariant, runScenario, selectVariants, summarise } from '../run/run-scenario.js';
 import { findKeptLab, listRuns, reattach, removeRun } from '../run/runs.js';
@@ -308,10 +306,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
     .command('build')
     .description('build the compute-node image from the Dockerfile (bootstrapping a base when no registry answers)')
     .action(async () => {
-      const docker = connect();
-      await ensureEngine(docker);
-      const r = await buildNodeImage(docker, (l) => process.stderr.write(`${l}\n`));
-      process.stdout.write(`${NODE_IMAGE} built on ${r.base}${r.bootstrapped ? ' (bootstrapped now)' : ''} in ${(r.ms / 1000).toFixed(1)} s\n`);
+      process.stdout.write(`${await buildBackendImage('docker', (l) => process.stderr.write(`${l}\n`))}\n`);
     });
 
   program

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { parseNovaConf, type ParsedConf } from '../import/nova-conf.js';
 import { importScenario } from '../import/to-scenario.js';
-import { RELEASES, type Release } from '../plan/releases.js';
+import { RELEASES, type Release } from '../nova/releases.js';
 import { printableLines } from './output.js';
 
 /** nova.conf is a page; anything far larger is the wrong file */

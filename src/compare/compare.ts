@@ -14,7 +14,7 @@
  */
 import { cidrContains, inSubnet, intToIp, ipToInt, parseCidr, type Cidr } from '../net/ipv4.js';
 import { LAB_ONLY_DNSMASQ_OPTIONS } from '../plan/dnsmasq.js';
-import { FALLBACK_CHAIN, instanceChain } from '../plan/firewall.js';
+import { COMPUTE_LOCAL, FALLBACK_CHAIN, instanceChain, jumpsToFallback, METADATA_ADDRESS, sameNetAcceptRule } from '../nova/iptables.js';
 import type { NodePlan, Plan, VmPlan } from '../plan/types.js';
 import type { NodeDump } from './dump.js';
 import { byInstanceAddress, parseIptablesSave, type Rule, type Table } from './iptables.js';
@@ -189,8 +189,9 @@ function subnetOf(ip: string, prefix: number): string {
 }
 
 /** A node whose instance chains drop something: isolation rests on bridged frames passing iptables. */
-function reliesOnFiltering(node: NodePlan): boolean {
-  return /-j nova-compute-sg-fallback/.test(node.firewall) && !node.firewall.split('\n').some((l) => /-A nova-compute-inst-\d+ -s \S+ -j ACCEPT$/.test(l));
+function reliesOnFiltering(node: NodePlan, cidr: string): boolean {
+  const lines = node.firewall.split('\n');
+  return jumpsToFallback(node.firewall) && !lines.some((l) => l === sameNetAcceptRule(l.split(' ')[1] ?? '', cidr));
 }
 
 function sysctls(c: Ctx, dump: NodeDump): void {
@@ -208,7 +209,7 @@ function sysctls(c: Ctx, dump: NodeDump): void {
         report: 2,
       });
     } else if (key === 'net.bridge.bridge-nf-call-iptables') {
-      const relies = reliesOnFiltering(node);
+      const relies = reliesOnFiltering(node, c.cidr.text);
       add(c, {
         kind: 'bridge-nf-off',
         what: got === 'absent' ? 'net.bridge.bridge-nf-call-iptables is absent (br_netfilter not loaded)' : `net.bridge.bridge-nf-call-iptables=${got}`,
@@ -227,7 +228,7 @@ function sysctls(c: Ctx, dump: NodeDump): void {
 
 const BUILTIN = new Set(['INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING']);
 /** chains and rules of nova processes flatlab does not render (firewall.ts): not differences */
-const NOT_RENDERED = (r: Pick<Rule, 'chain' | 'text'>): boolean => /^nova-api-/.test(r.chain) || /-j nova-api-/.test(r.text) || /169\.254\.169\.254/.test(r.text);
+const NOT_RENDERED = (r: Pick<Rule, 'chain' | 'text'>): boolean => /^nova-api-/.test(r.chain) || /-j nova-api-/.test(r.text) || r.text.includes(METADATA_ADDRESS);
 const dropping = (r: Rule): boolean => r.target === 'DROP' || r.target === 'REJECT';
 
 function firewall(c: Ctx, dump: NodeDump): void {
@@ -337,7 +338,7 @@ function ruleDifference(c: Ctx, table: string, r: Rule, side: 'missing' | 'extra
       return { kind: `instance-rule-${side}`, what, symptom: `what reaches ${who} differs from what nova's security groups allow`, breaks: true };
     }
   }
-  const jumpTo = r.chain === 'nova-compute-local' ? /^instance\((.*)\)$/.exec(r.target ?? '') : null;
+  const jumpTo = r.chain === COMPUTE_LOCAL ? /^instance\((.*)\)$/.exec(r.target ?? '') : null;
   if (jumpTo) {
     const target = c.byIp.get(jumpTo[1]!);
     const name = target ? `${target.name} (${jumpTo[1]})` : jumpTo[1]!;

@@ -6,6 +6,7 @@
  * Instance chains are renamed by the address they guard (nova-compute-local's
  * `-d IP -j nova-compute-inst-N`), since instance ids differ between a node and a model.
  */
+import { COMPUTE_LOCAL, INSTANCE_CHAIN } from '../nova/iptables.js';
 
 export interface Rule {
   chain: string;
@@ -97,7 +98,6 @@ export function parseIptablesSave(text: string): Tables {
   return tables;
 }
 
-const INSTANCE = /^nova-compute-inst-\d+$/;
 
 /**
  * Renames each `nova-compute-inst-N` to `instance(IP)` by the address its
@@ -106,7 +106,7 @@ const INSTANCE = /^nova-compute-inst-\d+$/;
 export function byInstanceAddress(t: Table): Table {
   const names = new Map<string, string>();
   for (const r of t.rules) {
-    if (r.chain !== 'nova-compute-local' || !r.target || !INSTANCE.test(r.target)) continue;
+    if (r.chain !== COMPUTE_LOCAL || !r.target || !INSTANCE_CHAIN.test(r.target)) continue;
     const d = /(?:^|\s)-d=(\S+)/.exec(r.key);
     if (d) names.set(r.target, `instance(${d[1]!.replace(/\/32$/, '')})`);
   }
@@ -117,7 +117,7 @@ export function byInstanceAddress(t: Table): Table {
       ...r,
       chain: rename(r.chain),
       target: r.target ? rename(r.target) : null,
-      key: r.key.replace(/(-[jg]=)(nova-compute-inst-\d+)/, (_all, j: string, c: string) => `${j}${rename(c)}`),
+      key: r.key.replace(new RegExp(`(-[jg]=)(${INSTANCE_CHAIN.source.slice(1, -1)})`), (_all, j: string, c: string) => `${j}${rename(c)}`),
     })),
   };
 }

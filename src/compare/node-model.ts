@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { parseNovaConf } from '../import/nova-conf.js';
 import { importScenario } from '../import/to-scenario.js';
 import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
-import { RELEASES, type Release } from '../plan/releases.js';
+import { RELEASES, type Release } from '../nova/releases.js';
 import type { Plan } from '../plan/types.js';
 import { planVariant } from '../run/run-scenario.js';
 import { parseScenarioFile } from '../scenario/load.js';

@@ -10,7 +10,7 @@ import type { Backend } from '../backend/backend.js';
 import { finishCaptures, startCapture, type Capture } from '../checks/capture.js';
 import { dropsBetween, readCounters } from '../checks/counters.js';
 import type { EgressResult, ReachResult } from '../checks/types.js';
-import { instanceChain, sameNetAcceptRule } from '../plan/firewall.js';
+import { instanceChain, sameNetAcceptRule } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
 import { summariseCapture, type Evidence, type NodeFacts } from './evidence.js';
 import { egressFlow, flowLabel, vmFlow, type Flow } from './flow.js';

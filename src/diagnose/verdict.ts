@@ -6,6 +6,7 @@
 import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
 import type { DropCount, Evidence, HopSeen } from './evidence.js';
 import { flowLabel, type Hop } from './flow.js';
+import { FALLBACK_CHAIN, FALLBACK_DROP, jumpsToFallback } from '../nova/iptables.js';
 
 export interface Diagnosis {
   flow: string;
@@ -102,7 +103,7 @@ export function diagnose(e: Evidence): Diagnosis {
     // answered where nova's chains should have dropped it
     const off = Object.entries(e.nodes).filter(([, x]) => x.bridgeNf === false).map(([name]) => name);
     const cause = off.length
-      ? `net.bridge.bridge-nf-call-iptables=0 on ${off.join(', ')}: bridged frames never pass the node's iptables, so ${e.dstChain?.name ?? 'the instance chain'} and nova-compute-sg-fallback never see them`
+      ? `net.bridge.bridge-nf-call-iptables=0 on ${off.join(', ')}: bridged frames never pass the node's iptables, so ${e.dstChain?.name ?? 'the instance chain'} and ${FALLBACK_CHAIN} never see them`
       : `nothing dropped it: ${e.dstChain ? `${e.dstChain.name} on ${e.dstChain.node}` : "the target's chain"} let it through`;
     return done({ problem: true, lastSeen: hops[n - 1]!.label, firstMissing: null, cause }, 'request and reply seen at every hop, where a drop was expected');
   }
@@ -151,10 +152,10 @@ function describeDrop(d: DropCount, e: Evidence): string {
     const mac = e.fabricAccepts.map((r) => /-d ([0-9a-f:]{17})/.exec(r)?.[1]).find(Boolean);
     return `dropped at fabric port to ${port} (frame not addressed to the NIC's MAC${mac ? ` ${mac}` : ''}: the port passes only its own MAC and broadcast/multicast, as a NIC with promiscuous mode denied) [${d.packets} dropped by ebtables ${d.rule}]`;
   }
-  if (/nova-compute-sg-fallback/.test(d.rule)) {
+  if (jumpsToFallback(d.rule) || d.rule === FALLBACK_DROP) {
     const c = e.dstChain;
     const why = c && !c.sameNetAccept ? ` (allow_same_net_traffic is off: ${c.name} has no "-s ${e.cidr} -j ACCEPT", and no security group rule matches)` : ' (no security group rule matches)';
-    return `dropped on ${d.where} by nova-compute-sg-fallback: no rule of ${c?.name ?? 'the instance chain'} accepts it${why} [${d.packets} packets: ${d.rule}]`;
+    return `dropped on ${d.where} by ${FALLBACK_CHAIN}: no rule of ${c?.name ?? 'the instance chain'} accepts it${why} [${d.packets} packets: ${d.rule}]`;
   }
   if (d.rule.startsWith('libvirt-I-')) {
     const what = /--arp-ip-src|--ip-src/.test(d.rule) ? 'a source address that is not its own' : /--arp-mac-src| -s /.test(` ${d.rule}`) ? 'a source MAC that is not its own' : 'a frame nova-base does not allow';

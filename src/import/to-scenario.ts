@@ -8,7 +8,7 @@
  */
 import { Document, isScalar, type Scalar } from 'yaml';
 import { UserError } from '../errors.js';
-import type { Release } from '../plan/releases.js';
+import type { Release } from '../nova/releases.js';
 import { parseScenarioFile } from '../scenario/load.js';
 import { FLAT_DHCP_MANAGER, FLAT_MANAGER, NAME_PATTERN } from '../scenario/schema.js';
 import { confBool, maskedValue, type ConfOption, type ParsedConf } from './nova-conf.js';

@@ -4,7 +4,7 @@
  * DNS hosts file.
  */
 import { join } from 'node:path';
-import { behaviour, type Release } from './releases.js';
+import { behaviour, type Release } from '../nova/releases.js';
 import type { DhcpServerPlan, NetworkPlan, VmPlan } from './types.js';
 
 export interface DnsmasqInputs {

@@ -9,7 +9,7 @@ import { intToIp, ipToInt } from '../net/ipv4.js';
 import type { FaultSpec, FaultType } from '../scenario/schema.js';
 import { renderHostsFile } from './dnsmasq.js';
 import { renderFirewall } from './firewall.js';
-import type { Release } from './releases.js';
+import type { Release } from '../nova/releases.js';
 import type { FaultAction, FaultPlan, NetworkPlan, NodePlan, Plan, RulePlan, VmPlan } from './types.js';
 
 export type { FaultAction, FaultPlan } from './types.js';

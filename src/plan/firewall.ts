@@ -14,24 +14,26 @@
  * the node has a way out (an external network), since without one there is no my_ip to
  * SNAT to; the provider chain is empty (no provider rules).
  */
-import { behaviour, type Release } from './releases.js';
+import type { Release } from '../nova/releases.js';
+import {
+  COMPUTE,
+  COMPUTE_LOCAL,
+  DHCP_DISCOVER_ACCEPT,
+  dhcpReplyAccept,
+  FALLBACK_CHAIN,
+  FILTER_TOP,
+  instanceChain,
+  METADATA_ADDRESS,
+  NETWORK,
+  PROVIDER_CHAIN,
+  sameNetAcceptRule,
+  snatRule,
+  WRAPPED,
+} from '../nova/iptables.js';
 import type { FirewallNode, NetworkPlan, RulePlan, VmPlan } from './types.js';
 
-const NETWORK = 'nova-network';
-const COMPUTE = 'nova-compute';
-const WRAPPED = ['INPUT', 'OUTPUT', 'FORWARD', 'local'];
-
-export function instanceChain(vm: Pick<VmPlan, 'instanceId'>): string {
-  return `${COMPUTE}-inst-${vm.instanceId}`;
-}
-
-/** nova-compute's last chain: whatever no instance rule accepted is dropped there. */
-export const FALLBACK_CHAIN = `${COMPUTE}-sg-fallback`;
-
-/** The allow_same_net_traffic accept of an instance chain (IptablesFirewallDriver), as iptables-save prints it. */
-export function sameNetAcceptRule(chain: string, cidr: string): string {
-  return `-A ${chain} -s ${cidr} -j ACCEPT`;
-}
+// the vocabulary's readers import it from here too
+export { FALLBACK_CHAIN, instanceChain, sameNetAcceptRule, snatRule } from '../nova/iptables.js';
 
 /** nova's IptablesFirewallDriver._build_tcp_udp_rule / icmp handling, then the source. */
 export function securityGroupRuleLines(rule: RulePlan, members: (group: string) => string[]): string[] {
@@ -60,10 +62,10 @@ export interface FirewallInputs {
 
 export function renderFirewall(i: FirewallInputs): string {
   const chains = [
-    'nova-filter-top',
+    FILTER_TOP,
     ...WRAPPED.map((c) => `${NETWORK}-${c}`),
     ...WRAPPED.map((c) => `${COMPUTE}-${c}`),
-    `${COMPUTE}-provider`,
+    PROVIDER_CHAIN,
     FALLBACK_CHAIN,
     ...i.local.map(instanceChain),
   ];
@@ -72,10 +74,10 @@ export function renderFirewall(i: FirewallInputs): string {
     rules.push(`-A ${chain} ${rule}`);
   };
   // Skeleton of each nova process's IptablesManager (filter table).
-  add('FORWARD', '-j nova-filter-top');
-  add('OUTPUT', '-j nova-filter-top');
+  add('FORWARD', `-j ${FILTER_TOP}`);
+  add('OUTPUT', `-j ${FILTER_TOP}`);
   for (const bin of [NETWORK, COMPUTE]) {
-    add('nova-filter-top', `-j ${bin}-local`);
+    add(FILTER_TOP, `-j ${bin}-local`);
     for (const c of ['INPUT', 'OUTPUT', 'FORWARD']) add(c, `-j ${bin}-${c}`);
   }
   const br = i.node.bridge;
@@ -95,18 +97,17 @@ export function renderFirewall(i: FirewallInputs): string {
   // nova-compute: DHCP discovers from guests, then one chain per local instance.
   const dhcpServer = i.node.dhcpServer;
   if (dhcpServer && i.local.length > 0) {
-    const discover = '-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j ACCEPT';
-    add(`${COMPUTE}-INPUT`, discover);
-    add(`${COMPUTE}-FORWARD`, discover);
+    add(`${COMPUTE}-INPUT`, DHCP_DISCOVER_ACCEPT);
+    add(`${COMPUTE}-FORWARD`, DHCP_DISCOVER_ACCEPT);
   }
   const members = (group: string): string[] => i.all.filter((v) => v.securityGroups.includes(group)).map((v) => v.ip);
   for (const vm of i.local) {
     const chain = instanceChain(vm);
-    add(`${COMPUTE}-local`, `-d ${vm.ip} -j ${chain}`);
+    add(COMPUTE_LOCAL, `-d ${vm.ip} -j ${chain}`);
     add(chain, '-m state --state INVALID -j DROP');
     add(chain, '-m state --state ESTABLISHED,RELATED -j ACCEPT');
-    add(chain, `-j ${COMPUTE}-provider`);
-    if (dhcpServer) add(chain, `-s ${dhcpServer} -p udp --sport 67 --dport 68 -j ACCEPT`);
+    add(chain, `-j ${PROVIDER_CHAIN}`);
+    if (dhcpServer) add(chain, dhcpReplyAccept(dhcpServer));
     if (i.network.allowSameNetTraffic) rules.push(sameNetAcceptRule(chain, i.network.cidr));
     for (const g of vm.securityGroups) {
       for (const rule of i.groups[g] ?? []) for (const line of securityGroupRuleLines(rule, members)) add(chain, line);
@@ -126,14 +127,6 @@ export function renderFirewall(i: FirewallInputs): string {
     ...(i.node.gateway && i.node.public ? renderNat(i.network.cidr, i.node.public.ip, i.node.public.iface, i.release) : []),
     '',
   ].join('\n');
-}
-
-/** nova-network's SNAT of the fixed range, in the release's form (linux_net.add_snat_rule). */
-export function snatRule(cidr: string, myIp: string, publicInterface: string, release: Release = 'havana'): string {
-  const form = behaviour('snatRule', release);
-  if (form === 'no-interface') return `-A ${NETWORK}-snat -s ${cidr} -j SNAT --to-source ${myIp}`;
-  if (form === 'interface') return `-A ${NETWORK}-snat -s ${cidr} -j SNAT --to-source ${myIp} -o ${publicInterface}`;
-  return `-A ${NETWORK}-snat -s ${cidr} -d 0.0.0.0/0 -j SNAT --to-source ${myIp} -o ${publicInterface}`;
 }
 
 /**
@@ -160,7 +153,7 @@ export function renderNat(cidr: string, myIp: string, publicInterface: string, r
     snatRule(cidr, myIp, publicInterface, release),
     `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${myIp}/32 -j ACCEPT`,
     `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${cidr} -m conntrack ! --ctstate DNAT -j ACCEPT`,
-    `-A ${NETWORK}-PREROUTING -s 0.0.0.0/0 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${myIp}:8775`,
+    `-A ${NETWORK}-PREROUTING -s 0.0.0.0/0 -d ${METADATA_ADDRESS}/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${myIp}:8775`,
     'COMMIT',
   ];
 }

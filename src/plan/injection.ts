@@ -3,7 +3,7 @@
  * its network configuration into /etc/network/interfaces (Debian's interfaces(5)
  * format, the stanza nova's injection template produced in the Folsom era).
  */
-import { behaviour, type Release } from './releases.js';
+import { behaviour, type Release } from '../nova/releases.js';
 
 export interface InjectedNic {
   name: string;

@@ -1,6 +1,8 @@
 /** Names a run gives to what it creates. All of them start with the run's prefix. */
 import { createHash } from 'node:crypto';
-import { behaviour, type Release } from './releases.js';
+import { behaviour, type Release } from '../nova/releases.js';
+
+export { sanitizeHostname } from '../nova/hostname.js';
 
 export const PREFIX_ROOT = 'fl-';
 /** `fl-` + 6 hex digits: short enough to leave room for node and VM names. */
@@ -17,18 +19,6 @@ export function netnsName(prefix: string, name: string): string {
 export function prefixOfNetns(ns: string): string | undefined {
   const m = /^(fl-[0-9a-f]{6})-/.exec(ns);
   return m?.[1];
-}
-
-/**
- * nova's `sanitize_hostname` (nova/utils.py): spaces and underscores become dashes,
- * other odd characters go, lower case, no leading/trailing dots or dashes.
- */
-export function sanitizeHostname(name: string): string {
-  return name
-    .replace(/[ _]/g, '-')
-    .replace(/[^\w.-]+/g, '')
-    .toLowerCase()
-    .replace(/^[.-]+|[.-]+$/g, '');
 }
 
 /**

@@ -6,7 +6,7 @@
  * destination), and replies pass as ESTABLISHED.
  */
 import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
-import { FALLBACK_CHAIN, instanceChain } from './firewall.js';
+import { FALLBACK_CHAIN, instanceChain } from '../nova/iptables.js';
 import type { NetworkPlan, Protocol, Reachability, RulePlan, VmPlan } from './types.js';
 
 export interface Probe {

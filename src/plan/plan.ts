@@ -15,7 +15,7 @@ import { renderInterfaces } from './injection.js';
 import { deterministicMac, nodeNicMac, tapMacFor } from './mac.js';
 import { planFaults } from './faults.js';
 import { netnsName, runPrefix, sanitizeHostname, tapName, vifUuid } from './names.js';
-import { behaviour } from './releases.js';
+import { behaviour } from '../nova/releases.js';
 import { planSecurityGroups } from './security-groups.js';
 import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';

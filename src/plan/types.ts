@@ -1,5 +1,5 @@
 import type { FaultType } from '../scenario/schema.js';
-import type { Release } from './releases.js';
+import type { Release } from '../nova/releases.js';
 
 /**
  * The plan: everything a run will create and expect, as plain data. Computed from a

@@ -1,7 +1,7 @@
 /** `flatlab plan`: the plan as a person reads it. */
 import chalk from 'chalk';
 import { instanceChain } from '../plan/firewall.js';
-import { describeRelease, RELEASE_TAGS } from '../plan/releases.js';
+import { describeRelease, RELEASE_TAGS } from '../nova/releases.js';
 import type { Plan } from '../plan/types.js';
 import { renderTable } from './table.js';
 

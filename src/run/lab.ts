@@ -12,7 +12,7 @@ import { INTERFACES_PATH } from '../plan/injection.js';
 import type { Plan, VmPlan } from '../plan/types.js';
 import type { Progress } from './progress.js';
 import { removeState, statePath, writeState, type RunState } from './state.js';
-import { mapLimit, pollUntil, Slots } from './wait.js';
+import { mapLimit, pollUntil, Slots } from '../wait.js';
 
 /** Files shipped with flatlab that run inside the lab. */
 const asset = (name: string): string => fileURLToPath(new URL(`../../assets/${name}`, import.meta.url));

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { startTicks } from '../backend/netns/procfs.js';
+import { startTicks } from '../backend/procfs.js';
 import { createBackend } from '../backend/registry.js';
 import { gatewayVerdicts, leaseVerdicts } from '../checks/leases.js';
 import { observe } from '../checks/observe.js';
@@ -19,7 +19,7 @@ import type { EgressResult, Observations, ReachResult, Verdict } from '../checks
 import { EnvironmentError, InterruptedError, UserError } from '../errors.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
-import type { Release } from '../plan/releases.js';
+import type { Release } from '../nova/releases.js';
 import type { LoadedScenario, ScenarioVariant } from '../scenario/load.js';
 import { applyAfterBootFaults, ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
 import { createProgress, type Progress } from './progress.js';

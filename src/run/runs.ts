@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProcessRecord } from '../backend/backend.js';
-import { flatlabAncestor, isSameProcess, netnsInode, pidsInNamespaces } from '../backend/netns/procfs.js';
+import { flatlabAncestor, isSameProcess, netnsInode, pidsInNamespaces } from '../backend/procfs.js';
 import { createBackend } from '../backend/registry.js';
 import { UserError } from '../errors.js';
 import { prefixOfNetns } from '../plan/names.js';

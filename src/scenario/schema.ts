@@ -7,7 +7,7 @@
  * exist, an address must lie in fixed_range) live in semantics.ts.
  */
 import { z } from 'zod';
-import { RELEASES } from '../plan/releases.js';
+import { RELEASES } from '../nova/releases.js';
 
 /**
  * Node and VM names become network-namespace names, fabric port names and hostnames,

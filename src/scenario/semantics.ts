@@ -3,7 +3,7 @@
  * blame so the loader can print its file position.
  */
 import { cidrContains, isHostAddress, nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
-import { sanitizeHostname } from '../plan/names.js';
+import { sanitizeHostname } from '../nova/hostname.js';
 import { FLAT_DHCP_MANAGER, FLAT_MANAGER, type Scenario } from './schema.js';
 
 export type FieldPath = (string | number)[];

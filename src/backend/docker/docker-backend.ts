@@ -27,7 +27,7 @@ import type { Plan, VmPlan } from '../../plan/types.js';
 import type { ExecOptions, ExecResult, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
-import { isSameProcess, startTicks } from '../netns/procfs.js';
+import { isSameProcess, startTicks } from '../procfs.js';
 import { parseVmState, vmStateBatch } from '../vm-state.js';
 import { connect, ensureEngine } from './engine.js';
 import { NODE_IMAGE, nodeImageExists } from './image.js';

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
-import { followProgress } from './engine.js';
+import { connect, ensureEngine, followProgress } from './engine.js';
 
 export const NODE_IMAGE = 'flatlab-node:latest';
 export const UPSTREAM_BASE = 'debian:bookworm-slim';
@@ -84,4 +84,12 @@ export async function buildNodeImage(docker: Docker, log: (s: string) => void): 
 
 export async function nodeImageExists(docker: Docker): Promise<boolean> {
   return exists(docker, NODE_IMAGE);
+}
+
+/** `flatlab image build` for this backend: the engine up, the image built, one line on what. */
+export async function buildDockerImage(log: (line: string) => void): Promise<string> {
+  const docker = connect();
+  await ensureEngine(docker);
+  const r = await buildNodeImage(docker, log);
+  return `${NODE_IMAGE} built on ${r.base}${r.bootstrapped ? ' (bootstrapped now)' : ''} in ${(r.ms / 1000).toFixed(1)} s`;
 }

@@ -31,7 +31,7 @@ import {
   startTicks,
   pidNetnsInode,
   portBound,
-} from './procfs.js';
+} from '../procfs.js';
 
 /** The programs a netns run needs, and the Debian package each comes from. */
 const REQUIRED_TOOLS: [string, string][] = [

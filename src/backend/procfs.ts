@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { readFile, readlink, stat } from 'node:fs/promises';
-import { intToIp } from '../../net/ipv4.js';
+import { intToIp } from '../net/ipv4.js';
 
 async function readText(path: string): Promise<string | null> {
   try {
