@@ -7,9 +7,13 @@
  * Docker networks: an --internal Docker network drops packets whose addresses lie
  * outside its own subnet, so VM traffic across it fails while ARP works.
  *
- * The fabric stays behind the plan's wiring: the same iproute2 batches the netns backend
- * runs, with a node's namespace named by its container's PID. Only where a target lives
- * differs; what is wired is the plan's.
+ * The topology is built by the one realiser (backend/realise.ts) from the plan's own
+ * wiring: each container's network namespace is given the node's namespace name on this
+ * machine (`ip netns attach`, a name in /run/netns, nothing in the root namespace), so
+ * the fabric's `... netns <node>` lines reach the container unchanged. Only where a target
+ * lives differs; what is wired is the plan's. Everything that lives on the machine (the
+ * fabric, the external host, an operator's DHCP server, and the nodes' namespaces for
+ * sysctls) is handled by a NetnsBackend this one holds: composition, not inheritance.
  *
  * Where flatlab differs from a pure Docker setup: the run's runtime directory and
  * flatlab's assets are bind-mounted into the node containers at the same paths, so the
@@ -23,11 +27,13 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { EnvironmentError } from '../../errors.js';
-import type { Plan, VmPlan } from '../../plan/types.js';
-import type { ExecOptions, ExecResult, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
+import type { Backend, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
-import { isSameProcess, startTicks } from '../procfs.js';
+import { isSameProcess, portBound, startTicks } from '../procfs.js';
+import { realiseTopology, type TopologySites } from '../realise.js';
 import { parseVmState, vmStateBatch } from '../vm-state.js';
 import { connect, ensureEngine } from './engine.js';
 import { NODE_IMAGE, nodeImageExists } from './image.js';
@@ -42,19 +48,19 @@ interface Placement {
   vmNetns?: string;
 }
 
-export class DockerBackend extends NetnsBackend {
-  override readonly name = 'docker';
+export class DockerBackend implements Backend {
+  readonly name = 'docker';
   // The VMs' namespaces live inside the node containers, where flatlab-nsd does not
   // run: without it, guests start through docker exec and probes are ping/socat inside
-  // the VM (NetnsBackend's way without a helper).
-  protected override nsd = null;
+  // the VM; the machine's own namespaces are handled the same way, one process per task.
+  private readonly machine = new NetnsBackend({ helper: false });
   private readonly docker: Docker = connect();
   /** plan target (namespace name) -> where it lives; host namespaces are absent */
   private placements = new Map<string, Placement>();
   private runtimeDir = '';
 
-  override async preflight(): Promise<void> {
-    await super.preflight();
+  async preflight(): Promise<void> {
+    await this.machine.preflight();
     await ensureEngine(this.docker);
     if (!(await nodeImageExists(this.docker))) {
       throw new EnvironmentError(`the compute-node image ${NODE_IMAGE} is missing`, 'build it: flatlab image build');
@@ -69,37 +75,49 @@ export class DockerBackend extends NetnsBackend {
     for (const v of plan.vms) this.placements.set(v.netns, { container: plan.nodes.find((n) => n.name === v.node)!.netns, vmNetns: v.netns });
   }
 
-  override async createTopology(plan: Plan): Promise<void> {
+  async createTopology(plan: Plan): Promise<void> {
     this.bind(plan);
-    await mkdir(plan.runtimeDir, { recursive: true, mode: 0o755 });
-    const hostNs = [plan.fabric.netns, ...[plan.external, plan.dhcpServer].flatMap((h) => (h ? [h.netns] : []))];
-    const [, pids] = await Promise.all([
-      ipBatch(null, hostNs.map((ns) => `netns add ${ns}`)),
-      Promise.all(plan.nodes.map((n) => this.startNode(plan, n.netns, n.name))),
-    ]);
-    const pidOf = new Map(plan.nodes.map((n, i) => [n.netns, pids[i]!]));
-    // each node's guests: namespaces inside its container, with the plan's sysctls set
-    // before any link is made in them (one shell per node walks its guests)
-    const kv = Object.entries(plan.wiring.sysctls).map(([k, v]) => `${k}=${v}`).join(' ');
-    await Promise.all([
-      ...plan.nodes.map(async (n) => {
-        const guests = plan.vms.filter((v) => v.node === n.name).map((v) => v.netns);
-        await this.batchIn(n.netns, guests.map((g) => `netns add ${g}`));
-        if (guests.length === 0 || kv === '') return;
-        const r = await this.dexec(n.netns, ['sh', '-c', 'kv=$1; shift; for ns; do ip netns exec "$ns" sysctl -q -w $kv || exit 1; done', 'sh', kv, ...guests]);
-        if (r.exitCode !== 0) throw new Error(`sysctls of the guests in ${n.netns} failed: ${r.stderr.trim()}`);
-      }),
-      ...hostNs.map((ns) => this.setSysctls(ns, plan.wiring.sysctls)),
-    ]);
-    // the plan's fabric batch, a node's namespace named by its container's PID
-    const fabric = plan.wiring.fabric.map((l) => l.replace(/ netns (\S+)$/, (m, ns: string) => (pidOf.has(ns) ? ` netns ${pidOf.get(ns)}` : m)));
-    await ipBatch(plan.fabric.netns, fabric);
-    const hosts = [plan.external, plan.dhcpServer].flatMap((h) => (h ? [h] : []));
-    await Promise.all([
-      ...plan.nodes.map((n) => this.batchIn(n.netns, plan.wiring.nodes[n.name] ?? [])),
-      ...hosts.map((h) => ipBatch(h.netns, plan.wiring.hosts[h.name] ?? [])),
-    ]);
+    await realiseTopology(plan, this.sites);
   }
+
+  /**
+   * Where the realiser's work goes: the machine's namespaces and the nodes' (attached
+   * under their plan names) through the machine backend; a node's own batch inside its
+   * container, where its guests' namespaces are; a guest's sysctls inside its container,
+   * one shell per container walking its guests.
+   */
+  private readonly sites: TopologySites = {
+    createTargets: async (plan) => {
+      await mkdir(plan.runtimeDir, { recursive: true, mode: 0o755 });
+      const hostNs = [plan.fabric.netns, ...[plan.external, plan.dhcpServer].flatMap((h) => (h ? [h.netns] : []))];
+      const [, pids] = await Promise.all([
+        ipBatch(null, hostNs.map((ns) => `netns add ${ns}`)),
+        Promise.all(plan.nodes.map((n) => this.startNode(plan, n.netns, n.name))),
+      ]);
+      // the container's namespace under the node's name: the plan's wiring names it so
+      await ipBatch(null, plan.nodes.map((n, i) => `netns attach ${n.netns} ${pids[i]}`));
+      await Promise.all(plan.nodes.map((n) => this.batchIn(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))));
+    },
+    batch: (target, lines) => (this.placements.has(target) ? this.batchIn(this.placements.get(target)!.container, lines) : ipBatch(target, lines)),
+    setSysctls: async (entries) => {
+      const inContainers = new Map<string, [string, Record<string, string>][]>();
+      const onMachine: [string, Record<string, string>][] = [];
+      for (const e of entries) {
+        const p = this.placements.get(e[0]);
+        if (p?.vmNetns) inContainers.set(p.container, [...(inContainers.get(p.container) ?? []), e]);
+        else onMachine.push(e);
+      }
+      await Promise.all([
+        this.machine.sites.setSysctls(onMachine),
+        ...[...inContainers].map(async ([container, list]) => {
+          const args = list.filter(([, v]) => Object.keys(v).length > 0).flatMap(([ns, v]) => [ns, Object.entries(v).map(([k, x]) => `${k}=${x}`).join(' ')]);
+          if (args.length === 0) return;
+          const r = await this.dexec(container, ['sh', '-c', 'while [ $# -gt 1 ]; do ip netns exec "$1" sysctl -q -w $2 || exit 1; shift 2; done', 'sh', ...args]);
+          if (r.exitCode !== 0) throw new Error(`sysctls of the guests in ${container} failed: ${r.stderr.trim()}`);
+        }),
+      ]);
+    },
+  };
 
   /** Creates and starts a node's container; returns its host PID. */
   private async startNode(plan: Plan, name: string, node: string): Promise<number> {
@@ -117,8 +135,6 @@ export class DockerBackend extends NetnsBackend {
         SecurityOpt: ['apparmor=unconfined'],
         Init: true,
         Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
-        // the plan's per-namespace sysctls (IPv6 off) for the node's own namespace
-        Sysctls: plan.wiring.sysctls,
       },
     });
     await c.start();
@@ -169,9 +185,9 @@ export class DockerBackend extends NetnsBackend {
     return p.vmNetns ? ['ip', 'netns', 'exec', p.vmNetns, ...argv] : argv;
   }
 
-  override async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const p = this.placements.get(target);
-    if (!p) return super.exec(target, argv, opts);
+    if (!p) return this.machine.exec(target, argv, opts);
     let cmd = this.inTargetArgv(p, argv);
     if (opts.input !== undefined) {
       // stdin through a file in the shared runtime dir: `sh -c` only redirects, argv stays argv
@@ -186,20 +202,19 @@ export class DockerBackend extends NetnsBackend {
   }
 
   /** `docker exec` into the node's container (and `ip netns exec` into a VM's namespace there). */
-  override interactiveArgv(target: string, argv: string[], tty: boolean): string[] {
+  interactiveArgv(target: string, argv: string[], tty: boolean): string[] {
     const p = this.placements.get(target);
-    if (!p) return super.interactiveArgv(target, argv);
+    if (!p) return this.machine.interactiveArgv(target, argv);
     return ['docker', 'exec', '-i', ...(tty ? ['-t'] : []), p.container, ...this.inTargetArgv(p, argv)];
   }
 
-  override async setSysctls(target: string, values: Record<string, string>): Promise<void> {
-    const r = await this.exec(target, ['sysctl', '-q', '-w', ...Object.entries(values).map(([k, v]) => `${k}=${v}`)]);
-    if (r.exitCode !== 0) throw new Error(`sysctl in ${target} failed: ${r.stderr.trim()}`);
+  async setSysctls(target: string, values: Record<string, string>): Promise<void> {
+    await this.sites.setSysctls([[target, values]]);
   }
 
-  override async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
+  async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
     const p = this.placements.get(target);
-    if (!p) return super.startProcess(target, argv, opts);
+    if (!p) return this.machine.startProcess(target, argv, opts);
     // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
     const cmd = ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)];
     const exec = await this.docker.getContainer(p.container).exec({
@@ -220,22 +235,58 @@ export class DockerBackend extends NetnsBackend {
   }
 
   /** In a container a process is ready once it is past `sh` and `ip netns exec`. */
-  protected override async inTarget(proc: ProcessRecord): Promise<boolean> {
-    if (!this.placements.has(proc.target)) return super.inTarget(proc);
+  private async inTarget(proc: ProcessRecord): Promise<boolean> {
+    if (!this.placements.has(proc.target)) return this.machine.inTarget(proc);
     if (!(await isSameProcess(proc.pid, proc.startTicks))) return false;
     const comm = (await readFile(`/proc/${proc.pid}/comm`, 'utf8').catch(() => '')).trim();
     return comm !== '' && comm !== 'sh' && comm !== 'ip';
   }
 
-  override async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
-    if (!this.placements.has(vm.netns)) return super.readVmState(vm, resident);
+  async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
+    if (!this.placements.has(vm.netns)) return this.machine.readVmState(vm, resident);
     const r = await this.exec(vm.netns, ['ip', '-j', '-batch', '-'], { input: vmStateBatch(vm.nic) });
     return parseVmState(r.stdout, vm.nic);
   }
 
-  override async destroy(prefix: string): Promise<void> {
+  async listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
+    return (await this.inTarget(proc)) && portBound(proc.pid, proto, port);
+  }
+
+  /** Probes from inside the VM (ping, socat), entered through its container. */
+  probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+    return execProbe(this, target, dst, proto, port, timeoutMs);
+  }
+
+  // processes are watched and stopped by their host PID, files are shared with the
+  // containers at the same paths: the machine's way serves both
+  isRunning(proc: ProcessRecord): boolean {
+    return this.machine.isRunning(proc);
+  }
+
+  signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
+    this.machine.signal(proc, sig);
+  }
+
+  readFile(target: string, path: string): Promise<string | null> {
+    return this.machine.readFile(target, path);
+  }
+
+  writeFile(target: string, path: string, text: string, mode?: number): Promise<void> {
+    return this.machine.writeFile(target, path, text, mode);
+  }
+
+  stopProcesses(procs: ProcessRecord[]): Promise<void> {
+    return this.machine.stopProcesses(procs);
+  }
+
+  /** The containers of the run, then every namespace name it holds (the attached nodes' too). */
+  async destroy(prefix: string): Promise<void> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } });
     await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-    await super.destroy(prefix);
+    await this.machine.destroy(prefix);
+  }
+
+  close(): void {
+    this.machine.close();
   }
 }

@@ -17,6 +17,7 @@ import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
 import type { Backend, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
 import { execProbe, PROBE_TOKEN } from '../exec-probe.js';
 import { Nsd } from './nsd.js';
+import { realiseTopology, type TopologySites } from '../realise.js';
 import { ipBatch } from './ip.js';
 import { parseVmState, vmStateBatch } from '../vm-state.js';
 import {
@@ -59,13 +60,18 @@ export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
 }
 
 export class NetnsBackend implements Backend {
-  readonly name: string = 'netns';
+  readonly name = 'netns';
   /** exit of each process this backend object started with `ip netns exec`, so teardown can reap them */
   private readonly exits = new Map<number, Promise<void>>();
   /** processes this backend object started through the helper (which reaps them) */
   private readonly viaNsd = new Set<number>();
-  /** the helper that works inside namespaces without a process per task; null where not built */
-  protected nsd: Nsd | null = Nsd.available() ? new Nsd() : null;
+  /** the helper that works inside namespaces without a process per task; null where not built (or not wanted) */
+  private readonly nsd: Nsd | null;
+
+  /** helper: false runs every task as its own process (ip netns exec, nsenter, ping, socat) */
+  constructor(opts: { helper?: boolean } = {}) {
+    this.nsd = opts.helper !== false && Nsd.available() ? new Nsd() : null;
+  }
 
   /** How many probes at once: the helper sends them all from one process. */
   get probeConcurrency(): number {
@@ -92,21 +98,17 @@ export class NetnsBackend implements Backend {
   }
 
   async createTopology(plan: Plan): Promise<void> {
-    // 1. every namespace, in one process
-    await ipBatch(null, plan.wiring.namespaces.map((ns) => `netns add ${ns}`));
-    // 1b. their sysctls, before any link exists in them
-    await Promise.all(plan.wiring.namespaces.map((ns) => this.setSysctls(ns, plan.wiring.sysctls)));
-    // 2. the fabric bridge and each node's uplink (node end created inside the node)
-    await ipBatch(plan.fabric.netns, plan.wiring.fabric);
-    // 3. every node and host at once: bridge, uplink into it, bridge address, VM veths
-    const hosts = [plan.external, plan.dhcpServer].flatMap((h) => (h ? [h] : []));
-    await Promise.all([
-      ...plan.nodes.map((n) => ipBatch(n.netns, plan.wiring.nodes[n.name] ?? [])),
-      ...hosts.map((h) => ipBatch(h.netns, plan.wiring.hosts[h.name] ?? [])),
-    ]);
-    // 4. device sysctls, now that every device exists
-    await Promise.all(Object.entries(plan.wiring.deviceSysctls).map(([ns, values]) => this.setSysctls(ns, values)));
+    await realiseTopology(plan, this.sites);
   }
+
+  /** Every target is a namespace of this machine, made in one `ip` process. */
+  readonly sites: TopologySites = {
+    createTargets: (plan) => ipBatch(null, plan.wiring.namespaces.map((ns) => `netns add ${ns}`)),
+    batch: (target, lines) => ipBatch(target, lines),
+    setSysctls: async (entries) => {
+      await Promise.all(entries.map(([target, values]) => this.setSysctls(target, values)));
+    },
+  };
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {
     if (this.nsd) return this.nsd.sysctl(this.nsPath(target), values);
@@ -195,7 +197,7 @@ export class NetnsBackend implements Backend {
    * `ip netns exec` on its way in, and /proc/PID/net shows the machine's own namespace:
    * nothing read there may count as the lab's.
    */
-  protected async inTarget(proc: ProcessRecord): Promise<boolean> {
+  async inTarget(proc: ProcessRecord): Promise<boolean> {
     const [mine, target, comm] = await Promise.all([
       pidNetnsInode(proc.pid),
       netnsInode(proc.target),

@@ -1,0 +1,35 @@
+/**
+ * The one realiser of a plan's topology (plan.wiring), for every backend. It decides the
+ * order and what runs at once; a backend supplies only where each target lives and how a
+ * batch of iproute2 lines or sysctls reaches it there (TopologySites). The plan's wiring is
+ * applied as planned, never rewritten: a backend that keeps a node somewhere else (a
+ * container) makes the node's namespace name resolve to it.
+ */
+import type { Plan } from '../plan/types.js';
+
+export interface TopologySites {
+  /** Makes every target of the plan exist, empty: namespaces, containers, namespaces inside containers. */
+  createTargets(plan: Plan): Promise<void>;
+  /** Runs iproute2 lines inside one target (one process). */
+  batch(target: string, lines: string[]): Promise<void>;
+  /** Sets sysctls in several targets at once (as few processes as the backend can). */
+  setSysctls(entries: [target: string, values: Record<string, string>][]): Promise<void>;
+}
+
+/** The order every backend builds in; see WiringPlan for what each step holds. */
+export async function realiseTopology(plan: Plan, sites: TopologySites): Promise<void> {
+  // 1. every namespace (and whatever holds it)
+  await sites.createTargets(plan);
+  // 2. their sysctls, before any link exists in them
+  await sites.setSysctls(plan.wiring.namespaces.map((ns) => [ns, plan.wiring.sysctls]));
+  // 3. the fabric bridge and each node's uplink (node end created inside the node)
+  await sites.batch(plan.fabric.netns, plan.wiring.fabric);
+  // 4. every node and host at once: bridge, uplink into it, bridge address, VM veths
+  const hosts = [plan.external, plan.dhcpServer].flatMap((h) => (h ? [h] : []));
+  await Promise.all([
+    ...plan.nodes.map((n) => sites.batch(n.netns, plan.wiring.nodes[n.name] ?? [])),
+    ...hosts.map((h) => sites.batch(h.netns, plan.wiring.hosts[h.name] ?? [])),
+  ]);
+  // 5. device sysctls, now that every device exists
+  await sites.setSysctls(Object.entries(plan.wiring.deviceSysctls));
+}
