@@ -3,11 +3,12 @@
  * dependencies can be read, tested and replaced one direction at a time.
  */
 import t from 'tap';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SRC = fileURLToPath(new URL('../src', import.meta.url));
+// the TypeScript sources, also when this test runs compiled (npm run test:unit: package.json is linked there)
+const SRC = join(dirname(realpathSync(fileURLToPath(new URL('../package.json', import.meta.url)))), 'src');
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((e) => {

@@ -10,6 +10,11 @@ const factories: Record<string, () => Backend> = {
   docker: () => new DockerBackend(),
 };
 
+/** Adds a backend (a test's fake; a runtime of a plug-in) under a name. */
+export function registerBackend(name: string, factory: () => Backend): void {
+  factories[name] = factory;
+}
+
 export function backendNames(): string[] {
   return Object.keys(factories);
 }

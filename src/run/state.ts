@@ -41,7 +41,12 @@ export function runtimeRoot(): string {
  * symbolic link per run, named by its prefix, to its state file. `ls`, `down` and `clean`
  * of one runtime dir see (and respect) the live labs of another.
  */
-export const REGISTRY_DIR = '/run/flatlab-labs';
+const REGISTRY_DIR = '/run/flatlab-labs';
+
+/** The registry: FLATLAB_REGISTRY_DIR only for tests that run labs of a fake backend without root. */
+function registryDir(): string {
+  return process.env.FLATLAB_REGISTRY_DIR ?? REGISTRY_DIR;
+}
 
 export interface RunState {
   prefix: string;
@@ -95,8 +100,8 @@ const registered = new Set<string>();
 /** The machine-wide link to a run's state file (once per run). */
 async function register(prefix: string): Promise<void> {
   if (registered.has(prefix)) return;
-  await mkdir(REGISTRY_DIR, { recursive: true, mode: 0o755 });
-  const link = join(REGISTRY_DIR, `${prefix}.json`);
+  await mkdir(registryDir(), { recursive: true, mode: 0o755 });
+  const link = join(registryDir(), `${prefix}.json`);
   try {
     await symlink(statePath(prefix), link);
   } catch (err) {
@@ -145,7 +150,7 @@ export async function removeState(prefix: string, file = statePath(prefix)): Pro
   writers.delete(prefix);
   registered.delete(prefix);
   await rm(file, { force: true });
-  await rm(join(REGISTRY_DIR, `${prefix}.json`), { force: true });
+  await rm(join(registryDir(), `${prefix}.json`), { force: true });
 }
 
 async function readState(file: string): Promise<RunState | null> {
@@ -165,9 +170,9 @@ export async function readStates(): Promise<RunState[]> {
     const s = await readState(join(stateDir(), f));
     if (s) byPrefix.set(s.prefix, s);
   }
-  for (const f of (await readdir(REGISTRY_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.json'))) {
+  for (const f of (await readdir(registryDir()).catch(() => [] as string[])).filter((f) => f.endsWith('.json'))) {
     if (byPrefix.has(f.slice(0, -5))) continue;
-    const target = await readlink(join(REGISTRY_DIR, f)).catch(() => null);
+    const target = await readlink(join(registryDir(), f)).catch(() => null);
     const s = target ? await readState(target) : null;
     if (s) byPrefix.set(s.prefix, s);
   }
@@ -188,8 +193,8 @@ export async function removeStaleFiles(isAlive: (pid: number) => boolean, prefix
       removed.push(join(stateDir(), f));
     }
   }
-  for (const f of (await readdir(REGISTRY_DIR).catch(() => [] as string[])).filter(mine)) {
-    const link = join(REGISTRY_DIR, f);
+  for (const f of (await readdir(registryDir()).catch(() => [] as string[])).filter(mine)) {
+    const link = join(registryDir(), f);
     const target = await readlink(link).catch(() => null);
     if (target && !(await stat(target).then(() => true, () => false))) {
       await rm(link, { force: true });
