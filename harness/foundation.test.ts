@@ -20,7 +20,7 @@ t.test('the reference scenario', { skip: skipUnlessRoot }, async (t) => {
 
   const top = await readResult(r.stdout);
   t.equal(top.ok, true);
-  t.equal(top.schemaVersion, 2);
+  t.equal(top.schemaVersion, 3);
   t.same(top.variants.map((v: any) => v.variant), ['same-net-allowed']);
   const res = top.variants[0];
   // what the VMs themselves hold

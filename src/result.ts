@@ -10,8 +10,8 @@ import type { EgressResult, Observations, ReachResult, Verdict } from './checks/
 import type { FlowDiagnosis } from './diagnose/run-diagnosis.js';
 import type { Plan } from './plan/types.js';
 
-/** 2: one entry per variant under `variants`. */
-export const RESULT_SCHEMA_VERSION = 2;
+/** 2: one entry per variant under `variants`. 3: the plan's nodes say `isGateway` and carry `sysctls`. */
+export const RESULT_SCHEMA_VERSION = 3;
 
 /** Checks counted: `flaky` passed too, after a try that saw something else. */
 export interface Summary {
@@ -64,4 +64,27 @@ export interface RunResult {
   neighbourTable?: NeighbourTableNotice;
   /** the signal that stopped the run (its labs were torn down; checks may be missing) */
   interrupted?: string;
+}
+
+/** A check list counted: passed, failed, skipped, and how many passed only on a later try. */
+export function summarise(verdicts: Verdict[]): Summary {
+  const skipped = verdicts.filter((v) => v.skipped).length;
+  const passed = verdicts.filter((v) => v.ok && !v.skipped).length;
+  const flaky = verdicts.filter((v) => v.ok && v.flaky).length;
+  return { passed, failed: verdicts.length - passed - skipped, skipped, ...(flaky ? { flaky } : {}) };
+}
+
+/** The one way a RunResult is made (a run of every variant, or `check` of one live lab). */
+export function runResult(r: { scenario: string; file: string; backend: string; startedAt: Date; variants: VariantResult[]; totalMs: number }): RunResult {
+  return {
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    scenario: r.scenario,
+    file: r.file,
+    backend: r.backend,
+    startedAt: r.startedAt.toISOString(),
+    ok: r.variants.every((v) => v.ok),
+    summary: summarise(r.variants.flatMap((v) => v.verdicts)),
+    variants: r.variants,
+    timings: { total: Math.round(r.totalMs) },
+  };
 }

@@ -6,7 +6,7 @@ import type { Verdict } from '../src/checks/types.js';
 
 const run = (verdicts: Verdict[], error?: string): RunResult =>
   ({
-    schemaVersion: 2,
+    schemaVersion: 3,
     scenario: 's',
     file: 's.yaml',
     backend: 'netns',

@@ -61,7 +61,7 @@ t.test('one NIC: the node address moves onto the bridge, the external host share
 
 t.test('FlatManager with injection: no DHCP, a config file per guest', async (t) => {
   const p = planOf(await scenario('flat-injected'));
-  t.ok(p.nodes.every((n) => n.dhcp === null && n.bridgeIp === null && !n.gateway));
+  t.ok(p.nodes.every((n) => n.dhcp === null && n.bridgeIp === null && !n.isGateway));
   t.equal(p.network.gateway, '10.0.0.1');
   t.same(p.vms.map((v) => v.ip), ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'], 'the walk starts after the gateway');
   t.ok(p.vms.every((v) => v.boot === 'injected'));

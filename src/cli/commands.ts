@@ -35,6 +35,7 @@ import { resolveScenario } from '../scenario/resolve.js';
 import { renderTable } from '../report/table.js';
 import { flakiness } from '../report/flakiness.js';
 import { registerImport } from './import-command.js';
+import { runResult } from '../result.js';
 import { registerCompare } from './compare-command.js';
 
 type SetExit = (code: number) => void;
@@ -227,17 +228,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
         symptoms: classifySymptoms(live.plan, checked.observations, checked.reach, checked.egress),
         timings: { ...progress.timings, total: Math.round(performance.now() - t0) },
       };
-      const result: RunResult = {
-        schemaVersion: RESULT_SCHEMA_VERSION,
-        scenario: lab.state.scenario,
-        file: lab.state.file,
-        backend: lab.state.backend,
-        startedAt: new Date().toISOString(),
-        ok: variant.ok,
-        summary,
-        variants: [variant],
-        timings: { total: variant.timings.total! },
-      };
+      const result = runResult({ scenario: lab.state.scenario, file: lab.state.file, backend: lab.state.backend, startedAt: new Date(), variants: [variant], totalMs: variant.timings.total! });
       process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, '(not saved: flatlab check observes a live lab)'));
       setExit(exitCodeOf(result));
     });

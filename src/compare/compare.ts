@@ -204,8 +204,8 @@ function sysctls(c: Ctx, dump: NodeDump): void {
       add(c, {
         kind: 'ip-forward-off',
         what: `net.ipv4.ip_forward=${got} (model ${want})`,
-        symptom: node.gateway ? `${node.name} routes nothing: its instances cannot leave the flat network through their gateway ${node.bridgeIp ?? ''}`.trim() : `none while ${node.name} routes for no instance`,
-        breaks: node.gateway,
+        symptom: node.isGateway ? `${node.name} routes nothing: its instances cannot leave the flat network through their gateway ${node.bridgeIp ?? ''}`.trim() : `none while ${node.name} routes for no instance`,
+        breaks: node.isGateway,
         report: 2,
       });
     } else if (key === 'net.bridge.bridge-nf-call-iptables') {
@@ -259,7 +259,7 @@ function compareTable(c: Ctx, table: string, model: Table, node: Table): void {
       add(c, {
         kind: 'policy',
         what: `${table} ${chain} policy ${got} (model ${policy})`,
-        symptom: `what nova's chains do not accept is ${got === 'DROP' ? 'dropped' : 'let through'}${chain === 'FORWARD' && c.node.gateway ? ` (nova-network accepts ${c.node.bridge} traffic itself, so instance flows pass)` : ''}`,
+        symptom: `what nova's chains do not accept is ${got === 'DROP' ? 'dropped' : 'let through'}${chain === 'FORWARD' && c.node.isGateway ? ` (nova-network accepts ${c.node.bridge} traffic itself, so instance flows pass)` : ''}`,
         breaks: false,
       });
     }

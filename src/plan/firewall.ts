@@ -81,7 +81,7 @@ export function renderFirewall(i: FirewallInputs): string {
     for (const c of ['INPUT', 'OUTPUT', 'FORWARD']) add(c, `-j ${bin}-${c}`);
   }
   const br = i.node.bridge;
-  if (i.node.gateway) {
+  if (i.node.isGateway) {
     // nova-network: ensure_bridge's forward accepts and the dnsmasq accepts.
     add(`${NETWORK}-FORWARD`, `-i ${br} -j ACCEPT`);
     add(`${NETWORK}-FORWARD`, `-o ${br} -j ACCEPT`);
@@ -124,7 +124,7 @@ export function renderFirewall(i: FirewallInputs): string {
     ...chains.map((c) => `:${c} - [0:0]`),
     ...rules,
     'COMMIT',
-    ...(i.node.gateway && i.node.public ? renderNat(i.network.cidr, i.node.public.ip, i.node.public.iface, i.release) : []),
+    ...(i.node.isGateway && i.node.public ? renderNat(i.network.cidr, i.node.public.ip, i.node.public.iface, i.release) : []),
     '',
   ].join('\n');
 }

@@ -16,7 +16,7 @@ export interface Probe {
   port?: number;
 }
 
-export interface Verdict {
+export interface Judgement {
   expect: Reachability;
   reason: string;
 }
@@ -50,7 +50,7 @@ export interface OracleInputs {
   allowSameNet?: Record<string, boolean>;
 }
 
-export function judge(i: OracleInputs, probe: Probe): Verdict {
+export function judge(i: OracleInputs, probe: Probe): Judgement {
   const src = i.vms.find((v) => v.name === probe.from)!;
   const dst = i.vms.find((v) => v.name === probe.to)!;
   const chain = instanceChain(dst);
@@ -60,7 +60,7 @@ export function judge(i: OracleInputs, probe: Probe): Verdict {
   // Accepted by the firewall: the guest's own kernel answers, or refuses a port where
   // nothing listens (a TCP reset, an ICMP port unreachable, which its chain lets back
   // as ESTABLISHED/RELATED).
-  const accepted = (why: string): Verdict => {
+  const accepted = (why: string): Judgement => {
     const listens = dst.declaredServices;
     if (probe.proto !== 'icmp' && listens !== null && !listens.some((s) => s.proto === probe.proto && s.port === probe.port)) {
       const has = listens.length ? listens.map((s) => `${s.proto}/${s.port}`).join(', ') : 'none';

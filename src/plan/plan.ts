@@ -138,12 +138,12 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
         : null;
     // the DHCP server nova-compute lets through to its instances (nova's dhcp_server)
     const dhcpServerIp = flatManager ? null : multiHost ? bridgeIp : gateway;
-    const firewallInputs = { bridge: network.bridge, bridgeIp, gateway: isGateway, public: pub, dhcpServer: dhcpServerIp };
+    const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIp };
     return {
       name,
       netns: netnsName(prefix, name),
       role: n.role,
-      gateway: isGateway,
+      isGateway,
       public: pub,
       uplink: nova.flat_interface,
       // FlatDHCPManager's ensure_bridge (nova-network, or nova-compute's plug_bridge)

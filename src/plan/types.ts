@@ -68,7 +68,7 @@ export interface NodePlan {
   /** `network`: the single host's nova-network (multi_host false); every multi_host node acts as one */
   role: 'compute' | 'network';
   /** whether nova-network routes (and, with a way out, SNATs) for VMs here */
-  gateway: boolean;
+  isGateway: boolean;
   public: PublicNicPlan | null;
   /** flat_interface: the node's NIC on the flat segment */
   uplink: string;
@@ -97,7 +97,7 @@ export interface NodePlan {
 export interface FirewallNode {
   bridge: string;
   bridgeIp: string | null;
-  gateway: boolean;
+  isGateway: boolean;
   public: PublicNicPlan | null;
   /** nova's dhcp_server for this node's instances: the DHCP replies their chains let in */
   dhcpServer: string | null;

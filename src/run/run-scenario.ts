@@ -28,10 +28,8 @@ import {
   INCOMPLETE_MARKER,
   prepareResultsDir,
   resultsDirFor,
-  RESULT_SCHEMA_VERSION,
   writeResult,
   type RunResult,
-  type Summary,
   type VariantResult,
 } from './results.js';
 import type { DropCount } from '../checks/counters.js';
@@ -151,12 +149,8 @@ async function saveFirewalls(backend: Backend, plan: Plan, dir: string): Promise
   );
 }
 
-export function summarise(verdicts: Verdict[]): Summary {
-  const skipped = verdicts.filter((v) => v.skipped).length;
-  const passed = verdicts.filter((v) => v.ok && !v.skipped).length;
-  const flaky = verdicts.filter((v) => v.ok && v.flaky).length;
-  return { passed, failed: verdicts.length - passed - skipped, skipped, ...(flaky ? { flaky } : {}) };
-}
+export { summarise } from '../result.js';
+import { runResult, summarise } from '../result.js';
 
 interface VariantRun {
   /** `up`: the lab was checked and stays, waiting to be marked kept */
@@ -290,18 +284,14 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
     await Promise.all(runs.map((r) => runVariant(r, { ...opts, file: loaded.file }, signal)));
     if (signal.aborted && signal.reason instanceof InterruptedError) interrupted = signal.reason;
   });
-  const all = runs.flatMap((r) => r.result.verdicts);
-  const result: RunResult = {
-    schemaVersion: RESULT_SCHEMA_VERSION,
+  const result: RunResult = runResult({
     scenario: loaded.scenario.name,
     file: loaded.file,
     backend: backend.name,
-    startedAt: startedAt.toISOString(),
-    ok: runs.every((r) => r.result.ok),
-    summary: summarise(all),
+    startedAt,
     variants: runs.map((r) => r.result),
-    timings: { total: Math.round(performance.now() - t0) },
-  };
+    totalMs: performance.now() - t0,
+  });
   const notice = neighbourTableNotice(fullsBefore, neighbourTableFulls(), Math.max(...runs.map((r) => r.plan.vms.length)));
   if (notice) result.neighbourTable = notice;
   if (interrupted) result.interrupted = interrupted.signal;
