@@ -11,16 +11,16 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { compareNode, UNSEEN, type Difference } from '../compare/compare.js';
-import { readDump } from '../compare/dump.js';
-import { modelFromNode } from '../compare/node-model.js';
-import { UserError } from '../errors.js';
-import type { Plan } from '../plan/types.js';
-import { planVariant, selectVariants } from '../run/run-scenario.js';
-import { loadScenarioFile } from '../scenario/load.js';
-import { resolveScenario } from '../scenario/resolve.js';
+import { compareNode, UNSEEN, type Difference } from '../../compare/compare.js';
+import { readDump } from '../../compare/dump.js';
+import { modelFromNode } from '../../compare/node-model.js';
+import { UserError } from '../../errors.js';
+import type { Plan } from '../../plan/types.js';
+import { planVariant, selectVariants } from '../../run/run-scenario.js';
+import { loadScenarioFile } from '../../scenario/load.js';
+import { resolveScenario } from '../../scenario/resolve.js';
 
-export const COLLECT_SCRIPT = fileURLToPath(new URL('../../assets/collect.sh', import.meta.url));
+export const COLLECT_SCRIPT = fileURLToPath(new URL('../../../assets/collect.sh', import.meta.url));
 
 type SetExit = (code: number) => void;
 
@@ -73,14 +73,6 @@ export function renderDifferences(node: string, collected: string, label: string
 }
 
 export function registerCompare(program: Command, setExit: SetExit): void {
-  program
-    .command('collect-script')
-    .option('--path', 'print where the script is instead of the script')
-    .description('print the read-only POSIX sh script that collects a real node for compare (sh collect.sh OUTDIR)')
-    .action(async (flags: { path?: boolean }) => {
-      process.stdout.write(flags.path ? `${COLLECT_SCRIPT}\n` : await readFile(COLLECT_SCRIPT, 'utf8'));
-    });
-
   program
     .command('compare')
     .argument('<node>', 'the node the dump was collected on, as the model names it')

@@ -3,11 +3,11 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
-import { parseNovaConf, type ParsedConf } from '../import/nova-conf.js';
-import { importScenario } from '../import/to-scenario.js';
-import { RELEASES, type Release } from '../nova/releases.js';
-import { printableLines } from './output.js';
+import { UserError } from '../../errors.js';
+import { parseNovaConf, type ParsedConf } from '../../import/nova-conf.js';
+import { importScenario } from '../../import/to-scenario.js';
+import { RELEASES, type Release } from '../../nova/releases.js';
+import { printableLines } from '../output.js';
 
 /** nova.conf is a page; anything far larger is the wrong file */
 const MAX_CONF_BYTES = 1024 * 1024;

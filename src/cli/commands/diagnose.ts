@@ -1,0 +1,42 @@
+/** `flatlab diagnose`: trace one flow of a live lab hop by hop and say where its packets stop */
+import chalk from 'chalk';
+import type { Command } from 'commander';
+import { UserError } from '../../errors.js';
+import { DEFAULT_RESULTS_ROOT, prepareResultsDir, resultsDirFor } from '../../run/results.js';
+import { diagnoseFlow } from '../../diagnose/run-diagnosis.js';
+import { egressFlow, vmFlow } from '../../diagnose/flow.js';
+import type { Protocol } from '../../plan/types.js';
+import { join } from 'node:path';
+import { findKeptLab, reattach } from '../../run/runs.js';
+import { SetExit } from './shared.js';
+
+export function registerDiagnose(program: Command, setExit: SetExit): void {
+  program
+    .command('diagnose')
+    .argument('<from>', 'the source VM')
+    .argument('<to>', 'the destination VM, or "external" for the way out')
+    .option('--proto <proto>', 'icmp, tcp or udp', 'icmp')
+    .option('--port <n>', 'tcp/udp port')
+    .option('--run <prefix>', 'which lab, when several are up')
+    .option('--results <dir>', 'results root (for the captures)', DEFAULT_RESULTS_ROOT)
+    .option('--json', 'print the diagnosis and its evidence as JSON')
+    .description('trace one flow of a live lab hop by hop and say where its packets stop')
+    .action(async (from: string, to: string, flags: { proto: string; port?: string; run?: string; results: string; json?: boolean }) => {
+      const lab = await findKeptLab(flags.run);
+      const plan = lab.state.plan;
+      const vmNames = plan.vms.map((v) => v.name).join(', ');
+      if (!plan.vms.some((v) => v.name === from)) throw new UserError(`${lab.prefix} has no VM "${from}" (VMs: ${vmNames})`);
+      if (to !== 'external' && !plan.vms.some((v) => v.name === to)) throw new UserError(`${lab.prefix} has no VM "${to}" (VMs: ${vmNames}${plan.external ? ', or external' : ''})`);
+      if (to === 'external' && !plan.external) throw new UserError(`${lab.prefix} has no external network`);
+      if (!['icmp', 'tcp', 'udp'].includes(flags.proto)) throw new UserError(`--proto: "${flags.proto}" is not icmp, tcp or udp`);
+      const port = flags.port === undefined ? undefined : Number(flags.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new UserError(`--port: "${flags.port}" is not a port`);
+      if (flags.proto !== 'icmp' && port === undefined && to !== 'external') throw new UserError(`--port is needed for ${flags.proto}`);
+      const backend = reattach(lab.state).backend;
+      const flow = to === 'external' ? egressFlow(plan, from) : vmFlow(plan, from, to, flags.proto as Protocol, port);
+      const dir = join(await prepareResultsDir(resultsDirFor(flags.results, lab.state.scenario, new Date())), 'diagnosis');
+      const d = await diagnoseFlow(backend, plan, flow, dir);
+      process.stdout.write(flags.json ? JSON.stringify(d, null, 2) + '\n' : `${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
+      setExit(d.problem ? 1 : 0);
+    });
+}

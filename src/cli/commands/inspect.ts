@@ -1,0 +1,48 @@
+/** `flatlab inspect`: show a live lab: backend, nodes with bridge address and uplink, VMs with MAC, address and gateway, faults, age */
+import chalk from 'chalk';
+import type { Command } from 'commander';
+import { findKeptLab, reattach } from '../../run/runs.js';
+import { renderTable } from '../../report/table.js';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .option('--run <prefix>', 'which lab, when several are up')
+    .option('--json', 'the lab as JSON')
+    .description('show a live lab: backend, nodes with bridge address and uplink, VMs with MAC, address and gateway, faults, age')
+    .action(async (flags: { run?: string; json?: boolean }) => {
+      // read-only: a running lab may be inspected too, when named
+      const lab = await findKeptLab(flags.run, true);
+      const { plan, backend, clients } = reattach(lab.state);
+      const states = await Promise.all(plan.vms.map((v) => backend.readVmState(v, clients[v.name])));
+      const ageS = Math.round((Date.now() - Date.parse(lab.state.createdAt)) / 1000);
+      const info = {
+        prefix: lab.prefix,
+        status: lab.status,
+        scenario: plan.scenario,
+        variant: plan.variant,
+        release: plan.release,
+        backend: lab.state.backend,
+        ...(lab.state.backend === 'docker' ? { engine: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock' } : {}),
+        owner: lab.state.owner,
+        ageSeconds: ageS,
+        nodes: plan.nodes.map((n) => ({ name: n.name, namespace: n.netns, bridge: n.bridge, bridgeIp: n.bridgeIp, uplink: n.uplink, ...(n.public ? { myIp: n.public.ip, publicInterface: n.public.iface } : {}), vms: n.vms })),
+        vms: plan.vms.map((v, i) => ({ name: v.name, node: v.node, mac: states[i]!.mac ?? v.mac, tap: v.tap, address: states[i]!.addresses[0]?.ip ?? null, planned: v.ip, gateway: states[i]!.defaultGateway })),
+        faults: plan.faults.map((f) => ({ type: f.type, node: f.node, change: f.change, models: f.models })),
+      };
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        return;
+      }
+      const out = [
+        `${chalk.bold(lab.prefix)} ${lab.status}: ${plan.scenario}${plan.variant !== 'default' ? ` · variant ${plan.variant}` : ''}, release ${plan.release}, backend ${info.backend}${'engine' in info ? ` (${info.engine})` : ''}, up ${ageS} s, owner ${lab.state.owner.user ?? '?'} pid ${lab.state.owner.pid}`,
+        '',
+        renderTable(['node', 'bridge', 'address', 'uplink', 'my_ip', 'VMs'], info.nodes.map((n) => [n.name, n.bridge, n.bridgeIp ?? '—', n.uplink, n.myIp ?? '—', n.vms.join(', ')])),
+        '',
+        renderTable(['VM', 'node', 'tap', 'MAC', 'address', 'gateway'], info.vms.map((v) => [v.name, v.node, v.tap, v.mac, v.address ?? '—', v.gateway ?? '—'])),
+        ...(info.faults.length ? ['', ...info.faults.map((f) => chalk.yellow(`  fault ${f.type}${f.node ? ` on ${f.node}` : ''}: ${f.change} (${f.models})`))] : []),
+        '',
+      ];
+      process.stdout.write(out.join('\n'));
+    });
+}

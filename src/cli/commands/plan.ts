@@ -1,0 +1,23 @@
+/** `flatlab plan`: print what a run would build and expect, without building it */
+import type { Command } from 'commander';
+import { renderPlan } from '../../report/plan-text.js';
+import { RELEASES } from '../../nova/releases.js';
+import { planVariant, selectVariants } from '../../run/run-scenario.js';
+import { resolveScenario } from '../../scenario/resolve.js';
+import { releaseFlag, loadWarned } from './shared.js';
+
+export function registerPlan(program: Command): void {
+  program
+    .command('plan')
+    .argument('<scenario>', 'a scenario name or file')
+    .option('--json', 'the plan as JSON')
+    .option('--variant <name>', 'only this variant')
+    .option('--release <release>', `plan this nova release instead of the scenario's (${RELEASES.join(', ')})`)
+    .description('print what a run would build and expect, without building it')
+    .action(async (arg: string, flags: { json?: boolean; variant?: string; release?: string }) => {
+      const loaded = await loadWarned(resolveScenario(arg));
+      const release = flags.release ? releaseFlag(flags.release) : undefined;
+      const plans = selectVariants(loaded, flags.variant).map((v) => planVariant(v, '000000', false, release));
+      process.stdout.write(flags.json ? JSON.stringify(plans.length === 1 ? plans[0] : plans, null, 2) + '\n' : plans.map(renderPlan).join('\n'));
+    });
+}

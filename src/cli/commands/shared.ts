@@ -1,0 +1,90 @@
+/** What several commands share: the run flags, loading a scenario with its warnings, exit codes. */
+import chalk from 'chalk';
+import type { Command } from 'commander';
+import { backendNames } from '../../backend/registry.js';
+import { UserError } from '../../errors.js';
+import { renderReport } from '../../report/terminal.js';
+import { DEFAULT_RESULTS_ROOT, type RunResult } from '../../run/results.js';
+import { RELEASES, type Release } from '../../nova/releases.js';
+import { keepLabs, runScenario } from '../../run/run-scenario.js';
+import { loadScenarioFile, type LoadedScenario } from '../../scenario/load.js';
+import { printableLines } from '../output.js';
+import { resolveScenario } from '../../scenario/resolve.js';
+
+export type SetExit = (code: number) => void;
+
+/** --release NAME, checked. */
+export function releaseFlag(name: string): Release {
+  if (!(RELEASES as readonly string[]).includes(name)) throw new UserError(`--release: "${name}" is not a release (${RELEASES.join(', ')})`);
+  return name as Release;
+}
+
+/** Loads a scenario and says, one line each, which mistakes nova accepted it builds. */
+export async function loadWarned(file: string): Promise<LoadedScenario> {
+  const loaded = await loadScenarioFile(file);
+  for (const w of printableLines(loaded.warnings)) process.stderr.write(`${chalk.yellow(w)}\n`);
+  return loaded;
+}
+
+
+export interface RunFlags {
+  explain?: boolean;
+  ignoreExpect?: boolean;
+  release?: string;
+  /** default: the scenario's backend:, else netns */
+  backend?: string;
+  results: string;
+  variant?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function addRunFlags(cmd: Command, variantHelp = 'run only this variant (default: every variant)'): Command {
+  return cmd
+    .option('-b, --backend <name>', `backend (${backendNames().join(', ')}; default: the scenario's backend:, else netns)`)
+    .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
+    .option('--variant <name>', variantHelp)
+    .option('--ignore-expect', "check against what the scenario derives, as if it had no expect: block")
+    .option('--release <release>', `build this nova release instead of the scenario's (${RELEASES.join(', ')})`)
+    .option('--explain', 'trace the failures the scenario expects too, hop by hop (default for scenarios under bugs/)')
+    .option('--no-explain', 'trace only unexpected failures')
+    .option('-q, --quiet', 'no progress lines')
+    .option('--json', 'print result.json instead of the report');
+}
+
+export async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: SetExit): Promise<void> {
+  const loaded = await loadWarned(resolveScenario(arg));
+  // `up` keeps one lab: the variant asked for, or the first
+  const variant = keep ? (flags.variant ?? loaded.variants[0]!.name) : flags.variant;
+  const { result, resultsDir, interrupted, toKeep } = await runScenario(loaded, {
+    backend: flags.backend ?? loaded.scenario.backend ?? 'netns',
+    resultsRoot: flags.results,
+    quiet: flags.quiet || flags.json,
+    keep,
+    ignoreExpect: flags.ignoreExpect === true,
+    ...(variant !== undefined ? { variant } : {}),
+    ...(flags.release ? { release: releaseFlag(flags.release) } : {}),
+    ...(flags.explain !== undefined ? { explain: flags.explain } : {}),
+    // scripts and tests that must know their labs' prefixes in advance
+    ...(process.env.FLATLAB_RUN_ID ? { runId: process.env.FLATLAB_RUN_ID } : {}),
+  });
+  process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, resultsDir));
+  const lab = result.variants[0];
+  if (keep && lab && !lab.error && toKeep.length > 0) {
+    const vm = lab.plan.vms[0]?.name ?? 'NODE';
+    if (!flags.json) process.stdout.write(
+      `  lab ${chalk.bold(lab.prefix)} (variant ${lab.variant}) is up. ` +
+        `Try: flatlab exec --run ${lab.prefix} ${vm} -- ip addr · flatlab check --run ${lab.prefix} · flatlab down ${lab.prefix}\n\n`,
+    );
+    await keepLabs(toKeep);
+  }
+  setExit(interrupted ? interrupted.exitCode : exitCodeOf(result));
+}
+
+export function exitCodeOf(r: RunResult): number {
+  return r.ok ? 0 : 1;
+}
+
+/** Commands that create, enter or remove labs: they need root, and say so before anything else. */
+export const NEEDS_ROOT = new Set(['run', 'up', 'suite', 'exec', 'check', 'diagnose', 'inspect', 'down', 'clean', 'build']);
+
