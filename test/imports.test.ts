@@ -88,3 +88,13 @@ t.test('outside src/backend/, nothing imports a concrete backend (only the contr
   }
   t.same(offenders, []);
 });
+
+t.test('src/README.md names every folder and top-level file of src/, and only those', async (t) => {
+  const note = readFileSync(join(SRC, 'README.md'), 'utf8');
+  const table = new Set([...note.matchAll(/^\| `([a-z]+)\/` \|/gm)].map((m) => m[1]!));
+  const folders = readdirSync(SRC).filter((e) => statSync(join(SRC, e)).isDirectory());
+  t.same([...table].sort(), folders.sort(), 'one table row per folder');
+  const files = readdirSync(SRC).filter((e) => e.endsWith('.ts'));
+  for (const f of files) t.match(note, `\`${f}\``, `${f} is described`);
+  for (const b of readdirSync(join(SRC, 'backend')).filter((e) => statSync(join(SRC, 'backend', e)).isDirectory())) t.match(note, `\`${b}/\``, `backend ${b} is described`);
+});
