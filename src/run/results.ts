@@ -1,12 +1,9 @@
 /** The results folder of a run: result.json plus the lab's own files (dnsmasq logs, lease logs). */
 import { constants, statfsSync } from 'node:fs';
-import { access, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { execa } from 'execa';
-import { renderJunit } from '../report/junit.js';
-import { renderHtml } from '../report/html.js';
-import type { RunResult } from '../result.js';
 
 // the result's types live in a module of their own (src/result.ts), which the renderers
 // read without depending on how a run writes its folder
@@ -111,14 +108,6 @@ export async function collectArtifacts(runtimeDir: string, dir: string, vmCount 
       }),
     ),
   );
-}
-
-export async function writeResult(dir: string, result: RunResult): Promise<string> {
-  const path = join(dir, 'result.json');
-  await writeFile(path, JSON.stringify(result, null, 2) + '\n');
-  await writeFile(join(dir, 'junit.xml'), renderJunit(result));
-  await writeFile(join(dir, 'report.html'), renderHtml(result));
-  return path;
 }
 
 /**

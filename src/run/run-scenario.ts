@@ -28,7 +28,6 @@ import {
   INCOMPLETE_MARKER,
   prepareResultsDir,
   resultsDirFor,
-  writeResult,
   type RunResult,
   type VariantResult,
 } from './results.js';
@@ -150,6 +149,7 @@ async function saveFirewalls(backend: Backend, plan: Plan, dir: string): Promise
 }
 
 export { summarise } from '../result.js';
+import { writeResult } from '../report/write.js';
 import { runResult, summarise } from '../result.js';
 
 interface VariantRun {

@@ -3,9 +3,8 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { RESULT_SCHEMA_VERSION, type RunResult } from '../../run/results.js';
 import { join } from 'node:path';
-import { renderHtml } from '../../report/html.js';
-import { renderJunit } from '../../report/junit.js';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeReports } from '../../report/write.js';
+import { readFile } from 'node:fs/promises';
 
 export function registerReport(program: Command): void {
   program
@@ -20,8 +19,7 @@ export function registerReport(program: Command): void {
         throw new UserError(`${dir}: no readable result.json (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
       if (result.schemaVersion !== RESULT_SCHEMA_VERSION) throw new UserError(`${dir}/result.json: schema version ${result.schemaVersion}, this flatlab reads ${RESULT_SCHEMA_VERSION}`);
-      await writeFile(join(dir, 'report.html'), renderHtml(result));
-      await writeFile(join(dir, 'junit.xml'), renderJunit(result));
+      await writeReports(dir, result);
       process.stdout.write(`${join(dir, 'report.html')}\n${join(dir, 'junit.xml')}\n`);
     });
 }
