@@ -43,7 +43,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerExec(program, setExit);
   registerCheck(program, setExit);
   registerDiagnose(program, setExit);
-  registerReport(program);
+  registerReport(program, setExit);
   registerGraph(program);
   registerImage(program);
   registerSchema(program);

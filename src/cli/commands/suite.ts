@@ -11,8 +11,10 @@ import { writeFile } from 'node:fs/promises';
 import { findScenarios } from '../../scenario/resolve.js';
 import { mapLimit } from '../../wait.js';
 import { runScenario } from '../../run/run-scenario.js';
-import { renderTable } from '../../report/table.js';
+import { renderFlakiness, renderSuiteTable } from '../../report/suite-table.js';
 import { flakiness } from '../../report/flakiness.js';
+import { assignShards, parseShard } from '../../run/shard.js';
+import { scenarioKey, writeSuiteManifest, type SuiteRun } from '../../run/suite-manifest.js';
 import { loadWarned, SetExit } from './shared.js';
 
 export function registerSuite(program: Command, setExit: SetExit): void {
@@ -24,10 +26,12 @@ export function registerSuite(program: Command, setExit: SetExit): void {
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--dir <dir>', 'where the scenarios are (default: scenarios/)')
     .option('--repeat <n>', 'run each scenario N times and list every check whose verdict changed between repeats', '1')
+    .option('--shard <i/n>', 'run only part I of N (the same split on every machine; `flatlab report --merge` joins the parts)')
     .option('--json', 'print every run (results folder, verdicts) and the flaky checks as JSON')
     .option('-q, --quiet', 'no line per run while they run')
     .description('run every scenario (every variant, on one backend or several), several at once, and print a table')
-    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string; json?: boolean; quiet?: boolean }) => {
+    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string; shard?: string; json?: boolean; quiet?: boolean }) => {
+      const shard = flags.shard !== undefined ? parseShard(flags.shard) : null;
       const jobs = Number(flags.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
       const repeat = Number(flags.repeat);
@@ -38,9 +42,11 @@ export function registerSuite(program: Command, setExit: SetExit): void {
       for (const b of backends ?? []) if (!backendNames().includes(b)) throw new UserError(`--backend: no backend "${b}" (${backendNames().join(', ')}, or all)`);
       const loaded = await Promise.all(files.map((f) => loadWarned(f)));
       // each scenario once per backend asked for (or on its own backend)
-      const work = loaded.flatMap((l) =>
-        (backends ?? [l.scenario.backend ?? 'netns']).flatMap((backend) => Array.from({ length: repeat }, (_, i) => ({ l, backend, round: i + 1 }))),
-      );
+      const units = loaded.flatMap((l, k) => (backends ?? [l.scenario.backend ?? 'netns']).map((backend) => ({ l, backend, key: `${scenarioKey(files[k]!, flags.dir)}@${backend}` })));
+      const shardOf = shard ? assignShards(units.map((u) => ({ key: u.key, weight: u.l.variants.length * repeat })), shard.count) : null;
+      const mine = shardOf ? units.filter((u) => shardOf.get(u.key) === shard!.index) : units;
+      const work = mine.flatMap(({ l, backend, key }) => Array.from({ length: repeat }, (_, i) => ({ l, backend, key, round: i + 1 })));
+      if (work.length === 0) process.stderr.write(`  shard ${flags.shard} has nothing to run (${units.length} scenario runs in ${shard!.count} shards)\n`);
       const several = new Set(work.map((w) => w.backend)).size > 1;
       const t0 = performance.now();
       let done = 0;
@@ -55,9 +61,14 @@ export function registerSuite(program: Command, setExit: SetExit): void {
       });
       const { flaky, retried } = flakiness(outcomes.map((o) => o.result));
       const failed = outcomes.filter((o) => !o.result.ok);
-      // one junit.xml for the whole suite, beside the runs' own folders
-      const junit = join(await prepareResultsDir(flags.results, { unique: false }), `suite-${new Date().toISOString().replace(/:/g, '-')}.junit.xml`);
+      // one junit.xml for the whole suite, beside the runs' own folders, and the list of
+      // its runs (what `flatlab report --merge` reads)
+      const stamp = `suite-${new Date().toISOString().replace(/:/g, '-')}${shard ? `-shard-${shard.index}-of-${shard.count}` : ''}`;
+      const root = await prepareResultsDir(flags.results, { unique: false });
+      const junit = join(root, `${stamp}.junit.xml`);
+      const runs: SuiteRun[] = outcomes.map((o, i) => ({ key: work[i]!.key, repeat: work[i]!.round, resultsDir: o.resultsDir }));
       await writeFile(junit, renderSuiteJunit(outcomes.map((o, i) => ({ result: o.result, ...(repeat > 1 ? { repeat: work[i]!.round } : {}) }))));
+      await writeSuiteManifest(join(root, `${stamp}.json`), { shard: shard ? `${shard.index}/${shard.count}` : null, repeat, runs });
       const interrupted = outcomes.find((o) => o.interrupted)?.interrupted;
       setExit(interrupted ? interrupted.exitCode : failed.length || flaky.length ? 1 : 0);
       if (flags.json) {
@@ -65,31 +76,9 @@ export function registerSuite(program: Command, setExit: SetExit): void {
         process.stdout.write(JSON.stringify({ ok: failed.length === 0 && flaky.length === 0, runs, flaky, retried, junit }, null, 2) + '\n');
         return;
       }
-      const rows = outcomes.flatMap(({ result }, i) =>
-        result.variants.map((v) => [
-          result.scenario,
-          ...(several ? [result.backend] : []),
-          ...(repeat > 1 ? [String(work[i]!.round)] : []),
-          v.variant,
-          v.ok ? chalk.green('pass') : chalk.red.bold(v.error ? 'error' : 'FAIL'),
-          `${v.summary.passed}/${v.summary.passed + v.summary.failed}${v.summary.skipped ? ` (+${v.summary.skipped} skipped)` : ''}`,
-          v.symptoms.map((x) => x.code).join(', '),
-          `${v.timings.total} ms`,
-        ]),
-      );
-      process.stdout.write('\n' + renderTable(['scenario', ...(several ? ['backend'] : []), ...(repeat > 1 ? ['repeat'] : []), 'variant', 'result', 'checks', 'symptom', 'time'], rows) + '\n');
+      process.stdout.write('\n' + renderSuiteTable(outcomes.map((o, i) => ({ result: o.result, repeat: work[i]!.round })), { several, repeats: repeat > 1 }) + '\n');
       for (const o of failed) process.stdout.write(chalk.dim(`  ${o.result.scenario}: ${o.resultsDir}\n`));
-      if (flaky.length > 0) {
-        process.stdout.write(`\n  ${chalk.red.bold(`${flaky.length} flaky check${flaky.length > 1 ? 's' : ''}`)} (the verdict changed between repeats):\n`);
-        for (const f of flaky) {
-          process.stdout.write(`  ${f.scenario}${several ? ` on ${f.backend}` : ''} ${f.variant}: ${f.check}\n`);
-          for (const s of f.seen) process.stdout.write(chalk.dim(`      repeat ${s.repeat}: ${s.ok ? 'pass' : 'FAIL'}, observed ${s.observed}\n`));
-        }
-      }
-      if (retried.length > 0) {
-        process.stdout.write(`\n  ${chalk.yellow(`${retried.length} check${retried.length > 1 ? 's' : ''} passed only on a later try`)}:\n`);
-        for (const r of retried) process.stdout.write(chalk.dim(`  ${r.scenario} ${r.variant} (repeat ${r.repeat}): ${r.check}: ${r.tries.join(' | ')}\n`));
-      }
+      process.stdout.write(renderFlakiness(flaky, retried, several));
       process.stdout.write(
         `\n  ${failed.length === 0 ? chalk.green(`all ${outcomes.length} scenario runs as expected`) : chalk.red.bold(`${failed.length} of ${outcomes.length} scenario runs failed`)}${repeat > 1 ? `, ${flaky.length} flaky` : ''} ${chalk.dim(`in ${Math.round(performance.now() - t0)} ms, ${jobs} at once`)}\n` +
           chalk.dim(`  results: ${flags.results} (junit: ${junit})\n\n`),
