@@ -80,3 +80,11 @@ t.test('a failure at each step: the run fails saying so, and the lab is torn dow
     t.equal(lab.left, 0, `${step}: no process left running`);
   }
 });
+
+t.test('a teardown that fails says so and points at flatlab clean', async (t) => {
+  const { out, lab } = await run('destroy');
+  const v = out.result.variants[0]!;
+  t.equal(out.result.ok, false);
+  t.match(v.error ?? '', /teardown failed: injected failure at destroy \(flatlab clean removes what is left\)/);
+  t.equal(lab.left, 0, 'the processes were stopped before');
+});
