@@ -210,3 +210,27 @@ export async function pidNetnsInode(pid: number): Promise<number | null> {
     return null;
   }
 }
+
+/** The machine's neighbour table limit (net.ipv4.neigh.default.gc_thresh3); 1024 (the kernel default) when unreadable. */
+export function neighbourTableLimit(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/neigh/default/gc_thresh3', 'utf8').trim()) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+/**
+ * How many times the kernel refused a new neighbour entry since boot (table_fulls of
+ * /proc/net/stat/arp_cache, machine-wide), or null where unreadable.
+ */
+export function neighbourTableFulls(): number | null {
+  try {
+    const [head, values] = readFileSync('/proc/net/stat/arp_cache', 'utf8').trim().split('\n');
+    const i = head!.trim().split(/\s+/).indexOf('table_fulls');
+    const v = values?.trim().split(/\s+/)[i];
+    return i >= 0 && v !== undefined ? parseInt(v, 16) : null;
+  } catch {
+    return null;
+  }
+}

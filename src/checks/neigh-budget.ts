@@ -10,7 +10,9 @@
  * so it spends at most a share of that table in any window: at 1000 VMs, hundreds of
  * concurrent probes would otherwise fail for a reason that is flatlab's, not the network's.
  */
-import { readFileSync } from 'node:fs';
+import { neighbourTableLimit } from '../backend/procfs.js';
+
+export { neighbourTableFulls, neighbourTableLimit } from '../backend/procfs.js';
 
 /**
  * How long a new entry stays unreclaimable: while a timer holds it (reachable 1-3 s
@@ -18,15 +20,6 @@ import { readFileSync } from 'node:fs';
  * probe), then the kernel's 5 s since its last update.
  */
 const WINDOW_MS = 9000;
-
-/** The machine's gc_thresh3, read once; 1024 (the kernel default) when unreadable. */
-export function neighbourTableLimit(): number {
-  try {
-    return Number(readFileSync('/proc/sys/net/ipv4/neigh/default/gc_thresh3', 'utf8').trim()) || 1024;
-  } catch {
-    return 1024;
-  }
-}
 
 /** Entries a probe between two VMs that have not met creates: one on each side. */
 const ENTRIES_PER_PAIR = 2;
@@ -62,21 +55,6 @@ export class NeighbourBudget {
       // the oldest admission leaves the window first
       await new Promise((r) => setTimeout(r, Math.max(5, this.windowMs - (now - this.admitted[0]!))));
     }
-  }
-}
-
-/**
- * How many times the kernel refused a new neighbour entry since boot (table_fulls of
- * /proc/net/stat/arp_cache, machine-wide), or null where unreadable.
- */
-export function neighbourTableFulls(): number | null {
-  try {
-    const [head, values] = readFileSync('/proc/net/stat/arp_cache', 'utf8').trim().split('\n');
-    const i = head!.trim().split(/\s+/).indexOf('table_fulls');
-    const v = values?.trim().split(/\s+/)[i];
-    return i >= 0 && v !== undefined ? parseInt(v, 16) : null;
-  } catch {
-    return null;
   }
 }
 
