@@ -40,7 +40,8 @@ note() { echo "$*" >> "$out/errors.txt"; }
 run() {
   name=$1; shift
   if ! have "$1"; then note "$name: $1 not found"; return; fi
-  if ! "$@" > "$out/$name" 2>> "$out/errors.txt"; then note "$name: $* failed"; fi
+  # a failed reading leaves no file: compare then says "not collected", never "empty"
+  if ! "$@" > "$out/$name" 2>> "$out/errors.txt"; then note "$name: $* failed"; rm -f "$out/$name"; fi
 }
 
 {
@@ -68,11 +69,13 @@ loaded() {
 if have ebtables; then
   legacy=no
   case "$(ebtables --version 2>/dev/null)" in *legacy*) legacy=yes ;; esac
+  eb_ok=yes
   for t in filter nat; do
     if [ "$legacy" = yes ] && ! loaded "ebtable_$t" 2>/dev/null; then continue; fi
     echo "# table $t" >> "$out/ebtables.txt"
-    ebtables -t "$t" -L >> "$out/ebtables.txt" 2>> "$out/errors.txt" || note "ebtables.txt: ebtables -t $t -L failed"
+    ebtables -t "$t" -L >> "$out/ebtables.txt" 2>> "$out/errors.txt" || { note "ebtables.txt: ebtables -t $t -L failed"; eb_ok=no; }
   done
+  [ "$eb_ok" = yes ] || rm -f "$out/ebtables.txt"
 fi
 
 # sysctls that decide forwarding and bridge filtering; "absent" when the file is not

@@ -122,3 +122,9 @@ t.test('without a scenario: the model from the nova.conf collected beside the du
   const none = planted(t, {});
   t.throws(() => modelFromNode(readDump(none), 'compute1', undefined), /no nova\.conf was collected/);
 });
+
+t.test('a dump collected without root says so, and what it lacks is not collected, not absent', async (t) => {
+  const dir = planted(t, { 'meta.txt': (s) => s.replace('uid 0', 'uid 1000') });
+  rmSync(join(dir, 'iptables-save.txt'));
+  t.same(kinds(dir), ['not-root', 'not-collected']);
+});

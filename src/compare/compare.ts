@@ -54,6 +54,9 @@ export function compareNode(plan: Plan, nodeName: string, dump: NodeDump): Diffe
     cidr: parseCidr(plan.network.cidr) as Cidr,
     out: [],
   };
+  if (dump.meta.uid !== undefined && dump.meta.uid !== '0') {
+    add(c, { kind: 'not-root', what: `collected as uid ${dump.meta.uid}, not root`, symptom: "what only root may read (the firewall, other processes' files) may be missing from the dump", breaks: false });
+  }
   links(c, dump);
   addresses(c, dump);
   sysctls(c, dump);
