@@ -130,3 +130,9 @@ t.test('network create lines and placements', async (t) => {
   t.match(errorOf(() => importScenario({ shared: [noRange], perNode: [{ node: 'n1', conf: noRange }], vms: 'n2:1' })), /n2 is not one of the --node names/);
   t.equal(maskedValue('sql_connection', 'mysql://u:p@h/db'), 'mysql://u:***@h/db');
 });
+
+t.test('a flagfile says which releases read it', async (t) => {
+  t.match(importScenario({ shared: [conf('nova.flagfile')], perNode: [] }).notes.join('\n'), /flagfile, which nova read until Folsom .*--release essex or folsom/);
+  t.notMatch(importScenario({ shared: [conf('nova.flagfile')], perNode: [], release: 'essex' }).notes.join('\n'), /flagfile/);
+  t.match(importScenario({ shared: [conf('nova.flagfile')], perNode: [], release: 'essex' }).text, /^release: essex$/m);
+});

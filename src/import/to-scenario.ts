@@ -60,6 +60,11 @@ export function importScenario(i: ImportInputs): Imported {
   const notes: string[] = [];
   const create = i.networkCreate !== undefined ? parseNetworkCreate(i.networkCreate) : null;
   const placement = nodesAndVms(i, create);
+  const flagfiles = [...i.shared, ...i.perNode.map((p) => p.conf)].filter((c) => c.style === 'flagfile');
+  if (flagfiles.length > 0 && i.release === undefined) {
+    // nova/compat/flagfile.py translated flagfiles in 2012.1 and 2012.2 (gone at 2013.1): the release is the operator's to say
+    notes.push(`${flagfiles[0]!.file} is a flagfile, which nova read until Folsom (2012.2; Grizzly dropped nova/compat/flagfile.py): the scenario builds havana unless told, pass --release essex or folsom`);
+  }
   const nodeNames = [...new Set(placement.map((p) => p.node))];
 
   // each node's view: shared files, then its own, the last assignment winning (as nova read them)
