@@ -1,5 +1,8 @@
 /** Reading a VM's network state from `ip -j -batch` output: shared by every backend. */
+import type { VmPlan } from '../plan/types.js';
+import { inSubnet } from '../net/ipv4.js';
 import type { VmNetState } from './backend.js';
+import { readArp, readLocalAddresses, readMac, readRoutes } from './procfs.js';
 
 /** The batch to run in the VM's namespace, its output parsed by parseVmState. */
 export function vmStateBatch(nic: string): string {
@@ -32,4 +35,21 @@ export function parseVmState(stdout: string, nic: string): VmNetState {
     arp,
     unresolved,
   };
+}
+
+/**
+ * The same reading from /proc of a process living in the VM (its resident: the DHCP
+ * client or init), with no process spawned: addresses from fib_trie, routes, the ARP
+ * table, the NIC's MAC from the process's own sysfs (or as `mac` reads it).
+ */
+export async function vmStateFromProc(vm: Pick<VmPlan, 'nic'>, pid: number, mac?: () => Promise<string | null>): Promise<VmNetState> {
+  const [nicMac, locals, routes, arp] = await Promise.all([mac ? mac() : readMac(pid, vm.nic), readLocalAddresses(pid), readRoutes(pid), readArp(pid)]);
+  const onNic = (routes ?? []).filter((r) => r.iface === vm.nic);
+  const connected = onNic.filter((r) => r.gateway === '0.0.0.0' && r.destination !== '0.0.0.0');
+  const addresses = (locals ?? []).map((ip) => {
+    const net = connected.find((r) => inSubnet(ip, r.destination, r.prefixLength));
+    return { ip, prefixLength: net?.prefixLength ?? 32 };
+  });
+  const def = onNic.find((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
+  return { mac: nicMac, addresses, defaultGateway: def?.gateway ?? null, arp: arp?.arp ?? {}, unresolved: arp?.unresolved ?? [] };
 }

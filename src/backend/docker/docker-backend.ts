@@ -34,7 +34,8 @@ import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
 import { isSameProcess, portBound, startTicks } from '../procfs.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
-import { parseVmState, vmStateBatch } from '../vm-state.js';
+import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
+import { Nsd, nsdProbe } from '../netns/nsd.js';
 import { connect, ensureEngine } from './engine.js';
 import { NODE_IMAGE, nodeImageExists } from './image.js';
 
@@ -54,6 +55,13 @@ export class DockerBackend implements Backend {
   // run: without it, guests start through docker exec and probes are ping/socat inside
   // the VM; the machine's own namespaces are handled the same way, one process per task.
   private readonly machine = new NetnsBackend({ helper: false });
+  /**
+   * flatlab-nsd on this machine, entering a VM's namespace through /proc/PID/ns/net of a
+   * process living in it (the guest's resident): probes without a docker exec each.
+   */
+  private readonly helper: Nsd | null = Nsd.available() ? new Nsd() : null;
+  /** the first process started in each VM: its /proc shows the VM's network */
+  private readonly residents = new Map<string, ProcessRecord>();
   private readonly docker: Docker = connect();
   /** plan target (namespace name) -> where it lives; host namespaces are absent */
   private placements = new Map<string, Placement>();
@@ -231,7 +239,9 @@ export class DockerBackend implements Backend {
     }
     const ticks = pid ? await startTicks(pid) : null;
     if (!pid || ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
-    return { pid, startTicks: ticks, role: opts.role, target };
+    const record = { pid, startTicks: ticks, role: opts.role, target };
+    if (p.vmNetns && !this.residents.has(target)) this.residents.set(target, record);
+    return record;
   }
 
   /** In a container a process is ready once it is past `sh` and `ip netns exec`. */
@@ -244,6 +254,9 @@ export class DockerBackend implements Backend {
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
     if (!this.placements.has(vm.netns)) return this.machine.readVmState(vm, resident);
+    // from the host's /proc of the guest's resident, when it lives in the VM: no docker exec
+    const living = await this.residentIn(vm.netns, resident);
+    if (living) return vmStateFromProc(vm, living.pid);
     const r = await this.exec(vm.netns, ['ip', '-j', '-batch', '-'], { input: vmStateBatch(vm.nic) });
     return parseVmState(r.stdout, vm.nic);
   }
@@ -252,9 +265,22 @@ export class DockerBackend implements Backend {
     return (await this.inTarget(proc)) && portBound(proc.pid, proto, port);
   }
 
-  /** Probes from inside the VM (ping, socat), entered through its container. */
-  probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+  /**
+   * Probes from inside the VM: through the helper into the namespace of the VM's resident
+   * (as the netns backend probes), else ping or socat run in the VM through its container.
+   */
+  async probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+    const r = this.helper ? await this.residentIn(target) : null;
+    if (r) return nsdProbe(this.helper!, `/proc/${r.pid}/ns/net`, target, dst, proto, port, timeoutMs);
     return execProbe(this, target, dst, proto, port, timeoutMs);
+  }
+
+  /** A process of the run that lives in the VM now (the one given, or the first started there). */
+  private async residentIn(target: string, given?: ProcessRecord): Promise<ProcessRecord | null> {
+    for (const r of [given, this.residents.get(target)]) {
+      if (r && r.target === target && (await this.inTarget(r))) return r;
+    }
+    return null;
   }
 
   // processes are watched and stopped by their host PID, files are shared with the
@@ -288,5 +314,6 @@ export class DockerBackend implements Backend {
 
   close(): void {
     this.machine.close();
+    this.helper?.close();
   }
 }

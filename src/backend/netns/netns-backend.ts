@@ -12,23 +12,18 @@ import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
 import { onPath } from '../../which.js';
-import { inSubnet } from '../../net/ipv4.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
 import type { Backend, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
-import { execProbe, PROBE_TOKEN } from '../exec-probe.js';
-import { Nsd } from './nsd.js';
+import { execProbe } from '../exec-probe.js';
+import { Nsd, nsdProbe } from './nsd.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
 import { ipBatch } from './ip.js';
-import { parseVmState, vmStateBatch } from '../vm-state.js';
+import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import {
   childrenOf,
   isSameProcess,
   netnsInode,
   pidsInNamespaces,
-  readLocalAddresses,
-  readArp,
-  readMac,
-  readRoutes,
   startTicks,
   pidNetnsInode,
   portBound,
@@ -163,20 +158,7 @@ export class NetnsBackend implements Backend {
    */
   async probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
     if (!this.nsd) return execProbe(this, target, dst, proto, port, timeoutMs);
-    const r = await this.nsd.probe(this.nsPath(target), proto, dst, port ?? 0, timeoutMs, PROBE_TOKEN);
-    const ms = (r.micros / 1000).toFixed(3);
-    const to = proto === 'icmp' ? dst : `${dst}:${port}`;
-    if (r.result === 'error') throw new Error(`probe from ${target} to ${to}: ${r.detail}`);
-    if (r.result === 'reachable') {
-      const what = proto === 'icmp' ? `echo reply from ${dst}` : proto === 'tcp' ? `tcp connection to ${to} established` : `udp datagram to ${to} echoed`;
-      return { observed: 'reachable', evidence: `${what} in ${ms} ms` };
-    }
-    if (r.result === 'refused') {
-      return { observed: 'refused', evidence: proto === 'tcp' ? `tcp connection to ${to} refused (reset)` : `udp to ${to}: ICMP port unreachable` };
-    }
-    if (r.detail !== 'timeout') return { observed: 'unreachable', evidence: `${proto} to ${to}: ${r.detail}` };
-    const silence = proto === 'icmp' ? `no echo reply from ${dst}` : proto === 'tcp' ? `no answer to tcp SYN to ${to}` : `no udp answer from ${to}`;
-    return { observed: 'unreachable', evidence: `${silence} within ${timeoutMs} ms${proto === 'icmp' ? '' : ' (dropped)'}` };
+    return nsdProbe(this.nsd, this.nsPath(target), target, dst, proto, port, timeoutMs);
   }
 
   signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
@@ -258,20 +240,8 @@ export class NetnsBackend implements Backend {
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
     if (!resident || !(await isSameProcess(resident.pid, resident.startTicks)) || !(await this.inTarget(resident))) return this.readVmStateWithIp(vm);
-    const [mac, locals, routes, arp] = await Promise.all([
-      this.nsd ? this.nsd.mac(this.nsPath(vm.netns), vm.nic) : readMac(resident.pid, vm.nic),
-      readLocalAddresses(resident.pid),
-      readRoutes(resident.pid),
-      readArp(resident.pid),
-    ]);
-    const onNic = (routes ?? []).filter((r) => r.iface === vm.nic);
-    const connected = onNic.filter((r) => r.gateway === '0.0.0.0' && r.destination !== '0.0.0.0');
-    const addresses = (locals ?? []).map((ip) => {
-      const net = connected.find((r) => inSubnet(ip, r.destination, r.prefixLength));
-      return { ip, prefixLength: net?.prefixLength ?? 32 };
-    });
-    const def = onNic.find((r) => r.destination === '0.0.0.0' && r.prefixLength === 0);
-    return { mac, addresses, defaultGateway: def?.gateway ?? null, arp: arp?.arp ?? {}, unresolved: arp?.unresolved ?? [] };
+    const nsd = this.nsd;
+    return vmStateFromProc(vm, resident.pid, nsd ? () => nsd.mac(this.nsPath(vm.netns), vm.nic) : undefined);
   }
 
   /** The same reading through `ip -j`, when no process of ours lives in the VM. */

@@ -8,6 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { Protocol } from '../../plan/types.js';
+import type { ProbeOutcome } from '../backend.js';
+import { PROBE_TOKEN } from '../exec-probe.js';
 
 /** Where the build puts the helper (scripts/build-native.mjs). */
 export const NSD_PATH = fileURLToPath(new URL('../../native/flatlab-nsd', import.meta.url));
@@ -167,4 +170,26 @@ export class Nsd {
     this.child?.stdin?.end();
     this.child = null;
   }
+}
+
+/**
+ * One probe through the helper, from inside the namespace at nsPath (a named namespace,
+ * or /proc/PID/ns/net of a process living in it): a raw ICMP socket as ping uses, a TCP
+ * connect, a UDP datagram the target echoes; the outcome in the words every backend uses.
+ */
+export async function nsdProbe(nsd: Nsd, nsPath: string, target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+  const r = await nsd.probe(nsPath, proto, dst, port ?? 0, timeoutMs, PROBE_TOKEN);
+  const ms = (r.micros / 1000).toFixed(3);
+  const to = proto === 'icmp' ? dst : `${dst}:${port}`;
+  if (r.result === 'error') throw new Error(`probe from ${target} to ${to}: ${r.detail}`);
+  if (r.result === 'reachable') {
+    const what = proto === 'icmp' ? `echo reply from ${dst}` : proto === 'tcp' ? `tcp connection to ${to} established` : `udp datagram to ${to} echoed`;
+    return { observed: 'reachable', evidence: `${what} in ${ms} ms` };
+  }
+  if (r.result === 'refused') {
+    return { observed: 'refused', evidence: proto === 'tcp' ? `tcp connection to ${to} refused (reset)` : `udp to ${to}: ICMP port unreachable` };
+  }
+  if (r.detail !== 'timeout') return { observed: 'unreachable', evidence: `${proto} to ${to}: ${r.detail}` };
+  const silence = proto === 'icmp' ? `no echo reply from ${dst}` : proto === 'tcp' ? `no answer to tcp SYN to ${to}` : `no udp answer from ${to}`;
+  return { observed: 'unreachable', evidence: `${silence} within ${timeoutMs} ms${proto === 'icmp' ? '' : ' (dropped)'}` };
 }
