@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { execa } from 'execa';
-import { CLI, flatlab, namespacesOf, ownRunId, prefixesFor, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir, upOwned } from './lib.js';
+import { join } from 'node:path';
+import { CLI, flatlab, namespacesOf, ownRunId, prefixesFor, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir, upOwned, writeScenario } from './lib.js';
 
 async function dockerReady(): Promise<string | false> {
   if (skipUnlessRoot) return skipUnlessRoot;
@@ -135,4 +136,16 @@ t.test('a Docker lab is entered, checked and diagnosed like a netns lab', { skip
   t.match(broken.stdout, /compute2's eth0 is not enslaved to br100/, 'the same hop and cause as on netns');
   t.equal((await flatlab(['down', ...run])).exitCode, 0);
   t.same(await containersOf([up.prefix!]), []);
+});
+
+t.test('a 64-VM Docker lab gets the plan\'s device sysctls, as on netns, and every check as expected', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const vms = Array.from({ length: 64 }, (_, i) => `  v${i + 1}: {host: c${(i % 4) + 1}}`).join('\n');
+  const file = await writeScenario(dir, 'docker64', `name: docker64\nbackend: docker\nnova: {multi_host: true, fixed_range: 10.0.0.0/24}\nnodes: {c1: {}, c2: {}, c3: {}, c4: {}}\nvms:\n${vms}\n`);
+  const up = await upOwned(t, [file, '-q', '--results', join(dir, 'results')]);
+  t.equal(up.exitCode, 0, 'every check as expected', { output: up.stdout + up.stderr });
+  const read = async (target: string, key: string) => (await flatlab(['exec', '--run', up.prefix!, target, '--', 'sysctl', '-n', key])).stdout.trim();
+  t.equal(await read('v5', 'net.ipv4.neigh.eth0.base_reachable_time_ms'), '2000', "a guest's NIC (inside its node's container)");
+  t.equal(await read('c2', 'net.ipv4.neigh.br100.base_reachable_time_ms'), '2000', "a node's bridge");
+  t.equal(await read('c2', 'net.ipv6.conf.all.disable_ipv6'), '1', 'and the per-namespace ones');
 });

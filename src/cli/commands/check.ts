@@ -9,7 +9,7 @@ import { classifySymptoms } from '../../checks/symptoms.js';
 import { checkLab, summarise } from '../../run/run-scenario.js';
 import { findKeptLab, reattach } from '../../run/runs.js';
 import { runResult } from '../../result.js';
-import { exitCodeOf, SetExit } from './shared.js';
+import { exitCodeOf, type SetExit } from './shared.js';
 
 export function registerCheck(program: Command, setExit: SetExit): void {
   program

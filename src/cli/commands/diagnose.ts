@@ -8,7 +8,7 @@ import { egressFlow, vmFlow } from '../../diagnose/flow.js';
 import type { Protocol } from '../../plan/types.js';
 import { join } from 'node:path';
 import { findKeptLab, reattach } from '../../run/runs.js';
-import { SetExit } from './shared.js';
+import type { SetExit } from './shared.js';
 
 export function registerDiagnose(program: Command, setExit: SetExit): void {
   program

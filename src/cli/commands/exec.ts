@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { findKeptLab, reattach } from '../../run/runs.js';
-import { SetExit } from './shared.js';
+import type { SetExit } from './shared.js';
 
 export function registerExec(program: Command, setExit: SetExit): void {
   program

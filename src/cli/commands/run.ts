@@ -1,6 +1,6 @@
 /** `flatlab run`: build the lab, check leases, gateways and reachability, tear it down */
 import type { Command } from 'commander';
-import { RunFlags, addRunFlags, runOrUp, SetExit } from './shared.js';
+import { type RunFlags, addRunFlags, runOrUp, type SetExit } from './shared.js';
 
 export function registerRun(program: Command, setExit: SetExit): void {
   addRunFlags(

@@ -15,7 +15,7 @@ import { renderFlakiness, renderSuiteTable } from '../../report/suite-table.js';
 import { flakiness } from '../../report/flakiness.js';
 import { assignShards, parseShard } from '../../run/shard.js';
 import { scenarioKey, writeSuiteManifest, type SuiteRun } from '../../run/suite-manifest.js';
-import { loadWarned, SetExit } from './shared.js';
+import { loadWarned, type SetExit } from './shared.js';
 
 export function registerSuite(program: Command, setExit: SetExit): void {
   program

@@ -1,6 +1,6 @@
 /** `flatlab up`: build one variant's lab, check it, and keep it running (flatlab down removes it) */
 import type { Command } from 'commander';
-import { RunFlags, addRunFlags, runOrUp, SetExit } from './shared.js';
+import { type RunFlags, addRunFlags, runOrUp, type SetExit } from './shared.js';
 
 export function registerUp(program: Command, setExit: SetExit): void {
   addRunFlags(
