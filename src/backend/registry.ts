@@ -1,14 +1,17 @@
 /** Backends by name, as containerlab's runtime registry: one contract, one folder each. */
 import { UserError } from '../errors.js';
 import type { Backend } from './backend.js';
+import type { BackendName } from '../backends.js';
 import { NetnsBackend } from './netns/netns-backend.js';
 import { DockerBackend } from './docker/docker-backend.js';
 import { buildDockerImage } from './docker/image.js';
 
-const factories: Record<string, () => Backend> = {
+// one factory for every name a scenario may give (BACKENDS), or this does not compile
+const builtIn: Record<BackendName, () => Backend> = {
   netns: () => new NetnsBackend(),
   docker: () => new DockerBackend(),
 };
+const factories: Record<string, () => Backend> = { ...builtIn };
 
 /** Adds a backend (a test's fake; a runtime of a plug-in) under a name. */
 export function registerBackend(name: string, factory: () => Backend): void {

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { RELEASES } from '../nova/releases.js';
+import { BACKENDS } from '../backends.js';
 
 /**
  * Node and VM names become network-namespace names, fabric port names and hostnames,
@@ -218,7 +219,7 @@ const dhcpServerSchema = z.strictObject({
 
 export const scenarioSchema = z.strictObject({
   /** which backend builds it unless `--backend` says otherwise */
-  backend: z.enum(['netns', 'docker']).optional().describe('which backend builds it unless `--backend` says otherwise'),
+  backend: z.enum(BACKENDS).optional().describe('which backend builds it unless `--backend` says otherwise'),
   /** the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana */
   release: z.enum(RELEASES).default('havana').describe('the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana'),
   /** multi_host addresses: flatlab's rule (a node's first, then its VMs') or nova's order (a VM's first, then its node's; .1 reserved) */
