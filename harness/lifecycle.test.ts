@@ -175,3 +175,20 @@ t.test('clean removes what a dead run left, and only flatlab\'s objects', { skip
   await execa('ip', ['netns', 'del', 'flatlab-test-bystander']);
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
 });
+
+t.test('a run killed while writing its first state leaves only a .tmp, which its reaper removes', { skip: skipUnlessRoot }, async (t) => {
+  const prefix = prefixesFor(ownRunId())[0]!;
+  // an owner that is gone: a process of ours, started and reaped
+  const gone = execa('true');
+  await gone;
+  const owner = gone.pid!;
+  const runs = join(runtimeRoot(), 'runs');
+  await mkdir(runs, { recursive: true });
+  const state = join(runs, `${prefix}.json`);
+  const tmp = `${state}.${owner}.tmp`;
+  await writeFile(tmp, '{"half": ');
+  t.teardown(() => execa('rm', ['-f', tmp]));
+  const reaper = await execa('sh', [join(ROOT, 'assets', 'reaper'), String(owner), '1', state, process.execPath, CLI, prefix], { reject: false });
+  t.equal(reaper.exitCode, 0, reaper.stderr);
+  t.same((await readdir(runs)).filter((f) => f.startsWith(`${prefix}.json`)), [], 'no state file and no .tmp left');
+});
