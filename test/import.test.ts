@@ -136,3 +136,10 @@ t.test('a flagfile says which releases read it', async (t) => {
   t.notMatch(importScenario({ shared: [conf('nova.flagfile')], perNode: [], release: 'essex' }).notes.join('\n'), /flagfile/);
   t.match(importScenario({ shared: [conf('nova.flagfile')], perNode: [], release: 'essex' }).text, /^release: essex$/m);
 });
+
+t.test('the default nodes follow the multi_host nova read: the last [DEFAULT] assignment', async (t) => {
+  const nodesOf = (text: string) => Object.keys((parse(importScenario({ shared: [parseNovaConf(text, 'n.conf')], perNode: [] }).text) as { nodes: object }).nodes);
+  t.same(nodesOf('[DEFAULT]\nfixed_range=10.0.0.0/24\nmulti_host=True\n'), ['compute1', 'compute2']);
+  t.same(nodesOf('[DEFAULT]\nfixed_range=10.0.0.0/24\nmulti_host=True\nmulti_host=False\n'), ['controller', 'compute1'], 'a later False wins');
+  t.same(nodesOf('[DEFAULT]\nfixed_range=10.0.0.0/24\n[other]\nmulti_host=True\n'), ['controller', 'compute1'], 'another section is not [DEFAULT]');
+});

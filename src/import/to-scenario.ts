@@ -60,7 +60,8 @@ export function importScenario(i: ImportInputs): Imported {
   const notes: string[] = [];
   const create = i.networkCreate !== undefined ? parseNetworkCreate(i.networkCreate) : null;
   const placement = nodesAndVms(i, create);
-  const flagfiles = [...i.shared, ...i.perNode.map((p) => p.conf)].filter((c) => c.style === 'flagfile');
+  const allConfs = [...i.shared, ...i.perNode.map((p) => p.conf)];
+  const flagfiles = allConfs.filter((c) => c.style === 'flagfile');
   if (flagfiles.length > 0 && i.release === undefined) {
     // nova/compat/flagfile.py translated flagfiles in 2012.1 and 2012.2 (gone at 2013.1): the release is the operator's to say
     notes.push(`${flagfiles[0]!.file} is a flagfile, which nova read until Folsom (2012.2; Grizzly dropped nova/compat/flagfile.py): the scenario builds havana unless told, pass --release essex or folsom`);
@@ -72,7 +73,7 @@ export function importScenario(i: ImportInputs): Imported {
   const seenIgnored = new Set<string>();
   const visit = (conf: ParsedConf, into: Map<string, Source>): void => {
     for (const opt of conf.options) {
-      const name = opt.name.replace(/-/g, '_');
+      const name = optionName(opt);
       const modelled = opt.section === 'DEFAULT' && isModelled(name) && (name !== 'my_ip' || i.external !== undefined);
       if (modelled) {
         into.set(name, { file: conf.file, opt });
@@ -111,12 +112,16 @@ export function importScenario(i: ImportInputs): Imported {
   }
   if (create) applyNetworkCreate(create, nova, notes);
   if (nova.fixed_range === undefined) {
-    const files = [...i.shared, ...i.perNode.map((p) => p.conf)].map((c) => c.file).join(', ');
+    const files = allConfs.map((c) => c.file).join(', ');
     throw new UserError(`${files}: no fixed_range, so the network's CIDR is unknown: add fixed_range=<CIDR> or pass the line that created it (--network-create "nova-manage network create ...")`);
   }
 
   const nodes: Record<string, Record<string, unknown>> = {};
   for (const name of nodeNames) nodes[name] = {};
+  /** a value of this node's own nova.conf, under nodes.X.nova */
+  const setNodeNova = (n: string, key: string, value: unknown): void => {
+    nodes[n]!.nova = { ...((nodes[n]!.nova as Record<string, unknown> | undefined) ?? {}), [key]: value };
+  };
   for (const name of PER_NODE) {
     const per = nodeNames.map((n) => valueOf(n, name));
     const values = new Set(per.map((s) => (s ? s.opt.value : undefined)));
@@ -127,9 +132,7 @@ export function importScenario(i: ImportInputs): Imported {
       nodeNames.forEach((n, k) => {
         const s = per[k];
         if (!s) return;
-        const own = ((nodes[n]!.nova as Record<string, unknown> | undefined) ?? {});
-        own[name] = convert(name, s);
-        nodes[n]!.nova = own;
+        setNodeNova(n, name, convert(name, s));
         sources.set(`nodes.${n}.nova.${name}`, s);
       });
     }
@@ -139,7 +142,7 @@ export function importScenario(i: ImportInputs): Imported {
     // LinuxBridgeInterfaceDriver.plug, 2012.1 to 2013.2): nova.conf wins where it is set
     const unset = nodeNames.filter((n) => !valueOf(n, 'flat_interface'));
     if (unset.length === nodeNames.length) nova.flat_interface = create.bridgeInterface;
-    else for (const n of unset) nodes[n]!.nova = { ...((nodes[n]!.nova as object | undefined) ?? {}), flat_interface: create.bridgeInterface };
+    else for (const n of unset) setNodeNova(n, 'flat_interface', create.bridgeInterface);
     if (unset.length < nodeNames.length) notes.push(`--bridge_interface=${create.bridgeInterface} applies only where nova.conf sets no flat_interface (plug() preferred the flag)`);
   }
   if (nova.multi_host !== true) {
@@ -196,9 +199,23 @@ function nodesAndVms(i: ImportInputs, create: NetworkCreate | null): Placement[]
   }
   // defaults: two VMs per node, as the reference cluster had; with no node named,
   // the reference's two compute nodes (or a controller and a compute node without multi_host)
-  const multiHost = create?.multiHost ?? i.shared.concat(i.perNode.map((p) => p.conf)).some((c) => c.options.some((o) => o.name === 'multi_host' && /^(1|yes|true|on)$/i.test(o.value)));
+  // no node named: only the shared files are there, read as nova read them (the last [DEFAULT] assignment)
+  const said = lastAssignment(i.shared, 'multi_host');
+  const multiHost = create?.multiHost ?? (said ? confBool(said.opt, said.file) : false);
   const nodes = declared.length > 0 ? declared : multiHost ? ['compute1', 'compute2'] : ['controller', 'compute1'];
   return parsePlacement(nodes.map((n) => `${n}:2`).join(','));
+}
+
+/** An option's name as the import matches it: dashes read as underscores (`flat-interface` is flat_interface). */
+function optionName(opt: ConfOption): string {
+  return opt.name.replace(/-/g, '_');
+}
+
+/** What nova read for `name` from these files: their last [DEFAULT] assignment, later files winning. */
+function lastAssignment(confs: ParsedConf[], name: string): Source | undefined {
+  let found: Source | undefined;
+  for (const conf of confs) for (const opt of conf.options) if (opt.section === 'DEFAULT' && optionName(opt) === name) found = { file: conf.file, opt };
+  return found;
 }
 
 function isModelled(name: string): boolean {
