@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareNode } from '../src/compare/compare.js';
 import { readDump } from '../src/compare/dump.js';
-import { parseIptablesSave, ruleKey } from '../src/compare/iptables.js';
+import { parseIptablesSave, ruleKey } from '../src/net/iptables-save.js';
 import { LAB_ONLY_DNSMASQ_OPTIONS } from '../src/plan/dnsmasq.js';
 import { planVariant, selectVariants } from '../src/run/run-scenario.js';
 import { loadScenarioFile } from '../src/scenario/load.js';

@@ -6,14 +6,18 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
+import { parseIptablesSave, ruleLine } from '../net/iptables-save.js';
 import { FALLBACK_DROP, jumpsToFallback } from '../nova/iptables.js';
 
 /** `[12:840] -A chain ... -j DROP` lines of `iptables-save -c`: rule text -> packets. */
 export function parseIptablesCounters(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^\[(\d+):\d+\] (-A .*)$/.exec(line.trim());
-    if (m) out.set(m[2]!, (out.get(m[2]!) ?? 0) + Number(m[1]));
+  for (const table of parseIptablesSave(text).values()) {
+    for (const r of table.rules) {
+      if (r.packets === null) continue;
+      const line = ruleLine(r);
+      out.set(line, (out.get(line) ?? 0) + r.packets);
+    }
   }
   return out;
 }

@@ -12,12 +12,13 @@
  * options flatlab adds to dnsmasq (LAB_ONLY_DNSMASQ_OPTIONS), nova-api's chains and the
  * mangle table (not rendered; firewall.ts), the metadata DNAT.
  */
-import { cidrContains, inSubnet, intToIp, ipToInt, parseCidr, type Cidr } from '../net/ipv4.js';
+import { cidrContains, inSubnet, networkOf, parseCidr, type Cidr } from '../net/ipv4.js';
 import { LAB_ONLY_DNSMASQ_OPTIONS } from '../plan/dnsmasq.js';
 import { COMPUTE_LOCAL, FALLBACK_CHAIN, instanceChain, jumpsToFallback, METADATA_ADDRESS, sameNetAcceptRule } from '../nova/iptables.js';
 import type { NodePlan, Plan, VmPlan } from '../plan/types.js';
 import type { NodeDump } from './dump.js';
-import { byInstanceAddress, parseIptablesSave, type Rule, type Table } from './iptables.js';
+import { parseIptablesSave, ruleLine, type Rule, type Table } from '../net/iptables-save.js';
+import { byInstanceAddress } from './iptables.js';
 
 export interface Difference {
   /** a stable id of the kind of difference (tests, --json) */
@@ -171,7 +172,7 @@ function addresses(c: Ctx, dump: NodeDump): void {
       what: `${node.bridge} also carries ${a.ip}/${a.prefix}, outside ${cidr.text}`,
       symptom: overlaps
         ? `its subnet covers the pool: ${node.name} routes instances' traffic by the wrong address`
-        : `${node.name} routes ${subnetOf(a.ip, a.prefix)} onto the flat segment every instance shares: instances reach that subnet directly and unSNATed, and its hosts see the instances' broadcasts (nova's initialize_gateway_device keeps the addresses flat_interface had on the bridge, after the pool address)`,
+        : `${node.name} routes ${networkOf(a.ip, a.prefix)} onto the flat segment every instance shares: instances reach that subnet directly and unSNATed, and its hosts see the instances' broadcasts (nova's initialize_gateway_device keeps the addresses flat_interface had on the bridge, after the pool address)`,
       breaks: overlaps,
       report: 1,
     });
@@ -184,11 +185,6 @@ function addresses(c: Ctx, dump: NodeDump): void {
   if (route && route.dev !== node.bridge) {
     add(c, { kind: 'pool-route', what: `the route to ${cidr.text} goes ${route.via ? `via ${route.via} ` : ''}dev ${route.dev}, not ${node.bridge}`, symptom: `${node.name} does not reach its instances on ${node.bridge}`, breaks: true });
   }
-}
-
-function subnetOf(ip: string, prefix: number): string {
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return `${intToIp((ipToInt(ip) & mask) >>> 0)}/${prefix}`;
 }
 
 /** A node whose instance chains drop something: isolation rests on bridged frames passing iptables. */
@@ -296,7 +292,7 @@ function compareTable(c: Ctx, table: string, model: Table, node: Table): void {
     add(c, {
       kind: drops.length > 0 ? 'foreign-chain-drops' : 'foreign-chain',
       what: `${table}: chain ${chain} (${rules.length} rule(s)) is not nova's`,
-      symptom: drops.length > 0 ? `it drops: ${drops.map((r) => `-A ${chain} ${r.text}${counted(r)}`).join('; ')}` : 'none known',
+      symptom: drops.length > 0 ? `it drops: ${drops.map((r) => `${ruleLine(r)}${counted(r)}`).join('; ')}` : 'none known',
       breaks: drops.length > 0 && node.rules.some((r) => r.target === chain),
     });
   }

@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseIptablesSave, type Tables } from './iptables.js';
+import { parseIptablesSave, type Tables } from '../net/iptables-save.js';
 
 export interface LinkInfo {
   name: string;

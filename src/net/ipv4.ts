@@ -79,6 +79,11 @@ export function nthAddress(cidr: Cidr, n: number): string {
   return intToIp((ipToInt(cidr.network) + n) >>> 0);
 }
 
+/** The network `ip/prefixLength` lies in, as `a.b.c.d/len` (host bits cleared). */
+export function networkOf(ip: string, prefixLength: number): string {
+  return `${intToIp((ipToInt(ip) & maskInt(prefixLength)) >>> 0)}/${prefixLength}`;
+}
+
 /** True when `ip` lies in `network/prefixLength`. */
 export function inSubnet(ip: string, network: string, prefixLength: number): boolean {
   const mask = maskInt(prefixLength);

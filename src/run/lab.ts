@@ -13,6 +13,7 @@ import type { Plan, VmPlan } from '../plan/types.js';
 import type { Progress } from './progress.js';
 import { removeState, statePath, writeState, type RunState } from './state.js';
 import { mapLimit, pollUntil, Slots } from '../wait.js';
+import { parseIptablesSave } from '../net/iptables-save.js';
 
 /** Files shipped with flatlab that run inside the lab. */
 const asset = (name: string): string => fileURLToPath(new URL(`../../assets/${name}`, import.meta.url));
@@ -130,16 +131,11 @@ async function startServer(
 /** `table/chain` -> number of rules, from iptables-restore input or iptables-save output. */
 export function rulesPerChain(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  let table = '';
-  for (const line of text.split('\n')) {
-    const t = /^\*(\S+)/.exec(line);
-    if (t) table = t[1]!;
-    const m = /^(?:\[\d+:\d+\] )?-A (\S+)/.exec(line);
-    if (m) out.set(`${table}/${m[1]}`, (out.get(`${table}/${m[1]}`) ?? 0) + 1);
+  for (const [table, t] of parseIptablesSave(text)) {
+    for (const r of t.rules) out.set(`${table}/${r.chain}`, (out.get(`${table}/${r.chain}`) ?? 0) + 1);
   }
   return out;
 }
-
 
 /**
  * Loads a node's tables and reads them back: the checks that follow rest on these rules,
