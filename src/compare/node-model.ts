@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { parseNovaConf } from '../import/nova-conf.js';
 import { importScenario } from '../import/to-scenario.js';
 import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
-import { RELEASES, type Release } from '../nova/releases.js';
+import type { Release } from '../nova/releases.js';
 import type { Plan } from '../plan/types.js';
 import { planVariant } from '../run/run-scenario.js';
 import { parseScenarioFile } from '../scenario/load.js';
@@ -20,7 +20,7 @@ import type { NodeDump } from './dump.js';
  * instances as its dnsmasq lists them, its bridge address as the node holds it (nova
  * chose it by database order; a missing one is still a difference).
  */
-export function modelFromNode(dump: NodeDump, node: string, release: string | undefined): { plan: Plan; label: string } {
+export function modelFromNode(dump: NodeDump, node: string, release: Release | undefined): { plan: Plan; label: string } {
   if (dump.novaConf === null) throw new UserError(`${dump.dir}: no nova.conf was collected; give the model with --scenario FILE, or collect again with NOVA_CONF=/path/to/nova.conf`);
   const conf = parseNovaConf(dump.novaConf, join(dump.dir, 'nova.conf'));
   const hosts = dump.dnsmasq[0]?.hosts ?? [];
@@ -28,12 +28,11 @@ export function modelFromNode(dump: NodeDump, node: string, release: string | un
     const short = h.host.split('.')[0]!.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 15);
     return NAME_PATTERN.test(short) ? short : `vm_${k + 1}`;
   });
-  if (release !== undefined && !(RELEASES as readonly string[]).includes(release)) throw new UserError(`--release: "${release}" is not a release (${RELEASES.join(', ')})`);
-  const imported = importScenario({ shared: [], perNode: [{ node, conf }], vms: `${node}:0`, name: 'collected', ...(release ? { release: release as Release } : {}) });
-  const s = parse(imported.text) as { nova: { fixed_range: string; multi_host?: boolean }; nodes: Record<string, Record<string, unknown>>; vms: Record<string, unknown> };
+  const imported = importScenario({ shared: [], perNode: [{ node, conf }], vms: `${node}:0`, name: 'collected', ...(release ? { release } : {}) });
+  const s = parse(imported.text) as { nova: { fixed_range: string; multi_host?: boolean; flat_network_bridge?: string }; nodes: Record<string, Record<string, unknown>>; vms: Record<string, unknown> };
   s.vms = Object.fromEntries(hosts.map((h, k) => [names[k]!, { host: node, ip: h.ip, mac: h.mac }]));
   const cidr = parseCidr(s.nova.fixed_range) as Cidr;
-  const bridge = (s as { nova: { flat_network_bridge?: string } }).nova.flat_network_bridge ?? 'br100';
+  const bridge = s.nova.flat_network_bridge ?? 'br100';
   // the address nova gave this host: on its bridge, or, when the bridge lost it, the one
   // its dnsmasq was told to listen on
   const listen = dump.dnsmasq[0]?.argv.find((a) => a.startsWith('--listen-address='))?.split('=')[1];

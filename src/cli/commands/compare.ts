@@ -19,10 +19,9 @@ import type { Plan } from '../../plan/types.js';
 import { planVariant, selectVariants } from '../../run/run-scenario.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { resolveScenario } from '../../scenario/resolve.js';
+import { releaseFlag, type SetExit } from './shared.js';
 
 export const COLLECT_SCRIPT = fileURLToPath(new URL('../../../assets/collect.sh', import.meta.url));
-
-type SetExit = (code: number) => void;
 
 /** A folder, or a tarball collect.sh wrote (unpacked into a temporary folder, removed after). */
 async function openCollected(path: string): Promise<{ dir: string; done: () => Promise<void> }> {
@@ -36,7 +35,7 @@ async function openCollected(path: string): Promise<{ dir: string; done: () => P
   if (!/\.tar\.gz$|\.tgz$/.test(path)) throw new UserError(`${path}: neither a folder nor a .tar.gz written by collect.sh`);
   const tmp = await mkdtemp(join(tmpdir(), 'flatlab-compare-'));
   try {
-    // tar by argv; -o/--no-same-owner: files owned by whoever runs compare
+    // tar by argv; --no-same-owner: the files are owned by whoever runs compare
     await promisify(execFile)('tar', ['-xzf', path, '-C', tmp, '--no-same-owner']);
     const inner = await readdir(tmp);
     return { dir: inner.length === 1 ? join(tmp, inner[0]!) : tmp, done: () => rm(tmp, { recursive: true, force: true }) };
@@ -87,7 +86,7 @@ export function registerCompare(program: Command, setExit: SetExit): void {
       try {
         await checkCollected(dir);
         const dump = readDump(dir);
-        const { plan, label } = flags.scenario ? await modelFromScenario(flags.scenario, flags.variant, node) : modelFromNode(dump, node, flags.release);
+        const { plan, label } = flags.scenario ? await modelFromScenario(flags.scenario, flags.variant, node) : modelFromNode(dump, node, flags.release !== undefined ? releaseFlag(flags.release) : undefined);
         const diffs = compareNode(plan, node, dump);
         process.stdout.write(flags.json ? JSON.stringify({ node, collected, model: label, differences: diffs, breaks: diffs.some((d) => d.breaks) }, null, 2) + '\n' : renderDifferences(node, collected, label, diffs));
         setExit(diffs.some((d) => d.breaks) ? 1 : 0);

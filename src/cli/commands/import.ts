@@ -6,8 +6,9 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { parseNovaConf, type ParsedConf } from '../../import/nova-conf.js';
 import { importScenario } from '../../import/to-scenario.js';
-import { RELEASES, type Release } from '../../nova/releases.js';
+import { RELEASES } from '../../nova/releases.js';
 import { printableLines } from '../output.js';
+import { releaseFlag } from './shared.js';
 
 /** nova.conf is a page; anything far larger is the wrong file */
 const MAX_CONF_BYTES = 1024 * 1024;
@@ -51,7 +52,7 @@ export function registerImport(program: Command): void {
     .description("write a scenario from nova.conf files: every option flatlab models mapped at its line, every other listed")
     .addHelpText('after', '\nExamples:\n  flatlab import /etc/nova/nova.conf --vms compute1:2,compute2:2 -o mine.yaml\n  flatlab import --node controller=ctl.conf --node compute1=c1.conf -o report.yaml')
     .action(async (files: string[], flags: ImportFlags) => {
-      if (flags.release !== undefined && !(RELEASES as readonly string[]).includes(flags.release)) throw new UserError(`--release: "${flags.release}" is not a release (${RELEASES.join(', ')})`);
+      const release = flags.release !== undefined ? releaseFlag(flags.release) : undefined;
       const perNode = await Promise.all(
         flags.node.map(async (spec) => {
           const eq = spec.indexOf('=');
@@ -70,7 +71,7 @@ export function registerImport(program: Command): void {
         ...(flags.networkCreate !== undefined ? { networkCreate: flags.networkCreate } : {}),
         ...(flags.external !== undefined ? { external: flags.external } : {}),
         ...(name !== undefined ? { name } : {}),
-        ...(flags.release !== undefined ? { release: flags.release as Release } : {}),
+        ...(release !== undefined ? { release } : {}),
       });
       for (const w of printableLines(out.warnings)) process.stderr.write(`${chalk.yellow(w)}\n`);
       for (const n of printableLines(out.notes)) process.stderr.write(`note: ${n}\n`);
