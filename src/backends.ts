@@ -4,3 +4,6 @@
  */
 export const BACKENDS = ['netns', 'docker'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+
+/** A Docker engine's name (--engine NAME=URL, a scenario's placement:): it appears in namespace and container names. */
+export const ENGINE_NAME = /^[a-z][a-z0-9]{0,7}$/;

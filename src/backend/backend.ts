@@ -55,6 +55,17 @@ export interface ProbeOutcome {
   evidence: string;
 }
 
+/**
+ * How a backend is set up for a run, kept in the run's state so a later process (clean,
+ * check, the reaper) reaches the same places.
+ */
+export interface BackendOptions {
+  /** Docker: the engines to place nodes on, in order (the first is this machine's); default the one of DOCKER_HOST */
+  engines?: { name: string; url: string }[];
+  /** Docker, several engines: the network namespace of this machine where the fabric's VXLAN meets the underlay (NAME or NAME@ADDRESS) */
+  underlay?: string;
+}
+
 export interface Backend {
   readonly name: string;
   /** How many probes at once the backend handles well (16 when it does not say). */

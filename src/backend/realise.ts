@@ -14,6 +14,12 @@ export interface TopologySites {
   batch(target: string, lines: string[]): Promise<void>;
   /** Sets sysctls in several targets at once (as few processes as the backend can). */
   setSysctls(entries: [target: string, values: Record<string, string>][]): Promise<void>;
+  /**
+   * Joins the fabric's shares on several machines into one segment (plan.span: VXLAN over
+   * the underlay, whose addresses only the backend can learn). Absent: the backend
+   * builds labs on one machine only.
+   */
+  joinFabric?(plan: Plan): Promise<void>;
 }
 
 /** The order every backend builds in; see WiringPlan for what each step holds. */
@@ -22,11 +28,15 @@ export async function realiseTopology(plan: Plan, sites: TopologySites): Promise
   await sites.createTargets(plan);
   // 2. their sysctls, before any link exists in them
   await sites.setSysctls(plan.wiring.namespaces.map((ns) => [ns, plan.wiring.sysctls]));
-  // 3. the fabric bridge and each node's uplink (node end created inside the node)
-  await sites.batch(plan.fabric.netns, plan.wiring.fabric);
-  // 4. every node and host at once: bridge, uplink into it, bridge address, VM veths
+  // 3. the fabric bridge and each node's uplink (node end created inside the node), in
+  // every share of the fabric at once when the lab spans engines
+  await Promise.all([sites.batch(plan.fabric.netns, plan.wiring.fabric), ...Object.entries(plan.wiring.sites ?? {}).map(([ns, lines]) => sites.batch(ns, lines))]);
+  // 4. every node and host at once: bridge, uplink into it, bridge address, VM veths;
+  // beside them the shares of the fabric joined across machines
   const hosts = [plan.external, plan.dhcpServer].flatMap((h) => (h ? [h] : []));
+  if (plan.span && !sites.joinFabric) throw new Error('this backend builds labs on one machine only (no --engine)');
   await Promise.all([
+    ...(plan.span ? [sites.joinFabric!(plan)] : []),
     ...plan.nodes.map((n) => sites.batch(n.netns, plan.wiring.nodes[n.name] ?? [])),
     ...hosts.map((h) => sites.batch(h.netns, plan.wiring.hosts[h.name] ?? [])),
   ]);

@@ -6,6 +6,7 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
+import { fabricNamespaces } from '../plan/span.js';
 import { parseIptablesSave, ruleLine } from '../net/iptables-save.js';
 import { FALLBACK_DROP, jumpsToFallback } from '../nova/iptables.js';
 
@@ -82,8 +83,9 @@ export async function readCounters(backend: Backend, plan: Plan, nodes: string[]
       out.set(name, new Map([...parseIptablesCounters(r.stdout), ...(eb ? parseEbtablesCounters(eb.stdout) : new Map<string, number>())]));
     }),
     (async () => {
-      const r = await backend.exec(plan.fabric.netns, ['ebtables', '-L', '--Lc']);
-      out.set('fabric', parseEbtablesCounters(r.stdout));
+      // every share of the fabric (one per engine when the lab spans several): port names are the plan's, unique
+      const rs = await Promise.all(fabricNamespaces(plan).map((ns) => backend.exec(ns, ['ebtables', '-L', '--Lc'])));
+      out.set('fabric', new Map(rs.flatMap((r) => [...parseEbtablesCounters(r.stdout)])));
     })(),
   ]);
   return out;

@@ -36,7 +36,8 @@ export interface Flow {
 const guest = (vm: VmPlan): Hop => ({ label: `${vm.name} ${vm.nic}`, target: vm.netns, iface: vm.nic, kind: 'guest' });
 const tap = (vm: VmPlan, node: NodePlan): Hop => ({ label: `${node.name} ${vm.tap}`, target: node.netns, iface: vm.tap, node: node.name, kind: 'tap' });
 const uplink = (node: NodePlan): Hop => ({ label: `${node.name} ${node.uplink}`, target: node.netns, iface: node.uplink, node: node.name, kind: 'uplink' });
-const fabricPort = (plan: Plan, port: string, node?: string): Hop => ({ label: `fabric port ${port}`, target: plan.fabric.netns, iface: port, kind: 'fabric', ...(node ? { node } : {}) });
+/** a port of the fabric, in the share holding it (a node's engine's, when the lab spans engines) */
+const fabricPort = (netns: string, port: string, node?: string): Hop => ({ label: `fabric port ${port}`, target: netns, iface: port, kind: 'fabric', ...(node ? { node } : {}) });
 
 function nodeOf(plan: Plan, name: string): NodePlan {
   return plan.nodes.find((n) => n.name === name)!;
@@ -44,7 +45,7 @@ function nodeOf(plan: Plan, name: string): NodePlan {
 
 /** From one node's bridge to another's, across the fabric. */
 function crossing(plan: Plan, a: NodePlan, b: NodePlan): Hop[] {
-  return [uplink(a), fabricPort(plan, a.fabricPort, a.name), fabricPort(plan, b.fabricPort, b.name), uplink(b)];
+  return [uplink(a), fabricPort(a.fabricNetns, a.fabricPort, a.name), fabricPort(b.fabricNetns, b.fabricPort, b.name), uplink(b)];
 }
 
 export function vmFlow(plan: Plan, from: string, to: string, proto: Protocol, port?: number): Flow {
@@ -67,11 +68,11 @@ export function egressFlow(plan: Plan, from: string): Flow {
   if (via !== a) hops.push(...crossing(plan, a, via));
   const pub = via.public!;
   if (pub.layout === 'two-nics') {
-    hops.push({ label: `${via.name} ${pub.iface} (public)`, target: via.netns, iface: pub.iface, node: via.name, kind: 'public' }, fabricPort(plan, pub.fabricPort!));
+    hops.push({ label: `${via.name} ${pub.iface} (public)`, target: via.netns, iface: pub.iface, node: via.name, kind: 'public' }, fabricPort(via.fabricNetns, pub.fabricPort!));
   } else {
-    hops.push({ ...uplink(via), label: `${via.name} ${via.uplink} (out)`, kind: 'public' }, fabricPort(plan, via.fabricPort, via.name));
+    hops.push({ ...uplink(via), label: `${via.name} ${via.uplink} (out)`, kind: 'public' }, fabricPort(via.fabricNetns, via.fabricPort, via.name));
   }
-  hops.push(fabricPort(plan, ext.fabricPort), { label: `external ${ext.nic}`, target: ext.netns, iface: ext.nic, kind: 'external' });
+  hops.push(fabricPort(plan.fabric.netns, ext.fabricPort), { label: `external ${ext.nic}`, target: ext.netns, iface: ext.nic, kind: 'external' });
   return { from, to: 'external', proto: 'tcp', port: ext.echoPort, srcIp: src.ip, srcMac: src.mac, dstIp: ext.ip, nextHopIp: src.gateway ?? ext.ip, via: via.name, hops };
 }
 

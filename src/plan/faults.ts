@@ -57,7 +57,7 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
         // broadcast/multicast, as a virtual NIC with promiscuous mode denied: frames for
         // the guests' MACs behind the node's bridge never arrive.
         const port = node!.fabricPort;
-        const eb = (rule: string[]): FaultAction => ({ kind: 'exec', target: i.fabric.netns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-o', port, ...rule] });
+        const eb = (rule: string[]): FaultAction => ({ kind: 'exec', target: node!.fabricNetns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-o', port, ...rule] });
         return {
           ...base,
           change: `fabric port ${port} passes only frames for ${node!.uplinkMac} (${node!.name}'s ${node!.uplink}) or broadcast/multicast`,
@@ -109,8 +109,8 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
           ...base,
           change: `fabric port ${port} takes from ${node!.name} only frames whose source is ${node!.uplinkMac} (${node!.uplink}'s own MAC)`,
           actions: [
-            { kind: 'exec', target: i.fabric.netns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-i', port, '-s', node!.uplinkMac, '-j', 'ACCEPT'] },
-            { kind: 'exec', target: i.fabric.netns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-i', port, '-j', 'DROP'] },
+            { kind: 'exec', target: node!.fabricNetns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-i', port, '-s', node!.uplinkMac, '-j', 'ACCEPT'] },
+            { kind: 'exec', target: node!.fabricNetns, argv: ['ebtables', '-t', 'filter', '-A', 'FORWARD', '-i', port, '-j', 'DROP'] },
           ],
         };
       }

@@ -19,6 +19,7 @@ import { behaviour } from '../nova/releases.js';
 import { planSecurityGroups } from './security-groups.js';
 import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
+import { fabricNetnsOf, planSpan } from './span.js';
 import { renderNwfilter } from './nwfilter.js';
 
 export interface PlanOptions {
@@ -30,6 +31,8 @@ export interface PlanOptions {
   runtimeRoot: string;
   /** absolute path of the --dhcp-script stand-in for nova-dhcpbridge */
   dhcpScript: string;
+  /** engines to spread the nodes over (the Docker backend's --engine); one or none: one machine */
+  engines?: string[];
 }
 
 /** nova-manage's default label for the network a flat scenario models. */
@@ -110,6 +113,9 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const oneNicMistake = (node: string): boolean => novaOf(s, node).public_interface === novaOf(s, node).flat_interface;
   const singleInterfaceOf = (node: string): boolean => novaOf(s, node).public_interface === s.nova.flat_network_bridge || oneNicMistake(node);
   const publicBridge = ext && Object.keys(s.nodes).some((n) => !singleInterfaceOf(n)) ? 'public' : null;
+  const fabric = { netns: netnsName(prefix, 'fabric'), bridge: 'fabric', publicBridge };
+  // on several engines the scenario's placement: says where (engines it names were checked by the CLI)
+  const span = planSpan(prefix, opts.runId, Object.keys(s.nodes).map((name) => ({ name })), fabric, opts.engines ?? [], s.placement);
 
   const nodes: NodePlan[] = Object.entries(s.nodes).map(([name, n], i) => {
     // this node's nova.conf (its own options over the scenario's)
@@ -151,6 +157,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       uplinkUp: n.uplink_up || (!flatManager && behaviour('ensureBridgeUplinkUp', s.release)),
       uplinkMac: nodeNicMac(s.name, name, nova.flat_interface),
       fabricPort: name,
+      fabricNetns: fabricNetnsOf(span, fabric.netns, name),
       bridge: network.bridge,
       bridgeIp,
       vms: own.map((v) => v.name),
@@ -180,7 +187,6 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     };
   });
 
-  const fabric = { netns: netnsName(prefix, 'fabric'), bridge: 'fabric', publicBridge };
   const external: ExternalPlan | null =
     ext && extAddrs
       ? {
@@ -201,7 +207,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const allowSameNet = Object.fromEntries(Object.keys(s.nodes).map((n) => [n, novaOf(s, n).allow_same_net_traffic]));
   const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null });
   for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
-  const partial = { fabric, nodes, vms, network, external, dhcpServer };
+  const partial = { fabric, span, nodes, vms, network, external, dhcpServer };
   return {
     scenario: s.name,
     release: s.release,
@@ -211,6 +217,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     runtimeDir,
     network,
     fabric,
+    span,
     nodes,
     vms,
     securityGroups,

@@ -78,6 +78,8 @@ export interface NodePlan {
   uplinkMac: string;
   /** the uplink's peer in the fabric namespace */
   fabricPort: string;
+  /** the fabric namespace holding that port: the plan's, or its engine's share (span) */
+  fabricNetns: string;
   bridge: string;
   /** pool address on the bridge (multi_host: the node's gateway/DHCP address), or null */
   bridgeIp: string | null;
@@ -241,6 +243,25 @@ export interface WiringPlan {
   nodes: Record<string, string[]>;
   /** run after the fabric, in parallel: the external host, the external DHCP server */
   hosts: Record<string, string[]>;
+  /** run with the fabric, in parallel: each engine's share of it (span), by namespace */
+  sites: Record<string, string[]>;
+}
+
+/**
+ * A lab spread over several engines (span.ts): where each node runs, and the VXLAN that
+ * keeps the flat segment one broadcast domain across them.
+ */
+export interface SpanPlan {
+  /** engine names as given; the first is this machine's and holds plan.fabric and the hosts */
+  engines: string[];
+  /** node -> engine */
+  placement: Record<string, string>;
+  /** UDP port of every VXLAN device */
+  dstport: number;
+  /** one VXLAN per bridge of the fabric, under the same name and VNI in every share */
+  segments: { bridge: string; vni: number; dev: string }[];
+  /** each engine beyond the first: its fabric namespace and the nodes whose ports it holds */
+  sites: { engine: string; netns: string; nodes: string[] }[];
 }
 
 export interface Plan {
@@ -256,6 +277,8 @@ export interface Plan {
   network: NetworkPlan;
   /** the flat segment is `bridge`; the external/public segment, when there is one, `publicBridge` */
   fabric: { netns: string; bridge: string; publicBridge: string | null };
+  /** several engines: placement and VXLAN (null on one machine) */
+  span: SpanPlan | null;
   nodes: NodePlan[];
   vms: VmPlan[];
   securityGroups: Record<string, RulePlan[]>;

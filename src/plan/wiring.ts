@@ -8,6 +8,7 @@
  * machine's root namespace.
  */
 import { SAMPLE_ABOVE } from './oracle.js';
+import { fabricNamespaces } from './span.js';
 import type { HostPlan, NodePlan, Plan, VmPlan, WiringPlan } from './types.js';
 
 /*
@@ -21,15 +22,18 @@ function bridgeLines(name: string): string[] {
   return [`link add name ${name} type bridge forward_delay 0 stp_state 0`, `link set dev ${name} up`];
 }
 
-export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' | 'external' | 'dhcpServer'>): WiringPlan {
-  const fabric = [...bridgeLines(p.fabric.bridge)];
-  const port = (name: string, peer: string, netns: string, bridge: string, mac?: string): void => {
-    fabric.push(`link add name ${name} type veth peer name ${peer}${mac ? ` address ${mac}` : ''} netns ${netns}`, `link set dev ${name} master ${bridge} up`);
+export function planWiring(p: Pick<Plan, 'fabric' | 'span' | 'nodes' | 'vms' | 'network' | 'external' | 'dhcpServer'>): WiringPlan {
+  // the fabric's bridges in every share of it: the plan's namespace, each engine's (span)
+  const shares: Record<string, string[]> = {};
+  for (const ns of fabricNamespaces(p)) shares[ns] = [...bridgeLines(p.fabric.bridge), ...(p.fabric.publicBridge ? bridgeLines(p.fabric.publicBridge) : [])];
+  const fabric = shares[p.fabric.netns]!;
+  const port = (name: string, peer: string, netns: string, bridge: string, mac?: string, share = fabric): void => {
+    share.push(`link add name ${name} type veth peer name ${peer}${mac ? ` address ${mac}` : ''} netns ${netns}`, `link set dev ${name} master ${bridge} up`);
   };
-  if (p.fabric.publicBridge) fabric.push(...bridgeLines(p.fabric.publicBridge));
   for (const node of p.nodes) {
-    port(node.fabricPort, node.uplink, node.netns, p.fabric.bridge, node.uplinkMac);
-    if (node.public?.fabricPort) port(node.public.fabricPort, node.public.iface, node.netns, p.fabric.publicBridge!);
+    const share = shares[node.fabricNetns]!;
+    port(node.fabricPort, node.uplink, node.netns, p.fabric.bridge, node.uplinkMac, share);
+    if (node.public?.fabricPort) port(node.public.fabricPort, node.public.iface, node.netns, p.fabric.publicBridge!, undefined, share);
   }
   const hosts: Record<string, string[]> = {};
   for (const h of [p.external, p.dhcpServer]) {
@@ -41,7 +45,7 @@ export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' 
   for (const node of p.nodes) nodes[node.name] = nodeLines(node, p.vms.filter((v) => v.node === node.name), p.network.prefixLength, p.network.broadcast);
   return {
     namespaces: [
-      p.fabric.netns,
+      ...fabricNamespaces(p),
       ...p.nodes.map((n) => n.netns),
       ...[p.external, p.dhcpServer].flatMap((h) => (h ? [h.netns] : [])),
       ...p.vms.map((v) => v.netns),
@@ -51,6 +55,7 @@ export function planWiring(p: Pick<Plan, 'fabric' | 'nodes' | 'vms' | 'network' 
     fabric,
     nodes,
     hosts,
+    sites: Object.fromEntries(Object.entries(shares).filter(([ns]) => ns !== p.fabric.netns)),
   };
 }
 

@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, BackendOptions } from '../backend/backend.js';
 import { startTicks } from '../backend/procfs.js';
 import { createBackend } from '../backend/registry.js';
 import { gatewayVerdicts, leaseVerdicts } from '../checks/leases.js';
@@ -20,7 +20,7 @@ import { EnvironmentError, InterruptedError, UserError } from '../errors.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import type { Release } from '../nova/releases.js';
-import type { LoadedScenario, ScenarioVariant } from '../scenario/load.js';
+import { checkPlacement, type LoadedScenario, type ScenarioVariant } from '../scenario/load.js';
 import { applyAfterBootFaults, ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
 import { createProgress, type Progress } from './progress.js';
 import {
@@ -40,6 +40,8 @@ import { listRuns } from './runs.js';
 
 export interface RunOptions {
   backend: string;
+  /** where the backend puts things (Docker engines), kept in each run's state */
+  backendOptions?: BackendOptions;
   resultsRoot: string;
   /** only this variant (default: all) */
   variant?: string;
@@ -95,11 +97,11 @@ export function runIdsFor(count: number, fixed?: string): string[] {
 }
 
 /** `ignoreExpect`: plan from what the scenario derives alone, as if it had no expect: block. */
-export function planVariant(variant: ScenarioVariant, runId = newRunId(), ignoreExpect = false, release?: Release): Plan {
+export function planVariant(variant: ScenarioVariant, runId = newRunId(), ignoreExpect = false, release?: Release, engines?: string[]): Plan {
   const { expect: _drop, ...bare } = variant.scenario;
   const chosen = ignoreExpect ? bare : variant.scenario;
   const s = release ? { ...chosen, release } : chosen;
-  return makePlan(s, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge });
+  return makePlan(s, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge, ...(engines ? { engines } : {}) });
 }
 
 /** The variants a run covers: all, or the one asked for. */
@@ -165,7 +167,7 @@ interface VariantRun {
 
 async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal): Promise<void> {
   // one backend object per lab: a backend may keep per-lab state (where targets live)
-  const backend = createBackend(opts.backend);
+  const backend = createBackend(opts.backend, opts.backendOptions);
   const { plan, state, progress, result } = r;
   const t0 = performance.now();
   let keep = false;
@@ -222,7 +224,9 @@ async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal):
 
 export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Promise<RunOutcome> {
   const variants = selectVariants(loaded, opts.variant);
-  const backend: Backend = createBackend(opts.backend);
+  const backend: Backend = createBackend(opts.backend, opts.backendOptions);
+  const engines = opts.backendOptions?.engines?.map((e) => e.name);
+  checkPlacement(loaded, engines ?? []);
   await backend.preflight();
   const closed = untraversable();
   if (closed) throw new EnvironmentError(`${closed} does not let other users through (mode o-x): dnsmasq reads its hosts files there as nobody`, `chmod o+x ${closed}, or point FLATLAB_RUNTIME_DIR elsewhere`);
@@ -240,7 +244,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
     for (const id of ids) if (taken.has(`fl-${id}`)) throw new UserError(`FLATLAB_RUN_ID: run id ${id} is in use by another lab`);
   }
   const runs: VariantRun[] = variants.map((variant, i) => {
-    const plan = planVariant(variant, ids[i]!, opts.ignoreExpect, opts.release);
+    const plan = planVariant(variant, ids[i]!, opts.ignoreExpect, opts.release, engines);
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
     return {
       variant,
@@ -253,6 +257,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
         variant: variant.name,
         file: loaded.file,
         backend: backend.name,
+        ...(opts.backendOptions && Object.keys(opts.backendOptions).length ? { backendOptions: opts.backendOptions } : {}),
         owner,
         kept: false,
         createdAt: startedAt.toISOString(),

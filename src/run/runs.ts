@@ -59,7 +59,7 @@ export async function listRuns(): Promise<RunInfo[]> {
 }
 
 export async function removeRun(run: RunInfo): Promise<void> {
-  const backend = createBackend(run.state?.backend ?? 'netns');
+  const backend = createBackend(run.state?.backend ?? 'netns', run.state?.backendOptions);
   if (run.state?.plan) backend.bind?.(run.state.plan);
   // a lab of another runtime dir keeps its files there
   const runtimeDir = run.state?.plan?.runtimeDir ?? join(runtimeRoot(), run.prefix);
@@ -95,7 +95,7 @@ export function reattach(state: RunState): Pick<RunningLab, 'plan' | 'backend' |
     const p = state.processes.find((x) => (x.role === 'dhcp-client' || x.role === 'guest-init') && x.target === vm.netns);
     if (p) clients[vm.name] = p;
   }
-  const backend = createBackend(state.backend);
+  const backend = createBackend(state.backend, state.backendOptions);
   backend.bind?.(state.plan);
   return { plan: state.plan, backend, clients };
 }

@@ -6,7 +6,7 @@
 import { statfsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ProcessRecord } from '../backend/backend.js';
+import type { BackendOptions, ProcessRecord } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
 
 export const DEFAULT_RUNTIME_ROOT = '/run/flatlab';
@@ -54,6 +54,8 @@ export interface RunState {
   variant: string;
   file: string;
   backend: string;
+  /** where the backend put things (Docker engines): a later process reaches the same places */
+  backendOptions?: BackendOptions;
   /** the flatlab process that owns the run, with its start time, user and checkout */
   owner: { pid: number; startTicks: string | null; user?: string; checkout?: string; cwd?: string };
   /** where this state file is (set when read) */
@@ -206,6 +208,7 @@ export async function removeStaleFiles(isAlive: (pid: number) => boolean, prefix
 
 export function targetsOf(plan: Plan): Record<string, string> {
   const t: Record<string, string> = { fabric: plan.fabric.netns };
+  for (const site of plan.span?.sites ?? []) t[`fabric-${site.engine}`] = site.netns;
   for (const n of plan.nodes) t[n.name] = n.netns;
   for (const v of plan.vms) t[v.name] = v.netns;
   for (const h of [plan.external, plan.dhcpServer]) if (h) t[h.name] = h.netns;

@@ -262,3 +262,26 @@ function displayPath(file: string): string {
   const rel = relative(process.cwd(), file);
   return rel && !rel.startsWith('..') ? rel : file;
 }
+
+/**
+ * Checks a scenario's placement: against the engines a run was given (`--engine`), with
+ * the file position of each engine it names that is not one of them (a variant's own
+ * placement where it sets one). Without several engines a placement is not used.
+ */
+export function checkPlacement(loaded: Pick<LoadedScenario, 'file' | 'source' | 'variants'>, engines: string[]): void {
+  if (engines.length < 2) return;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(loaded.source, { lineCounter });
+  const shown = displayPath(loaded.file);
+  const errors = new Set<string>();
+  loaded.variants.forEach((v, i) => {
+    for (const [node, engine] of Object.entries(v.scenario.placement ?? {})) {
+      if (engines.includes(engine)) continue;
+      const own = locate(doc, ['variants', i, 'placement', node], false);
+      const path: FieldPath = own.complete ? ['variants', i, 'placement', node] : ['placement', node];
+      const { line, col } = lineCounter.linePos(locate(doc, path, false).offset);
+      errors.add(`${shown}:${line}:${col} ${fieldName(path)}: no engine "${engine}" (engines given: ${engines.join(', ')})`);
+    }
+  });
+  if (errors.size > 0) throw new UserError([...errors]);
+}

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { RELEASES } from '../nova/releases.js';
-import { BACKENDS } from '../backends.js';
+import { BACKENDS, ENGINE_NAME } from '../backends.js';
 
 /**
  * Node and VM names become network-namespace names, fabric port names and hostnames,
@@ -239,6 +239,10 @@ export const scenarioSchema = z.strictObject({
    * (no MAC, IP or ARP spoofing: a guest's frames must carry its own MAC and address),
    * as ebtables rules inside each node
    */
+  placement: z
+    .record(nameSchema, z.string().regex(ENGINE_NAME, 'an engine name: a lowercase letter, then up to 7 lowercase letters or digits'))
+    .optional()
+    .describe('on several Docker engines (--engine NAME=URL): the engine a node runs on; nodes not named here are spread evenly. Ignored on one machine'),
   nwfilter: z.boolean().default(false).describe('libvirt\'s nwfilter nova-base on every tap, as nova-compute\'s libvirt driver had it (no MAC, IP or ARP spoofing: a guest\'s frames must carry its own MAC and address), as ebtables rules inside each node'),
   expect: expectSchema.optional(),
 });
@@ -261,6 +265,7 @@ export const variantSchema = z.strictObject({
   external: z.record(z.string(), z.unknown()).nullable().optional().describe('null removes the base\'s external network / DHCP server'),
   dhcp_server: z.record(z.string(), z.unknown()).nullable().optional(),
   faults: z.array(z.unknown()).nullable().optional(),
+  placement: z.record(z.string(), z.unknown()).optional(),
   nwfilter: z.boolean().optional(),
   expect: z.record(z.string(), z.unknown()).optional(),
 });

@@ -130,6 +130,9 @@ export function checkSemantics(s: Scenario): Problem[] {
       macs.set(vm.mac, name);
     }
   }
+  for (const node of Object.keys(s.placement ?? {})) {
+    if (!(node in s.nodes)) problems.push({ path: ['placement', node], atKey: true, message: `no node "${node}" (nodes: ${Object.keys(s.nodes).join(', ')})` });
+  }
   if (net) checkPoolSize(s, net, usedIps.size, problems);
   checkSecurityGroups(s, problems);
   checkExternal(s, net, problems);

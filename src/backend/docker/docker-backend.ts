@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { EnvironmentError } from '../../errors.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
-import type { Backend, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import type { Backend, BackendOptions, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
@@ -36,8 +36,11 @@ import { isSameProcess, portBound, startTicks } from '../procfs.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { Nsd, nsdProbe } from '../netns/nsd.js';
-import { connect, ensureEngine } from './engine.js';
-import { NODE_IMAGE, nodeImageExists } from './image.js';
+import { connect, DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, type EngineSpec } from './engine.js';
+import { copyNodeImage, NODE_IMAGE, nodeImageExists } from './image.js';
+import { joinAcrossEngines } from './span-fabric.js';
+import { SEGMENT_MTU } from '../../plan/span.js';
+import { execa } from 'execa';
 
 export const RUN_LABEL = 'org.flatlab.run';
 const ASSETS_DIR = fileURLToPath(new URL('../../../assets', import.meta.url));
@@ -62,16 +65,53 @@ export class DockerBackend implements Backend {
   private readonly helper: Nsd | null = Nsd.available() ? new Nsd() : null;
   /** the first process started in each VM: its /proc shows the VM's network */
   private readonly residents = new Map<string, ProcessRecord>();
-  private readonly docker: Docker = connect();
+  /** the engines, in the order given: the first is this machine's (it holds the plan's fabric) */
+  private readonly engines: EngineSpec[];
+  private readonly clients = new Map<string, Docker>();
+  /** container name -> the engine it runs on */
+  private readonly containerEngine = new Map<string, string>();
+  /** containers' PIDs on their engine's host, by name */
+  private readonly pids = new Map<string, number>();
   /** plan target (namespace name) -> where it lives; host namespaces are absent */
   private placements = new Map<string, Placement>();
   private runtimeDir = '';
 
+  constructor(private readonly options: BackendOptions = {}) {
+    this.engines = options.engines?.length ? options.engines : [{ name: DEFAULT_ENGINE, url: defaultEngineUrl() }];
+    for (const e of this.engines) this.clients.set(e.name, connect(e.url));
+  }
+
+  /** The names this backend's engines go by (a run's placement is planned over them). */
+  get engineNames(): string[] {
+    return this.engines.map((e) => e.name);
+  }
+
+  private client(engine: string): Docker {
+    return this.clients.get(engine) ?? this.clients.get(this.engines[0]!.name)!;
+  }
+
+  private docker(container: string): Docker {
+    return this.client(this.containerEngine.get(container) ?? this.engines[0]!.name);
+  }
+
   async preflight(): Promise<void> {
     await this.machine.preflight();
-    await ensureEngine(this.docker);
-    if (!(await nodeImageExists(this.docker))) {
-      throw new EnvironmentError(`the compute-node image ${NODE_IMAGE} is missing`, 'build it: flatlab image build');
+    await Promise.all(this.engines.map((e) => ensureEngine(this.clients.get(e.name)!, e.url, this.engines.length > 1 ? e.name : undefined)));
+    const [home, ...others] = this.engines;
+    if (!(await nodeImageExists(this.client(home!.name)))) {
+      throw new EnvironmentError(`the compute-node image ${NODE_IMAGE} is missing${others.length ? ` on engine ${home!.name}` : ''}`, 'build it: flatlab image build');
+    }
+    if (others.length > 0 && !this.options.underlay) {
+      throw new EnvironmentError(
+        'several engines need an underlay: the network namespace of this machine where the fabric meets the other engines',
+        '--underlay NETNS (scripts/second-engine.sh start makes flatlab-underlay-a); never the root namespace',
+      );
+    }
+    // engines share no registry: the others get the image from the first, once
+    for (const e of others) {
+      if (await nodeImageExists(this.client(e.name))) continue;
+      process.stderr.write(`flatlab: engine ${e.name} has no ${NODE_IMAGE}: copying it from engine ${home!.name}…\n`);
+      await copyNodeImage(this.client(home!.name), this.client(e.name));
     }
   }
 
@@ -79,8 +119,14 @@ export class DockerBackend implements Backend {
   bind(plan: Plan): void {
     this.runtimeDir = plan.runtimeDir;
     this.placements = new Map();
-    for (const n of plan.nodes) this.placements.set(n.netns, { container: n.netns });
+    const home = this.engines[0]!.name;
+    for (const n of plan.nodes) {
+      this.placements.set(n.netns, { container: n.netns });
+      this.containerEngine.set(n.netns, plan.span?.placement[n.name] ?? home);
+    }
     for (const v of plan.vms) this.placements.set(v.netns, { container: plan.nodes.find((n) => n.name === v.node)!.netns, vmNetns: v.netns });
+    // a share of the fabric is a container holding a namespace, reached by its attached name
+    for (const site of plan.span?.sites ?? []) this.containerEngine.set(site.netns, site.engine);
   }
 
   async createTopology(plan: Plan): Promise<void> {
@@ -98,12 +144,15 @@ export class DockerBackend implements Backend {
     createTargets: async (plan) => {
       await mkdir(plan.runtimeDir, { recursive: true, mode: 0o755 });
       const hostNs = [plan.fabric.netns, ...[plan.external, plan.dhcpServer].flatMap((h) => (h ? [h.netns] : []))];
-      const [, pids] = await Promise.all([
+      const sites = plan.span?.sites ?? [];
+      const [, nodePids, sitePids] = await Promise.all([
         ipBatch(null, hostNs.map((ns) => `netns add ${ns}`)),
         Promise.all(plan.nodes.map((n) => this.startNode(plan, n.netns, n.name))),
+        // each engine's share of the fabric: a container holding a network namespace
+        Promise.all(sites.map((site) => this.startContainer(site.engine, plan, site.netns, `fabric-${site.engine}`, {}))),
       ]);
-      // the container's namespace under the node's name: the plan's wiring names it so
-      await ipBatch(null, plan.nodes.map((n, i) => `netns attach ${n.netns} ${pids[i]}`));
+      // the containers' namespaces under the plan's names: the plan's wiring names them so
+      await ipBatch(null, [...plan.nodes.map((n, i) => `netns attach ${n.netns} ${nodePids[i]}`), ...sites.map((site, i) => `netns attach ${site.netns} ${sitePids[i]}`)]);
       await Promise.all(plan.nodes.map((n) => this.batchIn(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))));
     },
     batch: (target, lines) => (this.placements.has(target) ? this.batchIn(this.placements.get(target)!.container, lines) : ipBatch(target, lines)),
@@ -125,32 +174,81 @@ export class DockerBackend implements Backend {
         }),
       ]);
     },
+    joinFabric: async (plan) => {
+      const [name, address] = this.options.underlay!.split('@') as [string, string | undefined];
+      const helpers = new Map<string, string>();
+      try {
+        // one helper per other engine, in its host network: where that machine's underlay is
+        await Promise.all(
+          plan.span!.sites.map(async (site) => {
+            const helper = `${plan.prefix}-vtep-${site.engine}`;
+            await this.startContainer(site.engine, plan, helper, `vtep-${site.engine}`, { NetworkMode: 'host', PidMode: 'host', CapAdd: ['NET_ADMIN', 'SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] }, false);
+            helpers.set(site.engine, helper);
+          }),
+        );
+        const mtu = await joinAcrossEngines(plan, {
+          underlay: { netns: name, ...(address ? { address } : {}) },
+          vtepExec: (engine, argv) => this.dexec(helpers.get(engine)!, argv),
+          pidOf: (netns) => this.pids.get(netns)!,
+          ipBatch: (netns, lines) => ipBatch(netns, lines),
+          bridgeBatch: async (netns, lines) => {
+            if (lines.length === 0) return;
+            const r = await execa('bridge', ['-n', netns, '-batch', '-'], { input: lines.join('\n') + '\n', reject: false });
+            if (r.exitCode !== 0) throw new Error(`bridge -n ${netns} -batch failed: ${r.stderr.trim()}`);
+          },
+        });
+        if (mtu < SEGMENT_MTU) process.stderr.write(`flatlab: the underlay between engines leaves the fabric ${mtu} bytes (not ${SEGMENT_MTU}): larger frames are lost between engines; give the underlay ${SEGMENT_MTU + 50}\n`);
+      } finally {
+        await Promise.all([...helpers.values()].map((h) => this.docker(h).getContainer(h).remove({ force: true }).catch(() => undefined)));
+      }
+    },
   };
 
-  /** Creates and starts a node's container; returns its host PID. */
+  /** Creates and starts a node's container on its engine; returns its host PID. */
   private async startNode(plan: Plan, name: string, node: string): Promise<number> {
-    const c = await this.docker.createContainer({
-      name,
-      Image: NODE_IMAGE,
-      Hostname: node,
-      Labels: { [RUN_LABEL]: plan.prefix, 'org.flatlab.node': node, 'org.flatlab.scenario': plan.scenario },
-      Cmd: ['sleep', 'infinity'],
-      HostConfig: {
-        // no Docker network, no published port: flatlab wires the node itself
-        NetworkMode: 'none',
-        // ip netns, bridges, iptables and tcpdump inside the node; mount for ip netns exec
-        CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'],
-        SecurityOpt: ['apparmor=unconfined'],
-        Init: true,
-        Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
-      },
+    const pid = await this.startContainer(this.containerEngine.get(name) ?? this.engines[0]!.name, plan, name, node, {
+      // ip netns, bridges, iptables and tcpdump inside the node; mount for ip netns exec
+      CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'],
+      SecurityOpt: ['apparmor=unconfined'],
+      Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
     });
-    await c.start();
-    const info = await c.inspect();
     // sysctls (ip_forward, bridge-nf-call-iptables) are the node's own: make /proc/sys writable in it
     const r = await this.dexec(name, ['mount', '-o', 'remount,rw', '/proc/sys']);
     if (r.exitCode !== 0) throw new Error(`cannot make /proc/sys writable in ${name}: ${r.stderr.trim()}`);
-    return info.State.Pid;
+    return pid;
+  }
+
+  /**
+   * Creates and starts a container of the run on an engine (labelled with the run's
+   * prefix, so destroy finds it on every engine); returns its PID on the engine's host.
+   * That PID must be one of this machine's: flatlab watches processes by PID and shares
+   * files through the runtime directory, so every engine must run on this machine (a
+   * second engine in its own network namespace, as scripts/second-engine.sh starts).
+   */
+  private async startContainer(engine: string, plan: Plan, name: string, role: string, host: Docker.HostConfig, checkHere = true): Promise<number> {
+    this.containerEngine.set(name, engine);
+    const c = await this.client(engine).createContainer({
+      name,
+      Image: NODE_IMAGE,
+      Hostname: role,
+      Labels: { [RUN_LABEL]: plan.prefix, 'org.flatlab.node': role, 'org.flatlab.scenario': plan.scenario },
+      Cmd: ['sleep', 'infinity'],
+      // no Docker network, no published port: flatlab wires the node itself
+      HostConfig: { NetworkMode: 'none', Init: true, ...host },
+    });
+    await c.start();
+    const pid = (await c.inspect()).State.Pid;
+    this.pids.set(name, pid);
+    if (checkHere) {
+      const seen = (await readFile(`/proc/${pid}/root/etc/hostname`, 'utf8').catch(() => '')).trim();
+      if (seen !== role) {
+        throw new EnvironmentError(
+          `engine ${engine} runs its containers on another machine (its container ${name} is not process ${pid} here)`,
+          'flatlab watches processes by PID and shares files through its runtime directory: every engine must run on this machine (scripts/second-engine.sh starts one in its own network namespace)',
+        );
+      }
+    }
+    return pid;
   }
 
   /** Runs iproute2 lines inside a container, through a file in the shared runtime dir. */
@@ -166,7 +264,8 @@ export class DockerBackend implements Backend {
   /** The engine's exec: runs to completion, output demultiplexed. */
   private async dexec(container: string, cmd: string[], env?: Record<string, string>): Promise<ExecResult> {
     const t0 = performance.now();
-    const exec = await this.docker.getContainer(container).exec({
+    const docker = this.docker(container);
+    const exec = await docker.getContainer(container).exec({
       Cmd: cmd,
       AttachStdout: true,
       AttachStderr: true,
@@ -180,7 +279,7 @@ export class DockerBackend implements Backend {
     out.on('data', (b: Buffer) => (stdout += b.toString()));
     err.on('data', (b: Buffer) => (stderr += b.toString()));
     await new Promise<void>((resolve, reject) => {
-      this.docker.modem.demuxStream(stream, out, err);
+      docker.modem.demuxStream(stream, out, err);
       stream.on('end', () => resolve());
       stream.on('error', reject);
     });
@@ -213,7 +312,9 @@ export class DockerBackend implements Backend {
   interactiveArgv(target: string, argv: string[], tty: boolean): string[] {
     const p = this.placements.get(target);
     if (!p) return this.machine.interactiveArgv(target, argv);
-    return ['docker', 'exec', '-i', ...(tty ? ['-t'] : []), p.container, ...this.inTargetArgv(p, argv)];
+    const engine = this.engines.find((e) => e.name === this.containerEngine.get(p.container));
+    const at = engine && engine.url !== defaultEngineUrl() ? ['-H', engine.url] : [];
+    return ['docker', ...at, 'exec', '-i', ...(tty ? ['-t'] : []), p.container, ...this.inTargetArgv(p, argv)];
   }
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {
@@ -225,7 +326,7 @@ export class DockerBackend implements Backend {
     if (!p) return this.machine.startProcess(target, argv, opts);
     // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
     const cmd = ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)];
-    const exec = await this.docker.getContainer(p.container).exec({
+    const exec = await this.docker(p.container).getContainer(p.container).exec({
       Cmd: cmd,
       AttachStdout: false,
       AttachStderr: false,
@@ -305,11 +406,21 @@ export class DockerBackend implements Backend {
     return this.machine.stopProcesses(procs);
   }
 
-  /** The containers of the run, then every namespace name it holds (the attached nodes' too). */
+  /** The containers of the run on every engine, then every namespace name it holds (the attached ones too). */
   async destroy(prefix: string): Promise<void> {
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } });
-    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    const engines = await Promise.allSettled(
+      this.engines.map(async (e) => {
+        const docker = this.clients.get(e.name)!;
+        const containers = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } }).catch((err: Error) => {
+          throw new Error(`engine ${e.name} (${e.url}) did not answer: ${err.message}`);
+        });
+        await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      }),
+    );
+    // this machine's share goes whatever an engine said; then what an engine could not do is told
     await this.machine.destroy(prefix);
+    const failed = engines.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    if (failed.length > 0) throw new Error(`${failed.join('; ')}: its containers of ${prefix} are left (flatlab clean removes them once it answers)`);
   }
 
   close(): void {

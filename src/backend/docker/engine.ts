@@ -1,22 +1,79 @@
 /**
- * The Docker engine, through dockerode: the socket from DOCKER_HOST or the default, and
- * a clear error when no engine answers.
+ * Docker engines, through dockerode: one client per engine a run names (`--engine
+ * NAME=URL`), addressed by Docker's own conventions (unix:// sockets, tcp:// with TLS from
+ * DOCKER_CERT_PATH and DOCKER_TLS_VERIFY, the default from DOCKER_HOST), and a clear error
+ * when an engine does not answer.
  */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
-import { EnvironmentError } from '../../errors.js';
+import { EnvironmentError, UserError } from '../../errors.js';
 
-export function connect(): Docker {
-  // dockerode reads DOCKER_HOST (unix:// or tcp://) itself and defaults to /var/run/docker.sock
-  return new Docker();
+/** An engine a run may place nodes on. */
+export interface EngineSpec {
+  name: string;
+  url: string;
 }
 
-export async function ensureEngine(docker: Docker): Promise<void> {
+/** The engine's name when a run gives none: the machine's own (DOCKER_HOST or the socket). */
+export const DEFAULT_ENGINE = 'local';
+
+export function defaultEngineUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
+/** dockerode's options for an engine URL, as the docker CLI reads it (pure but for the certificate paths). */
+export interface EngineAddress {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  protocol?: 'http' | 'https';
+  /** ca.pem, cert.pem, key.pem under this folder (DOCKER_CERT_PATH, default ~/.docker) */
+  certPath?: string;
+}
+
+export function engineAddress(url: string, env: NodeJS.ProcessEnv = process.env): EngineAddress {
+  const m = /^(unix|tcp):\/\/(.+)$/.exec(url);
+  if (!m) throw new UserError(`engine URL "${url}": Docker's forms are unix:///path/to/docker.sock or tcp://HOST:PORT`);
+  if (m[1] === 'unix') {
+    if (!m[2]!.startsWith('/')) throw new UserError(`engine URL "${url}": a unix socket needs an absolute path (unix:///run/docker.sock)`);
+    return { socketPath: m[2]! };
+  }
+  const hp = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/.exec(m[2]!);
+  if (!hp) throw new UserError(`engine URL "${url}": expected tcp://HOST:PORT`);
+  // the docker CLI: TLS when DOCKER_TLS_VERIFY is set (non-empty) or a cert path is given
+  const tls = Boolean(env.DOCKER_TLS_VERIFY) || Boolean(env.DOCKER_CERT_PATH);
+  return {
+    host: hp[1]!.replace(/^\[|\]$/g, ''),
+    port: hp[2] ? Number(hp[2]) : tls ? 2376 : 2375,
+    protocol: tls ? 'https' : 'http',
+    ...(tls ? { certPath: env.DOCKER_CERT_PATH || join(homedir(), '.docker') } : {}),
+  };
+}
+
+export function connect(url: string = defaultEngineUrl()): Docker {
+  const a = engineAddress(url);
+  if (a.socketPath) return new Docker({ socketPath: a.socketPath });
+  const tls = a.certPath
+    ? (() => {
+        try {
+          return { ca: readFileSync(join(a.certPath!, 'ca.pem')), cert: readFileSync(join(a.certPath!, 'cert.pem')), key: readFileSync(join(a.certPath!, 'key.pem')) };
+        } catch (err) {
+          throw new EnvironmentError(`engine ${url}: cannot read its TLS files in ${a.certPath} (${(err as NodeJS.ErrnoException).code ?? err})`, 'set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem');
+        }
+      })()
+    : {};
+  return new Docker({ host: a.host!, port: a.port!, protocol: a.protocol!, ...tls });
+}
+
+export async function ensureEngine(docker: Docker, url: string = defaultEngineUrl(), name?: string): Promise<void> {
   try {
     await docker.ping();
   } catch (err) {
     throw new EnvironmentError(
-      `no Docker engine answers at ${process.env.DOCKER_HOST ?? '/var/run/docker.sock'} (${(err as Error).message})`,
-      'install and start one: apt-get install -y docker.io && dockerd & (or set DOCKER_HOST)',
+      `no Docker engine answers${name ? ` for engine ${name}` : ''} at ${url} (${(err as Error).message})`,
+      name && name !== DEFAULT_ENGINE ? `start it, or correct --engine ${name}=URL` : 'install and start one: apt-get install -y docker.io && dockerd & (or set DOCKER_HOST)',
     );
   }
 }

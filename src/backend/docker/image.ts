@@ -86,6 +86,15 @@ export async function nodeImageExists(docker: Docker): Promise<boolean> {
   return exists(docker, NODE_IMAGE);
 }
 
+/**
+ * Gives an engine the node image another one has, as `docker save | docker load` does:
+ * engines of one lab share no registry (none answers here), and the image is the same.
+ */
+export async function copyNodeImage(from: Docker, to: Docker): Promise<void> {
+  const tar = await from.getImage(NODE_IMAGE).get();
+  await followProgress(to, await to.loadImage(tar));
+}
+
 /** `flatlab image build` for this backend: the engine up, the image built, one line on what. */
 export async function buildDockerImage(log: (line: string) => void): Promise<string> {
   const docker = connect();

@@ -2,6 +2,9 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { backendNames } from '../../backend/registry.js';
+import type { BackendOptions } from '../../backend/backend.js';
+import { ENGINE_NAME } from '../../backends.js';
+import { isIPv4 } from 'node:net';
 import { UserError } from '../../errors.js';
 import { renderReport } from '../../report/terminal.js';
 import { DEFAULT_RESULTS_ROOT, type RunResult } from '../../run/results.js';
@@ -39,8 +42,42 @@ export interface RunFlags {
   json?: boolean;
 }
 
-export function addRunFlags(cmd: Command, variantHelp = 'run only this variant (default: every variant)'): Command {
+export interface EngineFlags {
+  engine?: string[];
+  underlay?: string;
+}
+
+/** --engine NAME=URL (repeatable) and --underlay: where a Docker lab's nodes go. */
+export function addEngineFlags(cmd: Command): Command {
   return cmd
+    .option('--engine <name=url>', 'Docker: an engine to place nodes on (repeat; the first is this machine\'s; unix:///…sock or tcp://HOST:PORT, TLS from DOCKER_CERT_PATH/DOCKER_TLS_VERIFY)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--underlay <netns[@address]>', 'Docker, several engines: the network namespace of this machine where the fabric\'s VXLAN meets the other engines');
+}
+
+/** The backend options the engine flags give, checked. */
+export function backendOptionsOf(flags: EngineFlags): BackendOptions {
+  const engines = (flags.engine ?? []).map((arg) => {
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : '';
+    const url = arg.slice(eq + 1);
+    if (!ENGINE_NAME.test(name) || !url) throw new UserError(`--engine "${arg}": expected NAME=URL, NAME a lowercase letter then up to 7 lowercase letters or digits (--engine b=unix:///run/flatlab-engine-b/docker.sock)`);
+    return { name, url };
+  });
+  const names = engines.map((e) => e.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UserError(`--engine: "${twice}" is given twice`);
+  if (flags.underlay !== undefined) {
+    const [ns, address, more] = flags.underlay.split('@');
+    if (!ns || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(ns) || more !== undefined || (address !== undefined && !isIPv4(address))) {
+      throw new UserError(`--underlay "${flags.underlay}": expected a network namespace name, optionally @ an IPv4 address of it`);
+    }
+    if (engines.length < 2) throw new UserError('--underlay joins several engines: give two or more --engine NAME=URL');
+  }
+  return { ...(engines.length ? { engines } : {}), ...(flags.underlay ? { underlay: flags.underlay } : {}) };
+}
+
+export function addRunFlags(cmd: Command, variantHelp = 'run only this variant (default: every variant)'): Command {
+  return addEngineFlags(cmd)
     .option('-b, --backend <name>', `backend (${backendNames().join(', ')}; default: the scenario's backend:, else netns)`)
     .option('--results <dir>', 'results root', DEFAULT_RESULTS_ROOT)
     .option('--variant <name>', variantHelp)
@@ -52,12 +89,14 @@ export function addRunFlags(cmd: Command, variantHelp = 'run only this variant (
     .option('--json', 'print result.json instead of the report');
 }
 
-export async function runOrUp(arg: string, flags: RunFlags, keep: boolean, setExit: SetExit): Promise<void> {
+export async function runOrUp(arg: string, flags: RunFlags & EngineFlags, keep: boolean, setExit: SetExit): Promise<void> {
+  const backendOptions = backendOptionsOf(flags);
   const loaded = await loadWarned(resolveScenario(arg));
   // `up` keeps one lab: the variant asked for, or the first
   const variant = keep ? (flags.variant ?? loaded.variants[0]!.name) : flags.variant;
   const { result, resultsDir, interrupted, toKeep } = await runScenario(loaded, {
     backend: flags.backend ?? loaded.scenario.backend ?? 'netns',
+    backendOptions,
     resultsRoot: flags.results,
     quiet: flags.quiet || flags.json,
     keep,

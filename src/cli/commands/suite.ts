@@ -15,11 +15,11 @@ import { renderFlakiness, renderSuiteTable } from '../../report/suite-table.js';
 import { flakiness } from '../../report/flakiness.js';
 import { assignShards, parseShard } from '../../run/shard.js';
 import { scenarioKey, writeSuiteManifest, type SuiteRun } from '../../run/suite-manifest.js';
-import { loadWarned, type SetExit } from './shared.js';
+import { addEngineFlags, backendOptionsOf, loadWarned, type EngineFlags, type SetExit } from './shared.js';
 
 export function registerSuite(program: Command, setExit: SetExit): void {
-  program
-    .command('suite')
+  addEngineFlags(program
+    .command('suite'))
     .argument('[patterns...]', 'scenario names or globs under scenarios/ (default: all)')
     .option('-j, --jobs <n>', 'scenarios at once', String(Math.max(1, Math.min(4, availableParallelism()))))
     .option('-b, --backend <names>', `backend(s): ${backendNames().join(', ')}, a comma-separated list, or all (default: each scenario's backend:, else netns)`)
@@ -30,7 +30,9 @@ export function registerSuite(program: Command, setExit: SetExit): void {
     .option('--json', 'print every run (results folder, verdicts) and the flaky checks as JSON')
     .option('-q, --quiet', 'no line per run while they run')
     .description('run every scenario (every variant, on one backend or several), several at once, and print a table')
-    .action(async (patterns: string[], flags: { jobs: string; backend?: string; results: string; dir?: string; repeat: string; shard?: string; json?: boolean; quiet?: boolean }) => {
+    .action(async (patterns: string[], flags: EngineFlags & { jobs: string; backend?: string; results: string; dir?: string; repeat: string; shard?: string; json?: boolean; quiet?: boolean }) => {
+      // engines place the Docker runs' nodes; the other backends' runs stay on one machine
+      const dockerOptions = backendOptionsOf(flags);
       const shard = flags.shard !== undefined ? parseShard(flags.shard) : null;
       const jobs = Number(flags.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs: "${flags.jobs}" is not a positive number`);
@@ -53,7 +55,7 @@ export function registerSuite(program: Command, setExit: SetExit): void {
       const outcomes = await mapLimit(work, jobs, async ({ l, backend, round }) => {
         const on = `${several ? ` on ${backend}` : ''}${repeat > 1 ? ` (repeat ${round}/${repeat})` : ''}`;
         if (!flags.quiet) process.stderr.write(chalk.dim(`  ▸ ${l.scenario.name}${on} (${l.variants.length} variant${l.variants.length > 1 ? 's' : ''})\n`));
-        const o = await runScenario(l, { backend, resultsRoot: flags.results, quiet: true });
+        const o = await runScenario(l, { backend, ...(backend === 'docker' ? { backendOptions: dockerOptions } : {}), resultsRoot: flags.results, quiet: true });
         done++;
         const mark = o.result.ok ? chalk.green('✓') : chalk.red('✗');
         if (!flags.quiet) process.stderr.write(`  ${mark} ${o.result.scenario}${on} ${chalk.dim(`${o.result.timings.total} ms (${done}/${work.length})`)}\n`);

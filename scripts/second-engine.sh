@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# A second Docker engine on this machine, as if on another machine, for labs that span
+# engines (flatlab run --engine A=... --engine B=... --underlay flatlab-underlay-a):
+#
+#   flatlab-underlay-a (netns)          flatlab-engine-b (netns: "machine B")
+#     ul-a 10.250.0.1/24  ==== veth ====  ul-b 10.250.0.2/24     dockerd (B)
+#     (machine A's underlay: the         (its own data-root, exec-root, pidfile
+#      home fabric's VXLAN lives here)     and socket; no bridge, no iptables)
+#
+# Everything is in network namespaces of its own: nothing is added to the machine's root
+# namespace. The underlay's MTU is 1550, as operators give a VXLAN underlay jumbo frames,
+# so the fabric keeps 1500 bytes across it (VXLAN over IPv4 costs 50).
+#
+# dockerd is entered into its namespace with nsenter --net, not `ip netns exec`: the latter
+# remounts /sys, which hides the cgroup mounts ("Devices cgroup isn't mounted").
+#
+#   scripts/second-engine.sh start   prints the engine's URL once it answers
+#   scripts/second-engine.sh stop    stops it (by its pidfile's PID) and removes all of it
+#   scripts/second-engine.sh url     prints the URL when it runs (exit 1 otherwise)
+set -euo pipefail
+
+NS_B=flatlab-engine-b
+NS_A=flatlab-underlay-a
+ROOT=/run/flatlab-engine-b
+DATA=/var/lib/flatlab-engine-b
+SOCK=$ROOT/docker.sock
+PIDFILE=$ROOT/docker.pid
+URL=unix://$SOCK
+MTU=1550
+
+have_ns() { [ -e "/run/netns/$1" ]; }
+
+answers() { docker -H "$URL" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+running_pid() {
+  local pid
+  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && echo "$pid"
+}
+
+start() {
+  if running_pid >/dev/null && answers; then echo "$URL"; return 0; fi
+  command -v dockerd >/dev/null || { echo "second-engine: dockerd is not installed (apt-get install docker.io)" >&2; exit 2; }
+  mkdir -p "$ROOT" "$DATA"
+  have_ns "$NS_A" || ip netns add "$NS_A"
+  have_ns "$NS_B" || ip netns add "$NS_B"
+  if ! ip -n "$NS_A" link show ul-a >/dev/null 2>&1; then
+    # the veth is created inside NS_A with its peer in NS_B: never in the root namespace
+    ip -n "$NS_A" link add name ul-a mtu $MTU type veth peer name ul-b mtu $MTU netns "$NS_B"
+    ip -n "$NS_A" addr add 10.250.0.1/24 dev ul-a
+    ip -n "$NS_B" addr add 10.250.0.2/24 dev ul-b
+  fi
+  ip -n "$NS_A" link set dev lo up
+  ip -n "$NS_A" link set dev ul-a up
+  ip -n "$NS_B" link set dev lo up
+  ip -n "$NS_B" link set dev ul-b up
+  # setsid and a log file: it outlives this script, and its output does not hold a pipe open
+  setsid nsenter --net="/run/netns/$NS_B" dockerd \
+    --data-root "$DATA" --exec-root "$ROOT/exec" --pidfile "$PIDFILE" --host "$URL" \
+    --bridge none --iptables=false --ip6tables=false --ip-masq=false \
+    >"$ROOT/dockerd.log" 2>&1 </dev/null &
+  # wait for the engine to answer (its own readiness, not a fixed time); 60 s at most
+  for _ in $(seq 1 600); do
+    answers && { echo "$URL"; return 0; }
+    sleep 0.1
+  done
+  echo "second-engine: dockerd did not answer at $URL within 60 s; its log: $ROOT/dockerd.log" >&2
+  tail -5 "$ROOT/dockerd.log" >&2 || true
+  exit 1
+}
+
+stop() {
+  local pid
+  if pid=$(running_pid); then
+    # containers first (labs normally remove theirs), then the engine by its PID
+    if answers; then
+      ids=$(docker -H "$URL" ps -aq)
+      [ -z "$ids" ] || docker -H "$URL" rm -f $ids >/dev/null 2>&1 || true
+    fi
+    kill -TERM "$pid"
+    for _ in $(seq 1 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+    [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  # whatever its containerd left mounted under its directories
+  grep -oE " ($DATA|$ROOT)[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  have_ns "$NS_B" && ip netns del "$NS_B"
+  have_ns "$NS_A" && ip netns del "$NS_A"
+  rm -rf "$DATA" "$ROOT"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  url) running_pid >/dev/null && answers && echo "$URL" ;;
+  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+esac
