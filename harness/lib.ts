@@ -136,3 +136,12 @@ export async function readResult(stdout: string): Promise<Record<string, any>> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** bugs/cross-node-arp-no-ping: each variant's fault, the symptom it gives and the cause its diagnosis names. */
+export const CROSS_NODE_CAUSES: Record<string, { symptom: RegExp; cause: RegExp }> = {
+  'nic-promisc-deny': { symptom: /^across nodes: ARP resolves but no ping \(8 pairs\); same node fine$/, cause: /dropped at fabric port to compute2 \(frame not addressed to the NIC's MAC/ },
+  'firewall-drop': { symptom: /same node: 2 of 4 pairs get no answer/, cause: /dropped on compute2 by nova-compute-sg-fallback/ },
+  'uplink-not-enslaved': { symptom: /^across nodes: no ARP at all \(8 pairs\); same node fine$/, cause: /compute2's eth0 is not enslaved to br100/ },
+  'bridge-without-address': { symptom: /^no lease for vm_3, vm_4 \(on compute2\)$/, cause: /compute2's br100 holds no address from 10\.0\.0\.0\/24/ },
+  'forged-transmit-deny': { symptom: /across nodes: .*no ARP at all/, cause: /dropped at fabric port from compute2 \(a frame whose source MAC is not the NIC's own: the node's NIC rejects forged transmits/ },
+};

@@ -265,7 +265,7 @@ export const variantSchema = z.strictObject({
   external: z.record(z.string(), z.unknown()).nullable().optional().describe('null removes the base\'s external network / DHCP server'),
   dhcp_server: z.record(z.string(), z.unknown()).nullable().optional(),
   faults: z.array(z.unknown()).nullable().optional(),
-  placement: z.record(z.string(), z.unknown()).optional(),
+  placement: z.record(z.string(), z.unknown()).optional().describe('this variant\'s placement of nodes on engines, merged over the scenario\'s'),
   nwfilter: z.boolean().optional(),
   expect: z.record(z.string(), z.unknown()).optional(),
 });

@@ -1,0 +1,207 @@
+/**
+ * A lab across two Docker engines: the machine's own and a second one in its own network
+ * namespace (scripts/second-engine.sh), joined by a VXLAN fabric over an underlay link
+ * between lab namespaces. The same verdicts as on namespaces, the VMs' ICMP inside VXLAN
+ * on the underlay, the bug scenarios the same with their faulty node on the remote engine,
+ * and nothing left on either engine after a run, Ctrl-C or SIGKILL.
+ */
+import t from 'tap';
+import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseScenarioFile } from '../src/scenario/load.js';
+import { CLI, CROSS_NODE_CAUSES, ROOT, flatlab, namespacesOf, ownRunId, prefixesFor, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir, upOwned, writeScenario } from './lib.js';
+
+const SCRIPT = join(ROOT, 'scripts', 'second-engine.sh');
+const A = 'unix:///var/run/docker.sock';
+const UNDERLAY = 'flatlab-underlay-a';
+
+async function dockerReady(): Promise<string | false> {
+  if (skipUnlessRoot) return skipUnlessRoot;
+  const info = await execa('docker', ['-H', A, 'info', '--format', '{{.ServerVersion}}'], { reject: false });
+  if (info.exitCode !== 0) return 'no Docker engine answers (.ci/run installs docker.io and starts dockerd)';
+  const img = await execa('docker', ['-H', A, 'image', 'inspect', 'flatlab-node:latest'], { reject: false });
+  return img.exitCode === 0 ? false : 'the flatlab-node image is missing (flatlab image build)';
+}
+
+const skip = await dockerReady();
+
+/** The second engine's URL: the running one (.ci/run starts it), or one this file starts and stops. */
+async function engineB(): Promise<string> {
+  const running = await execa('bash', [SCRIPT, 'url'], { reject: false });
+  if (running.exitCode === 0) return running.stdout.trim();
+  t.teardown(() => execa('bash', [SCRIPT, 'stop'], { reject: false }));
+  const started = await execa('bash', [SCRIPT, 'start'], { reject: false });
+  if (started.exitCode !== 0) throw new Error(`second-engine.sh start failed: ${started.stderr}`);
+  return started.stdout.trim();
+}
+
+const B = skip ? '' : await engineB();
+const ENGINES = ['--backend', 'docker', '--engine', `a=${A}`, '--engine', `b=${B}`, '--underlay', UNDERLAY];
+
+/** The containers of these runs on one engine (never another run's). */
+async function containersOn(url: string, prefixes: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of prefixes) {
+    const r = await execa('docker', ['-H', url, 'ps', '-a', '--filter', `label=org.flatlab.run=${p}`, '--format', '{{.Names}}'], { reject: false });
+    out.push(...r.stdout.split('\n').filter(Boolean));
+  }
+  return out;
+}
+
+const leftOn = async (prefixes: string[]): Promise<string[]> => [...(await containersOn(A, prefixes)), ...(await containersOn(B, prefixes))];
+
+/** VXLAN devices left in the underlays (every run's device carries its id). */
+async function vxlansLeft(prefixes: string[]): Promise<string[]> {
+  const ids = prefixes.map((p) => p.slice(3));
+  const out: string[] = [];
+  for (const ns of [UNDERLAY, 'flatlab-engine-b']) {
+    const r = await execa('ip', ['-n', ns, '-o', 'link', 'show', 'type', 'vxlan'], { reject: false });
+    out.push(...r.stdout.split('\n').filter((l) => ids.some((id) => l.includes(`vx${id}`))));
+  }
+  return out;
+}
+
+/** What a run concluded, backend aside: per variant, each check's kind, subject, verdict and observation. */
+function verdicts(res: any): string[] {
+  return res.variants.flatMap((v: any) => v.verdicts.map((x: any) => `${v.variant} ${x.kind} ${x.subject} ${x.ok} ${x.kind === 'lease' ? x.observed.split(' on ')[0] : x.observed}`)).sort();
+}
+
+t.test('the reference cluster with compute1 on engine a and compute2 on engine b: the same verdicts as on namespaces', { skip }, async (t) => {
+  const before = await rootSnapshot();
+  const dir = await tempDir(t);
+  const d = await flatlab(['run', 'flatdhcp-multihost', ...ENGINES, '--results', dir]);
+  t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout + d.stderr });
+  const n = await flatlab(['run', 'flatdhcp-multihost', '--results', dir]);
+  const [dr, nr] = [await readResult(d.stdout), await readResult(n.stdout)];
+  for (const v of dr.variants) {
+    t.same(v.plan.span.placement, { compute1: 'a', compute2: 'b' }, `${v.variant}: compute2 on engine b`);
+    t.equal(v.plan.nodes.find((x: any) => x.name === 'compute2').fabricNetns, `${v.prefix}-fabric-b`);
+  }
+  t.same(verdicts(dr), verdicts(nr), 'identical verdicts on two engines and on namespaces');
+  const mine = await prefixesUnder(dir);
+  t.same(await leftOn(mine), [], 'no container left on either engine');
+  t.same(await namespacesOf(mine), []);
+  t.same(await vxlansLeft(mine), [], 'no VXLAN device left in either underlay');
+  t.equal(await rootSnapshot(), before, 'root namespace unchanged');
+});
+
+t.test('on the underlay the VMs\' ICMP travels inside VXLAN, with the run\'s VNI, at the full MTU', { skip }, async (t) => {
+  const results = await tempDir(t);
+  const up = await upOwned(t, ['flatdhcp-multihost', '--variant', 'same-net-allowed', ...ENGINES, '--results', results]);
+  t.equal(up.exitCode, 0, 'up', { output: up.stdout + up.stderr });
+  const vni = (parseInt(up.prefix!.slice(3), 16) & 0x7fffff) || 1;
+  // the capture is ready once tcpdump says it listens; it ends after the packets it needs
+  const cap = execa('ip', ['netns', 'exec', UNDERLAY, 'tcpdump', '-l', '-n', '-i', 'ul-a', '-c', '4', `udp port 4789 and udp[8:4] = 0x08000000 and udp[12:4] = ${vni * 256}`], { reject: false, timeout: 30_000 });
+  await new Promise<void>((resolve) => {
+    cap.stderr!.on('data', (b: Buffer) => /listening on/.test(b.toString()) && resolve());
+    void cap.then(() => resolve());
+  });
+  const ping = await flatlab(['exec', '--run', up.prefix!, 'vm_1', '--', 'ping', '-c', '2', '-W', '5', '10.0.0.5']);
+  t.equal(ping.exitCode, 0, 'vm_1 on engine a pings vm_3 on engine b', { output: ping.stdout + ping.stderr });
+  const seen = await cap;
+  t.match(seen.stdout, new RegExp(`10\\.250\\.0\\.1\\.\\d+ > 10\\.250\\.0\\.2\\.4789: VXLAN, flags \\[I\\] \\(0x08\\), vni ${vni}\\nIP 10\\.0\\.0\\.2 > 10\\.0\\.0\\.5: ICMP echo request`), 'the request, encapsulated, a to b', { capture: seen.stdout });
+  t.match(seen.stdout, new RegExp(`10\\.250\\.0\\.2\\.\\d+ > 10\\.250\\.0\\.1\\.4789: VXLAN, flags \\[I\\] \\(0x08\\), vni ${vni}\\nIP 10\\.0\\.0\\.5 > 10\\.0\\.0\\.2: ICMP echo reply`), 'the reply, encapsulated, b to a');
+  const big = await flatlab(['exec', '--run', up.prefix!, 'vm_1', '--', 'ping', '-c', '1', '-W', '5', '-M', 'do', '-s', '1472', '10.0.0.5']);
+  t.equal(big.exitCode, 0, 'a 1500-byte packet crosses unfragmented (the underlay carries 1550)', { output: big.stdout + big.stderr });
+  t.equal((await flatlab(['down', '--run', up.prefix!])).exitCode, 0);
+  t.same(await leftOn([up.prefix!]), []);
+  t.same(await vxlansLeft([up.prefix!]), []);
+});
+
+t.test('the bug scenarios behave the same with their faulty node on engine b', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const bugs = join(ROOT, 'scenarios', 'bugs');
+  // each bug scenario as shipped, plus a placement that puts every node a fault names on b
+  const files: string[] = [];
+  const faulty: Record<string, string[]> = {};
+  for (const name of ['cross-node-arp-no-ping', 'foreign-gateway', 'guest-foreign-address', 'ip-forward-off', 'isolation-bypassed', 'no-bridge-address', 'snat-one-nic', 'uplink-left-down']) {
+    const text = await readFile(join(bugs, `${name}.yaml`), 'utf8');
+    const parsed = parseScenarioFile(text, name);
+    const nodes = new Set<string>();
+    for (const v of parsed.variants) {
+      for (const f of v.scenario.faults) {
+        if (f.node) nodes.add(f.node);
+        if (f.vm) nodes.add(v.scenario.vms[f.vm]!.host);
+      }
+    }
+    faulty[parsed.scenario.name] = [...nodes];
+    const placement = [...nodes].map((n) => `${n}: b`).join(', ');
+    files.push(await writeScenario(dir, name, `${text.replace('$schema=../../schema', `$schema=${ROOT}/schema`)}${placement ? `\nplacement: {${placement}}\n` : ''}`));
+  }
+  const results = await tempDir(t);
+  const r = await flatlab(['suite', '--dir', dir, '-j', '2', '--json', ...ENGINES, '--results', results]);
+  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout.slice(-3000) + r.stderr.slice(-3000) });
+  const suite = JSON.parse(r.stdout);
+  t.equal(suite.runs.length, 8);
+  for (const run of suite.runs) {
+    const res = JSON.parse(await readFile(join(run.resultsDir, 'result.json'), 'utf8'));
+    for (const v of res.variants) {
+      for (const n of faulty[res.scenario]!) t.equal(v.plan.span.placement[n], 'b', `${res.scenario} [${v.variant}]: the faulty ${n} on engine b`);
+    }
+  }
+  // and the report's own question across engines: the fault diagnosed as itself
+  const cross = files.find((f) => f.endsWith('cross-node-arp-no-ping.yaml'))!;
+  const ig = await flatlab(['run', cross, '--ignore-expect', ...ENGINES, '--results', results]);
+  t.equal(ig.exitCode, 1);
+  const res = await readResult(ig.stdout);
+  for (const [variant, { cause }] of Object.entries(CROSS_NODE_CAUSES)) {
+    const v = res.variants.find((x: any) => x.variant === variant);
+    t.ok(v.diagnoses.length > 0 && v.diagnoses.every((d: any) => cause.test(d.text)), `${variant}: diagnosed as itself with compute2 on b`, { diagnoses: v.diagnoses.map((d: any) => d.text) });
+  }
+  const mine = await prefixesUnder(results);
+  t.ok(mine.length >= 20, `${mine.length} labs`);
+  t.same(await leftOn(mine), []);
+  t.same(await namespacesOf(mine), []);
+  t.same(await vxlansLeft(mine), []);
+});
+
+t.test('Ctrl-C and SIGKILL leave nothing on either engine', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const args = [CLI, 'run', 'flatdhcp-multihost', ...ENGINES, '--results', dir];
+  const id1 = ownRunId();
+  const first = prefixesFor(id1, 2);
+  const child = execa('node', args, { reject: false, detached: true, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id1 } });
+  // interrupted once engine b holds some of it
+  for (let i = 0; i < 500 && (await containersOn(B, first)).length === 0; i++) await sleep(20);
+  t.not((await containersOn(B, first)).length, 0, 'the run reached engine b');
+  process.kill(-child.pid!, 'SIGINT');
+  t.equal((await child).exitCode, 130);
+  t.same(await leftOn(first), [], 'nothing after Ctrl-C');
+  t.same(await vxlansLeft(first), []);
+  const id2 = ownRunId();
+  const second = prefixesFor(id2, 2);
+  const killed = execa('node', args, { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id2 } });
+  for (let i = 0; i < 500 && (await containersOn(B, second)).length === 0; i++) await sleep(20);
+  t.not((await containersOn(B, second)).length, 0, 'the run reached engine b');
+  killed.kill('SIGKILL');
+  await killed;
+  // the killed run's reaper removes it: wait for that state, not for a time (30 s at most)
+  let left = await leftOn(second);
+  for (let i = 0; i < 300 && (left.length > 0 || (await namespacesOf(second)).length > 0); i++) {
+    await sleep(100);
+    left = await leftOn(second);
+  }
+  t.same(left, [], 'the reaper removed its containers on both engines');
+  t.same(await namespacesOf([...first, ...second]), []);
+  t.same(await vxlansLeft(second), []);
+});
+
+t.test('errors say what to do: no underlay, an engine that does not answer, an unknown engine in placement:', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const noUnderlay = await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `a=${A}`, '--engine', `b=${B}`, '--results', dir]);
+  t.equal(noUnderlay.exitCode, 3, 'an environment error', { output: noUnderlay.stderr });
+  t.match(noUnderlay.stderr, /several engines need an underlay/);
+  const dead = await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `a=${A}`, '--engine', 'b=unix:///run/flatlab-no-such-engine.sock', '--underlay', UNDERLAY, '--results', dir]);
+  t.equal(dead.exitCode, 3, { output: dead.stderr });
+  t.match(dead.stderr, /no Docker engine answers for engine b at unix:\/\/\/run\/flatlab-no-such-engine\.sock/);
+  const text = (await readFile(join(ROOT, 'scenarios', 'flatdhcp-multihost.yaml'), 'utf8')).replace('$schema=../schema', `$schema=${ROOT}/schema`) + '\nplacement: {compute2: c}\n';
+  const file = await writeScenario(dir, 'placed', text);
+  const unknown = await flatlab(['run', file, ...ENGINES, '--results', dir]);
+  t.equal(unknown.exitCode, 2, { output: unknown.stderr });
+  t.match(unknown.stderr, /placed\.yaml:\d+:\d+ placement\.compute2: no engine "c" \(engines given: a, b\)/);
+  t.notMatch(unknown.stderr, /\n\s+at /, 'no stack trace');
+  const netns = await flatlab(['run', 'flatdhcp-multihost', '--engine', `a=${A}`, '--results', dir]);
+  t.equal(netns.exitCode, 2);
+  t.match(netns.stderr, /use them with --backend docker/);
+});
