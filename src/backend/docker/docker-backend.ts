@@ -21,7 +21,7 @@
  * backends; processes are started through the engine's exec API and then watched by
  * their host PID, which this one machine allows.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,7 @@ import type { Backend, BackendOptions, ExecOptions, ExecResult, ProbeOutcome, Pr
 import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
-import { isSameProcess, portBound, startTicks } from '../procfs.js';
+import { isSameProcess, pidsInNamespaces, portBound, startTicks } from '../procfs.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { Nsd, nsdProbe } from '../netns/nsd.js';
@@ -324,6 +324,21 @@ export class DockerBackend implements Backend {
   async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
     const p = this.placements.get(target);
     if (!p) return this.machine.startProcess(target, argv, opts);
+    const cpid = this.pids.get(p.container);
+    if (p.vmNetns && this.helper && cpid) {
+      // A guest's processes through the helper, into the VM's namespace as its node's
+      // container holds it (/proc/PID/root/run/netns/VM): one request, not a docker exec
+      // each. Deliberate difference: they live in the machine's mount and PID namespaces,
+      // not the node container's; a guest is a machine of its own, and what it shares with
+      // its node is the NIC's far end, which is the same. They are stopped by PID (and
+      // found by their namespace when a run dies before it recorded them: destroy).
+      const pid = await this.helper.spawn(`/proc/${cpid}/root/run/netns/${p.vmNetns}`, opts.logFile, opts.env ?? {}, argv);
+      const ticks = await startTicks(pid);
+      if (ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+      const record = { pid, startTicks: ticks, role: opts.role, target };
+      if (!this.residents.has(target)) this.residents.set(target, record);
+      return record;
+    }
     // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
     const cmd = ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)];
     const exec = await this.docker(p.container).getContainer(p.container).exec({
@@ -357,7 +372,10 @@ export class DockerBackend implements Backend {
     if (!this.placements.has(vm.netns)) return this.machine.readVmState(vm, resident);
     // from the host's /proc of the guest's resident, when it lives in the VM: no docker exec
     const living = await this.residentIn(vm.netns, resident);
-    if (living) return vmStateFromProc(vm, living.pid);
+    // the NIC's MAC asked of the helper in the VM's namespace: a guest started by the
+    // helper sees the machine's /sys, not its namespace's
+    const helper = this.helper;
+    if (living) return vmStateFromProc(vm, living.pid, helper ? () => helper.mac(`/proc/${living.pid}/ns/net`, vm.nic) : undefined);
     const r = await this.exec(vm.netns, ['ip', '-j', '-batch', '-'], { input: vmStateBatch(vm.nic) });
     return parseVmState(r.stdout, vm.nic);
   }
@@ -414,6 +432,9 @@ export class DockerBackend implements Backend {
         const containers = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } }).catch((err: Error) => {
           throw new Error(`engine ${e.name} (${e.url}) did not answer: ${err.message}`);
         });
+        // guests' processes live outside their containers (startProcess): any the run did
+        // not record (killed meanwhile) are found by the VM namespaces the containers hold
+        await killInGuests(docker, containers.map((c) => c.Id));
         await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
       }),
     );
@@ -426,5 +447,28 @@ export class DockerBackend implements Backend {
   close(): void {
     this.machine.close();
     this.helper?.close();
+  }
+}
+
+/** Kills the processes of this machine living in the VM namespaces inside these containers. */
+async function killInGuests(docker: Docker, ids: string[]): Promise<void> {
+  const inodes = new Set<number>();
+  await Promise.all(
+    ids.map(async (id) => {
+      const pid = (await docker.getContainer(id).inspect().catch(() => null))?.State.Pid;
+      if (!pid) return;
+      const dir = `/proc/${pid}/root/run/netns`;
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const ino = (await stat(join(dir, name)).catch(() => null))?.ino;
+        if (ino) inodes.add(ino);
+      }
+    }),
+  );
+  for (const pid of await pidsInNamespaces(inodes)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
   }
 }
