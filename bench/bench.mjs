@@ -7,7 +7,8 @@
  * Writes bench/results/<date>.md and .json. Not a test: it asserts nothing.
  *   BENCH_SIZES=2x2,4x16,16x64  BENCH_RUNS=3
  *   BENCH_MININET_MAX=256   largest host count given to Mininet (about 5 hosts/s here)
- *   BENCH_DOCKER_MAX=64     largest lab also run on the Docker backend, when an engine answers
+ *   BENCH_DOCKER_MAX=64     largest lab also run on the Docker backend, when an engine answers,
+ *                           and across two engines when scripts/second-engine.sh runs one
  *   BENCH_GC_THRESH3=8192   opt-in: raise the machine's neighbour table for the run and
  *                           restore it after (the only machine setting the bench may touch,
  *                           and only when asked: 1024 VMs need more than the default 1024)
@@ -39,9 +40,9 @@ function scenario(nodes, perNode) {
   return lines.join('\n') + '\n';
 }
 
-async function flatlabRun(file, results, backend = 'netns') {
+async function flatlabRun(file, results, backend = 'netns', extra = []) {
   const t0 = performance.now();
-  const r = await execa('node', [CLI, 'run', file, '--json', '-q', '--backend', backend, '--results', results], { reject: false });
+  const r = await execa('node', [CLI, 'run', file, '--json', '-q', '--backend', backend, ...extra, '--results', results], { reject: false });
   const wall = performance.now() - t0;
   const res = JSON.parse(r.stdout);
   const t = res.variants[0].timings;
@@ -136,6 +137,9 @@ const MININET_MAX = Number(process.env.BENCH_MININET_MAX ?? 256);
 const DOCKER_MAX = Number(process.env.BENCH_DOCKER_MAX ?? 64);
 const GC_THRESH3 = process.env.BENCH_GC_THRESH3 ? Number(process.env.BENCH_GC_THRESH3) : null;
 const docker = await dockerAvailable();
+// a second engine (scripts/second-engine.sh start): the same labs across two engines
+const second = docker ? await execa('bash', [join(ROOT, 'scripts', 'second-engine.sh'), 'url'], { reject: false }) : null;
+const TWO_ENGINES = second?.exitCode === 0 ? ['--engine', 'a=unix:///var/run/docker.sock', '--engine', `b=${second.stdout.trim()}`, '--underlay', 'flatlab-underlay-a'] : null;
 const restoreTable = GC_THRESH3 ? await setNeighbourTable(GC_THRESH3) : null;
 const gcThresh3 = Number((await readFile(`${THRESH}3`, 'utf8')).trim());
 const dir = await mkdtemp(join(tmpdir(), 'flatlab-bench-'));
@@ -158,9 +162,20 @@ for (const [nodes, perNode] of SIZES) {
     mn = await mininetRun(nodes * perNode);
   } else mn = { skipped: `more than BENCH_MININET_MAX=${MININET_MAX} hosts` };
   let dk = null;
+  let two = null;
   if (docker && nodes * perNode <= DOCKER_MAX) {
-    process.stderr.write(`  ${nodes}x${perNode}: flatlab on the Docker backend…\n`);
-    dk = await flatlabRun(file, dir, 'docker');
+    const dks = [];
+    const twos = [];
+    for (let i = 0; i < runs; i++) {
+      process.stderr.write(`  ${nodes}x${perNode}: flatlab on the Docker backend ${i + 1}/${runs}…\n`);
+      dks.push(await flatlabRun(file, dir, 'docker'));
+      if (TWO_ENGINES) {
+        process.stderr.write(`  ${nodes}x${perNode}: flatlab on two Docker engines ${i + 1}/${runs}…\n`);
+        twos.push(await flatlabRun(file, dir, 'docker', TWO_ENGINES));
+      }
+    }
+    dk = { ok: dks.every((r) => r.ok), total: stats(dks.map((r) => r.total)) };
+    if (TWO_ENGINES) two = { ok: twos.every((r) => r.ok), total: stats(twos.map((r) => r.total)) };
   }
   const row = {
     size: `${nodes}x${perNode}`,
@@ -172,6 +187,7 @@ for (const [nodes, perNode] of SIZES) {
     floor: { build: stats(floor.map((r) => r.build)), teardown: stats(floor.map((r) => r.teardown)) },
     mininet: mn,
     docker: dk,
+    twoEngines: two,
     refused: fl.reduce((n, r) => n + r.refused, 0),
   };
   const vms = nodes * perNode;
@@ -191,7 +207,7 @@ for (const [nodes, perNode] of SIZES) {
 }
 
 const date = new Date().toISOString().slice(0, 10);
-const head = `| size | VMs | build | dhcp up | all leases | checks | teardown | run total | wall (process) | floor build | floor teardown | build / floor | build per VM | Mininet build+teardown | hosts/s flatlab build+teardown / whole run / Mininet | Docker backend run total | ARP entries refused |`;
+const head = `| size | VMs | build | dhcp up | all leases | checks | teardown | run total | wall (process) | floor build | floor teardown | build / floor | build per VM | Mininet build+teardown | hosts/s flatlab build+teardown / whole run / Mininet | Docker backend run total | two Docker engines run total | ARP entries refused |`;
 const mnCell = (r) => (r.mininet === null ? 'not installed' : r.mininet.skipped ? `not run (${r.mininet.skipped})` : r.mininet.wall ? fmt(r.mininet.wall) : `failed: ${r.mininet.error}`);
 const rate = (x) => (x === null ? '–' : x.toFixed(0));
 const ratio = (r) => (r.hostsPerSec.mininet ? ` (${(r.hostsPerSec.buildTeardown / r.hostsPerSec.mininet).toFixed(0)}× / ${(r.hostsPerSec.wholeRun / r.hostsPerSec.mininet).toFixed(1)}× Mininet)` : '');
@@ -203,7 +219,7 @@ const md = [
   head,
   head.replace(/[^|]/g, '-'),
   ...rows.map((r) =>
-    `| ${r.size} | ${r.vms} | ${fmtStats(r.flatlab.build)} | ${fmtStats(r.flatlab.dhcp)} | ${fmtStats(r.flatlab.leases)} | ${fmtStats(r.flatlab.checks)} | ${fmtStats(r.flatlab.teardown)} | ${fmtStats(r.flatlab.total)} | ${fmtStats(r.flatlab.wall)} | ${fmtStats(r.floor.build)} | ${fmtStats(r.floor.teardown)} | ${r.ratioBuild.toFixed(2)}× | ${r.buildPerVm.toFixed(2)} ms | ${mnCell(r)} | ${rate(r.hostsPerSec.buildTeardown)} / ${rate(r.hostsPerSec.wholeRun)} / ${rate(r.hostsPerSec.mininet)}${ratio(r)} | ${r.docker ? `${fmt(r.docker.total)}${r.docker.ok ? '' : ' (NOT all as expected)'}` : docker ? 'not run (size)' : 'no engine/image'} | ${r.refused} |`,
+    `| ${r.size} | ${r.vms} | ${fmtStats(r.flatlab.build)} | ${fmtStats(r.flatlab.dhcp)} | ${fmtStats(r.flatlab.leases)} | ${fmtStats(r.flatlab.checks)} | ${fmtStats(r.flatlab.teardown)} | ${fmtStats(r.flatlab.total)} | ${fmtStats(r.flatlab.wall)} | ${fmtStats(r.floor.build)} | ${fmtStats(r.floor.teardown)} | ${r.ratioBuild.toFixed(2)}× | ${r.buildPerVm.toFixed(2)} ms | ${mnCell(r)} | ${rate(r.hostsPerSec.buildTeardown)} / ${rate(r.hostsPerSec.wholeRun)} / ${rate(r.hostsPerSec.mininet)}${ratio(r)} | ${r.docker ? `${fmtStats(r.docker.total)}${r.docker.ok ? '' : ' (NOT all as expected)'}` : docker ? 'not run (size)' : 'no engine/image'} | ${r.twoEngines ? `${fmtStats(r.twoEngines.total)}${r.twoEngines.ok ? '' : ' (NOT all as expected)'}` : TWO_ENGINES ? 'not run (size)' : 'no second engine (scripts/second-engine.sh start)'} | ${r.refused} |`,
   ),
   '',
   ...rows.filter((r) => r.sampling).map((r) => `- ${r.size}: ${r.sampling}`),

@@ -14,10 +14,15 @@ export function renderPlan(p: Plan): string {
     `  multi_host=${n.multiHost} allow_same_net_traffic=${n.allowSameNetTraffic} dhcp_lease_time=${n.leaseTime} dhcp_domain=${n.domain || '(none)'}`,
     `  release ${p.release} (nova ${RELEASE_TAGS[p.release]})`,
     ...describeRelease(p.release).map((l) => chalk.dim(`    ${l}`)),
+    ...(p.span
+      ? [
+          `  engines ${p.span.engines.join(', ')} (${p.span.engines[0]} holds the fabric and the hosts); the fabric's shares joined by VXLAN: ${p.span.segments.map((g) => `${g.bridge} VNI ${g.vni} (${g.dev})`).join(', ')}, UDP ${p.span.dstport}`,
+        ]
+      : []),
     '',
     renderTable(
-      ['node', 'namespace', 'bridge address', 'uplink', 'VMs'],
-      p.nodes.map((x) => [x.name, x.netns, x.bridgeIp ?? '—', `${x.uplink} ↔ fabric:${x.fabricPort}`, x.vms.join(', ')]),
+      ['node', 'namespace', 'bridge address', 'uplink', 'VMs', ...(p.span ? ['engine'] : [])],
+      p.nodes.map((x) => [x.name, x.netns, x.bridgeIp ?? '—', `${x.uplink} ↔ fabric:${x.fabricPort}`, x.vms.join(', '), ...(p.span ? [p.span.placement[x.name]!] : [])]),
     ),
     '',
     renderTable(

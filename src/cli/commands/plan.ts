@@ -4,20 +4,24 @@ import { renderPlan } from '../../report/plan-text.js';
 import { RELEASES } from '../../nova/releases.js';
 import { planVariant, selectVariants } from '../../run/run-scenario.js';
 import { resolveScenario } from '../../scenario/resolve.js';
-import { releaseFlag, loadWarned } from './shared.js';
+import { addEngineFlags, backendOptionsOf, releaseFlag, loadWarned, type EngineFlags } from './shared.js';
+import { checkPlacement } from '../../scenario/load.js';
 
 export function registerPlan(program: Command): void {
-  program
-    .command('plan')
+  addEngineFlags(program
+    .command('plan'))
     .argument('<scenario>', 'a scenario name or file')
     .option('--json', 'the plan as JSON')
     .option('--variant <name>', 'only this variant')
     .option('--release <release>', `plan this nova release instead of the scenario's (${RELEASES.join(', ')})`)
     .description('print what a run would build and expect, without building it')
-    .action(async (arg: string, flags: { json?: boolean; variant?: string; release?: string }) => {
+    .action(async (arg: string, flags: EngineFlags & { json?: boolean; variant?: string; release?: string }) => {
+      // the engines' names place the nodes (nothing is reached: a plan builds nothing)
+      const engines = backendOptionsOf(flags).engines?.map((e) => e.name);
       const loaded = await loadWarned(resolveScenario(arg));
+      checkPlacement(loaded, engines ?? []);
       const release = flags.release ? releaseFlag(flags.release) : undefined;
-      const plans = selectVariants(loaded, flags.variant).map((v) => planVariant(v, '000000', false, release));
+      const plans = selectVariants(loaded, flags.variant).map((v) => planVariant(v, '000000', false, release, engines));
       process.stdout.write(flags.json ? JSON.stringify(plans.length === 1 ? plans[0] : plans, null, 2) + '\n' : plans.map(renderPlan).join('\n'));
     });
 }
