@@ -6,7 +6,7 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { CLI, flatlab, namespacesOf, ownRunId, prefixesFor, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir, upOwned, writeScenario } from './lib.js';
+import { containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, upOwned, verdicts, writeScenario } from './lib.js';
 
 async function dockerReady(): Promise<string | false> {
   if (skipUnlessRoot) return skipUnlessRoot;
@@ -18,20 +18,7 @@ async function dockerReady(): Promise<string | false> {
 
 const skip = await dockerReady();
 
-/** The containers of these runs (never another run's). */
-async function containersOf(prefixes: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const p of prefixes) {
-    const r = await execa('docker', ['ps', '-a', '--filter', `label=org.flatlab.run=${p}`, '--format', '{{.Names}}'], { reject: false });
-    out.push(...r.stdout.split('\n').filter(Boolean));
-  }
-  return out;
-}
-
-/** What a run concluded, backend aside: per variant, each check's kind, subject, verdict and observed address/route. */
-function verdicts(res: any): string[] {
-  return res.variants.flatMap((v: any) => v.verdicts.map((x: any) => `${v.variant} ${x.kind} ${x.subject} ${x.ok} ${x.kind === 'lease' ? x.observed.split(' on ')[0] : x.observed}`)).sort();
-}
+const containersOf = (prefixes: string[]): Promise<string[]> => containersOn(null, prefixes);
 
 t.test('flatdhcp-multihost on containers: the same leases, gateways and matrix as on namespaces', { skip }, async (t) => {
   const before = await rootSnapshot();
@@ -52,27 +39,12 @@ t.test('flatdhcp-multihost on containers: the same leases, gateways and matrix a
 
 t.test('Ctrl-C mid-build and SIGKILL leave no container behind', { skip }, async (t) => {
   const dir = await tempDir(t);
-  const id1 = ownRunId();
-  const first = prefixesFor(id1, 2);
-  const child = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false, detached: true, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id1 } });
-  for (let i = 0; i < 200 && (await containersOf(first)).length === 0; i++) await sleep(20);
-  process.kill(-child.pid!, 'SIGINT');
-  t.equal((await child).exitCode, 130);
-  t.same(await containersOf(first), [], 'nothing after Ctrl-C');
-  const id2 = ownRunId();
-  const second = prefixesFor(id2, 2);
-  const killed = execa('node', [CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id2 } });
-  for (let i = 0; i < 200 && (await containersOf(second)).length === 0; i++) await sleep(20);
-  await sleep(300);
-  killed.kill('SIGKILL');
-  await killed;
-  let left = await containersOf(second);
-  for (let i = 0; i < 100 && (left.length > 0 || (await namespacesOf(second)).length > 0); i++) {
-    await sleep(100);
-    left = await containersOf(second);
-  }
-  t.same(left, [], 'the reaper removed the containers of the killed run');
-  t.same(await namespacesOf([...first, ...second]), []);
+  const gone = async (prefixes: string[]): Promise<string[]> => [...(await containersOf(prefixes)), ...(await namespacesOf(prefixes))];
+  const r = await interruptThenKill(['run', 'flatdhcp-multihost', '--backend', 'docker', '--results', dir], async (p) => (await containersOf(p)).length > 0, gone, 300);
+  t.equal(r.interruptedExit, 130);
+  t.same(r.afterInterrupt, [], 'nothing after Ctrl-C');
+  t.same(r.afterKill, [], 'the reaper removed the containers and namespaces of the killed run');
+  t.same(await namespacesOf(r.prefixes), []);
 });
 
 t.test('a second image build reuses the bootstrapped base', { skip }, async (t) => {

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseScenarioFile } from '../src/scenario/load.js';
-import { CLI, CROSS_NODE_CAUSES, ROOT, flatlab, namespacesOf, ownRunId, prefixesFor, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, sleep, tempDir, upOwned, writeScenario } from './lib.js';
+import { CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, upOwned, verdicts, writeScenario } from './lib.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'second-engine.sh');
 const A = 'unix:///var/run/docker.sock';
@@ -39,16 +39,6 @@ async function engineB(): Promise<string> {
 const B = skip ? '' : await engineB();
 const ENGINES = ['--backend', 'docker', '--engine', `a=${A}`, '--engine', `b=${B}`, '--underlay', UNDERLAY];
 
-/** The containers of these runs on one engine (never another run's). */
-async function containersOn(url: string, prefixes: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const p of prefixes) {
-    const r = await execa('docker', ['-H', url, 'ps', '-a', '--filter', `label=org.flatlab.run=${p}`, '--format', '{{.Names}}'], { reject: false });
-    out.push(...r.stdout.split('\n').filter(Boolean));
-  }
-  return out;
-}
-
 const leftOn = async (prefixes: string[]): Promise<string[]> => [...(await containersOn(A, prefixes)), ...(await containersOn(B, prefixes))];
 
 /** VXLAN devices left in the underlays (every run's device carries its id). */
@@ -60,11 +50,6 @@ async function vxlansLeft(prefixes: string[]): Promise<string[]> {
     out.push(...r.stdout.split('\n').filter((l) => ids.some((id) => l.includes(`vx${id}`))));
   }
   return out;
-}
-
-/** What a run concluded, backend aside: per variant, each check's kind, subject, verdict and observation. */
-function verdicts(res: any): string[] {
-  return res.variants.flatMap((v: any) => v.verdicts.map((x: any) => `${v.variant} ${x.kind} ${x.subject} ${x.ok} ${x.kind === 'lease' ? x.observed.split(' on ')[0] : x.observed}`)).sort();
 }
 
 t.test('the reference cluster with compute1 on engine a and compute2 on engine b: the same verdicts as on namespaces', { skip }, async (t) => {
@@ -158,33 +143,14 @@ t.test('the bug scenarios behave the same with their faulty node on engine b', {
 
 t.test('Ctrl-C and SIGKILL leave nothing on either engine', { skip }, async (t) => {
   const dir = await tempDir(t);
-  const args = [CLI, 'run', 'flatdhcp-multihost', ...ENGINES, '--results', dir];
-  const id1 = ownRunId();
-  const first = prefixesFor(id1, 2);
-  const child = execa('node', args, { reject: false, detached: true, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id1 } });
-  // interrupted once engine b holds some of it
-  for (let i = 0; i < 500 && (await containersOn(B, first)).length === 0; i++) await sleep(20);
-  t.not((await containersOn(B, first)).length, 0, 'the run reached engine b');
-  process.kill(-child.pid!, 'SIGINT');
-  t.equal((await child).exitCode, 130);
-  t.same(await leftOn(first), [], 'nothing after Ctrl-C');
-  t.same(await vxlansLeft(first), []);
-  const id2 = ownRunId();
-  const second = prefixesFor(id2, 2);
-  const killed = execa('node', args, { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id2 } });
-  for (let i = 0; i < 500 && (await containersOn(B, second)).length === 0; i++) await sleep(20);
-  t.not((await containersOn(B, second)).length, 0, 'the run reached engine b');
-  killed.kill('SIGKILL');
-  await killed;
-  // the killed run's reaper removes it: wait for that state, not for a time (30 s at most)
-  let left = await leftOn(second);
-  for (let i = 0; i < 300 && (left.length > 0 || (await namespacesOf(second)).length > 0); i++) {
-    await sleep(100);
-    left = await leftOn(second);
-  }
-  t.same(left, [], 'the reaper removed its containers on both engines');
-  t.same(await namespacesOf([...first, ...second]), []);
-  t.same(await vxlansLeft(second), []);
+  // interrupted, and killed, once engine b holds some of the run
+  const onB = async (p: string[]): Promise<boolean> => (await containersOn(B, p)).length > 0;
+  const gone = async (p: string[]): Promise<string[]> => [...(await leftOn(p)), ...(await namespacesOf(p)), ...(await vxlansLeft(p))];
+  const r = await interruptThenKill(['run', 'flatdhcp-multihost', ...ENGINES, '--results', dir], onB, gone);
+  t.same(r.reached, [true, true], 'both runs reached engine b before the signal');
+  t.equal(r.interruptedExit, 130);
+  t.same(r.afterInterrupt, [], 'nothing after Ctrl-C on either engine, no namespace, no VXLAN');
+  t.same(r.afterKill, [], 'the reaper removed the killed run from both engines');
 });
 
 t.test('errors say what to do: no underlay, an engine that does not answer, an unknown engine in placement:', { skip }, async (t) => {

@@ -145,3 +145,59 @@ export const CROSS_NODE_CAUSES: Record<string, { symptom: RegExp; cause: RegExp 
   'bridge-without-address': { symptom: /^no lease for vm_3, vm_4 \(on compute2\)$/, cause: /compute2's br100 holds no address from 10\.0\.0\.0\/24/ },
   'forged-transmit-deny': { symptom: /across nodes: .*no ARP at all/, cause: /dropped at fabric port from compute2 \(a frame whose source MAC is not the NIC's own: the node's NIC rejects forged transmits/ },
 };
+
+/** What a run concluded, backend aside: per variant, each check's kind, subject, verdict and observed address/route. */
+export function verdicts(res: any): string[] {
+  return res.variants.flatMap((v: any) => v.verdicts.map((x: any) => `${v.variant} ${x.kind} ${x.subject} ${x.ok} ${x.kind === 'lease' ? x.observed.split(' on ')[0] : x.observed}`)).sort();
+}
+
+/** The containers of these runs (never another run's) on an engine (default: DOCKER_HOST's). */
+export async function containersOn(url: string | null, prefixes: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of prefixes) {
+    const r = await execa('docker', [...(url ? ['-H', url] : []), 'ps', '-a', '--filter', `label=org.flatlab.run=${p}`, '--format', '{{.Names}}'], { reject: false });
+    out.push(...r.stdout.split('\n').filter(Boolean));
+  }
+  return out;
+}
+
+/**
+ * Ctrl-C, then SIGKILL: `flatlab ARGS` twice with run ids of the test's own, the first
+ * interrupted (SIGINT to its process group) and the second killed outright, each once
+ * `reached(prefixes)` holds (plus `laterMs`, to be killed further into the build: any
+ * moment must leave nothing, so no race hides behind it). Returns the first's exit code
+ * and what `left(prefixes)` found after each; after the kill it waits for that state to be
+ * empty (the run's reaper removing it), 30 s at most.
+ */
+export async function interruptThenKill(
+  args: string[],
+  reached: (prefixes: string[]) => Promise<boolean>,
+  left: (prefixes: string[]) => Promise<string[]>,
+  laterMs = 0,
+): Promise<{ prefixes: string[]; reached: [boolean, boolean]; interruptedExit: number | undefined; afterInterrupt: string[]; afterKill: string[] }> {
+  const waitFor = async (prefixes: string[]): Promise<boolean> => {
+    let ok = false;
+    for (let i = 0; i < 500 && !(ok = await reached(prefixes)); i++) await sleep(20);
+    if (laterMs) await sleep(laterMs);
+    return ok;
+  };
+  const id1 = ownRunId();
+  const first = prefixesFor(id1, 2);
+  const child = execa('node', [CLI, ...args], { reject: false, detached: true, cwd: ROOT, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id1 } });
+  const reachedFirst = await waitFor(first);
+  process.kill(-child.pid!, 'SIGINT');
+  const interruptedExit = (await child).exitCode;
+  const afterInterrupt = await left(first);
+  const id2 = ownRunId();
+  const second = prefixesFor(id2, 2);
+  const killed = execa('node', [CLI, ...args], { reject: false, cwd: ROOT, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id2 } });
+  const reachedSecond = await waitFor(second);
+  killed.kill('SIGKILL');
+  await killed;
+  let afterKill = await left(second);
+  for (let i = 0; i < 300 && afterKill.length > 0; i++) {
+    await sleep(100);
+    afterKill = await left(second);
+  }
+  return { prefixes: [...first, ...second], reached: [reachedFirst, reachedSecond], interruptedExit, afterInterrupt, afterKill };
+}
