@@ -10,7 +10,7 @@ import type { FaultSpec, FaultType } from '../scenario/schema.js';
 import { renderHostsFile } from './dnsmasq.js';
 import { renderFirewall } from './firewall.js';
 import type { Release } from '../nova/releases.js';
-import type { FaultAction, FaultPlan, NetworkPlan, NodePlan, Plan, RulePlan, VmPlan } from './types.js';
+import type { FaultAction, FaultPlan, NetworkPlan, NodePlan, RulePlan, VmPlan } from './types.js';
 
 export type { FaultAction, FaultPlan } from './types.js';
 
@@ -34,7 +34,6 @@ export interface FaultInputs {
   nodes: NodePlan[];
   vms: VmPlan[];
   groups: Record<string, RulePlan[]>;
-  fabric: Plan['fabric'];
 }
 
 export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {

@@ -224,7 +224,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     external,
     dhcpServer,
     wiring: planWiring(partial),
-    faults: planFaults(s.faults, { network, nodes, vms, groups: securityGroups, fabric, release: s.release }),
+    faults: planFaults(s.faults, { network, nodes, vms, groups: securityGroups, release: s.release }),
     expected,
   };
 }

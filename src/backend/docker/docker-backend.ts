@@ -18,8 +18,12 @@
  * Where flatlab differs from a pure Docker setup: the run's runtime directory and
  * flatlab's assets are bind-mounted into the node containers at the same paths, so the
  * plan's file paths (dnsmasq hosts and lease files, the guests' records) hold in both
- * backends; processes are started through the engine's exec API and then watched by
- * their host PID, which this one machine allows.
+ * backends; a node's processes are started through the engine's exec API, a guest's
+ * through flatlab-nsd into its VM's namespace, and all are watched by their host PID,
+ * which this one machine allows. Every engine must therefore run on this machine (a
+ * second one in its own network namespace, scripts/second-engine.sh); its nodes are
+ * placed by the plan (plan/span.ts) and its share of the fabric joined by VXLAN
+ * (span-fabric.ts).
  */
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -79,11 +83,6 @@ export class DockerBackend implements Backend {
   constructor(private readonly options: BackendOptions = {}) {
     this.engines = options.engines?.length ? options.engines : [{ name: DEFAULT_ENGINE, url: defaultEngineUrl() }];
     for (const e of this.engines) this.clients.set(e.name, connect(e.url));
-  }
-
-  /** The names this backend's engines go by (a run's placement is planned over them). */
-  get engineNames(): string[] {
-    return this.engines.map((e) => e.name);
   }
 
   private client(engine: string): Docker {
