@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseScenarioFile } from '../src/scenario/load.js';
-import { CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, upOwned, verdicts, writeScenario } from './lib.js';
+import { CLI, CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, upOwned, verdicts, writeScenario } from './lib.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'second-engine.sh');
 const A = 'unix:///var/run/docker.sock';
@@ -151,6 +151,36 @@ t.test('Ctrl-C and SIGKILL leave nothing on either engine', { skip }, async (t) 
   t.equal(r.interruptedExit, 130);
   t.same(r.afterInterrupt, [], 'nothing after Ctrl-C on either engine, no namespace, no VXLAN');
   t.same(r.afterKill, [], 'the reaper removed the killed run from both engines');
+});
+
+t.test('engine b over tcp:// with TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), reached over the underlay; the image copied to it', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const tlsUrl = (await execa('bash', [SCRIPT, 'tls-url'])).stdout.trim();
+  const certs = '/run/flatlab-engine-b/tls';
+  // flatlab itself in the underlay's namespace, as on a machine whose network reaches b;
+  // everything else it does is the same from there (unix sockets, /run/netns, /proc)
+  const inUnderlay = (args: string[], env: Record<string, string>) =>
+    execa('nsenter', [`--net=/run/netns/${UNDERLAY}`, 'node', CLI, ...args], { reject: false, cwd: ROOT, env: { NO_COLOR: '1', ...env } });
+  // b without the image: the run gives it the first engine's
+  await execa('docker', ['-H', B, 'image', 'rm', '-f', 'flatlab-node:latest'], { reject: false });
+  const engines = ['--backend', 'docker', '--engine', `a=${A}`, '--engine', `b=${tlsUrl}`, '--underlay', UNDERLAY];
+  const r = await inUnderlay(['run', 'flatdhcp-multihost', ...engines, '--results', dir], { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs });
+  t.equal(r.exitCode, 0, 'all as expected', { output: r.stdout.slice(-2000) + r.stderr });
+  t.match(r.stderr, /engine b has no flatlab-node:latest: copying it from engine a/);
+  t.match(r.stdout, /all 2 variants as expected \(40 checks\)/);
+  const again = await inUnderlay(['run', 'flatdhcp-multihost', '--variant', 'same-net-allowed', ...engines, '--results', dir], { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs });
+  t.equal(again.exitCode, 0);
+  t.notMatch(again.stderr, /copying/, 'copied once');
+  const noCert = await inUnderlay(['run', 'flatdhcp-multihost', ...engines, '--results', dir], {});
+  t.equal(noCert.exitCode, 3, 'without TLS the engine refuses, and flatlab says which', { output: noCert.stderr });
+  t.match(noCert.stderr, /no Docker engine answers for engine b at tcp:\/\/10\.250\.0\.2:2376/);
+  const badPath = await inUnderlay(['run', 'flatdhcp-multihost', ...engines, '--results', dir], { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir });
+  t.equal(badPath.exitCode, 3, { output: badPath.stderr });
+  t.match(badPath.stderr, /cannot read its TLS files in .* \(ENOENT\)/);
+  t.match(badPath.stderr, /DOCKER_CERT_PATH/);
+  const mine = await prefixesUnder(dir);
+  t.same(await leftOn(mine), []);
+  t.same(await namespacesOf(mine), []);
 });
 
 t.test('errors say what to do: no underlay, an engine that does not answer, an unknown engine in placement:', { skip }, async (t) => {

@@ -14,9 +14,14 @@
 # dockerd is entered into its namespace with nsenter --net, not `ip netns exec`: the latter
 # remounts /sys, which hides the cgroup mounts ("Devices cgroup isn't mounted").
 #
-#   scripts/second-engine.sh start   prints the engine's URL once it answers
-#   scripts/second-engine.sh stop    stops it (by its pidfile's PID) and removes all of it
-#   scripts/second-engine.sh url     prints the URL when it runs (exit 1 otherwise)
+# It also listens on tcp://10.250.0.2:2376 with TLS (--tlsverify, a CA, server and client
+# certificates made here with openssl, in $ROOT/tls): reachable from the underlay only, as
+# an engine on another machine is reached over its network.
+#
+#   scripts/second-engine.sh start     prints the engine's URL once it answers
+#   scripts/second-engine.sh stop      stops it (by its pidfile's PID) and removes all of it
+#   scripts/second-engine.sh url       prints the URL when it runs (exit 1 otherwise)
+#   scripts/second-engine.sh tls-url   prints its TLS URL; DOCKER_CERT_PATH is $ROOT/tls
 set -euo pipefail
 
 NS_B=flatlab-engine-b
@@ -26,6 +31,8 @@ DATA=/var/lib/flatlab-engine-b
 SOCK=$ROOT/docker.sock
 PIDFILE=$ROOT/docker.pid
 URL=unix://$SOCK
+TLS_URL=tcp://10.250.0.2:2376
+TLS=$ROOT/tls
 MTU=1550
 
 have_ns() { [ -e "/run/netns/$1" ]; }
@@ -36,6 +43,19 @@ running_pid() {
   local pid
   pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
   [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && echo "$pid"
+}
+
+# A CA, the engine's certificate (for 10.250.0.2) and a client's, as Docker's TLS guide makes them.
+make_certs() {
+  mkdir -p "$TLS"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=flatlab-engine-b-ca -keyout "$TLS/ca-key.pem" -out "$TLS/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=flatlab-engine-b -keyout "$TLS/server-key.pem" -out "$TLS/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:10.250.0.2\nextendedKeyUsage=serverAuth\n' >"$TLS/server.ext"
+  openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial -days 2 -extfile "$TLS/server.ext" -out "$TLS/server-cert.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=flatlab -keyout "$TLS/key.pem" -out "$TLS/client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$TLS/client.ext"
+  openssl x509 -req -in "$TLS/client.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial -days 2 -extfile "$TLS/client.ext" -out "$TLS/cert.pem" 2>/dev/null
+  chmod 0600 "$TLS"/*key.pem
 }
 
 start() {
@@ -54,9 +74,11 @@ start() {
   ip -n "$NS_A" link set dev ul-a up
   ip -n "$NS_B" link set dev lo up
   ip -n "$NS_B" link set dev ul-b up
+  [ -s "$TLS/cert.pem" ] || make_certs
   # setsid and a log file: it outlives this script, and its output does not hold a pipe open
   setsid nsenter --net="/run/netns/$NS_B" dockerd \
     --data-root "$DATA" --exec-root "$ROOT/exec" --pidfile "$PIDFILE" --host "$URL" \
+    --host "$TLS_URL" --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server-cert.pem" --tlskey "$TLS/server-key.pem" \
     --bridge none --iptables=false --ip6tables=false --ip-masq=false \
     >"$ROOT/dockerd.log" 2>&1 </dev/null &
   # wait for the engine to answer (its own readiness, not a fixed time); 60 s at most
@@ -92,5 +114,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   url) running_pid >/dev/null && answers && echo "$URL" ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+  tls-url) running_pid >/dev/null && answers && echo "$TLS_URL" ;;
+  *) echo "usage: $0 start|stop|url|tls-url" >&2; exit 2 ;;
 esac

@@ -105,7 +105,9 @@ t.test('engine URLs as the docker CLI reads them', async (t) => {
   t.same(engineAddress('tcp://10.0.0.9:2375', {}), { host: '10.0.0.9', port: 2375, protocol: 'http' });
   t.same(engineAddress('tcp://engine-b', {}), { host: 'engine-b', port: 2375, protocol: 'http' });
   t.same(engineAddress('tcp://engine-b', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/certs' }), { host: 'engine-b', port: 2376, protocol: 'https', certPath: '/certs' });
-  t.same(engineAddress('tcp://[fd00::9]:2376', { DOCKER_CERT_PATH: '/c' }), { host: 'fd00::9', port: 2376, protocol: 'https', certPath: '/c' });
+  t.same(engineAddress('tcp://[fd00::9]:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/c' }), { host: 'fd00::9', port: 2376, protocol: 'https', certPath: '/c' });
+  t.same(engineAddress('tcp://b:2376', { DOCKER_CERT_PATH: '/c' }), { host: 'b', port: 2376, protocol: 'http' }, 'a cert path alone turns no TLS on (as the docker CLI)');
+  t.match(engineAddress('tcp://b', { DOCKER_TLS_VERIFY: '1' }), { certPath: /\.docker$/ }, 'the files default to ~/.docker');
   for (const bad of ['ssh://me@b', 'http://b:2375', 'unix://run/docker.sock', 'tcp://', 'b']) t.throws(() => engineAddress(bad, {}), UserError, bad);
 });
 

@@ -42,8 +42,9 @@ export function engineAddress(url: string, env: NodeJS.ProcessEnv = process.env)
   }
   const hp = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/.exec(m[2]!);
   if (!hp) throw new UserError(`engine URL "${url}": expected tcp://HOST:PORT`);
-  // the docker CLI: TLS when DOCKER_TLS_VERIFY is set (non-empty) or a cert path is given
-  const tls = Boolean(env.DOCKER_TLS_VERIFY) || Boolean(env.DOCKER_CERT_PATH);
+  // as the docker CLI: TLS, verifying the engine against ca.pem, when DOCKER_TLS_VERIFY is
+  // set (non-empty); DOCKER_CERT_PATH only says where the files are
+  const tls = Boolean(env.DOCKER_TLS_VERIFY);
   return {
     host: hp[1]!.replace(/^\[|\]$/g, ''),
     port: hp[2] ? Number(hp[2]) : tls ? 2376 : 2375,

@@ -50,7 +50,7 @@ export interface EngineFlags {
 /** --engine NAME=URL (repeatable) and --underlay: where a Docker lab's nodes go. */
 export function addEngineFlags(cmd: Command): Command {
   return cmd
-    .option('--engine <name=url>', 'Docker: an engine to place nodes on (repeat; the first is this machine\'s; unix:///…sock or tcp://HOST:PORT, TLS from DOCKER_CERT_PATH/DOCKER_TLS_VERIFY)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--engine <name=url>', 'Docker: an engine to place nodes on (repeat; the first is this machine\'s; unix:///…sock or tcp://HOST:PORT, TLS when DOCKER_TLS_VERIFY is set, its files from DOCKER_CERT_PATH)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--underlay <netns[@address]>', 'Docker, several engines: the network namespace of this machine where the fabric\'s VXLAN meets the other engines');
 }
 
