@@ -75,6 +75,8 @@ t.test('on the underlay the VMs\' ICMP travels inside VXLAN, with the run\'s VNI
   const results = await tempDir(t);
   const up = await upOwned(t, ['flatdhcp-multihost', '--variant', 'same-net-allowed', ...ENGINES, '--results', results]);
   t.equal(up.exitCode, 0, 'up', { output: up.stdout + up.stderr });
+  const ls = await flatlab(['ls']);
+  t.match(ls.stdout, new RegExp(`${up.prefix}\\s+kept\\s+flatdhcp-multihost/same-net-allowed\\s+docker \\(engines a, b\\)`), 'ls names the lab\'s engines');
   const vni = (parseInt(up.prefix!.slice(3), 16) & 0x7fffff) || 1;
   // the capture is ready once tcpdump says it listens; it ends after the packets it needs
   const cap = execa('ip', ['netns', 'exec', UNDERLAY, 'tcpdump', '-l', '-n', '-i', 'ul-a', '-c', '4', `udp port 4789 and udp[8:4] = 0x08000000 and udp[12:4] = ${vni * 256}`], { reject: false, timeout: 30_000 });

@@ -38,7 +38,7 @@ t.test('up, exec, check, down', { skip: skipUnlessRoot }, async (t) => {
   t.equal((await namespacesOf([p])).length, 7, 'the lab stays');
 
   const ls = await flatlab(['ls']);
-  t.match(ls.stdout, new RegExp(`${p}\\s+kept\\s+flatdhcp-multihost\\/same-net-allowed\\s+7`));
+  t.match(ls.stdout, new RegExp(`${p}\\s+kept\\s+flatdhcp-multihost\\/same-net-allowed\\s+netns\\s+7`));
 
   const addr = await flatlab(['exec', ...run, 'vm_1', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
   t.equal(addr.exitCode, 0);
@@ -164,7 +164,7 @@ t.test('clean removes what a dead run left, and only flatlab\'s objects', { skip
   await writeFile(join(runtimeRoot(), 'runs', `${prefix}.json`), JSON.stringify({ prefix, scenario: 'x', variant: 'default', file: 'x', backend: 'netns', owner: { pid: 999999, startTicks: '1' }, kept: false, createdAt: '', processes: [], targets: {} }));
   await sleep(100);
   const ls = await flatlab(['ls']);
-  t.match(ls.stdout, new RegExp(`${prefix}\\s+leftover\\s+x\\s+2`));
+  t.match(ls.stdout, new RegExp(`${prefix}\\s+leftover\\s+x\\s+netns\\s+2`));
   const clean = await flatlab(['clean']);
   t.equal(clean.exitCode, 0);
   t.match(clean.stdout, new RegExp(`removed ${prefix} \\(2 namespaces\\)`));

@@ -37,7 +37,7 @@ t.test('down and clean leave a lab that another runtime dir is running intact an
   });
   t.ok(await waitFor(async () => (await namespacesOf([prefix!])).length >= 4), 'the other lab is being built');
   const ls = await flatlab(['ls']);
-  t.match(ls.stdout, new RegExp(`${prefix}\\s+running\\s+cross-node-arp-no-ping/nic-promisc-deny\\s+\\d+\\s+\\S+ pid ${run.pid}\\s+${ROOT.replace(/\/$/, '')}`), 'ls shows it running, whose it is and its checkout');
+  t.match(ls.stdout, new RegExp(`${prefix}\\s+running\\s+cross-node-arp-no-ping/nic-promisc-deny\\s+netns\\s+\\d+\\s+\\S+ pid ${run.pid}\\s+${ROOT.replace(/\/$/, '')}`), 'ls shows it running, whose it is and its checkout');
   const down = await flatlab(['down', prefix!]);
   t.equal(down.exitCode, 2, 'down refuses a running lab');
   t.match(down.stderr, new RegExp(`${prefix} is being run by flatlab process ${run.pid}`));

@@ -14,7 +14,7 @@ export function registerLs(program: Command): void {
       if (flags.json) {
         process.stdout.write(
           JSON.stringify(
-            runs.map((r) => ({ prefix: r.prefix, status: r.status, scenario: r.state?.scenario ?? null, variant: r.state?.variant ?? null, backend: r.state?.backend ?? null, owner: r.state?.owner ?? null, runtimeDir: r.state?.plan?.runtimeDir ?? null, namespaces: r.namespaces.length, createdAt: r.state?.createdAt ?? null })),
+            runs.map((r) => ({ prefix: r.prefix, status: r.status, scenario: r.state?.scenario ?? null, variant: r.state?.variant ?? null, backend: r.state?.backend ?? null, engines: r.state?.backendOptions?.engines ?? null, owner: r.state?.owner ?? null, runtimeDir: r.state?.plan?.runtimeDir ?? null, namespaces: r.namespaces.length, createdAt: r.state?.createdAt ?? null })),
             null,
             2,
           ) + '\n',
@@ -29,11 +29,12 @@ export function registerLs(program: Command): void {
         r.prefix,
         r.status === 'dead' ? chalk.yellow('leftover') : r.status,
         r.state ? `${r.state.scenario}${r.state.variant && r.state.variant !== 'default' ? `/${r.state.variant}` : ''}` : '?',
+        r.state ? `${r.state.backend}${r.state.backendOptions?.engines ? ` (engines ${r.state.backendOptions.engines.map((e) => e.name).join(', ')})` : ''}` : '?',
         String(r.namespaces.length),
         r.state ? `${r.state.owner.user ?? '?'} pid ${r.state.owner.pid}` : '?',
         r.state?.owner.checkout ?? '?',
         r.state?.createdAt ?? '',
       ]);
-      process.stdout.write(renderTable(['run', 'status', 'scenario', 'namespaces', 'owner', 'checkout', 'created'], rows) + '\n');
+      process.stdout.write(renderTable(['run', 'status', 'scenario', 'backend', 'namespaces', 'owner', 'checkout', 'created'], rows) + '\n');
     });
 }
