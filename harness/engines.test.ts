@@ -91,6 +91,17 @@ t.test('on the underlay the VMs\' ICMP travels inside VXLAN, with the run\'s VNI
   t.match(seen.stdout, new RegExp(`10\\.250\\.0\\.2\\.\\d+ > 10\\.250\\.0\\.1\\.4789: VXLAN, flags \\[I\\] \\(0x08\\), vni ${vni}\\nIP 10\\.0\\.0\\.5 > 10\\.0\\.0\\.2: ICMP echo reply`), 'the reply, encapsulated, b to a');
   const big = await flatlab(['exec', '--run', up.prefix!, 'vm_1', '--', 'ping', '-c', '1', '-W', '5', '-M', 'do', '-s', '1472', '10.0.0.5']);
   t.equal(big.exitCode, 0, 'a 1500-byte packet crosses unfragmented (the underlay carries 1550)', { output: big.stdout + big.stderr });
+  // this lab's flood list and learnt addresses gone from its own share on a: diagnose
+  // sees the request leave a's VXLAN and never reach b's
+  const dev = `vx${up.prefix!.slice(3)}`;
+  const fabricA = `${up.prefix}-fabric`;
+  const fdb = (await execa('bridge', ['-n', fabricA, 'fdb', 'show', 'dev', dev])).stdout.split('\n').filter((l) => / dst /.test(l));
+  t.ok(fdb.some((l) => l.startsWith('00:00:00:00:00:00 dst 10.250.0.2')), 'the static flood entry to b', { fdb });
+  for (const l of fdb) await execa('bridge', ['-n', fabricA, 'fdb', 'del', l.split(' ')[0]!, 'dev', dev, 'dst', /dst (\S+)/.exec(l)![1]!]);
+  await flatlab(['exec', '--run', up.prefix!, 'vm_1', '--', 'ip', 'neigh', 'flush', 'all']);
+  const lost = await flatlab(['diagnose', '--run', up.prefix!, '--results', results, 'vm_1', 'vm_3']);
+  t.equal(lost.exitCode, 1, 'diagnose finds the loss', { output: lost.stdout + lost.stderr });
+  t.match(lost.stdout, new RegExp(`seen on .*VXLAN ${dev} on engine a; not on VXLAN ${dev} on engine b: the ARP request left engine a on ${dev} \\(VNI ${vni}\\) and never arrived on engine b: lost on the underlay between the engines`));
   t.equal((await flatlab(['down', '--run', up.prefix!])).exitCode, 0);
   t.same(await leftOn([up.prefix!]), []);
   t.same(await vxlansLeft([up.prefix!]), []);

@@ -9,6 +9,8 @@ import { backendOptionsOf } from '../src/cli/commands/shared.js';
 import { createBackend } from '../src/backend/registry.js';
 import { UserError } from '../src/errors.js';
 import { REFERENCE, errorsOf } from './helpers.js';
+import { egressFlow, vmFlow } from '../src/diagnose/flow.js';
+import { explainGap } from '../src/diagnose/verdict.js';
 
 const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/opt/flatlab/assets/nova-dhcpbridge' };
 
@@ -129,4 +131,19 @@ t.test('--engine and --underlay are checked before anything runs', async (t) => 
   t.throws(() => backendOptionsOf({ engine: ['a=unix:///x', 'b=unix:///y'], underlay: '../etc' }), /a network namespace name/);
   t.throws(() => createBackend('netns', { engines: [{ name: 'a', url: 'unix:///x' }] }), /use them with --backend docker/);
   t.throws(() => createBackend('docker', { engines: [{ name: 'a', url: 'ssh://x' }] }), UserError);
+});
+
+t.test('a flow between engines crosses the VXLAN of each share; within a share it does not', async (t) => {
+  const p = plan(parseScenario(REFERENCE), { ...OPTS, engines: ['a', 'b'] });
+  const across = vmFlow(p, 'vm_1', 'vm_3', 'icmp').hops.map((h) => `${h.label} @ ${h.target}`);
+  t.same(across.slice(3, 7), ['fabric port compute1 @ fl-abc123-fabric', 'VXLAN vxabc123 on engine a @ fl-abc123-fabric', 'VXLAN vxabc123 on engine b @ fl-abc123-fabric-b', 'fabric port compute2 @ fl-abc123-fabric-b']);
+  t.notOk(vmFlow(p, 'vm_1', 'vm_2', 'icmp').hops.some((h) => h.across), 'same node: no VXLAN');
+  t.notOk(vmFlow(plan(parseScenario(REFERENCE), OPTS), 'vm_1', 'vm_3', 'icmp').hops.some((h) => h.across), 'one machine: no VXLAN');
+  const ext = REFERENCE.replace('  flat_interface: eth0\n', '  flat_interface: eth0\n  public_interface: eth1\n') + 'external: {cidr: 192.168.50.0/24}\n';
+  const pe = plan(parseScenario(ext), { ...OPTS, engines: ['a', 'b'] });
+  const out = egressFlow(pe, 'vm_3').hops;
+  t.same(out.filter((h) => h.across).map((h) => `${h.label} @ ${h.target}`), ['VXLAN vxabc123p on engine b @ fl-abc123-fabric-b', 'VXLAN vxabc123p on engine a @ fl-abc123-fabric'], 'compute2 out to the external host over the public segment\'s VXLAN');
+  const [va, vb] = vmFlow(p, 'vm_1', 'vm_3', 'icmp').hops.filter((h) => h.across);
+  const text = explainGap({ drops: [], nodes: {} } as unknown as Parameters<typeof explainGap>[0], va!, vb!, 'ARP request');
+  t.equal(text, `the ARP request left engine a on vxabc123 (VNI ${0x2bc123}) and never arrived on engine b: lost on the underlay between the engines (no flood entry or learnt address for the other machine, the underlay's route, firewall or MTU), not in anything nova built`);
 });

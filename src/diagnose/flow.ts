@@ -14,6 +14,8 @@ export interface Hop {
   /** the node whose bridge or routing sits right after this hop, if any */
   node?: string;
   kind: 'guest' | 'tap' | 'uplink' | 'fabric' | 'public' | 'external';
+  /** a VXLAN device of the fabric: the engines it joins and its VNI (a lab across engines) */
+  across?: { from: string; to: string; vni: number };
 }
 
 export interface Flow {
@@ -39,13 +41,30 @@ const uplink = (node: NodePlan): Hop => ({ label: `${node.name} ${node.uplink}`,
 /** a port of the fabric, in the share holding it (a node's engine's, when the lab spans engines) */
 const fabricPort = (netns: string, port: string, node?: string): Hop => ({ label: `fabric port ${port}`, target: netns, iface: port, kind: 'fabric', ...(node ? { node } : {}) });
 
+/**
+ * Between two shares of the fabric on different engines (plan.span): the VXLAN device
+ * in each, where a frame leaves one machine and arrives at the other. None within a share.
+ */
+function acrossEngines(plan: Plan, from: string, to: string, bridge: string): Hop[] {
+  const span = plan.span;
+  if (!span || from === to) return [];
+  const seg = span.segments.find((g) => g.bridge === bridge);
+  if (!seg) return [];
+  const engineOf = (ns: string): string => (ns === plan.fabric.netns ? span.engines[0]! : span.sites.find((x) => x.netns === ns)!.engine);
+  const across = { from: engineOf(from), to: engineOf(to), vni: seg.vni };
+  return [
+    { label: `VXLAN ${seg.dev} on engine ${across.from}`, target: from, iface: seg.dev, kind: 'fabric', across },
+    { label: `VXLAN ${seg.dev} on engine ${across.to}`, target: to, iface: seg.dev, kind: 'fabric', across },
+  ];
+}
+
 function nodeOf(plan: Plan, name: string): NodePlan {
   return plan.nodes.find((n) => n.name === name)!;
 }
 
 /** From one node's bridge to another's, across the fabric. */
 function crossing(plan: Plan, a: NodePlan, b: NodePlan): Hop[] {
-  return [uplink(a), fabricPort(a.fabricNetns, a.fabricPort, a.name), fabricPort(b.fabricNetns, b.fabricPort, b.name), uplink(b)];
+  return [uplink(a), fabricPort(a.fabricNetns, a.fabricPort, a.name), ...acrossEngines(plan, a.fabricNetns, b.fabricNetns, plan.fabric.bridge), fabricPort(b.fabricNetns, b.fabricPort, b.name), uplink(b)];
 }
 
 export function vmFlow(plan: Plan, from: string, to: string, proto: Protocol, port?: number): Flow {
@@ -72,6 +91,9 @@ export function egressFlow(plan: Plan, from: string): Flow {
   } else {
     hops.push({ ...uplink(via), label: `${via.name} ${via.uplink} (out)`, kind: 'public' }, fabricPort(via.fabricNetns, via.fabricPort, via.name));
   }
+  // the external host is on the first engine's share: from another engine, across the VXLAN of its segment
+  const extBridge = ext.segment === 'public' ? plan.fabric.publicBridge! : plan.fabric.bridge;
+  hops.push(...acrossEngines(plan, via.fabricNetns, plan.fabric.netns, extBridge));
   hops.push(fabricPort(plan.fabric.netns, ext.fabricPort), { label: `external ${ext.nic}`, target: ext.netns, iface: ext.nic, kind: 'external' });
   return { from, to: 'external', proto: 'tcp', port: ext.echoPort, srcIp: src.ip, srcMac: src.mac, dstIp: ext.ip, nextHopIp: src.gateway ?? ext.ip, via: via.name, hops };
 }

@@ -171,7 +171,11 @@ export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
   const touchesFabric = a.kind === 'fabric' || b.kind === 'fabric';
   const drop = e.drops.find((d) => d.where === where) ?? (touchesFabric ? e.drops.find((d) => d.where === 'fabric') : e.drops.find((d) => d.where !== 'fabric'));
   if (drop) return describeDrop(drop, e);
-  // 2. a node whose uplink is down, or not a bridge port
+  // 2. between two machines: in the VXLAN that joins their shares of the fabric
+  if (a.across && b.across) {
+    return `the ${what} left engine ${a.across.from} on ${a.iface} (VNI ${a.across.vni}) and never arrived on engine ${b.across.to}: lost on the underlay between the engines (no flood entry or learnt address for the other machine, the underlay's route, firewall or MTU), not in anything nova built`;
+  }
+  // 3. a node whose uplink is down, or not a bridge port
   const down = [a.node, b.node].find((x) => x && e.nodes[x]?.uplinkUp === false);
   if (down && [a.kind, b.kind].some((k) => k === 'uplink' || k === 'fabric')) {
     // a veth whose peer is down has no carrier: the fabric's port to that node forwards nothing either
@@ -181,7 +185,7 @@ export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
   if (node && (a.kind === 'uplink' || b.kind === 'uplink')) {
     return `${node}'s ${e.nodes[node]!.uplink ?? e.flatInterface} is not enslaved to ${e.bridge}: frames between its guests and the fabric never cross the bridge`;
   }
-  // 3. a node that does not route
+  // 4. a node that does not route
   if (b.kind === 'public' || (a.node && a.node === e.flow.via && b.kind !== 'tap' && b.kind !== 'guest')) {
     const via = e.flow.via;
     if (via && e.nodes[via] && !e.nodes[via]!.ipForward) return `${via} does not forward: net.ipv4.ip_forward=0 on a node that routes its guests out`;
