@@ -93,7 +93,7 @@ t.test('the VXLAN: made in the underlay, moved, flood list to the others, MTU fr
   t.equal(small.mtu, 1450, 'the smallest underlay decides');
   t.equal(small.fdb.length, 2, 'one flood entry per other machine');
   t.equal(small.underlay[1], 'link set dev vxabc123 netns 4242', 'a PID where the share is a container of another engine');
-  t.same(planSpan('fl-abc123', 'abc123', [{ name: 'c1' }], { bridge: 'fabric', publicBridge: null }, ['a']), null);
+  t.same(planSpan('abc123', ['c1'], { bridge: 'fabric', publicBridge: null }, ['a']), null);
 });
 
 t.test('the underlay is read from ip -j route get and ip -j link', async (t) => {

@@ -115,7 +115,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const publicBridge = ext && Object.keys(s.nodes).some((n) => !singleInterfaceOf(n)) ? 'public' : null;
   const fabric = { netns: netnsName(prefix, 'fabric'), bridge: 'fabric', publicBridge };
   // on several engines the scenario's placement: says where (engines it names were checked by the CLI)
-  const span = planSpan(prefix, opts.runId, Object.keys(s.nodes).map((name) => ({ name })), fabric, opts.engines ?? [], s.placement);
+  const span = planSpan(opts.runId, Object.keys(s.nodes), fabric, opts.engines ?? [], s.placement);
 
   const nodes: NodePlan[] = Object.entries(s.nodes).map(([name, n], i) => {
     // this node's nova.conf (its own options over the scenario's)

@@ -13,8 +13,8 @@
  * was a physical switch (nova-network.md §1); VXLAN here stands for the cables between
  * machines and must be as transparent as they were (same MTU, every frame, no filter).
  */
-import type { NodePlan, SpanPlan } from './types.js';
-import { netnsName } from './names.js';
+import type { SpanPlan } from './types.js';
+import { netnsName, runPrefix } from './names.js';
 
 /** IANA's VXLAN port (RFC 7348); Linux's own default is 8472. */
 export const VXLAN_PORT = 4789;
@@ -59,27 +59,16 @@ export function vniFor(runId: string, segment: 0 | 1): number {
 }
 
 /** The span of a lab over engines, or null when it runs on one. */
-export function planSpan(
-  prefix: string,
-  runId: string,
-  nodes: Pick<NodePlan, 'name'>[],
-  fabric: { bridge: string; publicBridge: string | null },
-  engines: string[],
-  explicit: Record<string, string> = {},
-): SpanPlan | null {
+export function planSpan(runId: string, nodes: string[], fabric: { bridge: string; publicBridge: string | null }, engines: string[], explicit: Record<string, string> = {}): SpanPlan | null {
   if (engines.length < 2) return null;
-  const placement = placeNodes(
-    nodes.map((n) => n.name),
-    engines,
-    explicit,
-  );
+  const placement = placeNodes(nodes, engines, explicit);
   const bridges = [fabric.bridge, ...(fabric.publicBridge ? [fabric.publicBridge] : [])];
   return {
     engines,
     placement,
     dstport: VXLAN_PORT,
     segments: bridges.map((bridge, i) => ({ bridge, vni: vniFor(runId, i as 0 | 1), dev: `vx${runId}${i === 0 ? '' : 'p'}` })),
-    sites: engines.slice(1).map((engine) => ({ engine, netns: netnsName(prefix, `fabric-${engine}`), nodes: nodes.filter((n) => placement[n.name] === engine).map((n) => n.name) })),
+    sites: engines.slice(1).map((engine) => ({ engine, netns: netnsName(runPrefix(runId), `fabric-${engine}`), nodes: nodes.filter((n) => placement[n] === engine) })),
   };
 }
 

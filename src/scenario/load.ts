@@ -120,10 +120,7 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new UserError(`${shown}:1:1 a scenario must be a mapping (name:, nova:, nodes:, vms:)`);
   }
-  const where: Where = (path, atKey = false) => {
-    const { line, col } = lineCounter.linePos(locate(doc, path, atKey).offset);
-    return `${shown}:${line}:${col}`;
-  };
+  const where = positioner(doc, lineCounter, shown);
   const parsed = scenarioFileSchema.safeParse(data);
   if (!parsed.success) {
     throw new UserError(parsed.error.issues.map((i) => formatIssue(i, where)));
@@ -146,10 +143,7 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
   const seen = new Set<string>();
   declared.forEach((v, i) => {
     const tag = ` [variant ${v.name}]`;
-    const whereIn: Where = (path, atKey = false) => {
-      const own = locate(doc, ['variants', i, ...path], atKey);
-      return where(own.complete ? ['variants', i, ...path] : path, atKey);
-    };
+    const whereIn: Where = (path, atKey = false) => where(variantPath(doc, i, path, atKey), atKey);
     if (seen.has(v.name)) {
       errors.push(`${where(['variants', i, 'name'])} variants[${i}].name: "${v.name}" is declared twice`);
       return;
@@ -272,16 +266,27 @@ export function checkPlacement(loaded: Pick<LoadedScenario, 'file' | 'source' | 
   if (engines.length < 2) return;
   const lineCounter = new LineCounter();
   const doc = parseDocument(loaded.source, { lineCounter });
-  const shown = displayPath(loaded.file);
+  const where = positioner(doc, lineCounter, displayPath(loaded.file));
   const errors = new Set<string>();
   loaded.variants.forEach((v, i) => {
     for (const [node, engine] of Object.entries(v.scenario.placement ?? {})) {
       if (engines.includes(engine)) continue;
-      const own = locate(doc, ['variants', i, 'placement', node], false);
-      const path: FieldPath = own.complete ? ['variants', i, 'placement', node] : ['placement', node];
-      const { line, col } = lineCounter.linePos(locate(doc, path, false).offset);
-      errors.add(`${shown}:${line}:${col} ${fieldName(path)}: no engine "${engine}" (engines given: ${engines.join(', ')})`);
+      const path = variantPath(doc, i, ['placement', node]);
+      errors.add(`${where(path)} ${fieldName(path)}: no engine "${engine}" (engines given: ${engines.join(', ')})`);
     }
   });
   if (errors.size > 0) throw new UserError([...errors]);
+}
+
+/** `file:line:col` of a field of a parsed scenario (the nearest existing ancestor when it is missing). */
+function positioner(doc: Document, lineCounter: LineCounter, shown: string): Where {
+  return (path, atKey = false) => {
+    const { line, col } = lineCounter.linePos(locate(doc, path, atKey).offset);
+    return `${shown}:${line}:${col}`;
+  };
+}
+
+/** Where variant i's value of a field is written: in the variant when it sets it, else in the base. */
+function variantPath(doc: Document, i: number, path: FieldPath, atKey = false): FieldPath {
+  return locate(doc, ['variants', i, ...path], atKey).complete ? ['variants', i, ...path] : path;
 }

@@ -36,7 +36,7 @@ import type { Backend, BackendOptions, ExecOptions, ExecResult, ProbeOutcome, Pr
 import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
-import { isSameProcess, pidsInNamespaces, portBound, startTicks } from '../procfs.js';
+import { isSameProcess, portBound, startTicks } from '../procfs.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { Nsd, nsdProbe } from '../netns/nsd.js';
@@ -44,7 +44,6 @@ import { connect, DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, type EngineSpe
 import { copyNodeImage, NODE_IMAGE, nodeImageExists } from './image.js';
 import { joinAcrossEngines } from './span-fabric.js';
 import { SEGMENT_MTU } from '../../plan/span.js';
-import { execa } from 'execa';
 
 export const RUN_LABEL = 'org.flatlab.run';
 const ASSETS_DIR = fileURLToPath(new URL('../../../assets', import.meta.url));
@@ -181,6 +180,7 @@ export class DockerBackend implements Backend {
         await Promise.all(
           plan.span!.sites.map(async (site) => {
             const helper = `${plan.prefix}-vtep-${site.engine}`;
+            // in the host's network it has the host's hostname: the hostname check does not apply
             await this.startContainer(site.engine, plan, helper, `vtep-${site.engine}`, { NetworkMode: 'host', PidMode: 'host', CapAdd: ['NET_ADMIN', 'SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] }, false);
             helpers.set(site.engine, helper);
           }),
@@ -189,12 +189,6 @@ export class DockerBackend implements Backend {
           underlay: { netns: name, ...(address ? { address } : {}) },
           vtepExec: (engine, argv) => this.dexec(helpers.get(engine)!, argv),
           pidOf: (netns) => this.pids.get(netns)!,
-          ipBatch: (netns, lines) => ipBatch(netns, lines),
-          bridgeBatch: async (netns, lines) => {
-            if (lines.length === 0) return;
-            const r = await execa('bridge', ['-n', netns, '-batch', '-'], { input: lines.join('\n') + '\n', reject: false });
-            if (r.exitCode !== 0) throw new Error(`bridge -n ${netns} -batch failed: ${r.stderr.trim()}`);
-          },
         });
         if (mtu < SEGMENT_MTU) process.stderr.write(`flatlab: the underlay between engines leaves the fabric ${mtu} bytes (not ${SEGMENT_MTU}): larger frames are lost between engines; give the underlay ${SEGMENT_MTU + 50}\n`);
       } finally {
@@ -324,20 +318,26 @@ export class DockerBackend implements Backend {
     const p = this.placements.get(target);
     if (!p) return this.machine.startProcess(target, argv, opts);
     const cpid = this.pids.get(p.container);
-    if (p.vmNetns && this.helper && cpid) {
-      // A guest's processes through the helper, into the VM's namespace as its node's
-      // container holds it (/proc/PID/root/run/netns/VM): one request, not a docker exec
-      // each. Deliberate difference: they live in the machine's mount and PID namespaces,
-      // not the node container's; a guest is a machine of its own, and what it shares with
-      // its node is the NIC's far end, which is the same. They are stopped by PID (and
-      // found by their namespace when a run dies before it recorded them: destroy).
-      const pid = await this.helper.spawn(`/proc/${cpid}/root/run/netns/${p.vmNetns}`, opts.logFile, opts.env ?? {}, argv);
-      const ticks = await startTicks(pid);
-      if (ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
-      const record = { pid, startTicks: ticks, role: opts.role, target };
-      if (!this.residents.has(target)) this.residents.set(target, record);
-      return record;
-    }
+    // A guest's processes through the helper, into the VM's namespace as its node's
+    // container holds it (/proc/PID/root/run/netns/VM): one request, not a docker exec
+    // each. Deliberate difference: they live in the machine's mount and PID namespaces,
+    // not the node container's; a guest is a machine of its own, and what it shares with
+    // its node is the NIC's far end, which is the same. They are stopped by PID (and
+    // found by their namespace when a run dies before it recorded them: destroy).
+    // A node's processes (and a guest's in a lab built by another process) through the engine.
+    const pid =
+      p.vmNetns && this.helper && cpid
+        ? await this.helper.spawn(`/proc/${cpid}/root/run/netns/${p.vmNetns}`, opts.logFile, opts.env ?? {}, argv)
+        : await this.startInContainer(p, argv, opts);
+    const ticks = pid ? await startTicks(pid) : null;
+    if (!pid || ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+    const record = { pid, startTicks: ticks, role: opts.role, target };
+    if (p.vmNetns && !this.residents.has(target)) this.residents.set(target, record);
+    return record;
+  }
+
+  /** Starts argv where `p` is through the engine's exec, detached; its host PID (0: it never ran). */
+  private async startInContainer(p: Placement, argv: string[], opts: StartOptions): Promise<number> {
     // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
     const cmd = ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)];
     const exec = await this.docker(p.container).getContainer(p.container).exec({
@@ -352,11 +352,7 @@ export class DockerBackend implements Backend {
       pid = (await exec.inspect()).Pid ?? 0;
       if (pid === 0) await sleep(5);
     }
-    const ticks = pid ? await startTicks(pid) : null;
-    if (!pid || ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
-    const record = { pid, startTicks: ticks, role: opts.role, target };
-    if (p.vmNetns && !this.residents.has(target)) this.residents.set(target, record);
-    return record;
+    return pid;
   }
 
   /** In a container a process is ready once it is past `sh` and `ip netns exec`. */
@@ -433,7 +429,7 @@ export class DockerBackend implements Backend {
         });
         // guests' processes live outside their containers (startProcess): any the run did
         // not record (killed meanwhile) are found by the VM namespaces the containers hold
-        await killInGuests(docker, containers.map((c) => c.Id));
+        await this.machine.stopProcessesIn(await guestNamespaces(docker, containers.map((c) => c.Id)));
         await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
       }),
     );
@@ -449,8 +445,8 @@ export class DockerBackend implements Backend {
   }
 }
 
-/** Kills the processes of this machine living in the VM namespaces inside these containers. */
-async function killInGuests(docker: Docker, ids: string[]): Promise<void> {
+/** The network namespaces (inodes) of the VMs inside these containers. */
+async function guestNamespaces(docker: Docker, ids: string[]): Promise<Set<number>> {
   const inodes = new Set<number>();
   await Promise.all(
     ids.map(async (id) => {
@@ -463,11 +459,5 @@ async function killInGuests(docker: Docker, ids: string[]): Promise<void> {
       }
     }),
   );
-  for (const pid of await pidsInNamespaces(inodes)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
+  return inodes;
 }

@@ -14,10 +14,10 @@
  */
 import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
-import { vxlanCommands, SEGMENT_MTU, type VtepEnd } from '../../plan/span.js';
+import { fabricNamespaces, vxlanCommands, SEGMENT_MTU, type VtepEnd } from '../../plan/span.js';
 import type { Plan } from '../../plan/types.js';
 import type { ExecResult } from '../backend.js';
-import { ipBatch } from '../netns/ip.js';
+import { bridgeBatch, ipBatch } from '../netns/ip.js';
 
 export interface SpanSites {
   /** this machine's underlay: a network namespace, and its VXLAN address when given */
@@ -26,10 +26,6 @@ export interface SpanSites {
   vtepExec(engine: string, argv: string[]): Promise<ExecResult>;
   /** the PID (on its engine's host) of a share's container, to move a device into it */
   pidOf(netns: string): number;
-  /** runs `bridge -batch` lines in a fabric share */
-  bridgeBatch(netns: string, lines: string[]): Promise<void>;
-  /** runs `ip -batch` lines in a fabric share */
-  ipBatch(netns: string, lines: string[]): Promise<void>;
 }
 
 /** Parses `ip -j route get` then `ip -j link show` (one JSON array per line). */
@@ -79,29 +75,22 @@ export async function joinAcrossEngines(plan: Plan, s: SpanSites): Promise<numbe
   let mtu = SEGMENT_MTU;
   await Promise.all(
     span.segments.flatMap((seg) =>
-      [plan.fabric.netns, ...span.sites.map((x) => x.netns)].map(async (share, i) => {
-        const self = ends[i]!;
-        const others = ends.filter((_, j) => j !== i);
-        if (i === 0) {
-          const c = vxlanCommands(seg, span.dstport, self, others, share);
-          await ipBatch(s.underlay.netns, c.underlay);
-          await finish(s, share, c.fabric, c.fdb);
-          mtu = Math.min(mtu, c.mtu);
-        } else {
-          const site = span.sites[i - 1]!;
-          const c = vxlanCommands(seg, span.dstport, self, others, String(s.pidOf(share)));
+      fabricNamespaces(plan).map(async (share, i) => {
+        // the first share is this machine's (a device moved by name); another engine's by its container's PID
+        const c = vxlanCommands(seg, span.dstport, ends[i]!, ends.filter((_, j) => j !== i), i === 0 ? share : String(s.pidOf(share)));
+        if (i === 0) await ipBatch(s.underlay.netns, c.underlay);
+        else {
+          const engine = span.sites[i - 1]!.engine;
           // the lines as arguments, printed into ip's batch: argv all the way, no shell parsing of them
-          const r = await s.vtepExec(site.engine, ['sh', '-c', 'printf "%s\\n" "$@" | ip -batch -', 'sh', ...c.underlay]);
-          if (r.exitCode !== 0) throw new Error(`the VXLAN on engine ${site.engine} failed: ${r.stderr.trim()}`);
-          await finish(s, share, c.fabric, c.fdb);
+          const r = await s.vtepExec(engine, ['sh', '-c', 'printf "%s\\n" "$@" | ip -batch -', 'sh', ...c.underlay]);
+          if (r.exitCode !== 0) throw new Error(`the VXLAN on engine ${engine} failed: ${r.stderr.trim()}`);
         }
+        // every share is a namespace name on this machine (attached, where it is a container)
+        await ipBatch(share, c.fabric);
+        await bridgeBatch(share, c.fdb.map((argv) => argv.join(' ')));
+        mtu = Math.min(mtu, c.mtu);
       }),
     ),
   );
   return mtu;
-}
-
-async function finish(s: SpanSites, share: string, lines: string[], fdb: string[][]): Promise<void> {
-  await s.ipBatch(share, lines);
-  await s.bridgeBatch(share, fdb.map((argv) => argv.join(' ')));
 }

@@ -12,9 +12,18 @@ export class CommandError extends Error {
 }
 
 /** Runs `ip [-n NETNS] -batch -` with the given lines on stdin. */
-export async function ipBatch(netns: string | null, lines: string[]): Promise<void> {
+export function ipBatch(netns: string | null, lines: string[]): Promise<void> {
+  return batch('ip', netns, lines);
+}
+
+/** Runs `bridge [-n NETNS] -batch -` (fdb, link, vlan lines) the same way. */
+export function bridgeBatch(netns: string | null, lines: string[]): Promise<void> {
+  return batch('bridge', netns, lines);
+}
+
+async function batch(cmd: 'ip' | 'bridge', netns: string | null, lines: string[]): Promise<void> {
   if (lines.length === 0) return;
   const argv = [...(netns ? ['-n', netns] : []), '-batch', '-'];
-  const r = await execa('ip', argv, { input: lines.join('\n') + '\n', reject: false });
-  if (r.exitCode !== 0) throw new CommandError(['ip', ...argv], r.stderr, r.exitCode);
+  const r = await execa(cmd, argv, { input: lines.join('\n') + '\n', reject: false });
+  if (r.exitCode !== 0) throw new CommandError([cmd, ...argv], r.stderr, r.exitCode);
 }

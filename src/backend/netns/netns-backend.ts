@@ -305,14 +305,18 @@ export class NetnsBackend implements Backend {
       const ino = await netnsInode(n);
       if (ino !== null) inodes.add(ino);
     }
-    const pids = await pidsInNamespaces(inodes);
+    await this.stopProcessesIn(inodes);
+    await ipBatch(null, names.map((n) => `netns del ${n}`));
+  }
+
+  /** Stops every process of this machine living in these network namespaces (by inode), by PID and start time. */
+  async stopProcessesIn(inodes: Set<number>): Promise<void> {
     const procs: ProcessRecord[] = [];
-    for (const pid of pids) {
+    for (const pid of await pidsInNamespaces(inodes)) {
       const ticks = await startTicks(pid);
       if (ticks) procs.push({ pid, startTicks: ticks, role: 'leftover', target: '' });
     }
     await this.stopProcesses(procs);
-    await ipBatch(null, names.map((n) => `netns del ${n}`));
   }
 
   close(): void {
