@@ -43,10 +43,13 @@ function runFile(file) {
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
     child.on('close', (code) => {
-      const m = /^# \{ total: (\d+), pass: (\d+)/m.exec(out);
+      const m = /^# \{ total: (\d+), pass: (\d+)[^}]*\}/m.exec(out);
       const total = m ? Number(m[1]) : 0;
       const pass = m ? Number(m[2]) : 0;
-      resolve({ file, ok: code === 0, total, pass, ms: Math.round(performance.now() - t0), out });
+      const skip = Number(/^# \{ [^}]*\bskip: (\d+)/m.exec(out)?.[1] ?? 0);
+      // every skip with its reason: `ok N - name # SKIP reason` (nested tests are indented)
+      const skips = [...out.matchAll(/^\s*ok \d+ - (.*?) # SKIP\s*(.*)$/gm)].map((x) => `${x[1]}: ${x[2] || 'no reason given'}`);
+      resolve({ file, ok: code === 0, total, pass, skip, skips, ms: Math.round(performance.now() - t0), out });
     });
   });
 }
@@ -59,12 +62,16 @@ await Promise.all(
     while (next < chosen.length) {
       const r = await runFile(chosen[next++]);
       results.push(r);
-      process.stdout.write(`${r.ok ? 'ok' : 'not ok'} ${r.file.replace(/\.js$/, '.ts')} (${r.pass}/${r.total}, ${r.ms} ms)\n`);
+      process.stdout.write(`${r.ok ? 'ok' : 'not ok'} ${r.file.replace(/\.js$/, '.ts')} (${r.pass}/${r.total}${r.skip ? `, ${r.skip} skipped` : ''}, ${r.ms} ms)\n`);
+      for (const s of r.skips) process.stdout.write(`    skipped: ${s}\n`);
+      // what a test prints for the reader (the conformance table): lines starting `# |` or `#  `
+      for (const line of r.out.split('\n').filter((l) => /^# (\||CONFORMANCE)/.test(l))) process.stdout.write(`    ${line.slice(2)}\n`);
       if (!r.ok) process.stdout.write(r.out.split('\n').map((l) => `    ${l}`).join('\n') + '\n');
     }
   }),
 );
 const passed = results.reduce((n, r) => n + r.pass, 0);
-const failed = results.reduce((n, r) => n + (r.total - r.pass), 0) + results.filter((r) => !r.ok && r.total === r.pass).length;
-process.stdout.write(`\n${results.length} files, ${passed} passed, ${failed} failed\n`);
+const skipped = results.reduce((n, r) => n + r.skip, 0);
+const failed = results.reduce((n, r) => n + (r.total - r.pass - r.skip), 0) + results.filter((r) => !r.ok && r.total === r.pass + r.skip).length;
+process.stdout.write(`\n${results.length} files, ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);

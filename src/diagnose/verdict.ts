@@ -6,7 +6,7 @@
 import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
 import type { DropCount, Evidence, HopSeen } from './evidence.js';
 import { flowLabel, type Hop } from './flow.js';
-import { FALLBACK_CHAIN, FALLBACK_DROP, jumpsToFallback } from '../nova/iptables.js';
+import { FALLBACK_CHAIN, FALLBACK_DROP, jumpsToFallback, snatRuleParts } from '../nova/iptables.js';
 
 export interface Diagnosis {
   flow: string;
@@ -83,7 +83,7 @@ export function diagnose(e: Evidence): Diagnosis {
     const from = hops[n - 1]!.requestSources ?? [];
     const cause =
       f.to === 'external' && e.snat && from.length > 0 && !from.includes(e.snat.myIp)
-        ? `the external host got it from ${from.join(', ')}, not ${e.snat.myIp}: ${e.snat.node}'s SNAT rule "${e.snat.rule}" rewrote ${e.snat.packets} packets${/ -o (\S+)/.test(e.snat.rule) ? ` (routed traffic does not leave through ${/ -o (\S+)/.exec(e.snat.rule)![1]})` : ''}, so it left with its fixed address and nothing routes the answer back to ${f.srcIp}`
+        ? `the external host got it from ${from.join(', ')}, not ${e.snat.myIp}: ${e.snat.node}'s SNAT rule "${e.snat.rule}" rewrote ${e.snat.packets} packets${snatMissReason(e.snat.rule, f.srcIp, f.dstIp)}, so it left with its fixed address and nothing routes the answer back to ${f.srcIp}`
         : e.dstAddresses !== null && e.dstAddresses.length === 0
         ? `${f.to} has no IPv4 address: nothing answers ${f.dstIp}`
         : `${f.to} received the request and sent no answer`;
@@ -191,4 +191,22 @@ export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
     if (via && e.nodes[via] && !e.nodes[via]!.ipForward) return `${via} does not forward: net.ipv4.ip_forward=0 on a node that routes its guests out`;
   }
   return `the ${what} was lost between ${a.label} and ${b.label}; no counter or setting that flatlab reads explains it`;
+}
+
+/**
+ * Why a SNAT rule rewrote nothing of a flow, read from the rule's own -s, -d and -o: a
+ * source outside its range (nova built the range from the fixed_range option, not the
+ * network: scenario/network.ts), a destination outside its -d, or an -o the routed
+ * traffic does not leave through.
+ */
+export function snatMissReason(rule: string, src: string, dst: string): string {
+  const parts = snatRuleParts(rule);
+  const holds = (cidr: string, ip: string): boolean => {
+    const c = parseCidr(cidr);
+    return typeof c !== 'string' && cidrContains(c, ip);
+  };
+  if (parts.source && !holds(parts.source, src)) return ` (its -s ${parts.source} does not hold ${src}: nova built it from the fixed_range option, not from the network)`;
+  if (parts.destination && !holds(parts.destination, dst)) return ` (its -d ${parts.destination} does not hold ${dst})`;
+  if (parts.out) return ` (routed traffic does not leave through ${parts.out})`;
+  return '';
 }

@@ -48,12 +48,31 @@ export function dhcpReplyAccept(server: string): string {
   return `-s ${server} -p udp --sport 67 --dport 68 -j ACCEPT`;
 }
 
-/** nova-network's SNAT of the fixed range, in the release's form (linux_net.add_snat_rule). */
+/**
+ * nova-network's SNAT of the fixed range, in the release's form (linux_net.add_snat_rule):
+ * Essex `-s R -j SNAT --to-source S`; Folsom and Grizzly with ` -o <public_interface>`;
+ * Havana `-s R -d D -j SNAT --to-source S -o <public_interface>`, one rule per D
+ * (force_snat_range, else 0.0.0.0/0).
+ */
+export function snatRules(range: string, toSource: string, outInterface: string | null, destinations: string[] | null): string[] {
+  const out = outInterface ? ` -o ${outInterface}` : '';
+  if (destinations === null) return [`-A ${NETWORK}-snat -s ${range} -j SNAT --to-source ${toSource}${out}`];
+  return destinations.map((d) => `-A ${NETWORK}-snat -s ${range} -d ${d} -j SNAT --to-source ${toSource}${out}`);
+}
+
+/** The first SNAT rule in the release's form, for callers that know only the range, my_ip and public_interface. */
 export function snatRule(cidr: string, myIp: string, publicInterface: string, release: Release = 'havana'): string {
   const form = behaviour('snatRule', release);
-  if (form === 'no-interface') return `-A ${NETWORK}-snat -s ${cidr} -j SNAT --to-source ${myIp}`;
-  if (form === 'interface') return `-A ${NETWORK}-snat -s ${cidr} -j SNAT --to-source ${myIp} -o ${publicInterface}`;
-  return `-A ${NETWORK}-snat -s ${cidr} -d 0.0.0.0/0 -j SNAT --to-source ${myIp} -o ${publicInterface}`;
+  return snatRules(cidr, myIp, form === 'no-interface' ? null : publicInterface, form === 'interface-any-dest' ? ['0.0.0.0/0'] : null)[0]!;
+}
+
+/** A SNAT rule's -s, -d and -o, read back from its text (the diagnosis explains a rule that matched nothing). */
+export function snatRuleParts(rule: string): { source: string | null; destination: string | null; out: string | null } {
+  return {
+    source: / -s (\S+)/.exec(rule)?.[1] ?? null,
+    destination: / -d (\S+)/.exec(rule)?.[1] ?? null,
+    out: / -o (\S+)/.exec(rule)?.[1] ?? null,
+  };
 }
 
 /** The metadata service's address nova-network DNATs to the node (not modelled: no metadata service in a lab). */

@@ -23,6 +23,8 @@ export interface MatrixRow<T> {
   values: Record<Release, T>;
   /** a line of nova's source at each tag that shows the value (whitespace-trimmed) */
   quotes: Record<Release, string>;
+  /** where a value is an absence: a line that must not be in nova's file at that tag */
+  absent?: Partial<Record<Release, string>>;
 }
 
 /** How nova-network started dnsmasq (linux_net.restart_dhcp). */
@@ -44,24 +46,38 @@ export const MATRIX = {
     behaviour: 'ensure_bridge brings flat_interface up after enslaving it',
     source: 'nova/network/linux_net.py: LinuxBridgeInterfaceDriver.ensure_bridge',
     values: { essex: false, folsom: false, grizzly: false, havana: true },
+    // the brctl addif line is at every tag: what shows the value is that the `ip link set
+    // <interface> up` after it is absent before 2013.2 (`absent`, checked like the quotes)
     quotes: {
       essex: "out, err = _execute('brctl', 'addif', bridge, interface,",
       folsom: "out, err = _execute('brctl', 'addif', bridge, interface,",
       grizzly: "out, err = _execute('brctl', 'addif', bridge, interface,",
       havana: "out, err = _execute('ip', 'link', 'set', interface, 'up',",
     },
+    absent: {
+      essex: "out, err = _execute('ip', 'link', 'set', interface, 'up',",
+      folsom: "out, err = _execute('ip', 'link', 'set', interface, 'up',",
+      grizzly: "out, err = _execute('ip', 'link', 'set', interface, 'up',",
+    },
   } satisfies MatrixRow<boolean>,
   tapNames: {
-    behaviour: "the guest's tap on the node: libvirt's vnetN, or nova's \"nic\" + VIF uuid cut to 14 characters",
-    source: 'nova/virt/libvirt/vif.py: LibvirtBridgeDriver (no target dev) / LibvirtGenericVIFDriver.get_vif_devname',
-    values: { essex: 'vnet', folsom: 'vnet', grizzly: 'nic-uuid', havana: 'nic-uuid' },
+    // Under nova-network libvirt names the tap itself in every release. Essex and Folsom's
+    // LibvirtBridgeDriver sets no target dev; Grizzly and Havana's LibvirtGenericVIFDriver
+    // asks get_vif_devname, which returns the VIF's devname whenever the key exists, and
+    // nova-network's VIF always has it, set to None (network/model.py VIF.__init__; the
+    // legacy mapping's 'vif_devname' at 2013.1); designer.set_vif_host_backend_bridge_config
+    // sets a target dev only `if tapname`. Only Neutron gives a devname.
+    behaviour: "the guest's tap on the node: libvirt's own vnetN (nova-network gives libvirt no target dev)",
+    source:
+      'nova/virt/libvirt/connection.py (2012.1) / driver.py (2012.2): libvirt_vif_driver = LibvirtBridgeDriver; nova/virt/libvirt/vif.py: LibvirtGenericVIFDriver.get_vif_devname with nova/network/model.py VIF devname None (2013.1, 2013.2)',
+    values: { essex: 'vnet', folsom: 'vnet', grizzly: 'vnet', havana: 'vnet' },
     quotes: {
       essex: "default='nova.virt.libvirt.vif.LibvirtBridgeDriver',",
       folsom: "default='nova.virt.libvirt.vif.LibvirtBridgeDriver',",
-      grizzly: "return (\"nic\" + mapping['vif_uuid'])[:network_model.NIC_NAME_LEN]",
-      havana: "return (\"nic\" + vif['id'])[:network_model.NIC_NAME_LEN]",
+      grizzly: "'vif_devname': vif.get('devname'),",
+      havana: "if 'devname' in vif:",
     },
-  } satisfies MatrixRow<'vnet' | 'nic-uuid'>,
+  } satisfies MatrixRow<'vnet'>,
   dnsmasq: {
     behaviour: "dnsmasq's environment and argv",
     source: 'nova/network/linux_net.py: restart_dhcp',
@@ -89,17 +105,93 @@ export const MATRIX = {
       havana: "rule = ('-s %s -d %s -j SNAT --to-source %s'",
     },
   } satisfies MatrixRow<'no-interface' | 'interface' | 'interface-any-dest'>,
-  instanceDhcpAccept: {
-    behaviour: "an instance chain's DHCP accept: for every network (Essex) or only where the subnet has a dhcp_server",
-    source: 'nova/virt/firewall.py: IptablesFirewallDriver._do_dhcp_rules',
-    values: { essex: 'always', folsom: 'with-server', grizzly: 'with-server', havana: 'with-server' },
+  flatManagerDhcpAccept: {
+    // nova's legacy network info gave dhcp_server = the subnet's gateway when the manager
+    // set none (FlatManager.DHCP = False): compute/utils.py legacy_network_info (2012.1),
+    // network/model.py NetworkInfo.legacy (2012.2, 2013.1); _do_dhcp_rules wrote an accept
+    // for it. Havana's _do_dhcp_rules reads the subnet's meta with no default: none.
+    behaviour: "FlatManager's instance chains: a DHCP accept from the network's gateway (legacy dhcp_server), or none",
+    source: 'nova/virt/firewall.py: IptablesFirewallDriver._do_dhcp_rules, with the legacy network info (nova/compute/utils.py at 2012.1, nova/network/model.py at 2012.2 and 2013.1)',
+    values: { essex: 'gateway', folsom: 'gateway', grizzly: 'gateway', havana: 'none' },
     quotes: {
-      essex: "dhcp_servers = [info['dhcp_server'] for (_n, info) in network_info]",
-      folsom: 'if dhcp_server:',
-      grizzly: 'if dhcp_server:',
-      havana: 'if dhcp_server:',
+      essex: "dhcp_server = get_meta(subnet_v4, 'dhcp_server', gateway)",
+      folsom: "dhcp_server = subnet_v4.get_meta('dhcp_server', gateway)",
+      grizzly: "dhcp_server = subnet_v4.get_meta('dhcp_server', gateway)",
+      havana: "dhcp_servers = [subnet.get_meta('dhcp_server')",
     },
-  } satisfies MatrixRow<'always' | 'with-server'>,
+  } satisfies MatrixRow<'gateway' | 'none'>,
+  dhcpRequestAccept: {
+    behaviour: "nova-compute's INPUT and FORWARD accepts of a guest's DHCP request (0.0.0.0:68 -> 255.255.255.255:67), once an instance chain has a DHCP accept",
+    source: 'nova/virt/firewall.py: IptablesFirewallDriver.prepare_instance_filter (dhcp_create)',
+    values: { essex: false, folsom: false, grizzly: true, havana: true },
+    quotes: {
+      essex: "ipv4_rules.append('-s %s -p udp --sport 67 --dport 68 '",
+      folsom: "ipv4_rules.append('-s %s -p udp --sport 67 --dport 68 '",
+      grizzly: "'-s 0.0.0.0/32 -d 255.255.255.255/32 '",
+      havana: "'-s 0.0.0.0/32 -d 255.255.255.255/32 '",
+    },
+    absent: { essex: "'-s 0.0.0.0/32 -d 255.255.255.255/32 '", folsom: "'-s 0.0.0.0/32 -d 255.255.255.255/32 '" },
+  } satisfies MatrixRow<boolean>,
+  ipForwardByNova: {
+    behaviour: 'initialize_gateway_device runs `sysctl -w net.ipv4.ip_forward=1` (flatlab sets it on every node all the same, as the install guides had operators write it into /etc/sysctl.conf)',
+    source: 'nova/network/linux_net.py: initialize_gateway_device',
+    values: { essex: false, folsom: true, grizzly: true, havana: true },
+    quotes: {
+      essex: "full_ip = '%s/%s' % (network_ref['dhcp_server'],",
+      folsom: "_execute('sysctl', '-w', 'net.ipv4.ip_forward=1', run_as_root=True)",
+      grizzly: "_execute('sysctl', '-w', 'net.ipv4.ip_forward=1', run_as_root=True)",
+      havana: "_execute('sysctl', '-w', 'net.ipv4.ip_forward=1', run_as_root=True)",
+    },
+    absent: { essex: "_execute('sysctl', '-w', 'net.ipv4.ip_forward=1', run_as_root=True)" },
+  } satisfies MatrixRow<boolean>,
+  snatRange: {
+    // linux_net.init_host(ip_range=None) fell back to the option (2012.1, 2012.2); 2013.1's
+    // FlatDHCPManager.init_host passed the option unless it was empty, then each network's
+    // cidr (l3.LinuxNetL3.initialize_network); 2013.2 dropped the option: each network's cidr.
+    behaviour: "the range nova-network's SNAT and POSTROUTING accepts are built from: the fixed_range option (default 10.0.0.0/8), the option unless empty, or the network's cidr",
+    source: 'nova/network/linux_net.py: init_host; nova/network/manager.py: FlatDHCPManager.init_host',
+    values: { essex: 'option', folsom: 'option', grizzly: 'option-unless-empty', havana: 'network' },
+    quotes: {
+      essex: 'ip_range = FLAGS.fixed_range',
+      folsom: 'ip_range = FLAGS.fixed_range',
+      grizzly: 'if not CONF.fixed_range:',
+      havana: 'def init_host(ip_range):',
+    },
+  } satisfies MatrixRow<'option' | 'option-unless-empty' | 'network'>,
+  dmzDefault: {
+    behaviour: "dmz_cidr's default: a POSTROUTING accept of the fixed range to 10.128.0.0/24 (Essex's StrOpt), or none (a ListOpt, empty)",
+    source: 'nova/network/linux_net.py: linux_net_opts dmz_cidr, init_host',
+    values: { essex: ['10.128.0.0/24'], folsom: [], grizzly: [], havana: [] },
+    quotes: {
+      essex: "default='10.128.0.0/24',",
+      folsom: "cfg.ListOpt('dmz_cidr',",
+      grizzly: "cfg.ListOpt('dmz_cidr',",
+      havana: "cfg.ListOpt('dmz_cidr',",
+    },
+  } satisfies MatrixRow<string[]>,
+  metadataForward: {
+    behaviour: 'the metadata address forwarded by DNAT to metadata_host:metadata_port always (Essex), or by REDIRECT when metadata_host is 127.0.0.1',
+    source: 'nova/network/linux_net.py: metadata_forward',
+    values: { essex: 'dnat', folsom: 'redirect-localhost', grizzly: 'redirect-localhost', havana: 'redirect-localhost' },
+    quotes: {
+      essex: "'--to-destination %s:%s' %",
+      folsom: "if FLAGS.metadata_host != '127.0.0.1':",
+      grizzly: "if CONF.metadata_host != '127.0.0.1':",
+      havana: "if CONF.metadata_host != '127.0.0.1':",
+    },
+  } satisfies MatrixRow<'dnat' | 'redirect-localhost'>,
+  forceSnatRange: {
+    behaviour: 'force_snat_range: one SNAT rule per destination range (-d), instead of -d 0.0.0.0/0 (2013.2); an ebtables redirect per range (2013.1 on)',
+    source: 'nova/network/linux_net.py: add_snat_rule, init_host',
+    values: { essex: 'absent', folsom: 'absent', grizzly: 'ebtables-only', havana: 'snat-and-ebtables' },
+    quotes: {
+      essex: 'def add_snat_rule(ip_range):',
+      folsom: 'def add_snat_rule(ip_range):',
+      grizzly: 'for snat_range in CONF.force_snat_range:',
+      havana: "for dest_range in CONF.force_snat_range or ['0.0.0.0/0']:",
+    },
+    absent: { essex: 'force_snat_range', folsom: 'force_snat_range' },
+  } satisfies MatrixRow<'absent' | 'ebtables-only' | 'snat-and-ebtables'>,
   injectedGateway: {
     behaviour: 'the injected /etc/network/interfaces: a gateway line always (Cheetah) or only when there is one (Jinja2)',
     source: 'nova/virt/interfaces.template',

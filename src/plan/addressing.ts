@@ -53,9 +53,10 @@ export function assignAddresses(s: Scenario, net: Cidr): Addresses {
   let gateway: string | null = null;
   const novaOrder = s.addressing === 'nova';
   // nova's network row keeps .1 as its gateway (reserved) even with multi_host
-  if (multiHost && novaOrder && !Object.values(s.nodes).some((n) => n.bridge_ip === nthAddress(net, 1))) taken.add(ipToInt(nthAddress(net, 1)));
+  const rowGateway = s.network.gateway ?? nthAddress(net, 1);
+  if (multiHost && novaOrder && !Object.values(s.nodes).some((n) => n.bridge_ip === rowGateway)) taken.add(ipToInt(rowGateway));
   if (!multiHost) {
-    gateway = networkHost?.[1].bridge_ip ?? nthAddress(net, 1);
+    gateway = networkHost?.[1].bridge_ip ?? rowGateway;
     taken.add(ipToInt(gateway));
   }
   const next = allocator(net, taken);

@@ -14,6 +14,8 @@ export interface DnsmasqInputs {
   listenAddress: string;
   /** the first address of the static range (nova: dhcp_start, the network's .2) */
   dhcpStart: string;
+  /** upstream DNS servers nova passed (dns_server, the network's dns1/dns2 with use_network_dns_servers) */
+  dnsServers?: string[];
   leaseMax: number;
   /** VMs this dnsmasq answers: in multi_host only the node's own (nova filters by host) */
   served: VmPlan[];
@@ -35,8 +37,12 @@ export function renderAddnHosts(vms: VmPlan[], domain: string): string {
   return vms.map((vm) => `${vm.ip}\t${fqdn(vm.hostname, domain)}\n`).join('');
 }
 
+/**
+ * `<hostname>.<dhcp_domain>`, the dot written even when the domain is empty, as nova's
+ * `'%s,%s.%s,%s'` and `'%s\t%s.%s'` did (linux_net._host_dhcp, _host_dns, 2012.1-2013.2).
+ */
 function fqdn(hostname: string, domain: string): string {
-  return domain ? `${hostname}.${domain}` : hostname;
+  return `${hostname}.${domain}`;
 }
 
 /**
@@ -78,13 +84,22 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
     '--leasefile-ro',
   ];
   if (form.domain === 'when-set' && n.domain) argv.push(`--domain=${n.domain}`);
-  // 2013.1 built the --addn-hosts string and never appended it: --no-hosts alone
-  if (n.multiHost && form.noHosts) argv.push('--no-hosts');
-  if (n.multiHost && form.addnHosts) argv.push(`--addn-hosts=${addnHostsFile}`);
+  const servers = i.dnsServers ?? [];
+  if (form.noHosts) {
+    // 2013.1 on: --no-hosts with multi_host or upstream servers; 2013.1 built the
+    // --addn-hosts string and never appended it: --no-hosts alone
+    if (n.multiHost || servers.length) argv.push('--no-hosts');
+    if (n.multiHost && form.addnHosts) argv.push(`--addn-hosts=${addnHostsFile}`);
+    if (servers.length) argv.push('--no-resolv', ...servers.map((x) => `--server=${x}`));
+  } else if (servers.length) {
+    // 2012: the one dns_server (a StrOpt) as `-h -R --server=X`
+    argv.push('-h', '-R', `--server=${servers[0]}`);
+  }
   argv.push(
     // flatlab differs: nova let dnsmasq read the host's resolv.conf for upstream DNS
-    // servers; a lab node has no way to them, and they live outside the lab.
-    '--no-resolv',
+    // servers; a lab node has no way to them, and they live outside the lab (where nova
+    // passed servers of its own it already said --no-resolv / -R).
+    ...(argv.includes('--no-resolv') || argv.includes('-R') ? [] : ['--no-resolv']),
     // flatlab differs: nova let dnsmasq daemonise and tracked it by pid file; flatlab
     // keeps it in the foreground so the harness owns its PID from the start.
     '--keep-in-foreground',

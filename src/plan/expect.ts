@@ -4,7 +4,9 @@
  */
 import type { Scenario } from '../scenario/schema.js';
 import { deriveProbes, judge, probePairs, type OracleInputs, type Probe } from './oracle.js';
-import type { AddressSource, EgressExpectation, Expectations, NodePlan, ReachExpectation, ServicePlan } from './types.js';
+import type { AddressSource, EgressExpectation, Expectations, NatPlan, NodePlan, ReachExpectation, ServicePlan } from './types.js';
+import { cidrContains, isIpv4, parseCidr } from '../net/ipv4.js';
+import { snatRules } from '../nova/iptables.js';
 
 export interface Topology {
   nodes: NodePlan[];
@@ -12,6 +14,8 @@ export interface Topology {
   networkHost: string | null;
   /** FlatManager with an operator's DHCP server on the segment */
   dhcpServer: boolean;
+  /** the external host's address (the way out's destination), when there is one */
+  externalHost?: string | null;
 }
 
 const probeKey = (r: Probe): string => `${r.from}>${r.to}/${r.proto}${r.port !== undefined ? `/${r.port}` : ''}`;
@@ -81,8 +85,8 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
 
 /**
  * The way out: each addressed VM leaves through its gateway node (its own with
- * multi_host, else the network host), whose SNAT rule rewrites the source to the
- * node's my_ip.
+ * multi_host, else the network host), whose nat table decides the source the external
+ * host sees (natVerdict).
  */
 function deriveEgress(o: OracleInputs, topo: Topology, unaddressed: Set<string>): EgressExpectation[] {
   if (!topo.nodes.some((n) => n.public)) return [];
@@ -92,20 +96,57 @@ function deriveEgress(o: OracleInputs, topo: Topology, unaddressed: Set<string>)
     const via = o.network.multiHost ? vm.node : topo.networkHost;
     const node = topo.nodes.find((n) => n.name === via);
     if (!node?.public) continue;
-    if (node.public.snatNeverMatches) {
-      // public_interface = flat_interface: the SNAT rule's -o names a port of the bridge,
-      // routed traffic leaves through the bridge itself, so the SYN gets out with the
-      // guest's fixed address and the external host has no route back to it
-      out.push({
-        vm: vm.name,
-        via: node.name,
-        source: null,
-        captured: vm.ip,
-        reason: `nova-network-snat -o ${node.public.iface} never matches (${node.public.iface} is flat_interface, a port of ${o.network.bridge}): ${vm.name} leaves unSNATed as ${vm.ip} and no answer comes back`,
-      });
-    } else out.push({ vm: vm.name, via: node.name, source: node.public.ip });
+    const nat = node.firewallInputs.nat;
+    const v = nat ? natVerdict(nat, vm.ip, topo.externalHost ?? '', node.public.snatNeverMatches === true, o.network.bridge) : null;
+    if (!v || v.seen === nat!.myIp) out.push({ vm: vm.name, via: node.name, source: node.public.ip, ...(v ? { reason: v.reason } : {}) });
+    // the SYN gets out as `seen` (unSNATed, or as a routing_source_ip that is not the
+    // node's my_ip) and the external host's answer never comes back to the guest
+    else out.push({ vm: vm.name, via: node.name, source: null, captured: v.seen, reason: v.reason });
   }
   return out;
+}
+
+/**
+ * What nova-network's nat table does to a guest's connection to `dst`, walked as the
+ * kernel walks it: nova-network-POSTROUTING's accepts (metadata_host, dmz_cidr, inside
+ * the range) come before nova-postrouting-bottom -> nova-network-snat; a SNAT rule
+ * matches when the source is in its -s range, the destination in its -d and the packet
+ * leaves through its -o. Returns the source the external host sees and why.
+ */
+export function natVerdict(nat: NatPlan, src: string, dst: string, outNeverMatches: boolean, bridge: string): { seen: string; reason: string } {
+  const inRange = cidrHolds(nat.range, src);
+  const post = `nova-network-POSTROUTING -s ${nat.range}`;
+  if (inRange && dst === nat.metadataHost) return { seen: src, reason: `${post} -d ${nat.metadataHost}/32 -j ACCEPT (metadata_host) exempts it from SNAT: it leaves as ${src} and no answer comes back` };
+  const dmz = inRange ? nat.dmz.find((d) => cidrHolds(d, dst)) : undefined;
+  if (dmz) return { seen: src, reason: `${post} -d ${dmz} -j ACCEPT (dmz_cidr) exempts it from SNAT: it leaves as ${src} and no answer comes back` };
+  if (inRange && cidrHolds(nat.range, dst)) {
+    return { seen: src, reason: `${post} -d ${nat.range} -j ACCEPT: the external host ${dst} lies in ${nat.range} (${nat.rangeFrom}), so nothing is SNATed: it leaves as ${src} and no answer comes back` };
+  }
+  const rules = snatRules(nat.range, nat.toSource, nat.outInterface, nat.destinations);
+  if (!inRange) {
+    return {
+      seen: src,
+      reason: `"${rules[0]}" matches nothing from ${src}: nova built it from ${nat.rangeFrom}, and the network's addresses lie outside ${nat.range}; the guest leaves unSNATed as ${src} and no answer comes back`,
+    };
+  }
+  if (nat.destinations && !nat.destinations.some((d) => cidrHolds(d, dst))) {
+    return { seen: src, reason: `no SNAT rule names ${dst} (-d ${nat.destinations.join(', ')}: force_snat_range): the guest leaves unSNATed as ${src} and no answer comes back` };
+  }
+  if (outNeverMatches && nat.outInterface) {
+    return {
+      seen: src,
+      reason: `nova-network-snat -o ${nat.outInterface} never matches (${nat.outInterface} is flat_interface, a port of ${bridge}): the guest leaves unSNATed as ${src} and no answer comes back`,
+    };
+  }
+  if (nat.toSource !== nat.myIp) {
+    return { seen: nat.toSource, reason: `"${rules[0]}" rewrites it to routing_source_ip ${nat.toSource}, not the node's my_ip ${nat.myIp}: the answer goes to ${nat.toSource} and never comes back` };
+  }
+  return { seen: nat.toSource, reason: `"${rules[0]}" rewrites it to ${nat.toSource}` };
+}
+
+function cidrHolds(cidr: string, ip: string): boolean {
+  const c = parseCidr(cidr);
+  return typeof c !== 'string' && isIpv4(ip) && cidrContains(c, ip);
 }
 
 /** The tcp/udp sockets each VM must open: every port some probe targets at it. */

@@ -10,9 +10,9 @@
  *
  * Where flatlab differs: nova-api-metadata's INPUT accept and the mangle table (DHCP
  * checksum fill for vhost-net) are not rendered, since the lab has no metadata service
- * and no vhost-net; the nat table (SNAT to my_ip, metadata DNAT) is rendered only where
- * the node has a way out (an external network), since without one there is no my_ip to
- * SNAT to; the provider chain is empty (no provider rules).
+ * and no vhost-net; the nat table (SNAT to routing_source_ip, metadata forward) is
+ * rendered only where the node has a way out (an external network), since without one
+ * there is no my_ip to SNAT to; the provider chain is empty (no provider rules).
  */
 import type { Release } from '../nova/releases.js';
 import {
@@ -27,13 +27,14 @@ import {
   NETWORK,
   PROVIDER_CHAIN,
   sameNetAcceptRule,
-  snatRule,
+  snatRules,
   WRAPPED,
 } from '../nova/iptables.js';
-import type { FirewallNode, NetworkPlan, RulePlan, VmPlan } from './types.js';
+import { behaviour } from '../nova/releases.js';
+import type { FirewallNode, NatPlan, NetworkPlan, RulePlan, VmPlan } from './types.js';
 
 // the vocabulary's readers import it from here too
-export { FALLBACK_CHAIN, instanceChain, sameNetAcceptRule, snatRule } from '../nova/iptables.js';
+export { FALLBACK_CHAIN, instanceChain, sameNetAcceptRule, snatRule, snatRules } from '../nova/iptables.js';
 
 /** nova's IptablesFirewallDriver._build_tcp_udp_rule / icmp handling, then the source. */
 export function securityGroupRuleLines(rule: RulePlan, members: (group: string) => string[]): string[] {
@@ -94,9 +95,10 @@ export function renderFirewall(i: FirewallInputs): string {
     add(`${COMPUTE}-FORWARD`, `-i ${br} -j ACCEPT`);
     add(`${COMPUTE}-FORWARD`, `-o ${br} -j ACCEPT`);
   }
-  // nova-compute: DHCP discovers from guests, then one chain per local instance.
+  // nova-compute: DHCP discovers from guests (prepare_instance_filter, once an instance
+  // chain has a DHCP accept: 2013.1 on), then one chain per local instance.
   const dhcpServer = i.node.dhcpServer;
-  if (dhcpServer && i.local.length > 0) {
+  if (dhcpServer && i.local.length > 0 && behaviour('dhcpRequestAccept', i.release ?? 'havana')) {
     add(`${COMPUTE}-INPUT`, DHCP_DISCOVER_ACCEPT);
     add(`${COMPUTE}-FORWARD`, DHCP_DISCOVER_ACCEPT);
   }
@@ -124,18 +126,22 @@ export function renderFirewall(i: FirewallInputs): string {
     ...chains.map((c) => `:${c} - [0:0]`),
     ...rules,
     'COMMIT',
-    ...(i.node.isGateway && i.node.public ? renderNat(i.network.cidr, i.node.public.ip, i.node.public.iface, i.release) : []),
+    ...(i.node.isGateway && i.node.nat ? renderNat(i.node.nat) : []),
     '',
   ].join('\n');
 }
 
 /**
- * nova-network's nat table on a gateway node (linux_net.init_host, Havana form): traffic
- * of the fixed range leaving through public_interface is SNATed to my_ip; traffic inside
- * the range, or to the node itself, is not; the metadata address is DNATed to the node.
+ * nova-network's nat table on a gateway node (linux_net.init_host, add_snat_rule,
+ * metadata_forward): traffic of the range leaving through public_interface is SNATed to
+ * routing_source_ip; traffic to metadata_host, to a dmz_cidr or inside the range is not
+ * (nova-network-POSTROUTING runs before nova-postrouting-bottom); the metadata address
+ * is forwarded to metadata_host. The range is what nova built it from (NatPlan.range):
+ * the fixed_range option up to Grizzly, not necessarily the network.
  */
-export function renderNat(cidr: string, myIp: string, publicInterface: string, release: Release = 'havana'): string[] {
+export function renderNat(n: NatPlan): string[] {
   const chains = ['PREROUTING', 'OUTPUT', 'POSTROUTING', 'snat', 'float-snat'].map((c) => `${NETWORK}-${c}`);
+  const meta = `-A ${NETWORK}-PREROUTING -s 0.0.0.0/0 -d ${METADATA_ADDRESS}/32 -p tcp -m tcp --dport 80`;
   return [
     '*nat',
     ':PREROUTING ACCEPT [0:0]',
@@ -150,10 +156,11 @@ export function renderNat(cidr: string, myIp: string, publicInterface: string, r
     '-A POSTROUTING -j nova-postrouting-bottom',
     `-A nova-postrouting-bottom -j ${NETWORK}-snat`,
     `-A ${NETWORK}-snat -j ${NETWORK}-float-snat`,
-    snatRule(cidr, myIp, publicInterface, release),
-    `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${myIp}/32 -j ACCEPT`,
-    `-A ${NETWORK}-POSTROUTING -s ${cidr} -d ${cidr} -m conntrack ! --ctstate DNAT -j ACCEPT`,
-    `-A ${NETWORK}-PREROUTING -s 0.0.0.0/0 -d ${METADATA_ADDRESS}/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${myIp}:8775`,
+    ...snatRules(n.range, n.toSource, n.outInterface, n.destinations),
+    `-A ${NETWORK}-POSTROUTING -s ${n.range} -d ${n.metadataHost}/32 -j ACCEPT`,
+    ...n.dmz.map((d) => `-A ${NETWORK}-POSTROUTING -s ${n.range} -d ${d} -j ACCEPT`),
+    `-A ${NETWORK}-POSTROUTING -s ${n.range} -d ${n.range} -m conntrack ! --ctstate DNAT -j ACCEPT`,
+    n.metadataForward === 'redirect' ? `${meta} -j REDIRECT --to-ports ${n.metadataPort}` : `${meta} -j DNAT --to-destination ${n.metadataHost}:${n.metadataPort}`,
     'COMMIT',
   ];
 }

@@ -1,6 +1,4 @@
 /** Names a run gives to what it creates. All of them start with the run's prefix. */
-import { createHash } from 'node:crypto';
-import { behaviour, type Release } from '../nova/releases.js';
 
 export { sanitizeHostname } from '../nova/hostname.js';
 
@@ -22,23 +20,9 @@ export function prefixOfNetns(ns: string): string | undefined {
 }
 
 /**
- * A guest's tap, as the release named it (releases.ts, tapNames): libvirt's vnet0,
- * vnet1, ... in creation order on each host (Essex, Folsom: LibvirtBridgeDriver set no
- * target dev), or nova's "nic" + the VIF's uuid cut to 14 characters (Grizzly, Havana:
- * LibvirtGenericVIFDriver.get_vif_devname).
+ * A guest's tap: libvirt's own vnet0, vnet1, ... in creation order on each host, in every
+ * release (nova-network gives libvirt no target dev: releases.ts, tapNames).
  */
-export function tapName(release: Release, index: number, vifUuid: string): string {
-  return behaviour('tapNames', release) === 'vnet' ? `vnet${index}` : `nic${vifUuid}`.slice(0, NIC_NAME_LEN);
-}
-
-/** nova/network/model.py NIC_NAME_LEN */
-const NIC_NAME_LEN = 14;
-
-/**
- * The VIF's uuid: nova drew a random uuid4 per VIF (virtual_interfaces.uuid); flatlab
- * derives one from scenario and VM name, so a plan is the same every time.
- */
-export function vifUuid(scenario: string, vm: string): string {
-  const h = createHash('sha1').update(`vif:${scenario}/${vm}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+export function tapName(index: number): string {
+  return `vnet${index}`;
 }

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
 import { FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
+import { networkCidr, parseCidrAsNova, snatRangeOf } from '../scenario/network.js';
 import { isMultiHostDhcp, novaOf } from '../scenario/semantics.js';
 import { assignAddresses, assignExternal } from './addressing.js';
 import { planDnsmasq, renderHostsFile } from './dnsmasq.js';
@@ -14,10 +15,10 @@ import { renderFirewall } from './firewall.js';
 import { renderInterfaces } from './injection.js';
 import { deterministicMac, nodeNicMac, tapMacFor } from './mac.js';
 import { planFaults } from './faults.js';
-import { netnsName, runPrefix, sanitizeHostname, tapName, vifUuid } from './names.js';
+import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
 import { behaviour } from '../nova/releases.js';
 import { planSecurityGroups } from './security-groups.js';
-import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
+import type { ExternalDhcpPlan, ExternalPlan, NatPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
 import { fabricNetnsOf, planSpan } from './span.js';
 import { renderNwfilter } from './nwfilter.js';
@@ -35,24 +36,28 @@ export interface PlanOptions {
   engines?: string[];
 }
 
-/** nova-manage's default label for the network a flat scenario models. */
-const NETWORK_LABEL = 'private';
 /** the external host's peer-echo port (the echo service's) */
 const ECHO_PORT = 7;
 
 export function plan(s: Scenario, opts: PlanOptions): Plan {
-  const net = parseCidr(s.nova.fixed_range) as Cidr; // validated by the loader
+  const net = networkCidr(s); // validated by the loader
   const prefix = runPrefix(opts.runId);
   const runtimeDir = join(opts.runtimeRoot, prefix);
   const multiHost = isMultiHostDhcp(s);
   const flatManager = s.nova.network_manager === FLAT_MANAGER;
   const { gateway, bridgeIps, vmIps } = assignAddresses(s, net);
+  // the networks row's gateway (nova-manage --gateway, else the cidr's .1)
+  const rowGateway = s.network.gateway ?? nthAddress(net, 1);
   const network: NetworkPlan = {
-    label: NETWORK_LABEL,
+    label: s.network.label,
     manager: flatManager ? 'FlatManager' : 'FlatDHCPManager',
     gateway,
     injected: flatManager && s.nova.flat_injected,
-    dns: s.nova.flat_network_dns,
+    // nova-manage network create: dns1 = --dns1, else flat_network_dns
+    dns: s.network.dns1 ?? s.nova.flat_network_dns,
+    dns2: s.network.dns2 ?? null,
+    dhcpStart: s.network.dhcp_start ?? nthAddress(net, 2),
+    snatRange: snatRangeOf(s, s.release),
     cidr: net.text,
     netmask: net.netmask,
     prefixLength: net.prefixLength,
@@ -86,7 +91,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       netns: netnsName(prefix, name),
       nic: 'eth0',
       mac,
-      tap: tapName(s.release, index, vifUuid(s.name, name)),
+      tap: tapName(index),
       tapMac: tapMacFor(mac),
       ip,
       gateway: vmGateway(vm.host),
@@ -142,9 +147,17 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
             ...(singleInterface ? {} : { fabricPort: `pub.${i}` }),
           }
         : null;
-    // the DHCP server nova-compute lets through to its instances (nova's dhcp_server)
-    const dhcpServerIp = flatManager ? null : multiHost ? bridgeIp : gateway;
-    const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIp };
+    // the DHCP server nova-compute lets through to its instances (nova's dhcp_server):
+    // FlatManager's legacy network info gave the gateway up to Grizzly (releases.ts)
+    const dhcpServerIp = flatManager
+      ? behaviour('flatManagerDhcpAccept', s.release) === 'gateway'
+        ? rowGateway
+        : null
+      : multiHost
+        ? bridgeIp
+        : gateway;
+    const nat = isGateway && pub ? planNat(s, nova, network, pub) : null;
+    const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIp, nat };
     return {
       name,
       netns: netnsName(prefix, name),
@@ -164,9 +177,10 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       firewall: renderFirewall({ node: firewallInputs, network: nodeNetwork, local: own, all: vms, groups: securityGroups, release: s.release }),
       firewallInputs,
       // ip_forward: linux_net.initialize_gateway_device's `sysctl -w net.ipv4.ip_forward=1`
-      // on a gateway (2012.1-2013.2), set on every node here as the install guides had
-      // operators set it in /etc/sysctl.conf; bridge-nf-call-iptables: nova never set it,
-      // its instance chains relied on the distribution's default of 1 (nova-network.md §2)
+      // on a gateway (2012.2-2013.2; Essex's set nothing: releases.ts, ipForwardByNova), set
+      // on every node here in every release as the install guides had operators write it
+      // into /etc/sysctl.conf; bridge-nf-call-iptables: nova never set it, its instance
+      // chains relied on the distribution's default of 1 (nova-network.md §2)
       sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
       nwfilter: s.nwfilter ? renderNwfilter(own) : [],
       // nova-network starts dnsmasq where it holds the network's DHCP address.
@@ -176,7 +190,8 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
               network,
               dir,
               listenAddress: bridgeIp,
-              dhcpStart: nthAddress(net, 2),
+              dhcpStart: network.dhcpStart,
+              dnsServers: dnsmasqServers(s, name),
               leaseMax: net.size,
               served,
               all: vms,
@@ -205,7 +220,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const dhcpServer = s.dhcp_server ? planExternalDhcp(s, network, vms, netnsName(prefix, 'dhcp'), join(runtimeDir, 'hosts', 'dhcp')) : null;
 
   const allowSameNet = Object.fromEntries(Object.keys(s.nodes).map((n) => [n, novaOf(s, n).allow_same_net_traffic]));
-  const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null });
+  const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null, externalHost: extAddrs?.host ?? null });
   for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
   const partial = { fabric, span, nodes, vms, network, external, dhcpServer };
   return {
@@ -270,4 +285,42 @@ function planExternalDhcp(s: Scenario, network: NetworkPlan, vms: VmPlan[], netn
       `--log-facility=${logFile}`,
     ],
   };
+}
+
+/**
+ * nova-network's nat table inputs on a gateway node with a way out, in the release's form
+ * (linux_net.init_host, add_snat_rule, metadata_forward; releases.ts): the range from the
+ * option or the network, --to-source routing_source_ip (default $my_ip), -o
+ * public_interface from Folsom on, -d per force_snat_range (else 0.0.0.0/0) in Havana,
+ * metadata_host (default $my_ip), dmz_cidr (Essex's default 10.128.0.0/24).
+ */
+function planNat(s: Scenario, nova: Scenario['nova'], network: NetworkPlan, pub: PublicNicPlan): NatPlan {
+  const form = behaviour('snatRule', s.release);
+  const metadataHost = nova.metadata_host ?? pub.ip;
+  return {
+    range: network.snatRange.cidr,
+    rangeFrom: network.snatRange.from,
+    toSource: nova.routing_source_ip ?? pub.ip,
+    myIp: pub.ip,
+    outInterface: form === 'no-interface' ? null : nova.public_interface,
+    destinations: form === 'interface-any-dest' ? (nova.force_snat_range.length ? nova.force_snat_range.map((c) => (parseCidrAsNova(c) as { cidr: Cidr }).cidr.text) : ['0.0.0.0/0']) : null,
+    metadataHost,
+    metadataPort: nova.metadata_port,
+    metadataForward: metadataHost === '127.0.0.1' && behaviour('metadataForward', s.release) === 'redirect-localhost' ? 'redirect' : 'dnat',
+    dmz: (nova.dmz_cidr ?? behaviour('dmzDefault', s.release)).map((c) => { const p = parseCidrAsNova(c); return typeof p === 'string' ? c : p.cidr.text; }),
+  };
+}
+
+/**
+ * dnsmasq's upstream servers (linux_net.restart_dhcp, 2013.1 on): each dns_server, and
+ * with use_network_dns_servers the network's dns1 and dns2. Essex and Folsom read neither.
+ */
+function dnsmasqServers(s: Scenario, node: string): string[] {
+  if (s.release === 'essex' || s.release === 'folsom') return [];
+  const nova = novaOf(s, node);
+  const servers = [...nova.dns_server];
+  if (nova.use_network_dns_servers) {
+    for (const d of [s.network.dns1 ?? s.nova.flat_network_dns, s.network.dns2]) if (d && !servers.includes(d)) servers.push(d);
+  }
+  return servers;
 }

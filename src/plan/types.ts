@@ -15,8 +15,14 @@ export interface NetworkPlan {
   gateway: string | null;
   /** FlatManager: guests get their config written into their files before boot */
   injected: boolean;
-  /** flat_network_dns: the DNS server written into injected configs */
+  /** the network's dns1 (nova-manage --dns1, else flat_network_dns): written into injected configs */
   dns: string;
+  /** the network's dns2 */
+  dns2: string | null;
+  /** the network's dhcp_start: the first address of dnsmasq's range (nova-manage: the cidr's .2) */
+  dhcpStart: string;
+  /** what nova-network's nat rules were built from: the fixed_range option or the network (scenario/network.ts) */
+  snatRange: { cidr: string; from: string };
   cidr: string;
   netmask: string;
   prefixLength: number;
@@ -103,6 +109,31 @@ export interface FirewallNode {
   public: PublicNicPlan | null;
   /** nova's dhcp_server for this node's instances: the DHCP replies their chains let in */
   dhcpServer: string | null;
+  /** nova-network's nat table on a gateway with a way out (linux_net.init_host, add_snat_rule, metadata_forward) */
+  nat: NatPlan | null;
+}
+
+/** The inputs of nova-network's nat table on one node, in nova's terms. */
+export interface NatPlan {
+  /** the range every rule names with -s: the fixed_range option or the network's cidr (releases.ts, snatRange) */
+  range: string;
+  /** where that range came from, in words */
+  rangeFrom: string;
+  /** --to-source: routing_source_ip (nova's default $my_ip) */
+  toSource: string;
+  /** the node's my_ip, where answers to the SNATed address come back */
+  myIp: string;
+  /** -o public_interface, or null where the release wrote none (Essex) */
+  outInterface: string | null;
+  /** one SNAT rule per -d (Havana: 0.0.0.0/0 or force_snat_range); null: no -d (before Havana) */
+  destinations: string[] | null;
+  /** metadata_host:metadata_port, the DNAT target and a POSTROUTING accept */
+  metadataHost: string;
+  metadataPort: number;
+  /** metadata_forward's form: DNAT, or REDIRECT for 127.0.0.1 (Folsom on) */
+  metadataForward: 'dnat' | 'redirect';
+  /** dmz_cidr: a POSTROUTING accept each */
+  dmz: string[];
 }
 
 /** A host that is not a nova node: the external host, or an operator's DHCP server. */

@@ -44,8 +44,21 @@ export function renderPlan(p: Plan): string {
     const node = p.nodes.find((x) => x.name === first.node)!;
     out.push(chalk.bold(`  ${chain} on ${node.name} (${first.name})`), ...node.firewall.split('\n').filter((l) => l.startsWith(`-A ${chain} `)).map((l) => `    ${l}`), '');
   }
+  // nova-network's nat table on the first gateway with a way out (SNAT from the option or the network)
+  const natNode = p.nodes.find((n) => n.firewallInputs.nat);
+  if (natNode) {
+    const lines = natNode.firewall.split('\n');
+    const nat = lines.slice(lines.indexOf('*nat')).filter((l) => /^-A nova-network-(snat|POSTROUTING|PREROUTING) -s /.test(l));
+    out.push(chalk.bold(`  nat on ${natNode.name} (nova-network, from ${natNode.firewallInputs.nat!.rangeFrom})`), ...nat.map((l) => `    ${l}`), '');
+  }
   const reach = p.expected.reach;
   const positive = reach.filter((r) => r.expect === 'reachable').length;
-  out.push(`  expected: ${p.vms.length} leases, ${p.vms.length} gateways, ${reach.length} reachability checks (${positive} reachable, ${reach.length - positive} unreachable)`, '');
+  const egress = p.expected.egress;
+  const out_ = egress.filter((e) => e.source !== null).length;
+  out.push(
+    `  expected: ${p.vms.length} leases, ${p.vms.length} gateways, ${reach.length} reachability checks (${positive} reachable, ${reach.length - positive} unreachable)${egress.length ? `, ${egress.length} ways out (${out_} out, ${egress.length - out_} broken)` : ''}`,
+    ...egress.filter((e) => e.source === null && e.reason).map((e) => `    ${e.vm} via ${e.via}: ${e.reason}`),
+    '',
+  );
   return out.join('\n');
 }

@@ -45,8 +45,18 @@ export const novaSchema = z.strictObject({
   network_manager: z.enum([FLAT_DHCP_MANAGER, FLAT_MANAGER]).default(FLAT_DHCP_MANAGER),
   /** nova's default is False; flatlab keeps it. */
   multi_host: z.boolean().default(false).describe('nova\'s default is False; flatlab keeps it.'),
-  /** nova's default was 10.0.0.0/8; a scenario must say which block it models. */
-  fixed_range: z.string().describe('nova\'s default was 10.0.0.0/8; a scenario must say which block it models.'),
+  /**
+   * the nova.conf option, not the network: nova-network built its SNAT rule and its
+   * POSTROUTING accepts from it (linux_net.init_host) until Grizzly (empty: each network's
+   * cidr, from 2013.1); Havana removed it. Absent: nova's default 10.0.0.0/8. The network
+   * itself (addresses, dnsmasq, the bridge) is `network.cidr`, which defaults to this value.
+   */
+  fixed_range: z
+    .string()
+    .optional()
+    .describe(
+      "the nova.conf option, not the network: nova-network built its SNAT rule and its POSTROUTING accepts from it (linux_net.init_host) until Grizzly (empty: each network's cidr, from 2013.1); Havana removed it. Absent: nova's default 10.0.0.0/8. The network itself (addresses, dnsmasq, the bridge) is `network.cidr`, which defaults to this value.",
+    ),
   flat_network_bridge: ifnameSchema.default('br100'),
   flat_interface: ifnameSchema.default('eth0'),
   /** FlatManager: write each guest's network config into its files before boot */
@@ -65,6 +75,37 @@ export const novaSchema = z.strictObject({
     .string()
     .regex(/^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$/, 'is not a domain name')
     .default('novalocal'),
+  /** the SNAT rule's --to-source (linux_net.add_snat_rule); nova's default $my_ip, the node's own address */
+  routing_source_ip: ipv4Schema.optional().describe("the SNAT rule's --to-source (linux_net.add_snat_rule); nova's default $my_ip, the node's own address"),
+  /** destinations exempt from SNAT: one POSTROUTING accept each (linux_net.init_host); Essex's default 10.128.0.0/24, later none */
+  dmz_cidr: z.array(z.string()).optional().describe("destinations exempt from SNAT: one POSTROUTING accept each (linux_net.init_host); Essex's default 10.128.0.0/24, later none"),
+  /** where the metadata address is forwarded and exempt from SNAT (linux_net.metadata_forward, init_host); nova's default $my_ip */
+  metadata_host: ipv4Schema.optional().describe("where the metadata address is forwarded and exempt from SNAT (linux_net.metadata_forward, init_host); nova's default $my_ip"),
+  metadata_port: z.number().int().min(1).max(65535).default(8775),
+  /** Havana: the destinations the SNAT rule names (-d), one rule each, instead of 0.0.0.0/0 (linux_net.add_snat_rule at 2013.2) */
+  force_snat_range: z.array(z.string()).default([]).describe('Havana: the destinations the SNAT rule names (-d), one rule each, instead of 0.0.0.0/0 (linux_net.add_snat_rule at 2013.2)'),
+  /** dnsmasq's upstream servers: --no-hosts --no-resolv --server=X each (linux_net.restart_dhcp, 2013.1 on) */
+  dns_server: z.array(ipv4Schema).default([]).describe("dnsmasq's upstream servers: --no-hosts --no-resolv --server=X each (linux_net.restart_dhcp, 2013.1 on)"),
+  /** the network's dns1/dns2 as dnsmasq's upstream servers too (linux_net.restart_dhcp, 2013.1 on) */
+  use_network_dns_servers: z.boolean().default(false).describe("the network's dns1/dns2 as dnsmasq's upstream servers too (linux_net.restart_dhcp, 2013.1 on)"),
+});
+
+/**
+ * The network as `nova-manage network create` made it (the networks row): cidr, label,
+ * gateway (.1), dhcp_start (.2), dns1 (flat_network_dns), dns2. Addresses, dnsmasq and
+ * the bridge come from it; nova.fixed_range is the option nova-network read beside it.
+ */
+export const networkSchema = z.strictObject({
+  /** --fixed_range_v4 (default: nova.fixed_range, so older scenarios keep their meaning) */
+  cidr: z.string().optional().describe('--fixed_range_v4 (default: nova.fixed_range, so older scenarios keep their meaning)'),
+  label: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "-" or "."').default('private'),
+  /** --dhcp_start: the first address of dnsmasq's range (default: the cidr's .2) */
+  dhcp_start: ipv4Schema.optional().describe("--dhcp_start: the first address of dnsmasq's range (default: the cidr's .2)"),
+  /** --gateway (default: the cidr's .1); single host: the network host's bridge address */
+  gateway: ipv4Schema.optional().describe("--gateway (default: the cidr's .1); single host: the network host's bridge address"),
+  /** --dns1 (default: flat_network_dns) */
+  dns1: ipv4Schema.optional().describe('--dns1 (default: flat_network_dns)'),
+  dns2: ipv4Schema.optional().describe('the second DNS server (nova-manage --dns2)'),
 });
 
 // `compute1:` (no value) and `compute1: {}` both mean a node with defaults.
@@ -92,6 +133,8 @@ const nodeSchema = z.preprocess(
         flat_interface: ifnameSchema.optional(),
         public_interface: ifnameSchema.optional(),
         allow_same_net_traffic: z.boolean().optional(),
+        routing_source_ip: ipv4Schema.optional(),
+        metadata_host: ipv4Schema.optional(),
       })
       .optional(),
   }),
@@ -228,6 +271,7 @@ export const scenarioSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "-" or "." (it names the results folder)').describe('names the results folder: results/<name>/<timestamp>/'),
   description: z.string().optional(),
   nova: novaSchema,
+  network: networkSchema.default({ label: 'private' }),
   nodes: z.record(nameSchema, nodeSchema).refine((r) => Object.keys(r).length > 0, 'needs at least one node'),
   vms: z.record(nameSchema, vmSchema).default({}),
   security_groups: z.record(nameSchema, securityGroupSchema).default({}),
@@ -258,6 +302,7 @@ export const variantSchema = z.strictObject({
   release: z.enum(RELEASES).optional(),
   addressing: z.enum(['flatlab', 'nova']).optional(),
   nova: z.record(z.string(), z.unknown()).optional(),
+  network: z.record(z.string(), z.unknown()).optional(),
   nodes: z.record(z.string(), z.unknown()).optional(),
   vms: z.record(z.string(), z.unknown()).optional(),
   security_groups: z.record(z.string(), z.unknown()).optional(),
@@ -278,6 +323,7 @@ export const scenarioFileSchema = scenarioSchema.extend({
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type Scenario = z.output<typeof scenarioSchema>;
 export type NovaConf = Scenario['nova'];
+export type NetworkSpec = Scenario['network'];
 export type CheckSpec = z.output<typeof checkSchema>;
 export type SecurityGroup = z.output<typeof securityGroupSchema>;
 export type SecurityGroupRule = z.output<typeof ruleSchema>;

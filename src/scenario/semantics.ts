@@ -4,6 +4,8 @@
  */
 import { cidrContains, isHostAddress, nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
 import { sanitizeHostname } from '../nova/hostname.js';
+import { behaviour, RELEASE_TAGS } from '../nova/releases.js';
+import { networkCidrText, parseCidrAsNova } from './network.js';
 import { FLAT_DHCP_MANAGER, FLAT_MANAGER, type Scenario } from './schema.js';
 
 export type FieldPath = (string | number)[];
@@ -36,13 +38,8 @@ function optionPath(s: Scenario, node: string, opt: string): FieldPath {
 
 export function checkSemantics(s: Scenario): Problem[] {
   const problems: Problem[] = [];
-  const cidr = parseCidr(s.nova.fixed_range);
-  if (typeof cidr === 'string') {
-    problems.push({ path: ['nova', 'fixed_range'], message: cidr });
-  } else if (cidr.prefixLength > 30) {
-    problems.push({ path: ['nova', 'fixed_range'], message: `${cidr.text} is too small: a flat network needs at least a /30` });
-  }
-  const net = typeof cidr === 'string' ? undefined : cidr;
+  const net = checkNetwork(s, problems);
+  const netPath: FieldPath = s.network.cidr !== undefined ? ['network', 'cidr'] : ['nova', 'fixed_range'];
 
   const flatClash = new Set<string>();
   for (const node of Object.keys(s.nodes)) {
@@ -92,7 +89,7 @@ export function checkSemantics(s: Scenario): Problem[] {
   const claimIp = (ip: string, path: FieldPath): void => {
     if (!net) return;
     if (!cidrContains(net, ip)) {
-      problems.push({ path, message: `${ip} is outside fixed_range ${net.text}` });
+      problems.push({ path, message: `${ip} is outside the network ${net.text}` });
       return;
     }
     if (!isHostAddress(net, ip)) {
@@ -114,7 +111,7 @@ export function checkSemantics(s: Scenario): Problem[] {
   // bridge) belongs to the network host (FlatDHCP) or to the operator's router (Flat).
   if (net && !isMultiHostDhcp(s)) {
     const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network');
-    if (!networkHost?.[1].bridge_ip) claimIp(nthAddress(net, 1), ['nova', 'fixed_range']);
+    if (!networkHost?.[1].bridge_ip) claimIp(s.network.gateway ?? nthAddress(net, 1), s.network.gateway ? ['network', 'gateway'] : netPath);
   }
   if (s.dhcp_server) claimIp(s.dhcp_server.ip, ['dhcp_server', 'ip']);
   const macs = new Map<string, string>();
@@ -133,7 +130,7 @@ export function checkSemantics(s: Scenario): Problem[] {
   for (const node of Object.keys(s.placement ?? {})) {
     if (!(node in s.nodes)) problems.push({ path: ['placement', node], atKey: true, message: `no node "${node}" (nodes: ${Object.keys(s.nodes).join(', ')})` });
   }
-  if (net) checkPoolSize(s, net, usedIps.size, problems);
+  if (net) checkPoolSize(s, net, netPath, usedIps, problems);
   checkSecurityGroups(s, problems);
   checkExternal(s, net, problems);
   checkFaults(s, problems);
@@ -141,19 +138,101 @@ export function checkSemantics(s: Scenario): Problem[] {
   return problems;
 }
 
-/** The pool must hold every node bridge and VM that is not pinned. */
-function checkPoolSize(s: Scenario, net: Cidr, pinned: number, problems: Problem[]): void {
+/**
+ * The pool must hold every node bridge and VM that is not pinned. Under `addressing:
+ * nova` with multi_host the network row's gateway (.1) stays reserved as nova kept it
+ * (addressing.ts), so it counts too: refused here, not later by the planner.
+ */
+function checkPoolSize(s: Scenario, net: Cidr, path: FieldPath, pinned: Map<string, string>, problems: Problem[]): void {
   const hosts = net.size - 2;
   const nodesWithVms = new Set(Object.values(s.vms).map((v) => v.host));
+  const gatewayReserved = isMultiHostDhcp(s) && s.addressing === 'nova' && !pinned.has(nthAddress(net, 1)) ? 1 : 0;
   const needed =
     (isMultiHostDhcp(s) ? Object.entries(s.nodes).filter(([n, node]) => !node.bridge_ip && nodesWithVms.has(n)).length : 0) +
-    Object.values(s.vms).filter((v) => !v.ip).length;
-  if (needed + pinned > hosts) {
+    Object.values(s.vms).filter((v) => !v.ip).length +
+    gatewayReserved;
+  if (needed + pinned.size > hosts) {
     problems.push({
-      path: ['nova', 'fixed_range'],
-      message: `${net.text} has ${hosts} host addresses but the scenario needs ${needed + pinned}`,
+      path: s.addressing === 'nova' && gatewayReserved && needed + pinned.size - 1 <= hosts ? ['addressing'] : path,
+      message: `${net.text} has ${hosts} host addresses but the scenario needs ${needed + pinned.size}${gatewayReserved ? ` (addressing: nova keeps ${nthAddress(net, 1)} reserved as the network's gateway)` : ''}`,
     });
   }
+}
+
+/**
+ * The network (network.cidr, else the option) and the fixed_range option, each as nova
+ * took it; returns the network's block when it is usable.
+ */
+function checkNetwork(s: Scenario, problems: Problem[]): Cidr | undefined {
+  const option = s.nova.fixed_range;
+  const text = networkCidrText(s);
+  let net: Cidr | undefined;
+  if (text === undefined) {
+    problems.push({
+      path: option === '' ? ['nova', 'fixed_range'] : ['nova'],
+      message:
+        option === ''
+          ? "is empty, so nova took each network's cidr: say which with network: {cidr: ...} (the --fixed_range_v4 of nova-manage network create)"
+          : 'no network: set network.cidr (what nova-manage network create --fixed_range_v4 made) or nova.fixed_range',
+    });
+  } else {
+    const path: FieldPath = s.network.cidr !== undefined ? ['network', 'cidr'] : ['nova', 'fixed_range'];
+    const parsed = parseCidrAsNova(text);
+    if (typeof parsed === 'string') problems.push({ path, message: parsed });
+    else {
+      net = parsed.cidr;
+      if (parsed.hostBits) {
+        problems.push({ path, warning: true, message: `${text} has host bits set: nova-manage's netaddr took the block that holds it, ${net.text}` });
+      }
+      if (net.prefixLength > 30) {
+        problems.push({ path, message: `${net.text} is too small: a flat network needs at least a /30` });
+        net = undefined;
+      }
+    }
+  }
+  if (option !== undefined && option !== '' && s.network.cidr !== undefined) {
+    const parsed = parseCidrAsNova(option);
+    if (typeof parsed === 'string') problems.push({ path: ['nova', 'fixed_range'], message: parsed });
+    else if (parsed.hostBits) {
+      problems.push({ path: ['nova', 'fixed_range'], warning: true, message: `${option} has host bits set: iptables took the block that holds it, ${parsed.cidr.text}` });
+    }
+    if (s.release === 'havana' && typeof parsed !== 'string' && parsed.cidr.text !== net?.text) {
+      problems.push({ path: ['nova', 'fixed_range'], warning: true, message: "Havana removed this option (nova/network/manager.py at 2013.2): nova ignored it and built its nat rules from the network's cidr" });
+    }
+  }
+  if (option === '' && behaviour('snatRange', s.release) === 'option') {
+    problems.push({
+      path: ['nova', 'fixed_range'],
+      message: `an empty fixed_range is taken from 2013.1 on; ${s.release}'s init_host wrote "-s  -j SNAT" from it (nova/network/linux_net.py at ${RELEASE_TAGS[s.release]}), which iptables refused`,
+    });
+  }
+  for (const opt of ['dmz_cidr', 'force_snat_range'] as const) {
+    (s.nova[opt] ?? []).forEach((c, i) => {
+      const parsed = parseCidrAsNova(c);
+      if (typeof parsed === 'string') problems.push({ path: ['nova', opt, i], message: parsed });
+    });
+  }
+  if (s.nova.force_snat_range.length > 0 && behaviour('forceSnatRange', s.release) !== 'snat-and-ebtables') {
+    problems.push({
+      path: ['nova', 'force_snat_range'],
+      warning: true,
+      message: `${s.release}'s add_snat_rule names no destination (force_snat_range changes the SNAT rule from 2013.2 on): flatlab builds the one rule ${s.release} built`,
+    });
+  }
+  if ((s.nova.dns_server.length > 0 || s.nova.use_network_dns_servers) && (s.release === 'essex' || s.release === 'folsom')) {
+    problems.push({
+      path: ['nova', s.nova.dns_server.length > 0 ? 'dns_server' : 'use_network_dns_servers'],
+      warning: true,
+      message: `${s.release}'s restart_dhcp does not read it (it appears in linux_net.restart_dhcp at 2013.1): flatlab builds dnsmasq without it, as ${s.release} did`,
+    });
+  }
+  if (net) {
+    for (const f of ['gateway', 'dhcp_start'] as const) {
+      const ip = s.network[f];
+      if (ip !== undefined && !cidrContains(net, ip)) problems.push({ path: ['network', f], message: `${ip} is outside the network ${net.text}` });
+    }
+  }
+  return net;
 }
 
 function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): void {
@@ -169,7 +248,7 @@ function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): v
     for (const [vm, ip] of Object.entries(e[section] ?? {})) {
       vmRef(vm, ['expect', section, vm], true);
       if (net && ip !== 'none' && !cidrContains(net, ip)) {
-        problems.push({ path: ['expect', section, vm], message: `${ip} is outside fixed_range ${net.text}` });
+        problems.push({ path: ['expect', section, vm], message: `${ip} is outside the network ${net.text}` });
       }
     }
   }
@@ -237,12 +316,6 @@ export function isMultiHostDhcp(s: Scenario): boolean {
 function checkManager(s: Scenario, problems: Problem[]): void {
   const networkNodes = Object.entries(s.nodes).filter(([, n]) => n.role === 'network').map(([name]) => name);
   if (s.nova.network_manager === FLAT_MANAGER) {
-    if (s.release === 'essex') {
-      problems.push({
-        path: ['release'],
-        message: "essex with FlatManager cannot be built: its IptablesFirewallDriver._do_dhcp_rules (nova/virt/firewall.py at 2012.1) writes a DHCP accept for a server FlatManager does not have",
-      });
-    }
     if (s.nova.multi_host) problems.push({ path: ['nova', 'multi_host'], message: 'FlatManager runs no DHCP or gateway on the nodes: multi_host applies to FlatDHCPManager' });
     for (const n of networkNodes) problems.push({ path: ['nodes', n, 'role'], message: 'FlatManager has no network host (nova sets up nothing on the nodes)' });
     if (s.nova.flat_injected && s.dhcp_server) problems.push({ path: ['dhcp_server'], message: 'with flat_injected the guests configure themselves from the injected file: drop one of the two' });
@@ -282,7 +355,7 @@ function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]):
     return;
   }
   if (net && (cidrContains(cidr, net.network) || cidrContains(net, cidr.network))) {
-    problems.push({ path: ['external', 'cidr'], message: `${cidr.text} overlaps fixed_range ${net.text}` });
+    problems.push({ path: ['external', 'cidr'], message: `${cidr.text} overlaps the network ${net.text}` });
   }
   const taken = new Map<string, string>();
   const claim = (ip: string, path: FieldPath): void => {
