@@ -65,7 +65,7 @@ await Promise.all(
       process.stdout.write(`${r.ok ? 'ok' : 'not ok'} ${r.file.replace(/\.js$/, '.ts')} (${r.pass}/${r.total}${r.skip ? `, ${r.skip} skipped` : ''}, ${r.ms} ms)\n`);
       for (const s of r.skips) process.stdout.write(`    skipped: ${s}\n`);
       // what a test prints for the reader (the conformance table): lines starting `# |` or `#  `
-      for (const line of r.out.split('\n').filter((l) => /^# (\||CONFORMANCE)/.test(l))) process.stdout.write(`    ${line.slice(2)}\n`);
+      for (const line of r.out.split('\n').filter((l) => /^\s*# (\||CONFORMANCE)/.test(l))) process.stdout.write(`    ${line.trim().slice(2)}\n`);
       if (!r.ok) process.stdout.write(r.out.split('\n').map((l) => `    ${l}`).join('\n') + '\n');
     }
   }),

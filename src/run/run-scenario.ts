@@ -21,6 +21,7 @@ import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import type { Release } from '../nova/releases.js';
 import { checkPlacement, type LoadedScenario, type ScenarioVariant } from '../scenario/load.js';
+import { checkSemantics } from '../scenario/semantics.js';
 import { applyAfterBootFaults, ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
 import { createProgress, type Progress } from './progress.js';
 import {
@@ -101,6 +102,13 @@ export function planVariant(variant: ScenarioVariant, runId = newRunId(), ignore
   const { expect: _drop, ...bare } = variant.scenario;
   const chosen = ignoreExpect ? bare : variant.scenario;
   const s = release ? { ...chosen, release } : chosen;
+  // the release-dependent rules hold for --release as for `release:` in the file
+  if (release && release !== chosen.release) {
+    const errors = checkSemantics(s).filter((p) => !p.warning);
+    if (errors.length) {
+      throw new UserError(errors.map((p) => `--release ${release}: ${p.path.join('.')}: ${p.message}${variant.name !== 'default' ? ` [variant ${variant.name}]` : ''}`).join('\n'));
+    }
+  }
   return makePlan(s, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge, ...(engines ? { engines } : {}) });
 }
 
