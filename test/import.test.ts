@@ -112,7 +112,9 @@ t.test('Essex flagfile details: --noflag, // comments, continuation in INI', asy
 });
 
 t.test('network create lines and placements', async (t) => {
-  t.same(parseNetworkCreate('nova-manage network create private 10.0.0.0/24 1 256'), { label: 'private', cidr: '10.0.0.0/24', ignored: ['--num_networks=1', '--network_size=256'] });
+  const positional = parseNetworkCreate('nova-manage network create private 10.0.0.0/24 1 256');
+  t.same({ label: positional.label, cidr: positional.cidr, ignored: positional.ignored }, { label: 'private', cidr: '10.0.0.0/24', ignored: ['--num_networks=1', '--network_size=256'] });
+  t.equal(positional.columns.fixed_range_v4, 36, 'each option keeps its column in the pasted line');
   const c = parseNetworkCreate("$ sudo nova-manage network create --label=private --fixed_range_v4=10.0.0.0/24 --bridge br100 --multi_host=T --bridge_interface=eth1");
   t.equal(c.cidr, '10.0.0.0/24');
   t.equal(c.multiHost, true);
@@ -121,7 +123,9 @@ t.test('network create lines and placements', async (t) => {
   // the CIDR from the pasted line when nova.conf has none
   const noRange = parseNovaConf('[DEFAULT]\nflat_interface=eth0\n', 'n.conf');
   const s = parse(importScenario({ shared: [noRange], perNode: [], networkCreate: 'nova-manage network create --label=private --fixed_range_v4=10.9.0.0/24 --multi_host=T' }).text) as { nova: Record<string, unknown>; nodes: object };
-  t.equal(s.nova.fixed_range, '10.9.0.0/24');
+  // the pasted line made the network; nova.conf's fixed_range (here none) is the option beside it
+  t.equal((s as unknown as { network: { cidr: string } }).network.cidr, '10.9.0.0/24');
+  t.equal(s.nova.fixed_range, undefined);
   t.equal(s.nova.multi_host, true);
   t.same(Object.keys(s.nodes), ['compute1', 'compute2']);
   t.same(parsePlacement('compute1:2,web@compute2'), [{ vm: 'vm_1', node: 'compute1' }, { vm: 'vm_2', node: 'compute1' }, { vm: 'web', node: 'compute2' }]);
@@ -142,4 +146,46 @@ t.test('the default nodes follow the multi_host nova read: the last [DEFAULT] as
   t.same(nodesOf('[DEFAULT]\nfixed_range=10.0.0.0/24\nmulti_host=True\n'), ['compute1', 'compute2']);
   t.same(nodesOf('[DEFAULT]\nfixed_range=10.0.0.0/24\nmulti_host=True\nmulti_host=False\n'), ['controller', 'compute1'], 'a later False wins');
   t.same(nodesOf('[DEFAULT]\nfixed_range=10.0.0.0/24\n[other]\nmulti_host=True\n'), ['controller', 'compute1'], 'another section is not [DEFAULT]');
+});
+
+t.test('pasted material: shell quotes, the option beside the network, an empty fixed_range, nat options, nodes without VMs', async (t) => {
+  // the shell took the quotes before nova-manage compared multi_host == 'T'
+  t.equal(parseNetworkCreate("nova-manage network create --label=private --fixed_range_v4=10.0.0.0/24 --multi_host='T' --bridge=br100").multiHost, true);
+  t.equal(parseNetworkCreate('nova-manage network create --multi_host="T" --fixed_range_v4=10.0.0.0/24').multiHost, true);
+  t.equal(parseNetworkCreate("nova-manage network create --multi_host=t --fixed_range_v4=10.0.0.0/24").multiHost, false, "nova's == 'T' is exact");
+  t.equal(parseNetworkCreate("nova-manage network create --label='my net' --fixed_range_v4=10.0.0.0/24").label, 'my net');
+  t.match(errorOf(() => parseNetworkCreate("nova-manage network create --label='open")), /--network-create:1:\d+ a quote/);
+
+  // a Folsom guide: fixed_range=10.0.0.0/24 in nova.conf, the network created as 192.168.100.0/24
+  const guide = parseNovaConf('[DEFAULT]\nnetwork_manager=nova.network.manager.FlatDHCPManager\nfixed_range=10.0.0.0/24\nflat_interface=eth1\npublic_interface=eth0\nrouting_source_ip=$my_ip\ndmz_cidr=10.128.0.0/24, 169.254.0.0/16\n', 'guide.conf');
+  const r = importScenario({ shared: [guide], perNode: [], release: 'folsom', networkCreate: "nova-manage network create private --fixed_range_v4=192.168.100.0/24 --multi_host='T' --bridge=br100" });
+  const y = parse(r.text) as { nova: Record<string, unknown>; network: Record<string, unknown> };
+  t.equal(y.nova.fixed_range, '10.0.0.0/24', 'the option stays the option');
+  t.equal(y.network.cidr, '192.168.100.0/24', 'the network is what nova-manage made');
+  t.same(y.nova.dmz_cidr, ['10.128.0.0/24', '169.254.0.0/16']);
+  t.equal(y.nova.routing_source_ip, undefined, '$my_ip is nova\'s default');
+  t.match(r.text, /cidr: 192\.168\.100\.0\/24 # --network-create:1:\d+/, 'annotated with the pasted line and column');
+  t.match(r.text, /fixed_range: 10\.0\.0\.0\/24 # guide\.conf:3/);
+  t.match(r.notes.join('\n'), /fixed_range=10\.0\.0\.0\/24 \(guide\.conf:3\) is not the network 192\.168\.100\.0\/24/);
+
+  // devstack: fixed_range = (empty), the network from --network-create
+  const devstack = parseNovaConf('[DEFAULT]\nnetwork_manager = nova.network.manager.FlatDHCPManager\nfixed_range =\n', 'devstack.conf');
+  t.match(errorOf(() => importScenario({ shared: [devstack], perNode: [] })), /devstack\.conf:3 fixed_range is empty: .*--network-create/);
+  const d = parse(importScenario({ shared: [devstack], perNode: [], release: 'grizzly', networkCreate: 'nova-manage network create private 10.0.0.0/24 1 256' }).text) as { nova: Record<string, unknown>; network: Record<string, unknown> };
+  t.equal(d.nova.fixed_range, '');
+  t.equal(d.network.cidr, '10.0.0.0/24');
+
+  // a CIDR with host bits, as Essex-era guides wrote it: nova took it, with a warning
+  const bits = parseNovaConf('[DEFAULT]\nfixed_range=172.31.248.32/23\nmulti_host=True\n', 'bits.conf');
+  const b = importScenario({ shared: [bits], perNode: [] });
+  t.match(b.warnings.join('\n'), /bits\.conf:2 fixed_range=172\.31\.248\.32\/23: warning: .*host bits.*172\.31\.248\.0\/23/);
+
+  // the network host of a single-host cluster: named, no VM, kept, and it is the network host
+  const ctl = parseNovaConf('[DEFAULT]\nfixed_range=10.0.0.0/24\nmulti_host=False\n', 'ctl.conf');
+  const cmp = parseNovaConf('[DEFAULT]\nfixed_range=10.0.0.0/24\nmulti_host=False\n', 'cmp.conf');
+  const single = importScenario({ shared: [], perNode: [{ node: 'controller', conf: ctl }, { node: 'compute01', conf: cmp }], vms: 'compute01:2' });
+  const n = parse(single.text) as { nodes: Record<string, { role?: string }> };
+  t.same(Object.keys(n.nodes), ['controller', 'compute01']);
+  t.equal(n.nodes.controller!.role, 'network');
+  t.match(single.notes.join('\n'), /controller is the network host .*the node given without VMs/);
 });

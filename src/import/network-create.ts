@@ -11,6 +11,12 @@ import { UserError } from '../errors.js';
 export interface NetworkCreate {
   label?: string;
   cidr?: string;
+  gateway?: string;
+  dhcpStart?: string;
+  dns2?: string;
+  /** the line as given and each option's 1-based column in it, so annotations and errors can point into it */
+  text: string;
+  columns: Record<string, number>;
   bridge?: string;
   bridgeInterface?: string;
   /** nova-manage: `multi_host == 'T'`; unset, the nova.conf flag decided */
@@ -22,44 +28,85 @@ export interface NetworkCreate {
 
 const POSITIONAL = ['label', 'fixed_range_v4', 'num_networks', 'network_size', 'multi_host'];
 
-/** Splits like a shell for the simple quoting such lines use ('...' and "..."). */
-function words(line: string): string[] {
-  const out: string[] = [];
-  const re = /'([^']*)'|"([^"]*)"|(\S+)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(line))) out.push(m[1] ?? m[2] ?? m[3]!);
+/**
+ * Splits as the shell split the line the operator typed, before nova-manage saw it:
+ * single quotes literal, double quotes with backslash escapes, a backslash outside
+ * quotes escaping the next character, quoted and bare parts joined into one word
+ * (`--multi_host='T'` is `--multi_host=T`). Each word keeps its 1-based column.
+ */
+export function shellWords(line: string): { word: string; col: number }[] {
+  const out: { word: string; col: number }[] = [];
+  let k = 0;
+  while (k < line.length) {
+    while (k < line.length && /\s/.test(line[k]!)) k++;
+    if (k >= line.length) break;
+    const col = k + 1;
+    let word = '';
+    while (k < line.length && !/\s/.test(line[k]!)) {
+      const c = line[k]!;
+      if (c === "'") {
+        const end = line.indexOf("'", k + 1);
+        if (end < 0) throw new UserError(`--network-create:1:${k + 1} a quote (') that is never closed`);
+        word += line.slice(k + 1, end);
+        k = end + 1;
+      } else if (c === '"') {
+        k++;
+        while (k < line.length && line[k] !== '"') {
+          if (line[k] === '\\' && k + 1 < line.length && '"\\$`'.includes(line[k + 1]!)) k++;
+          word += line[k++];
+        }
+        if (k >= line.length) throw new UserError(`--network-create:1:${col} a quote (") that is never closed`);
+        k++;
+      } else if (c === '\\' && k + 1 < line.length) {
+        word += line[k + 1];
+        k += 2;
+      } else {
+        word += c;
+        k++;
+      }
+    }
+    out.push({ word, col });
+  }
   return out;
 }
 
 export function parseNetworkCreate(line: string): NetworkCreate {
-  const w = words(line.trim().replace(/^\$\s*/, '').replace(/^sudo\s+/, ''));
-  const at = w.findIndex((x, k) => x === 'create' && w[k - 1] === 'network');
+  const all = shellWords(line);
+  // a prompt or sudo before the command, as guides printed it
+  const start = all.findIndex((x) => x.word !== '$' && x.word !== '#' && x.word !== 'sudo');
+  const w = all.slice(Math.max(0, start));
+  const at = w.findIndex((x, k) => x.word === 'create' && w[k - 1]?.word === 'network');
   if (at < 0) throw new UserError(`--network-create: expected a "nova-manage network create ..." line, found ${JSON.stringify(line.slice(0, 80))}`);
-  const opts: Record<string, string> = {};
-  const positional: string[] = [];
+  const opts: Record<string, { value: string; col: number }> = {};
+  const positional: { word: string; col: number }[] = [];
   const rest = w.slice(at + 1);
   for (let k = 0; k < rest.length; k++) {
     const x = rest[k]!;
-    if (x.startsWith('--')) {
-      const eq = x.indexOf('=');
-      if (eq >= 0) opts[x.slice(2, eq)] = x.slice(eq + 1);
-      else if (rest[k + 1] !== undefined && !rest[k + 1]!.startsWith('--')) opts[x.slice(2)] = rest[++k]!;
-      else throw new UserError(`--network-create: ${x} has no value`);
+    if (x.word.startsWith('--')) {
+      const eq = x.word.indexOf('=');
+      if (eq >= 0) opts[x.word.slice(2, eq)] = { value: x.word.slice(eq + 1), col: x.col };
+      else if (rest[k + 1] !== undefined && !rest[k + 1]!.word.startsWith('--')) opts[x.word.slice(2)] = { value: rest[++k]!.word, col: x.col };
+      else throw new UserError(`--network-create:1:${x.col} ${x.word} has no value`);
     } else positional.push(x);
   }
   positional.forEach((v, k) => {
     const name = POSITIONAL[k];
-    if (name === undefined) throw new UserError(`--network-create: too many positional arguments (${positional.join(' ')}); nova-manage took ${POSITIONAL.join(', ')}`);
-    opts[name] ??= v;
+    if (name === undefined) throw new UserError(`--network-create:1:${v.col} too many positional arguments (${positional.map((p) => p.word).join(' ')}); nova-manage took ${POSITIONAL.join(', ')}`);
+    opts[name] ??= { value: v.word, col: v.col };
   });
-  const out: NetworkCreate = { ignored: [] };
-  for (const [k, v] of Object.entries(opts)) {
+  const out: NetworkCreate = { ignored: [], text: line, columns: {} };
+  for (const [k, { value: v, col }] of Object.entries(opts)) {
+    out.columns[k] = col;
     if (k === 'label') out.label = v;
     else if (k === 'fixed_range_v4') out.cidr = v;
     else if (k === 'bridge') out.bridge = v;
     else if (k === 'bridge_interface') out.bridgeInterface = v;
+    // nova-manage NetworkCommands.create: `multi_host == 'T'` (2012.1-2013.2), after the shell took the quotes
     else if (k === 'multi_host') out.multiHost = v === 'T';
     else if (k === 'dns1') out.dns1 = v;
+    else if (k === 'dns2') out.dns2 = v;
+    else if (k === 'gateway') out.gateway = v;
+    else if (k === 'dhcp_start') out.dhcpStart = v;
     else out.ignored.push(`--${k}=${v}`);
   }
   return out;

@@ -43,8 +43,12 @@ export interface Imported {
 /** Options that are one value for the whole network in a scenario. */
 const CLUSTER = ['network_manager', 'multi_host', 'fixed_range', 'flat_network_bridge', 'flat_injected', 'flat_network_dns', 'dhcp_lease_time', 'dhcp_domain'] as const;
 /** Options a scenario can set per node (nodes.X.nova), as nodes did differ in them. */
-const PER_NODE = ['flat_interface', 'public_interface', 'allow_same_net_traffic'] as const;
-const BOOLEAN = new Set(['multi_host', 'flat_injected', 'allow_same_net_traffic']);
+const PER_NODE = ['flat_interface', 'public_interface', 'allow_same_net_traffic', 'routing_source_ip', 'metadata_host'] as const;
+/** Options nova-network's nat table and dnsmasq read (linux_net.py), one value for the cluster in a scenario. */
+const CLUSTER_MORE = ['dmz_cidr', 'force_snat_range', 'dns_server', 'use_network_dns_servers', 'metadata_port'] as const;
+const BOOLEAN = new Set(['multi_host', 'flat_injected', 'allow_same_net_traffic', 'use_network_dns_servers']);
+/** ListOpts (and Essex's StrOpts of the same name): comma-separated */
+const LISTS = new Set(['dmz_cidr', 'force_snat_range', 'dns_server']);
 const MANAGERS: Record<string, string> = { FlatManager: FLAT_MANAGER, FlatDHCPManager: FLAT_DHCP_MANAGER };
 /** What the imported lab's chains are: nova-compute's IptablesFirewallDriver (libvirt's wraps it). */
 const MODELLED_FIREWALL = /(^|\.)IptablesFirewallDriver$/;
@@ -52,6 +56,8 @@ const MODELLED_FIREWALL = /(^|\.)IptablesFirewallDriver$/;
 interface Source {
   file: string;
   opt: ConfOption;
+  /** the column in a pasted line (--network-create) */
+  col?: number;
 }
 
 export function importScenario(i: ImportInputs): Imported {
@@ -66,7 +72,9 @@ export function importScenario(i: ImportInputs): Imported {
     // nova/compat/flagfile.py translated flagfiles in 2012.1 and 2012.2 (gone at 2013.1): the release is the operator's to say
     notes.push(`${flagfiles[0]!.file} is a flagfile, which nova read until Folsom (2012.2; Grizzly dropped nova/compat/flagfile.py): the scenario builds havana unless told, pass --release essex or folsom`);
   }
-  const nodeNames = [...new Set(placement.map((p) => p.node))];
+  // every node named, with VMs or without (a single host's network node runs nova-network and no guest)
+  const nodeNames = [...new Set([...i.perNode.map((p) => p.node), ...placement.map((p) => p.node)])];
+  const withoutVms = nodeNames.filter((n) => !placement.some((p) => p.node === n && p.vm !== ''));
 
   // each node's view: shared files, then its own, the last assignment winning (as nova read them)
   const views = new Map<string, Map<string, Source>>();
@@ -96,7 +104,7 @@ export function importScenario(i: ImportInputs): Imported {
   const sources = new Map<string, Source>();
   const valueOf = (node: string, name: string): Source | undefined => views.get(node)!.get(name);
   const nova: Record<string, unknown> = {};
-  for (const name of CLUSTER) {
+  for (const name of [...CLUSTER, ...CLUSTER_MORE]) {
     const per = nodeNames.map((n) => valueOf(n, name));
     const first = per.find((s) => s !== undefined);
     if (!first) continue;
@@ -107,13 +115,27 @@ export function importScenario(i: ImportInputs): Imported {
           `a scenario has one ${name}: the value of ${first.file}:${first.opt.line} was taken`,
       );
     }
-    nova[name] = convert(name, first);
+    const value = convert(name, first);
+    if (value === undefined) continue;
+    nova[name] = value;
     sources.set(`nova.${name}`, first);
   }
-  if (create) applyNetworkCreate(create, nova, notes);
-  if (nova.fixed_range === undefined) {
+  const network: Record<string, unknown> = {};
+  if (create) applyNetworkCreate(create, nova, network, sources, notes);
+  if (network.cidr === undefined && (nova.fixed_range === undefined || nova.fixed_range === '')) {
+    const src = sources.get('nova.fixed_range');
     const files = allConfs.map((c) => c.file).join(', ');
-    throw new UserError(`${files}: no fixed_range, so the network's CIDR is unknown: add fixed_range=<CIDR> or pass the line that created it (--network-create "nova-manage network create ...")`);
+    throw new UserError(
+      src
+        ? `${src.file}:${src.opt.line} fixed_range is empty: nova then took each network's cidr from the networks nova-manage network create made (devstack's way); pass that line: --network-create "nova-manage network create --fixed_range_v4=<CIDR> ..."`
+        : `${files}: no fixed_range, so the network's CIDR is unknown: add fixed_range=<CIDR> or pass the line that created it (--network-create "nova-manage network create ...")`,
+    );
+  }
+  if (network.cidr !== undefined && typeof nova.fixed_range === 'string' && nova.fixed_range !== '' && nova.fixed_range !== network.cidr) {
+    const src = sources.get('nova.fixed_range')!;
+    notes.push(
+      `fixed_range=${nova.fixed_range} (${src.file}:${src.opt.line}) is not the network ${String(network.cidr)} (--network-create): up to Grizzly nova-network built its SNAT rule and POSTROUTING accepts from the option, addresses and dnsmasq from the network; the scenario keeps both (nova.fixed_range, network.cidr)`,
+    );
   }
 
   const nodes: Record<string, Record<string, unknown>> = {};
@@ -126,13 +148,17 @@ export function importScenario(i: ImportInputs): Imported {
     const per = nodeNames.map((n) => valueOf(n, name));
     const values = new Set(per.map((s) => (s ? s.opt.value : undefined)));
     if (values.size === 1 && per[0]) {
-      nova[name] = convert(name, per[0]);
+      const value = convert(name, per[0]);
+      if (value === undefined) continue;
+      nova[name] = value;
       sources.set(`nova.${name}`, per[0]);
     } else if (values.size > 1) {
       nodeNames.forEach((n, k) => {
         const s = per[k];
         if (!s) return;
-        setNodeNova(n, name, convert(name, s));
+        const value = convert(name, s);
+        if (value === undefined) return;
+        setNodeNova(n, name, value);
         sources.set(`nodes.${n}.nova.${name}`, s);
       });
     }
@@ -146,10 +172,13 @@ export function importScenario(i: ImportInputs): Imported {
     if (unset.length < nodeNames.length) notes.push(`--bridge_interface=${create.bridgeInterface} applies only where nova.conf sets no flat_interface (plug() preferred the flag)`);
   }
   if (nova.multi_host !== true) {
-    // multi_host False: one node ran nova-network (the controller); flatlab makes it the first
-    nodes[nodeNames[0]!]!.role = 'network';
-    notes.push(`multi_host is False: ${nodeNames[0]} is the network host (nova-network, dnsmasq, gateway of every VM)`);
+    // multi_host False: one node ran nova-network (the controller): a node given without
+    // VMs is that one, else the first
+    const host = withoutVms[0] ?? nodeNames[0]!;
+    nodes[host]!.role = 'network';
+    notes.push(`multi_host is False: ${host} is the network host (nova-network, dnsmasq, gateway of every VM)${withoutVms[0] ? ', the node given without VMs' : ''}`);
   }
+  for (const n of withoutVms) if (nodes[n]!.role !== 'network') notes.push(`${n} has no VM: kept in the scenario (it runs nova-network${nova.multi_host === true ? ' for no guest' : ''})`);
   // the way out and my_ip
   let external: Record<string, unknown> | undefined;
   if (i.external !== undefined) {
@@ -172,6 +201,7 @@ export function importScenario(i: ImportInputs): Imported {
     description: `Imported from ${[...i.shared.map((c) => c.file), ...i.perNode.map((p) => `${p.node}=${p.conf.file}`)].join(', ')}`,
     ...(i.release ? { release: i.release } : {}),
     nova,
+    ...(Object.keys(network).length ? { network } : {}),
     nodes,
     vms,
     ...(external ? { external } : {}),
@@ -180,7 +210,8 @@ export function importScenario(i: ImportInputs): Imported {
   const text = render(scenario, sources, i, ignored, notes);
   let warnings: string[];
   try {
-    warnings = parseScenarioFile(text, `${name}.yaml`).warnings;
+    // positioned where the value came from (no YAML file was written yet)
+    warnings = parseScenarioFile(text, `${name}.yaml`).warnings.map((l) => pointAtSource(l, sources));
   } catch (err) {
     if (err instanceof UserError) throw new UserError(err.lines.map((l) => pointAtSource(l, sources)));
     throw err;
@@ -219,7 +250,7 @@ function lastAssignment(confs: ParsedConf[], name: string): Source | undefined {
 }
 
 function isModelled(name: string): boolean {
-  return (CLUSTER as readonly string[]).includes(name) || (PER_NODE as readonly string[]).includes(name) || name === 'my_ip';
+  return (CLUSTER as readonly string[]).includes(name) || (CLUSTER_MORE as readonly string[]).includes(name) || (PER_NODE as readonly string[]).includes(name) || name === 'my_ip';
 }
 
 function ignoreReason(name: string, opt: ConfOption, i: ImportInputs): string {
@@ -232,9 +263,16 @@ function ignoreReason(name: string, opt: ConfOption, i: ImportInputs): string {
   return '';
 }
 
+/** A value as the scenario takes it; undefined: nova's own default, written as a substitution (`$my_ip`). */
 function convert(name: string, s: Source): unknown {
   const o = s.opt;
+  if (/^\$\{?\w+\}?$/.test(o.value.trim())) return undefined;
   if (BOOLEAN.has(name)) return confBool(o, s.file);
+  if (LISTS.has(name)) return o.value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (name === 'metadata_port') {
+    if (!/^\d+$/.test(o.value)) throw new UserError(`${s.file}:${o.line} metadata_port: "${o.value}" is not a port`);
+    return Number(o.value);
+  }
   if (name === 'dhcp_lease_time') {
     if (!/^\d+$/.test(o.value)) throw new UserError(`${s.file}:${o.line} dhcp_lease_time: "${o.value}" is not a number of seconds`);
     return Number(o.value);
@@ -253,15 +291,35 @@ function convert(name: string, s: Source): unknown {
   return o.value;
 }
 
-function applyNetworkCreate(c: NetworkCreate, nova: Record<string, unknown>, notes: string[]): void {
-  const set = (key: string, value: unknown, flag: string): void => {
-    if (nova[key] !== undefined && nova[key] !== value) notes.push(`${key}: nova.conf says ${String(nova[key])}, the network was created with ${flag} ${String(value)}; the network's value was taken`);
+/**
+ * The pasted `nova-manage network create` line: the network row (cidr, label, gateway,
+ * dhcp_start, dns1, dns2 under network:), its bridge and multi_host. Each value's source
+ * is the line itself, at the option's column.
+ */
+function applyNetworkCreate(c: NetworkCreate, nova: Record<string, unknown>, network: Record<string, unknown>, sources: Map<string, Source>, notes: string[]): void {
+  const from = (flag: string, value: string): Source => ({ file: '--network-create', opt: { name: `--${flag}`, value, line: 1, section: 'DEFAULT' }, col: c.columns[flag] ?? 1 });
+  const setNova = (key: string, value: unknown, flag: string): void => {
+    const before = nova[key];
+    if (before !== undefined && before !== value) {
+      const src = sources.get(`nova.${key}`);
+      notes.push(`${key}: nova.conf says ${before === '' ? '(empty)' : String(before)}${src ? ` (${src.file}:${src.opt.line})` : ''}, the network was created with --${flag}=${String(value)}; the network's value was taken`);
+    }
     nova[key] = value;
+    sources.set(`nova.${key}`, from(flag, String(value)));
   };
-  if (c.cidr) set('fixed_range', c.cidr, '--fixed_range_v4');
-  if (c.bridge) set('flat_network_bridge', c.bridge, '--bridge');
-  if (c.multiHost !== undefined) set('multi_host', c.multiHost, '--multi_host');
-  if (c.dns1) set('flat_network_dns', c.dns1, '--dns1');
+  const setNetwork = (key: string, value: string | undefined, flag: string): void => {
+    if (value === undefined) return;
+    network[key] = value;
+    sources.set(`network.${key}`, from(flag, value));
+  };
+  setNetwork('cidr', c.cidr, 'fixed_range_v4');
+  setNetwork('label', c.label, 'label');
+  setNetwork('gateway', c.gateway, 'gateway');
+  setNetwork('dhcp_start', c.dhcpStart, 'dhcp_start');
+  setNetwork('dns1', c.dns1, 'dns1');
+  setNetwork('dns2', c.dns2, 'dns2');
+  if (c.bridge) setNova('flat_network_bridge', c.bridge, 'bridge');
+  if (c.multiHost !== undefined) setNova('multi_host', c.multiHost, 'multi_host');
   for (const n of c.ignored) notes.push(`network create: ${n} not modelled`);
 }
 
@@ -274,7 +332,7 @@ function render(scenario: Record<string, unknown>, sources: Map<string, Source>,
   const doc = new Document(scenario);
   for (const [path, s] of sources) {
     const node = doc.getIn(path.split('.'), true);
-    if (isScalar(node)) (node as Scalar).comment = ` ${s.file}:${s.opt.line}`;
+    if (isScalar(node)) (node as Scalar).comment = ` ${s.file}:${s.opt.line}${s.col !== undefined ? `:${s.col}` : ''}`;
   }
   const files = [...i.shared.map((c) => `${c.file} (${c.style === 'flagfile' ? 'Essex flagfile' : 'INI'})`), ...i.perNode.map((p) => `${p.node}: ${p.conf.file} (${p.conf.style === 'flagfile' ? 'Essex flagfile' : 'INI'})`)];
   const header = [
@@ -287,10 +345,16 @@ function render(scenario: Record<string, unknown>, sources: Map<string, Source>,
   return doc.toString({ lineWidth: 0 });
 }
 
-/** `name.yaml:3:5 nova.fixed_range: msg` -> `nova.conf:4 fixed_range=...: msg` when the field came from a file. */
+/**
+ * `name.yaml:3:5 nova.fixed_range: msg` -> `nova.conf:4 fixed_range=...: msg` when the field
+ * came from a file, `--network-create:1:20 --fixed_range_v4=...: msg` from the pasted line;
+ * otherwise the field of the scenario import would have written (no file was written).
+ */
 function pointAtSource(line: string, sources: Map<string, Source>): string {
   const m = /^\S+:\d+:\d+ ([\w.-]+): (.*)$/.exec(line);
   if (!m) return line;
-  const s = sources.get(m[1]!);
-  return s ? `${s.file}:${s.opt.line} ${s.opt.name}=${maskedValue(s.opt.name, s.opt.value)}: ${m[2]}` : line;
+  const path = m[1]!;
+  const s = sources.get(path) ?? sources.get(path.split('.').slice(0, -1).join('.'));
+  if (!s) return `import: the scenario's ${path}: ${m[2]}`;
+  return `${s.file}:${s.opt.line}${s.col !== undefined ? `:${s.col}` : ''} ${s.opt.name}=${maskedValue(s.opt.name, s.opt.value)}: ${m[2]}`;
 }
