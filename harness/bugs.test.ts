@@ -107,6 +107,32 @@ t.test('public_interface = flat_interface: built with a warning; the SYN leaves 
   t.ok(v.diagnoses.some((d: any) => /SNAT rule "-A nova-network-snat -s 10\.0\.0\.0\/24 .*-o eth0 -j SNAT --to-source 203\.0\.113\.\d+" rewrote 0 packets/.test(d.text)), 'the diagnosis names the SNAT rule that never matched', { diagnoses: v.diagnoses.map((d: any) => d.text) });
 });
 
+t.test('fixed_range apart from the network (Folsom): the SNAT built from the option matches no guest; the default 10.0.0.0/8 works for a network inside it', { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/fixed-range-not-network', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'every variant as the oracle derives it', { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  for (const name of ['option-apart', 'no-option-outside']) {
+    const v = by[name];
+    for (const e of v.egress) {
+      const vm = v.plan.vms.find((x: any) => x.name === e.vm);
+      t.equal(e.observedSource, null, `${name}: ${e.vm} gets no answer`);
+      t.equal(e.capturedSource, vm.ip, `${name}: ${e.vm} left unSNATed as ${vm.ip}`);
+    }
+    t.ok(
+      v.diagnoses.some((d: any) => /SNAT rule "-A nova-network-snat -s 10\.0\.0\.0\/(24|8) .*" rewrote 0 packets \(its -s 10\.0\.0\.0\/(24|8) does not hold 192\.168\.100\.\d+: nova built it from the fixed_range option/.test(d.text)),
+      `${name}: the diagnosis names the SNAT rule and its range`,
+      { diagnoses: v.diagnoses.map((d: any) => d.text) },
+    );
+  }
+  for (const name of ['no-option-inside', 'havana']) {
+    const v = by[name];
+    for (const e of v.egress) t.equal(e.observedSource, e.expectedSource, `${name}: ${e.vm} reaches the external host as ${e.expectedSource}`);
+    t.ok(v.egress.every((e: any) => e.expectedSource !== null));
+  }
+  t.same(await namespacesOf(r.prefixes), []);
+});
+
 t.test("bridge-nf-call-iptables off on one node: isolation does nothing there, and the diagnosis says why", { skip: skipUnlessRoot }, async (t) => {
   const r = await runOwned(['bugs/isolation-bypassed', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });

@@ -201,3 +201,22 @@ export async function interruptThenKill(
   }
   return { prefixes: [...first, ...second], reached: [reachedFirst, reachedSecond], interruptedExit, afterInterrupt, afterKill };
 }
+
+/**
+ * What the shipped scenarios add up to, read from the files themselves (not a number
+ * written into a test): how many scenario files and how many variant runs a whole
+ * `flatlab suite` makes.
+ */
+export async function shippedSuite(): Promise<{ scenarios: string[]; runs: number }> {
+  const { findScenarios } = await import('../src/scenario/resolve.js');
+  const { loadScenarioFile } = await import('../src/scenario/load.js');
+  const files = await findScenarios([], join(ROOT, 'scenarios'));
+  let runs = 0;
+  const names: string[] = [];
+  for (const f of files) {
+    const loaded = await loadScenarioFile(f);
+    names.push(loaded.scenario.name);
+    runs += loaded.variants.length;
+  }
+  return { scenarios: names, runs };
+}

@@ -312,12 +312,13 @@ function planNat(s: Scenario, nova: Scenario['nova'], network: NetworkPlan, pub:
 }
 
 /**
- * dnsmasq's upstream servers (linux_net.restart_dhcp, 2013.1 on): each dns_server, and
- * with use_network_dns_servers the network's dns1 and dns2. Essex and Folsom read neither.
+ * dnsmasq's upstream servers (linux_net.restart_dhcp): Essex and Folsom's dns_server was
+ * one value (a StrOpt, `-h -R --server=X`); from 2013.1 a list, and with
+ * use_network_dns_servers the network's dns1 and dns2 too.
  */
 function dnsmasqServers(s: Scenario, node: string): string[] {
-  if (s.release === 'essex' || s.release === 'folsom') return [];
   const nova = novaOf(s, node);
+  if (s.release === 'essex' || s.release === 'folsom') return nova.dns_server.slice(0, 1);
   const servers = [...nova.dns_server];
   if (nova.use_network_dns_servers) {
     for (const d of [s.network.dns1 ?? s.nova.flat_network_dns, s.network.dns2]) if (d && !servers.includes(d)) servers.push(d);

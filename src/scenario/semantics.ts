@@ -219,12 +219,13 @@ function checkNetwork(s: Scenario, problems: Problem[]): Cidr | undefined {
       message: `${s.release}'s add_snat_rule names no destination (force_snat_range changes the SNAT rule from 2013.2 on): flatlab builds the one rule ${s.release} built`,
     });
   }
-  if ((s.nova.dns_server.length > 0 || s.nova.use_network_dns_servers) && (s.release === 'essex' || s.release === 'folsom')) {
-    problems.push({
-      path: ['nova', s.nova.dns_server.length > 0 ? 'dns_server' : 'use_network_dns_servers'],
-      warning: true,
-      message: `${s.release}'s restart_dhcp does not read it (it appears in linux_net.restart_dhcp at 2013.1): flatlab builds dnsmasq without it, as ${s.release} did`,
-    });
+  if (s.release === 'essex' || s.release === 'folsom') {
+    if (s.nova.use_network_dns_servers) {
+      problems.push({ path: ['nova', 'use_network_dns_servers'], warning: true, message: `${s.release}'s restart_dhcp does not read it (it appears in linux_net.restart_dhcp at 2013.1): flatlab builds dnsmasq without it, as ${s.release} did` });
+    }
+    if (s.nova.dns_server.length > 1) {
+      problems.push({ path: ['nova', 'dns_server'], message: `${s.release}'s dns_server is one address (a StrOpt until 2013.1, linux_net.py): give one` });
+    }
   }
   if (net) {
     for (const f of ['gateway', 'dhcp_start'] as const) {
