@@ -133,6 +133,24 @@ t.test('fixed_range apart from the network (Folsom): the SNAT built from the opt
   t.same(await namespacesOf(r.prefixes), []);
 });
 
+t.test('single host on one NIC: the answer to a compute node\'s guest is dropped in the network host\'s bridge, and the diagnosis says where and why', { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/one-nic-network-host', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'oracle and lab agree in every variant', { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  const e = by['one-nic'].egress.find((x: any) => x.vm === 'vm_2');
+  t.equal(e.observedSource, null, "the compute node's guest gets no answer");
+  t.equal(e.capturedSource, '203.0.113.2', 'its SYN did get out, SNATed by the network host');
+  t.equal(by['one-nic'].egress.find((x: any) => x.vm === 'vm_1').observedSource, '203.0.113.2', "the network host's own guest gets out");
+  t.ok(
+    by['one-nic'].diagnoses.some((d: any) => /controller's br100 through eth0; net\.bridge\.bridge-nf-call-iptables=1 there undoes the SNAT at the bridge .* never sends a frame back out of its ingress port/.test(d.text)),
+    'the diagnosis names the bridge, the port and the setting',
+    { diagnoses: by['one-nic'].diagnoses.map((d: any) => d.text) },
+  );
+  for (const v of ['bridge-nf-off', 'two-nics']) t.ok(by[v].egress.every((x: any) => x.observedSource === '203.0.113.2'), `${v}: every guest gets out`);
+  t.same(await namespacesOf(r.prefixes), []);
+});
+
 t.test("bridge-nf-call-iptables off on one node: isolation does nothing there, and the diagnosis says why", { skip: skipUnlessRoot }, async (t) => {
   const r = await runOwned(['bugs/isolation-bypassed', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });

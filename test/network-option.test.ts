@@ -132,3 +132,19 @@ t.test('--release runs the rules that release: in the file runs', async (t) => {
   t.ok(planVariant(variant, 'abc123', false, 'grizzly'));
   t.throws(() => planVariant(variant, 'abc123', false, 'folsom'), /--release folsom: nova\.fixed_range: an empty fixed_range is taken from 2013\.1 on/);
 });
+
+t.test('single host on one NIC: the oracle expects the answer to another node\'s guest dropped in the network host\'s bridge', async (t) => {
+  const text = `name: x\nrelease: grizzly\nnova: {multi_host: false, flat_interface: eth0, public_interface: br100, fixed_range: 10.0.0.0/24}\nexternal: {cidr: 203.0.113.0/24}\nnodes: {controller: {role: network}, compute1: {}}\nvms: {vm_1: {host: controller}, vm_2: {host: compute1}}\n`;
+  const p = planOf(text);
+  const by = Object.fromEntries(p.expected.egress.map((e) => [e.vm, e]));
+  t.equal(by.vm_1!.source, '203.0.113.2', "the network host's own guest gets out");
+  t.equal(by.vm_2!.source, null);
+  t.equal(by.vm_2!.captured, '203.0.113.2', 'its SYN leaves SNATed');
+  t.match(by.vm_2!.reason!, /enters controller's br100 through eth0, where net\.bridge\.bridge-nf-call-iptables=1 undoes the SNAT/);
+  const off = planOf(text + 'faults: [{type: bridge-nf-off, node: controller}]\n');
+  t.ok(off.expected.egress.every((e) => e.source === '203.0.113.2'), 'bridge-nf-call-iptables=0 on the network host: routed, answered');
+  const two = planOf(text.replace('public_interface: br100', 'public_interface: eth1'));
+  t.ok(two.expected.egress.every((e) => e.source === '203.0.113.2'), 'a second NIC for the outside: answered');
+  const multi = planOf(text.replace('multi_host: false', 'multi_host: true').replace('controller: {role: network}', 'controller: {}'));
+  t.ok(multi.expected.egress.every((e) => e.source !== null), 'multi_host: each guest routed by its own node');
+});

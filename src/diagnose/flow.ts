@@ -32,6 +32,8 @@ export interface Flow {
   nextHopIp: string;
   /** the node that routes it out (egress) */
   via?: string;
+  /** egress through another node with one NIC: the answer must leave that node's bridge by the port it came in by */
+  hairpin?: { node: string; port: string; bridge: string };
   hops: Hop[];
 }
 
@@ -95,7 +97,8 @@ export function egressFlow(plan: Plan, from: string): Flow {
   const extBridge = ext.segment === 'public' ? plan.fabric.publicBridge! : plan.fabric.bridge;
   hops.push(...acrossEngines(plan, via.fabricNetns, plan.fabric.netns, extBridge));
   hops.push(fabricPort(plan.fabric.netns, ext.fabricPort), { label: `external ${ext.nic}`, target: ext.netns, iface: ext.nic, kind: 'external' });
-  return { from, to: 'external', proto: 'tcp', port: ext.echoPort, srcIp: src.ip, srcMac: src.mac, dstIp: ext.ip, nextHopIp: src.gateway ?? ext.ip, via: via.name, hops };
+  const hairpin = via !== a && pub.layout === 'single-interface' ? { node: via.name, port: via.uplink, bridge: via.bridge } : undefined;
+  return { from, to: 'external', proto: 'tcp', port: ext.echoPort, srcIp: src.ip, srcMac: src.mac, dstIp: ext.ip, nextHopIp: src.gateway ?? ext.ip, via: via.name, ...(hairpin ? { hairpin } : {}), hops };
 }
 
 export function flowLabel(f: Pick<Flow, 'from' | 'to' | 'proto' | 'port'>): string {

@@ -185,7 +185,13 @@ export function explainGap(e: Evidence, a: Hop, b: Hop, what: string): string {
   if (node && (a.kind === 'uplink' || b.kind === 'uplink')) {
     return `${node}'s ${e.nodes[node]!.uplink ?? e.flatInterface} is not enslaved to ${e.bridge}: frames between its guests and the fabric never cross the bridge`;
   }
-  // 4. a node that does not route
+  // 4. the answer to a guest routed out by a one-NIC node, undone at that node's bridge
+  // and owed back out of the port it came in by (plan/expect.ts answerHairpins)
+  const h = e.flow.hairpin;
+  if (what === 'reply' && h && e.nodes[h.node]?.bridgeNf !== false) {
+    return `the answer came into ${h.node}'s ${h.bridge} through ${h.port}; net.bridge.bridge-nf-call-iptables=1 there undoes the SNAT at the bridge and bridges it on to ${e.flow.from}, whose MAC lives behind ${h.port} too: a bridge never sends a frame back out of its ingress port, so ${h.node}'s ${h.bridge} drops it (nova set no hairpin mode on flat_interface and left the sysctl to the distribution; with it 0 the answer is routed)`;
+  }
+  // 5. a node that does not route
   if (b.kind === 'public' || (a.node && a.node === e.flow.via && b.kind !== 'tap' && b.kind !== 'guest')) {
     const via = e.flow.via;
     if (via && e.nodes[via] && !e.nodes[via]!.ipForward) return `${via} does not forward: net.ipv4.ip_forward=0 on a node that routes its guests out`;

@@ -16,6 +16,29 @@ export interface Topology {
   dhcpServer: boolean;
   /** the external host's address (the way out's destination), when there is one */
   externalHost?: string | null;
+  /** nodes whose bridge-nf-call-iptables a fault turns off */
+  bridgeNfOff?: Set<string>;
+}
+
+/**
+ * The answer to a guest routed out by another node that has one NIC (its my_ip on the
+ * bridge, the outside on the flat wire): it comes back into that node's bridge through
+ * flat_interface, and with net.bridge.bridge-nf-call-iptables=1 br_netfilter undoes the
+ * SNAT at the bridge (its PREROUTING) and bridges the frame on to the guest's MAC, which
+ * lives behind flat_interface too: a bridge never sends a frame back out of the port it
+ * came in by, so the answer is dropped there. nova set neither that sysctl nor hairpin
+ * mode on flat_interface (ensure_bridge, 2012.1-2013.2). Measured in a lab: hairpin mode
+ * on the port lets the bridged answer out (source MAC still the external host's), and
+ * bridge-nf-call-iptables=0 lets it be routed. Returns why, or null.
+ */
+export function answerHairpins(via: NodePlan, vmNode: string, bridgeNfOff: Set<string>): string | null {
+  if (!via.public || via.public.layout !== 'single-interface' || via.name === vmNode) return null;
+  if (via.sysctls['net.bridge.bridge-nf-call-iptables'] !== '1' || bridgeNfOff.has(via.name)) return null;
+  return (
+    `the answer to ${via.public.ip} enters ${via.name}'s ${via.bridge} through ${via.uplink}, where net.bridge.bridge-nf-call-iptables=1 undoes the SNAT at the bridge ` +
+    `and bridges it on to the guest behind ${via.uplink}, the port it came in by: a bridge never sends a frame back out of its ingress port, so no answer comes back ` +
+    `(one NIC on the network host: nova set no hairpin mode on flat_interface and left the sysctl to the distribution)`
+  );
 }
 
 const probeKey = (r: Probe): string => `${r.from}>${r.to}/${r.proto}${r.port !== undefined ? `/${r.port}` : ''}`;
@@ -98,7 +121,9 @@ function deriveEgress(o: OracleInputs, topo: Topology, unaddressed: Set<string>)
     if (!node?.public) continue;
     const nat = node.firewallInputs.nat;
     const v = nat ? natVerdict(nat, vm.ip, topo.externalHost ?? '', node.public.snatNeverMatches === true, o.network.bridge) : null;
-    if (!v || v.seen === nat!.myIp) out.push({ vm: vm.name, via: node.name, source: node.public.ip, ...(v ? { reason: v.reason } : {}) });
+    const hairpin = v && v.seen === nat!.myIp ? answerHairpins(node, vm.node, topo.bridgeNfOff ?? new Set()) : null;
+    if (hairpin) out.push({ vm: vm.name, via: node.name, source: null, captured: v!.seen, reason: `${v!.reason}, but ${hairpin}` });
+    else if (!v || v.seen === nat!.myIp) out.push({ vm: vm.name, via: node.name, source: node.public.ip, ...(v ? { reason: v.reason } : {}) });
     // the SYN gets out as `seen` (unSNATed, or as a routing_source_ip that is not the
     // node's my_ip) and the external host's answer never comes back to the guest
     else out.push({ vm: vm.name, via: node.name, source: null, captured: v.seen, reason: v.reason });

@@ -220,7 +220,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const dhcpServer = s.dhcp_server ? planExternalDhcp(s, network, vms, netnsName(prefix, 'dhcp'), join(runtimeDir, 'hosts', 'dhcp')) : null;
 
   const allowSameNet = Object.fromEntries(Object.keys(s.nodes).map((n) => [n, novaOf(s, n).allow_same_net_traffic]));
-  const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null, externalHost: extAddrs?.host ?? null });
+  const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null, externalHost: extAddrs?.host ?? null, bridgeNfOff: new Set(s.faults.filter((f) => f.type === 'bridge-nf-off' && f.node).map((f) => f.node!)) });
   for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
   const partial = { fabric, span, nodes, vms, network, external, dhcpServer };
   return {
