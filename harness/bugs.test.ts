@@ -151,6 +151,25 @@ t.test('single host on one NIC: the answer to a compute node\'s guest is dropped
   t.same(await namespacesOf(r.prefixes), []);
 });
 
+t.test("single host: a missing lease is traced to the network host's dnsmasq and named by its hop, never a dnsmasq of the compute node", { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/single-host-dhcp', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  const texts = (v: string): string[] => by[v].diagnoses.map((d: any) => d.text);
+  const lease = (v: string, vm: string): any => by[v].diagnoses.find((d: any) => d.flow.startsWith(`${vm} DHCP`));
+  const nic = lease('nic-filter', 'vm_2');
+  t.ok(nic, 'the missing lease is traced', { diagnoses: texts('nic-filter') });
+  t.equal(nic.lastSeen, 'fabric port controller');
+  t.equal(nic.firstMissing, 'fabric port compute01');
+  t.match(nic.cause, /controller's dnsmasq answered \(its log: "DHCPOFFER\(br100\) 10\.0\.0\.3 /);
+  t.match(nic.cause, /dropped at fabric port to compute01 .*promiscuous mode denied\) \[\d+ dropped by ebtables FORWARD -o compute01 -j DROP\]/);
+  t.ok(texts('nic-filter').every((x) => !/compute01's br100 holds no address|compute01's dnsmasq/.test(x)), 'no dnsmasq on compute01 is blamed');
+  t.match(lease('dnsmasq-down', 'vm_2').cause, /controller's dnsmasq is not running/);
+  for (const v of ['bridge-nf-off', 'clean']) t.same(by[v].diagnoses, [], `${v}: nothing to trace`);
+  t.same(await namespacesOf(r.prefixes), []);
+});
+
 t.test("bridge-nf-call-iptables off on one node: isolation does nothing there, and the diagnosis says why", { skip: skipUnlessRoot }, async (t) => {
   const r = await runOwned(['bugs/isolation-bypassed', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });

@@ -8,6 +8,7 @@ import type { DropCount } from './checks/counters.js';
 import type { Symptom } from './checks/symptoms.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from './checks/types.js';
 import type { FlowDiagnosis } from './diagnose/run-diagnosis.js';
+import type { DhcpTrace } from './diagnose/run-dhcp.js';
 import type { Plan } from './plan/types.js';
 
 /** 2: one entry per variant under `variants`. 3: the plan's nodes say `isGateway` and carry `sysctls`. */
@@ -41,7 +42,8 @@ export interface VariantResult {
   /** the run's symptom, as an operator would describe it */
   symptoms: Symptom[];
   /** hop-by-hop traces of failed flows (one per kind of failure), with their evidence */
-  diagnoses: FlowDiagnosis[];
+  /** traced failures: flows hop by hop, and missing leases on their DHCP path */
+  diagnoses: (FlowDiagnosis | DhcpTrace)[];
   /** dropping rules whose counters moved during the matrix where no drop was expected */
   unexpectedDrops?: DropCount[];
   /** milliseconds per phase, and `total` */

@@ -66,6 +66,8 @@ export interface Evidence {
   flatInterface: string;
   /** the destination VM's firewall chain and whether it holds the same-net accept */
   dstChain?: { name: string; sameNetAccept: boolean; node: string };
+  /** the node whose dnsmasq serves each guest of the flow (its own with multi_host, else the network host) */
+  servedBy?: Record<string, string>;
   /** the way out: the routing node's SNAT rule and how many packets it rewrote meanwhile */
   snat?: { node: string; rule: string; packets: number; myIp: string };
 }

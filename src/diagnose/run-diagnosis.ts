@@ -4,40 +4,23 @@
  * ebtables in the fabric), the source's neighbour entry and the settings that decide the
  * path; then the pure verdict. A few seconds per flow at most.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { finishCaptures, startCapture, type Capture } from '../checks/capture.js';
 import { dropsBetween, readCounters } from '../checks/counters.js';
-import type { EgressResult, ReachResult } from '../checks/types.js';
+import type { EgressResult, Observations, ReachResult } from '../checks/types.js';
 import { instanceChain, sameNetAcceptRule } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
-import { summariseCapture, type Evidence, type NodeFacts } from './evidence.js';
+import { summariseCapture, type Evidence } from './evidence.js';
+import { captureHops, nodeFacts } from './capture-hops.js';
+import { diagnoseLease, type DhcpTrace } from './run-dhcp.js';
 import { egressFlow, flowLabel, vmFlow, type Flow } from './flow.js';
 import { diagnose, type Diagnosis } from './verdict.js';
-import { parseIpJsonBatch } from '../backend/vm-state.js';
 
 export interface FlowDiagnosis extends Diagnosis {
   /** where the captures of this flow were saved */
   captures: string;
   evidence: Evidence;
-}
-
-async function nodeFacts(backend: Backend, plan: Plan, name: string): Promise<NodeFacts> {
-  const n = plan.nodes.find((x) => x.name === name)!;
-  const [links, fwd, udp, log] = await Promise.all([
-    backend.exec(n.netns, ['ip', '-j', '-batch', '-'], { input: `link show dev ${n.uplink}\naddr show dev ${n.bridge}\n` }),
-    backend.exec(n.netns, ['sysctl', '-n', 'net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables']),
-    n.dhcp ? backend.exec(n.netns, ['ss', '-H', '-uln', 'sport = :67']) : Promise.resolve(null),
-    n.dhcp ? backend.readFile(n.netns, `${n.dhcp.dir}/dnsmasq.stderr`) : Promise.resolve(null),
-  ]);
-  const listening = udp ? udp.stdout.trim() !== '' : undefined;
-  const dhcp = listening === undefined ? {} : { dhcpListening: listening, ...(listening ? {} : { dhcpLog: (log ?? '').trim().split('\n').pop() ?? '' }) };
-  const [forwarding, bridgeNf] = fwd.stdout.trim().split('\n');
-  const [link, addr] = parseIpJsonBatch(links.stdout);
-  const l = link?.[0] as { master?: string; flags?: string[] } | undefined;
-  const info = ((addr?.[0] as { addr_info?: { family: string; local: string }[] } | undefined)?.addr_info ?? []).filter((a) => a.family === 'inet');
-  return { uplink: n.uplink, uplinkMaster: l?.master ?? null, uplinkUp: (l?.flags ?? []).includes('UP'), bridgeAddresses: info.map((a) => a.local), ipForward: forwarding === '1', bridgeNf: bridgeNf === '1', ...dhcp };
 }
 
 async function neighbour(backend: Backend, target: string, ip: string): Promise<Evidence['neighbour']> {
@@ -53,28 +36,12 @@ async function neighbour(backend: Backend, target: string, ip: string): Promise<
 export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir: string, expected?: Evidence['expected']): Promise<FlowDiagnosis> {
   const name = flowLabel(flow).replace(/[^\w.-]+/g, '_');
   const captures = join(dir, name);
-  // Captures are written where every target of every backend sees files (the run's
-  // runtime dir, shared with containers), then copied beside the results.
-  const work = join(plan.runtimeDir, 'diagnosis', `${name}-${Date.now().toString(36)}`);
-  await Promise.all([mkdir(captures, { recursive: true }), mkdir(work, { recursive: true, mode: 0o755 })]);
   const nodes = [...new Set(flow.hops.flatMap((h) => (h.node ? [h.node] : [])).concat(flow.via ? [flow.via] : []))];
   const before = await readCounters(backend, plan, nodes);
-
-  // one capture per hop, all at once, each ready once tcpdump says it is listening
-  const files = flow.hops.map((h, i) => join(work, `${String(i + 1).padStart(2, '0')}-${h.label.replace(/[^\w.-]+/g, '_')}.txt`));
-  const started = await Promise.allSettled(
-    flow.hops.map((h, i) => startCapture(backend, h.target, h.iface, `arp or host ${flow.dstIp} or host ${flow.srcIp}`, files[i]!, { extra: ['-e'] })),
-  );
-  // a hop that cannot be captured (tcpdump refuses a device that is down) sees nothing:
-  // that is evidence too, kept with the reason
-  const caps = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const unavailable = new Map(started.flatMap((r, i) => (r.status === 'rejected' ? [[i, r.reason instanceof Error ? r.reason.message : String(r.reason)] as const] : [])));
   let probeOk = false;
   let probeEvidence = '';
   const src = plan.vms.find((v) => v.name === flow.from)!;
-  let texts: string[];
-  let complete: boolean;
-  try {
+  const { texts, complete, unavailable } = await captureHops(backend, plan, flow.hops, `arp or host ${flow.dstIp} or host ${flow.srcIp}`, name, captures, async () => {
     // forget what the source knew of its next hop, so the captures see a fresh ARP
     // exchange rather than an entry still failing from the checks
     await backend.exec(src.netns, ['ip', 'neigh', 'flush', 'to', flow.nextHopIp]);
@@ -84,17 +51,7 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
       probeOk = r.observed === 'reachable';
       probeEvidence = r.evidence;
     }
-    // read every capture until it has printed all that its filter let through
-    const finished = await finishCaptures(backend, caps as Capture[]);
-    complete = finished.complete;
-    // back in hop order, an empty text where no capture ran
-    let k = 0;
-    texts = flow.hops.map((_, i) => (unavailable.has(i) ? '' : (finished.texts[k++] ?? '')));
-  } catch (err) {
-    await backend.stopProcesses(caps.map((c) => c.proc));
-    throw err;
-  }
-  await Promise.all(files.map((f, i) => writeFile(join(captures, basename(f)), unavailable.has(i) ? `no capture: ${unavailable.get(i)}\n` : (texts[i] ?? ''))));
+  });
   const dst = plan.vms.find((v) => v.name === flow.to);
   const [after, neigh, facts, srcState, dstState] = await Promise.all([
     readCounters(backend, plan, nodes),
@@ -124,6 +81,12 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
     srcAddresses: srcState.addresses.map((a) => a.ip),
     dstAddresses: dstState ? dstState.addresses.map((a) => a.ip) : null,
     nodes: Object.fromEntries(facts),
+    servedBy: Object.fromEntries(
+      [flow.from, flow.to].flatMap((vm) => {
+        const src = plan.expected.addressSources[vm];
+        return src?.kind === 'dnsmasq' ? [[vm, src.node] as const] : [];
+      }),
+    ),
     cidr: plan.network.cidr,
     bridge: plan.network.bridge,
     flatInterface: plan.network.flatInterface,
@@ -150,7 +113,8 @@ export async function diagnoseFailures(
   dir: string,
   limit = 6,
   explain = false,
-): Promise<FlowDiagnosis[]> {
+  observations?: Observations,
+): Promise<(FlowDiagnosis | DhcpTrace)[]> {
   const node = (vm: string): string => plan.vms.find((v) => v.name === vm)?.node ?? '?';
   const flows = new Map<string, Flow>();
   const expectedOf = new Map<Flow, Evidence['expected']>();
@@ -172,7 +136,31 @@ export async function diagnoseFailures(
     const key = `${node(e.vm)}>external`;
     if (!flows.has(key)) flows.set(key, egressFlow(plan, e.vm));
   }
-  const out: FlowDiagnosis[] = [];
+  const out: (FlowDiagnosis | DhcpTrace)[] = [];
+  // a missing lease first: without an address nothing else can work, and its path is not a ping's
+  for (const vm of observations ? unleasedGuests(plan, observations, explain) : []) {
+    const d = await diagnoseLease(backend, plan, vm, dir);
+    if (d) out.push(d);
+  }
   for (const f of [...flows.values()].slice(0, limit)) out.push(await diagnoseFlow(backend, plan, f, dir, expectedOf.get(f)));
+  return out;
+}
+
+/**
+ * The guests without the lease they should hold, one per node (a node's guests share a
+ * path): each traced on its DHCP path to the dnsmasq that serves it.
+ */
+export function unleasedGuests(plan: Plan, observations: Observations, explain: boolean): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const vm of plan.vms) {
+    const want = plan.expected.leases[vm.name];
+    const has = (observations.vms[vm.name]?.addresses ?? []).some((a) => a.ip === vm.ip);
+    // a lease expected and missing, or (explain) a guest the scenario expects bare, which nova's DHCP should have served
+    const traced = (want !== null && want !== undefined && !has) || (explain && !has && plan.expected.addressSources[vm.name]?.kind === 'dnsmasq');
+    if (!traced || seen.has(vm.node)) continue;
+    seen.add(vm.node);
+    out.push(vm.name);
+  }
   return out;
 }

@@ -39,7 +39,7 @@ export function diagnose(e: Evidence): Diagnosis {
   });
 
   if (e.srcAddresses.length === 0) {
-    return done({ problem: true, lastSeen: null, firstMissing: pathHops[0]!.label, cause: `${f.from} has no IPv4 address (it got no lease${whyNoLease(e, pathHops[1]?.node)})` }, 'nothing sent');
+    return done({ problem: true, lastSeen: null, firstMissing: pathHops[0]!.label, cause: `${f.from} has no IPv4 address (it got no lease${whyNoLease(e, f.from, pathHops[1]?.node)})` }, 'nothing sent');
   }
   const reqIdx = hops.map((h, i) => (h.requests > 0 ? i : -1)).filter((i) => i >= 0);
   if (reqIdx.length === 0) {
@@ -125,13 +125,21 @@ function noArpReply(e: Evidence, at: Hop): string {
   }
   if (e.dstAddresses !== null && e.dstAddresses.length === 0) {
     const dstNode = [...e.flow.hops].reverse().find((h) => h.kind === 'tap')?.node;
-    return `${f.to} has no IPv4 address (it got no lease${whyNoLease(e, dstNode)}): nothing answers ARP for ${f.dstIp}`;
+    return `${f.to} has no IPv4 address (it got no lease${whyNoLease(e, f.to, dstNode)}): nothing answers ARP for ${f.dstIp}`;
   }
   return `no ARP answer for ${f.nextHopIp} (last seen at ${at.label})`;
 }
 
-/** A guest's own node without a pool address on its bridge serves no DHCP (multi_host). */
-function whyNoLease(e: Evidence, node: string | undefined): string {
+/**
+ * Why a guest has no lease, from the node that serves it: its own (multi_host), whose
+ * bridge may lack the pool address dnsmasq listens on; or, with one network host, that
+ * host's dnsmasq across the fabric, never a dnsmasq the guest's node does not run (its
+ * DHCP trace says where the exchange stopped).
+ */
+function whyNoLease(e: Evidence, vm: string, vmNode: string | undefined): string {
+  const server = e.servedBy?.[vm];
+  if (server && server !== vmNode) return `: its DHCP server is ${server}'s dnsmasq across the fabric (multi_host is false: ${vmNode ?? 'its node'} runs none); its DHCP trace says where the exchange stopped`;
+  const node = vmNode;
   const facts = node ? e.nodes[node] : undefined;
   if (!facts) return '';
   const net = parseCidr(e.cidr) as Cidr;

@@ -35,7 +35,7 @@ import {
 import type { DropCount } from '../checks/counters.js';
 import { withSignals } from './signals.js';
 import { classifySymptoms } from '../checks/symptoms.js';
-import { diagnoseFailures } from '../diagnose/run-diagnosis.js';
+import { diagnoseFailures, unleasedGuests } from '../diagnose/run-diagnosis.js';
 import { runtimeRoot, targetsOf, untraversable, writeState, type RunState } from './state.js';
 import { listRuns } from './runs.js';
 
@@ -187,12 +187,13 @@ async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal):
     result.symptoms = classifySymptoms(plan, result.observations!, result.reach, result.egress);
     signal.throwIfAborted();
     const explain = opts.explain ?? /(^|\/)bugs\//.test(opts.file ?? '');
-    const expectedFailures = explain && (result.reach.some((x) => x.observed !== 'reachable' && x.from !== x.to) || result.egress.some((x) => x.observedSource === null));
-    if (expectedFailures || result.verdicts.some((v) => !v.ok && (v.kind === 'reach' || v.kind === 'egress'))) {
+    const unleased = unleasedGuests(plan, result.observations!, explain);
+    const expectedFailures = explain && (result.reach.some((x) => x.observed !== 'reachable' && x.from !== x.to) || result.egress.some((x) => x.observedSource === null) || unleased.length > 0);
+    if (expectedFailures || unleased.length > 0 || result.verdicts.some((v) => !v.ok && (v.kind === 'reach' || v.kind === 'egress'))) {
       const diagnoses = await progress.phase('diagnose', explain ? 'tracing the failing flows hop by hop' : 'tracing the failed flows hop by hop', () =>
-        diagnoseFailures(backend, plan, result.reach, result.egress, join(r.dir, 'diagnosis'), 6, explain),
+        diagnoseFailures(backend, plan, result.reach, result.egress, join(r.dir, 'diagnosis'), 6, explain, result.observations ?? undefined),
       );
-      result.diagnoses = diagnoses.map(({ evidence, ...d }) => ({ ...d, evidence }));
+      result.diagnoses = diagnoses;
     }
     signal.throwIfAborted();
     keep = opts.keep === true;

@@ -29,7 +29,7 @@ export function registerCheck(program: Command, setExit: SetExit): void {
       let diagnoses: VariantResult['diagnoses'] = [];
       if (summary.failed > 0) {
         const dir = join(await prepareResultsDir(resultsDirFor(flags.results, lab.state.scenario, new Date())), 'diagnosis');
-        diagnoses = await progress.phase('diagnose', 'tracing the failed flows hop by hop', () => diagnoseFailures(live.backend, live.plan, checked.reach, checked.egress, dir));
+        diagnoses = await progress.phase('diagnose', 'tracing the failed flows hop by hop', () => diagnoseFailures(live.backend, live.plan, checked.reach, checked.egress, dir, 6, false, checked.observations));
       }
       const variant: VariantResult = {
         variant: lab.state.variant,

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { DEFAULT_RESULTS_ROOT, prepareResultsDir, resultsDirFor } from '../../run/results.js';
 import { diagnoseFlow } from '../../diagnose/run-diagnosis.js';
+import { diagnoseLease } from '../../diagnose/run-dhcp.js';
 import { egressFlow, vmFlow } from '../../diagnose/flow.js';
 import type { Protocol } from '../../plan/types.js';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ export function registerDiagnose(program: Command, setExit: SetExit): void {
   program
     .command('diagnose')
     .argument('<from>', 'the source VM')
-    .argument('<to>', 'the destination VM, or "external" for the way out')
+    .argument('<to>', 'the destination VM, "external" for the way out, or "dhcp" for its DHCP exchange with the dnsmasq that serves it')
     .option('--proto <proto>', 'icmp, tcp or udp', 'icmp')
     .option('--port <n>', 'tcp/udp port')
     .option('--run <prefix>', 'which lab, when several are up')
@@ -26,6 +27,14 @@ export function registerDiagnose(program: Command, setExit: SetExit): void {
       const plan = lab.state.plan;
       const vmNames = plan.vms.map((v) => v.name).join(', ');
       if (!plan.vms.some((v) => v.name === from)) throw new UserError(`${lab.prefix} has no VM "${from}" (VMs: ${vmNames})`);
+      if (to === 'dhcp') {
+        const dir = join(await prepareResultsDir(resultsDirFor(flags.results, lab.state.scenario, new Date())), 'diagnosis');
+        const d = await diagnoseLease(reattach(lab.state).backend, plan, from, dir);
+        if (!d) throw new UserError(`${from} gets no address from a nova dnsmasq in ${lab.prefix} (${plan.expected.addressSources[from]?.kind ?? 'none'}): no DHCP path to trace`);
+        process.stdout.write(flags.json ? JSON.stringify(d, null, 2) + '\n' : `${d.text}\n${chalk.dim(`  captures: ${d.captures}`)}\n`);
+        setExit(d.problem ? 1 : 0);
+        return;
+      }
       if (to !== 'external' && !plan.vms.some((v) => v.name === to)) throw new UserError(`${lab.prefix} has no VM "${to}" (VMs: ${vmNames}${plan.external ? ', or external' : ''})`);
       if (to === 'external' && !plan.external) throw new UserError(`${lab.prefix} has no external network`);
       if (!['icmp', 'tcp', 'udp'].includes(flags.proto)) throw new UserError(`--proto: "${flags.proto}" is not icmp, tcp or udp`);
