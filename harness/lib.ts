@@ -220,3 +220,19 @@ export async function shippedSuite(): Promise<{ scenarios: string[]; runs: numbe
   }
   return { scenarios: names, runs };
 }
+
+/**
+ * A second installation of this flatlab in a temporary folder every user can enter: its
+ * dist/, bin/, assets/, scenarios/ and package.json copied, node_modules linked. It is
+ * "another checkout" for ownership (labs are the caller's by user and checkout), and a
+ * CLI other users can run wherever the clone itself lives. Removed with the test.
+ */
+export async function cliCopy(t: Owner): Promise<{ root: string; cli: string }> {
+  const { cp, chmod, symlink, mkdtemp: mk } = await import('node:fs/promises');
+  const root = await mk(join(tmpdir(), 'flatlab-copy-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  await chmod(root, 0o755);
+  for (const d of ['dist', 'bin', 'assets', 'scenarios', 'schema', 'package.json']) await cp(join(ROOT, d), join(root, d), { recursive: true });
+  await symlink(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+  return { root, cli: join(root, 'bin', 'flatlab.js') };
+}

@@ -59,7 +59,7 @@ t.test('up, exec, check, down', { skip: skipUnlessRoot }, async (t) => {
   t.same(inspect.nodes.map((n: any) => `${n.name} ${n.bridgeIp} ${n.uplink}`), ['compute1 10.0.0.1 eth0', 'compute2 10.0.0.4 eth0']);
   t.same(inspect.vms.map((v: any) => `${v.name} ${v.address} ${v.gateway}`), ['vm_1 10.0.0.2 10.0.0.1', 'vm_2 10.0.0.3 10.0.0.1', 'vm_3 10.0.0.5 10.0.0.4', 'vm_4 10.0.0.6 10.0.0.4'], 'inspect reads the live guests');
   t.equal(inspect.backend, 'netns');
-  t.match((await flatlab(['inspect', ...run])).stdout, /vm_3\s+compute2\s+nic[0-9a-f-]+\s+fa:16:3e:\S+\s+10\.0\.0\.5\s+10\.0\.0\.4/);
+  t.match((await flatlab(['inspect', ...run])).stdout, /vm_3\s+compute2\s+vnet\d+\s+fa:16:3e:\S+\s+10\.0\.0\.5\s+10\.0\.0\.4/);
   const missing = await flatlab(['exec', ...run, 'vm_1', '--', 'nosuchcmd']);
   t.equal(missing.exitCode, 127, 'a command that does not exist: 127, as a shell says');
 

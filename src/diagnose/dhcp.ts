@@ -148,7 +148,7 @@ export function diagnoseDhcp(e: DhcpEvidence): DhcpDiagnosis {
   }
   if (!e.log.offer) {
     const why = e.log.refusal ? `its log says "${e.log.refusal.replace(/^.*?dnsmasq-dhcp\[\d+\]: /, '')}"` : e.log.discover ? 'its log shows the request and no offer' : 'its log shows nothing from this MAC';
-    const noAddress = server && !server.bridgeAddresses.length ? `; ${path.server}'s ${e.bridge} holds no address, the --listen-address dnsmasq was started with` : '';
+    const noAddress = server && !server.bridgeAddresses.length ? `; ${path.server}'s ${e.bridge} holds no address from ${e.cidr}, so its dnsmasq has no range to serve` : '';
     return done({ problem: true, lastSeen: hops[n - 1]!.label, firstMissing: null, cause: `${path.server}'s dnsmasq sent no offer: ${why}${noAddress}` }, 'request seen at every hop up to the server');
   }
   const offered = `${path.server}'s dnsmasq answered (its log: "${e.log.offer}")`;

@@ -37,7 +37,7 @@ import { withSignals } from './signals.js';
 import { classifySymptoms } from '../checks/symptoms.js';
 import { diagnoseFailures, unleasedGuests } from '../diagnose/run-diagnosis.js';
 import { runtimeRoot, targetsOf, untraversable, writeState, type RunState } from './state.js';
-import { listRuns } from './runs.js';
+import { CHECKOUT, listRuns } from './runs.js';
 
 export interface RunOptions {
   backend: string;
@@ -79,8 +79,6 @@ export async function keepLabs(states: RunState[]): Promise<void> {
   }
 }
 
-/** The flatlab installation a run comes from, so `ls` can tell whose lab is whose. */
-const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
 export function newRunId(): string {
   return randomBytes(3).toString('hex');

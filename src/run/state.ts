@@ -68,6 +68,11 @@ export interface RunState {
   targets: Record<string, string>;
   /** the whole plan, so `flatlab check` can observe a kept lab again */
   plan: Plan;
+  /**
+   * written before anything is removed: the process tearing the lab down. If it dies
+   * half way (killed), the lab is a leftover `clean` finishes, never a live one.
+   */
+  tearingDown?: { pid: number; startTicks: string | null };
 }
 
 function stateDir(): string {

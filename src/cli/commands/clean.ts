@@ -11,10 +11,11 @@ export function registerClean(program: Command): void {
     .command('clean')
     .option('--all', 'also remove labs kept by flatlab up')
     .option('--run <prefix>', 'only this run (what a run\'s reaper calls)')
+    .option('--orphans', 'also fl-* namespaces no state file names (by default listed and left alone)')
     .option('--results [dir]', 'instead: prune old results folders (default folder: the results root)')
     .option('--keep <n>', 'with --results: how many runs of each scenario to keep', '10')
     .description('remove what dead runs left behind (namespaces, processes, files); never a live run')
-    .action(async (flags: { all?: boolean; run?: string; results?: string | boolean; keep: string }) => {
+    .action(async (flags: { all?: boolean; run?: string; orphans?: boolean; results?: string | boolean; keep: string }) => {
       if (flags.results !== undefined) {
         const keep = Number(flags.keep);
         if (!Number.isInteger(keep) || keep < 0) throw new UserError(`--keep: "${flags.keep}" is not a number of runs`);
@@ -23,9 +24,16 @@ export function registerClean(program: Command): void {
         process.stdout.write(removed.length ? removed.map((d) => `removed ${d}\n`).join('') : `nothing to prune in ${root} (keeping ${keep} per scenario)\n`);
         return;
       }
-      const runs = (await listRuns()).filter(
+      const candidates = (await listRuns()).filter(
         (r) => (r.status === 'dead' || (flags.all && r.status === 'kept')) && (flags.run === undefined || r.prefix === flags.run),
       );
+      // namespaces no state file names were not made by a flatlab run this machine knows
+      // of (a run writes its state before it builds): removed only when named or asked for
+      const orphan = (r: (typeof candidates)[number]): boolean => r.state === null && flags.run !== r.prefix && !flags.orphans;
+      const runs = candidates.filter((r) => !orphan(r));
+      for (const r of candidates.filter(orphan)) {
+        process.stdout.write(`left alone ${r.prefix}: ${r.namespaces.length} namespace(s) (${r.namespaces.slice(0, 3).join(', ')}${r.namespaces.length > 3 ? ', ...' : ''}) that no state file names; flatlab clean --orphans or --run ${r.prefix} removes them\n`);
+      }
       for (const r of runs) {
         await removeRun(r);
         process.stdout.write(`removed ${r.prefix} (${r.namespaces.length} namespaces)\n`);

@@ -2,17 +2,20 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { findKeptLab, reattach } from '../../run/runs.js';
+import { UserError } from '../../errors.js';
 import { renderTable } from '../../report/table.js';
 
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
+    .argument('[prefix]', 'the lab (the same as --run; default: the only kept lab of this user and checkout)')
     .option('--run <prefix>', 'which lab, when several are up')
     .option('--json', 'the lab as JSON')
     .description('show a live lab: backend, nodes with bridge address and uplink, VMs with MAC, address and gateway, faults, age')
-    .action(async (flags: { run?: string; json?: boolean }) => {
+    .action(async (arg: string | undefined, flags: { run?: string; json?: boolean }) => {
+      if (arg && flags.run && arg !== flags.run) throw new UserError(`inspect: two different labs named (${arg} and --run ${flags.run})`);
       // read-only: a running lab may be inspected too, when named
-      const lab = await findKeptLab(flags.run, true);
+      const lab = await findKeptLab(arg ?? flags.run, true);
       const { plan, backend, clients } = reattach(lab.state);
       const states = await Promise.all(plan.vms.map((v) => backend.readVmState(v, clients[v.name])));
       const ageS = Math.round((Date.now() - Date.parse(lab.state.createdAt)) / 1000);
@@ -23,7 +26,8 @@ export function registerInspect(program: Command): void {
         variant: plan.variant,
         release: plan.release,
         backend: lab.state.backend,
-        ...(lab.state.backend === 'docker' ? { engine: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock' } : {}),
+        // the lab's own engines and placement, from its state (not the caller's DOCKER_HOST)
+        ...(lab.state.backend === 'docker' ? { engines: lab.state.backendOptions?.engines ?? [{ name: 'default', url: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock' }], placement: plan.span?.placement ?? null } : {}),
         owner: lab.state.owner,
         ageSeconds: ageS,
         nodes: plan.nodes.map((n) => ({ name: n.name, namespace: n.netns, bridge: n.bridge, bridgeIp: n.bridgeIp, uplink: n.uplink, ...(n.public ? { myIp: n.public.ip, publicInterface: n.public.iface } : {}), vms: n.vms })),
@@ -35,7 +39,7 @@ export function registerInspect(program: Command): void {
         return;
       }
       const out = [
-        `${chalk.bold(lab.prefix)} ${lab.status}: ${plan.scenario}${plan.variant !== 'default' ? ` · variant ${plan.variant}` : ''}, release ${plan.release}, backend ${info.backend}${'engine' in info ? ` (${info.engine})` : ''}, up ${ageS} s, owner ${lab.state.owner.user ?? '?'} pid ${lab.state.owner.pid}`,
+        `${chalk.bold(lab.prefix)} ${lab.status}: ${plan.scenario}${plan.variant !== 'default' ? ` · variant ${plan.variant}` : ''}, release ${plan.release}, backend ${info.backend}${'engines' in info && info.engines ? ` (${info.engines.map((e) => `${e.name}=${e.url}`).join(', ')})` : ''}, up ${ageS} s, owner ${lab.state.owner.user ?? '?'} pid ${lab.state.owner.pid}`,
         '',
         renderTable(['node', 'bridge', 'address', 'uplink', 'my_ip', 'VMs'], info.nodes.map((n) => [n.name, n.bridge, n.bridgeIp ?? '—', n.uplink, n.myIp ?? '—', n.vms.join(', ')])),
         '',
