@@ -20,7 +20,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, '.unit');
 const bin = (name) => join(ROOT, 'node_modules', '.bin', name);
 
-execFileSync(bin('tsc'), ['-p', join(ROOT, 'tsconfig.unit.json')], { stdio: 'inherit' });
+try {
+  execFileSync(bin('tsc'), ['-p', join(ROOT, 'tsconfig.unit.json')], { stdio: 'inherit' });
+} catch {
+  // tsc has printed its errors; a stack of this script would only hide them
+  process.stdout.write('\n0 files, 0 passed, 1 failed (the tests do not compile: see above)\n');
+  process.exit(1);
+}
 const link = (from, to) => {
   if (!existsSync(to)) symlinkSync(relative(join(to, '..'), from), to);
 };

@@ -105,6 +105,15 @@ const TRANSLATE: Record<string, Translator> = {
     const p = planOf(singleHost(release) + 'vms: {fake_instance00: {host: c1, mac: "DE:AD:BE:EF:00:00", ip: 192.168.0.100}}\n');
     return { observed: p.nodes.find((n) => n.dhcp)!.dhcp!.hostsFileText.trim(), expected: hostLine(expected as string), normalisations: HOST_NORMALISATIONS };
   },
+  'dhcp-hosts-file': (release, expected) => {
+    const p = planOf(singleHost(release, ', use_single_default_gateway: true') + 'vms: {fake_instance00: {host: c1, mac: "DE:AD:BE:EF:00:00", ip: 192.168.0.100}}\n');
+    const d = p.nodes.find((n) => n.dhcp)!.dhcp!;
+    return {
+      observed: d.hostsFileText.trim().replace(/,net:NW-1$/, ',net:NW-0'),
+      expected: hostLine(expected as string),
+      normalisations: [...HOST_NORMALISATIONS, `NW-0: the test's virtual_interfaces.id; flatlab numbers a lab's VIFs like its instances, from 1 (NW-1 here), and passes --dhcp-optsfile=${d.optsFile ? 'nova-br100.opts' : 'NONE'} with no line (one network: no router to blank)`],
+    };
+  },
   'host-dns-line': (release, expected) => {
     const p = planOf(multiHost(release, '', '{cidr: 192.168.0.0/24}', 'vms: {fake_instance00: {host: c1, mac: "de:ad:be:ef:00:00", ip: 192.168.0.100}}\n'));
     return { observed: p.nodes[0]!.dhcp!.addnHostsText.trim(), expected: hostLine(expected as string), normalisations: HOST_NORMALISATIONS.slice(1) };

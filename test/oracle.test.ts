@@ -22,6 +22,7 @@ const network = (allowSameNetTraffic: boolean): NetworkPlan => ({
   allowSameNetTraffic,
   leaseTime: 120,
   domain: 'novalocal',
+  singleDefaultGateway: false,
 });
 
 let id = 0;

@@ -27,9 +27,13 @@ export interface DnsmasqInputs {
   release?: Release;
 }
 
-/** `fa:16:3e:4b:11:22,vm-1.novalocal,10.0.0.4` per VM (nova's get_dhcp_hosts). */
-export function renderHostsFile(vms: VmPlan[], domain: string): string {
-  return vms.map((vm) => `${vm.mac},${fqdn(vm.hostname, domain)},${vm.ip}\n`).join('');
+/**
+ * `fa:16:3e:4b:11:22,vm-1.novalocal,10.0.0.4` per VM (nova's get_dhcp_hosts, _host_dhcp);
+ * with use_single_default_gateway tagged `,net:NW-<vif id>` (_host_dhcp_network, 2012.1 on),
+ * the VIF's id being the instance's here (one VIF per instance, created in order).
+ */
+export function renderHostsFile(vms: VmPlan[], domain: string, tagged = false): string {
+  return vms.map((vm) => `${vm.mac},${fqdn(vm.hostname, domain)},${vm.ip}${tagged ? `,net:NW-${vm.instanceId}` : ''}\n`).join('');
 }
 
 /** `<ip>\t<hostname>.<domain>` for every VM of the network (nova's update_dns). */
@@ -68,6 +72,7 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
       : form.range === 'set-quoted'
         ? `set:'${n.label}',${i.dhcpStart},static,${n.leaseTime}s`
         : `set:${n.label},${i.dhcpStart},static,${n.netmask},${n.leaseTime}s`;
+  const optsFile = n.singleDefaultGateway ? join(i.dir, `nova-${br}.opts`) : null;
   const argv = [
     '--strict-order',
     '--bind-interfaces',
@@ -95,6 +100,7 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
     // 2012: the one dns_server (a StrOpt) as `-h -R --server=X`
     argv.push('-h', '-R', `--server=${servers[0]}`);
   }
+  if (optsFile) argv.push(`--dhcp-optsfile=${optsFile}`);
   argv.push(
     // flatlab differs: nova let dnsmasq read the host's resolv.conf for upstream DNS
     // servers; a lab node has no way to them, and they live outside the lab (where nova
@@ -111,7 +117,10 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
     dir: i.dir,
     pidFile,
     hostsFile,
-    hostsFileText: renderHostsFile(i.served, i.network.domain),
+    hostsFileText: renderHostsFile(i.served, i.network.domain, n.singleDefaultGateway),
+    optsFile,
+    // get_dhcp_opts blanks option 3 for an instance's non-default networks: with one network, none
+    optsText: '',
     addnHostsFile,
     addnHostsText: renderAddnHosts(i.all, i.network.domain),
     leaseLog,

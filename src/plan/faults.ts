@@ -134,7 +134,7 @@ export function planFaults(specs: FaultSpec[], i: FaultInputs): FaultPlan[] {
         return {
           ...base,
           change: `${node!.name}'s dnsmasq hosts file lists every VM of the network`,
-          actions: node!.dhcp ? [{ kind: 'dhcp-hosts', node: node!.name, text: renderHostsFile(i.vms, i.network.domain) }] : [],
+          actions: node!.dhcp ? [{ kind: 'dhcp-hosts', node: node!.name, text: renderHostsFile(i.vms, i.network.domain, i.network.singleDefaultGateway) }] : [],
         };
     }
   });

@@ -68,6 +68,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     allowSameNetTraffic: s.nova.allow_same_net_traffic,
     leaseTime: s.nova.dhcp_lease_time,
     domain: s.nova.dhcp_domain,
+    singleDefaultGateway: s.nova.use_single_default_gateway,
   };
   const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network')?.[0] ?? null;
   // A VM's gateway: its own node (multi_host), the network host, or the router that

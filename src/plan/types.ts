@@ -33,6 +33,8 @@ export interface NetworkPlan {
   allowSameNetTraffic: boolean;
   leaseTime: number;
   domain: string;
+  /** use_single_default_gateway: hosts lines tagged with the VIF's net:NW-<id> */
+  singleDefaultGateway: boolean;
 }
 
 /** One nova-managed dnsmasq (nova-network.md §4), files under its node's networks dir. */
@@ -43,6 +45,9 @@ export interface DhcpServerPlan {
   /** `nova-<bridge>.conf`: MAC,hostname,IP per VM this dnsmasq serves */
   hostsFile: string;
   hostsFileText: string;
+  /** `nova-<bridge>.opts` (use_single_default_gateway): option 3 blanked for instances' other networks; with one network, empty */
+  optsFile: string | null;
+  optsText: string;
   /** `nova-<bridge>.hosts`: DNS names of every VM of the network (multi_host) */
   addnHostsFile: string;
   addnHostsText: string;

@@ -158,6 +158,7 @@ async function writeFiles(plan: Plan, backend: Backend): Promise<void> {
   for (const n of plan.nodes) {
     if (!n.dhcp) continue;
     writes.push(backend.writeFile(n.netns, n.dhcp.hostsFile, n.dhcp.hostsFileText), backend.writeFile(n.netns, n.dhcp.addnHostsFile, n.dhcp.addnHostsText));
+    if (n.dhcp.optsFile) writes.push(backend.writeFile(n.netns, n.dhcp.optsFile, n.dhcp.optsText));
   }
   for (const v of plan.vms) {
     writes.push(backend.writeFile(v.netns, `${v.dir}/dhcp.events`, ''));

@@ -86,6 +86,8 @@ export const novaSchema = z.strictObject({
   force_snat_range: z.array(z.string()).default([]).describe('Havana: the destinations the SNAT rule names (-d), one rule each, instead of 0.0.0.0/0 (linux_net.add_snat_rule at 2013.2)'),
   /** dnsmasq's upstream servers: --no-hosts --no-resolv --server=X each (linux_net.restart_dhcp, 2013.1 on) */
   dns_server: z.array(ipv4Schema).default([]).describe("dnsmasq's upstream servers: --no-hosts --no-resolv --server=X each (linux_net.restart_dhcp, 2013.1 on)"),
+  /** hosts lines tagged net:NW-<vif id> and --dhcp-optsfile (linux_net._host_dhcp, restart_dhcp, 2012.1 on): only an instance's first network gives it a router */
+  use_single_default_gateway: z.boolean().default(false).describe("hosts lines tagged net:NW-<vif id> and --dhcp-optsfile (linux_net._host_dhcp, restart_dhcp, 2012.1 on): only an instance's first network gives it a router"),
   /** the network's dns1/dns2 as dnsmasq's upstream servers too (linux_net.restart_dhcp, 2013.1 on) */
   use_network_dns_servers: z.boolean().default(false).describe("the network's dns1/dns2 as dnsmasq's upstream servers too (linux_net.restart_dhcp, 2013.1 on)"),
 });
