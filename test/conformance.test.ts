@@ -114,6 +114,20 @@ const TRANSLATE: Record<string, Translator> = {
       normalisations: [...HOST_NORMALISATIONS, `NW-0: the test's virtual_interfaces.id; flatlab numbers a lab's VIFs like its instances, from 1 (NW-1 here), and passes --dhcp-optsfile=${d.optsFile ? 'nova-br100.opts' : 'NONE'} with no line (one network: no router to blank)`],
     };
   },
+  'isolated-host': (release, expected) => {
+    const p = planOf(multiHost(release, ', share_dhcp_address: true', '{cidr: 192.168.1.0/24}'));
+    const n = p.nodes[0]!;
+    const e = expected as { ebtables: string[][]; forward: string[] };
+    return {
+      observed: { ebtables: n.novaEbtables, forward: firewallLines(n).filter((l) => l.includes('-m physdev')) },
+      expected: { ebtables: e.ebtables, forward: e.forward.map((l) => l.replace('-A test-FORWARD', '-A nova-network-FORWARD')) },
+      normalisations: [
+        "ensure_ebtables_rules' -D before each -I left out (it deletes a rule that may be there; a fresh node has none)",
+        "nova-network-FORWARD for the test's binary 'test'",
+        'the network 192.168.1.0/24 whose gateway is the shared address (the test passes dhcp_server 192.168.1.1 itself)',
+      ],
+    };
+  },
   'host-dns-line': (release, expected) => {
     const p = planOf(multiHost(release, '', '{cidr: 192.168.0.0/24}', 'vms: {fake_instance00: {host: c1, mac: "de:ad:be:ef:00:00", ip: 192.168.0.100}}\n'));
     return { observed: p.nodes[0]!.dhcp!.addnHostsText.trim(), expected: hostLine(expected as string), normalisations: HOST_NORMALISATIONS.slice(1) };

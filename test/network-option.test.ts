@@ -148,3 +148,20 @@ t.test('single host on one NIC: the oracle expects the answer to another node\'s
   const multi = planOf(text.replace('multi_host: false', 'multi_host: true').replace('controller: {role: network}', 'controller: {}'));
   t.ok(multi.expected.egress.every((e) => e.source !== null), 'multi_host: each guest routed by its own node');
 });
+
+t.test('share_dhcp_address (Grizzly on): every node is its guests\' gateway, the copies isolated on flat_interface', async (t) => {
+  const text = REFERENCE.replace('name: ref', 'name: ref\nrelease: grizzly').replace('multi_host: true', 'multi_host: true\n  share_dhcp_address: true');
+  const p = planOf(text);
+  t.same(p.nodes.map((n) => n.bridgeIp), ['10.0.0.1', '10.0.0.1']);
+  t.same(p.vms.map((v) => v.gateway), ['10.0.0.1', '10.0.0.1', '10.0.0.1', '10.0.0.1']);
+  t.same(p.vms.map((v) => v.ip), ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'], 'the nodes take no pool address');
+  t.equal(p.nodes[1]!.dhcp!.listenAddress, '10.0.0.1');
+  t.same(p.nodes[0]!.novaEbtables[0], ['ebtables', '-t', 'filter', '-I', 'INPUT', '-p', 'ARP', '-i', 'eth0', '--arp-ip-dst', '10.0.0.1', '-j', 'DROP']);
+  const fwd = p.nodes[0]!.firewall.split('\n').filter((l) => l.startsWith('-A nova-network-FORWARD'));
+  t.equal(fwd[0], '-A nova-network-FORWARD -m physdev --physdev-in eth0 -d 255.255.255.255 -p udp --dport 67 -j DROP', 'the isolation first, as added with top=True');
+  t.match(p.nodes[0]!.firewall, /-A nova-compute-inst-1 -s 10\.0\.0\.1 -p udp --sport 67 --dport 68 -j ACCEPT/);
+  const folsom = text.replace('release: grizzly', 'release: folsom');
+  t.match(warningsOf(folsom).join('\n'), /share_dhcp_address: warning: folsom does not read it/);
+  t.same(planOf(folsom).nodes.map((n) => n.bridgeIp), ['10.0.0.1', '10.0.0.4'], "Folsom: each node's own address");
+  t.match(errorsOf(text.replace('compute1: {}', 'compute1: {bridge_ip: 10.0.0.9}'))[0], /a node's own bridge_ip does not apply/);
+});

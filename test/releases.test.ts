@@ -118,6 +118,7 @@ const FILES: Record<keyof typeof MATRIX, string[]> = {
   dmzDefault: ['nova/network/linux_net.py'],
   metadataForward: ['nova/network/linux_net.py'],
   forceSnatRange: ['nova/network/linux_net.py'],
+  shareDhcpAddress: ['nova/network/manager.py'],
   injectedGateway: ['nova/virt/interfaces.template'],
 };
 

@@ -75,5 +75,27 @@ export function snatRuleParts(rule: string): { source: string | null; destinatio
   };
 }
 
+/**
+ * share_dhcp_address: what keeps every node's copy of the gateway off the wire
+ * (linux_net.isolate_dhcp_address, 2013.1-2013.2): no ARP for it or from it across
+ * flat_interface (ebtables, each `-D` then `-I` by ensure_ebtables_rules: on a fresh node
+ * only the insert does anything), and at the top of nova-network-FORWARD no DHCP
+ * broadcast and no IP to or from it across flat_interface (iptables_drop_action DROP).
+ */
+export function isolateDhcpAddress(iface: string, address: string): { ebtables: string[][]; forward: string[] } {
+  return {
+    ebtables: [
+      ['ebtables', '-t', 'filter', '-I', 'INPUT', '-p', 'ARP', '-i', iface, '--arp-ip-dst', address, '-j', 'DROP'],
+      ['ebtables', '-t', 'filter', '-I', 'OUTPUT', '-p', 'ARP', '-o', iface, '--arp-ip-src', address, '-j', 'DROP'],
+    ],
+    forward: [
+      `-m physdev --physdev-in ${iface} -d 255.255.255.255 -p udp --dport 67 -j DROP`,
+      `-m physdev --physdev-out ${iface} -d 255.255.255.255 -p udp --dport 67 -j DROP`,
+      `-m physdev --physdev-in ${iface} -d ${address} -j DROP`,
+      `-m physdev --physdev-out ${iface} -s ${address} -j DROP`,
+    ],
+  };
+}
+
 /** The metadata service's address nova-network DNATs to the node (not modelled: no metadata service in a lab). */
 export const METADATA_ADDRESS = '169.254.169.254';

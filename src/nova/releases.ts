@@ -192,6 +192,18 @@ export const MATRIX = {
     },
     absent: { essex: 'force_snat_range', folsom: 'force_snat_range' },
   } satisfies MatrixRow<'absent' | 'ebtables-only' | 'snat-and-ebtables'>,
+  shareDhcpAddress: {
+    behaviour: "share_dhcp_address: every multi_host node answers as the network's gateway, isolated from the wire by ebtables and physdev rules (read from 2013.1)",
+    source: 'nova/network/manager.py: NetworkManager._get_dhcp_ip; nova/network/linux_net.py: LinuxBridgeInterfaceDriver.plug, isolate_dhcp_address',
+    values: { essex: false, folsom: false, grizzly: true, havana: true },
+    quotes: {
+      essex: 'def _get_dhcp_ip(self, context, network_ref, host=None):',
+      folsom: 'def _get_dhcp_ip(self, context, network_ref, host=None):',
+      grizzly: "if not network_ref.get('multi_host') or CONF.share_dhcp_address:",
+      havana: "if not network_ref.get('multi_host') or CONF.share_dhcp_address:",
+    },
+    absent: { essex: 'share_dhcp_address', folsom: 'share_dhcp_address' },
+  } satisfies MatrixRow<boolean>,
   injectedGateway: {
     behaviour: 'the injected /etc/network/interfaces: a gateway line always (Cheetah) or only when there is one (Jinja2)',
     source: 'nova/virt/interfaces.template',

@@ -21,7 +21,7 @@
  */
 import { ipToInt, intToIp, nthAddress, type Cidr } from '../net/ipv4.js';
 import type { Scenario } from '../scenario/schema.js';
-import { isMultiHostDhcp } from '../scenario/semantics.js';
+import { isMultiHostDhcp, sharesDhcpAddress } from '../scenario/semantics.js';
 
 export interface Addresses {
   /** the network's gateway (nova's `gateway` column); null with multi_host */
@@ -54,6 +54,9 @@ export function assignAddresses(s: Scenario, net: Cidr): Addresses {
   const novaOrder = s.addressing === 'nova';
   // nova's network row keeps .1 as its gateway (reserved) even with multi_host
   const rowGateway = s.network.gateway ?? nthAddress(net, 1);
+  // share_dhcp_address: every node with VMs holds the network's gateway (NetworkManager._get_dhcp_ip)
+  const shared = sharesDhcpAddress(s);
+  if (shared) taken.add(ipToInt(rowGateway));
   if (multiHost && novaOrder && !Object.values(s.nodes).some((n) => n.bridge_ip === rowGateway)) taken.add(ipToInt(rowGateway));
   if (!multiHost) {
     gateway = networkHost?.[1].bridge_ip ?? rowGateway;
@@ -71,7 +74,7 @@ export function assignAddresses(s: Scenario, net: Cidr): Addresses {
     if (novaOrder) vmIps[name] = vm.ip ?? next();
     if (multiHost && !placed.has(vm.host)) {
       placed.add(vm.host);
-      if (bridgeIps[vm.host] === null) bridgeIps[vm.host] = next();
+      if (bridgeIps[vm.host] === null) bridgeIps[vm.host] = shared ? rowGateway : next();
     }
     if (!novaOrder) vmIps[name] = vm.ip ?? next();
   }

@@ -23,6 +23,7 @@ import {
   FALLBACK_CHAIN,
   FILTER_TOP,
   instanceChain,
+  isolateDhcpAddress,
   METADATA_ADDRESS,
   NETWORK,
   PROVIDER_CHAIN,
@@ -82,6 +83,8 @@ export function renderFirewall(i: FirewallInputs): string {
     for (const c of ['INPUT', 'OUTPUT', 'FORWARD']) add(c, `-j ${bin}-${c}`);
   }
   const br = i.node.bridge;
+  // share_dhcp_address: added with top=True, before anything else of nova-network's FORWARD
+  if (i.node.isolate) for (const r of isolateDhcpAddress(i.node.isolate.iface, i.node.isolate.address).forward) add(`${NETWORK}-FORWARD`, r);
   if (i.node.isGateway) {
     // nova-network: ensure_bridge's forward accepts and the dnsmasq accepts.
     add(`${NETWORK}-FORWARD`, `-i ${br} -j ACCEPT`);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
 import { FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
 import { networkCidr, parseCidrAsNova, snatRangeOf } from '../scenario/network.js';
-import { isMultiHostDhcp, novaOf } from '../scenario/semantics.js';
+import { isMultiHostDhcp, novaOf, sharesDhcpAddress } from '../scenario/semantics.js';
+import { isolateDhcpAddress } from '../nova/iptables.js';
 import { assignAddresses, assignExternal } from './addressing.js';
 import { planDnsmasq, renderHostsFile } from './dnsmasq.js';
 import { deriveExpectations, parseService, servicesFor } from './expect.js';
@@ -158,7 +159,9 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
         ? bridgeIp
         : gateway;
     const nat = isGateway && pub ? planNat(s, nova, network, pub) : null;
-    const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIp, nat };
+    // share_dhcp_address: plug() isolates the shared address on the node's flat_interface
+    const isolate = isGateway && bridgeIp !== null && sharesDhcpAddress(s) ? { iface: nova.flat_interface, address: bridgeIp } : undefined;
+    const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIp, nat, ...(isolate ? { isolate } : {}) };
     return {
       name,
       netns: netnsName(prefix, name),
@@ -184,6 +187,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       // chains relied on the distribution's default of 1 (nova-network.md §2)
       sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
       nwfilter: s.nwfilter ? renderNwfilter(own) : [],
+      novaEbtables: isolate ? isolateDhcpAddress(isolate.iface, isolate.address).ebtables : [],
       // nova-network starts dnsmasq where it holds the network's DHCP address.
       dhcp:
         isGateway && bridgeIp !== null

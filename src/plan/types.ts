@@ -102,6 +102,8 @@ export interface NodePlan {
   sysctls: Record<string, string>;
   /** libvirt's nwfilter on the node's taps (ebtables argv, in order); empty when not modelled */
   nwfilter: string[][];
+  /** nova-network's own ebtables rules (share_dhcp_address: linux_net.isolate_dhcp_address), argv in order */
+  novaEbtables: string[][];
   /** what the firewall was rendered from, so a fault can render it again */
   firewallInputs: FirewallNode;
 }
@@ -116,6 +118,8 @@ export interface FirewallNode {
   dhcpServer: string | null;
   /** nova-network's nat table on a gateway with a way out (linux_net.init_host, add_snat_rule, metadata_forward) */
   nat: NatPlan | null;
+  /** share_dhcp_address: the shared address kept off flat_interface (linux_net.isolate_dhcp_address) */
+  isolate?: { iface: string; address: string };
 }
 
 /** The inputs of nova-network's nat table on one node, in nova's terms. */

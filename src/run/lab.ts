@@ -198,7 +198,7 @@ export async function bringUp(
       const ready = Promise.all([
         backend.setSysctls(node.netns, node.sysctls),
         applyFirewall(backend, node.netns, node.firewall),
-        applyNwfilter(backend, node.netns, node.nwfilter ?? []),
+        applyEbtables(backend, node.netns, [...(node.novaEbtables ?? []), ...(node.nwfilter ?? [])]),
       ]).then(() => applyFaultList(lab, early, dhcpReady));
       nodeReady.set(node.name, ready);
       const d = node.dhcp;
@@ -266,8 +266,8 @@ export async function applyAfterBootFaults(lab: Pick<RunningLab, 'plan' | 'backe
   await applyFaultList(lab, lab.plan.faults.filter((f) => f.phase === 'after-boot'), new Map());
 }
 
-/** libvirt's nwfilter rules on a node's taps, one ebtables command each, in order (before any guest boots). */
-async function applyNwfilter(backend: Backend, target: string, rules: string[][]): Promise<void> {
+/** nova-network's ebtables rules and libvirt's nwfilter on a node's taps, one ebtables command each, in order (before any guest boots). */
+async function applyEbtables(backend: Backend, target: string, rules: string[][]): Promise<void> {
   for (const argv of rules) {
     const r = await backend.exec(target, argv);
     if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} in ${target} failed: ${r.stderr.trim()}`);

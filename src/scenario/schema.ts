@@ -88,6 +88,8 @@ export const novaSchema = z.strictObject({
   dns_server: z.array(ipv4Schema).default([]).describe("dnsmasq's upstream servers: --no-hosts --no-resolv --server=X each (linux_net.restart_dhcp, 2013.1 on)"),
   /** hosts lines tagged net:NW-<vif id> and --dhcp-optsfile (linux_net._host_dhcp, restart_dhcp, 2012.1 on): only an instance's first network gives it a router */
   use_single_default_gateway: z.boolean().default(false).describe("hosts lines tagged net:NW-<vif id> and --dhcp-optsfile (linux_net._host_dhcp, restart_dhcp, 2012.1 on): only an instance's first network gives it a router"),
+  /** multi_host, 2013.1 on: every node holds the network's gateway as its DHCP and router address, kept off the wire by ebtables and physdev rules (linux_net.isolate_dhcp_address) */
+  share_dhcp_address: z.boolean().default(false).describe("multi_host, 2013.1 on: every node holds the network's gateway as its DHCP and router address, kept off the wire by ebtables and physdev rules (linux_net.isolate_dhcp_address)"),
   /** the network's dns1/dns2 as dnsmasq's upstream servers too (linux_net.restart_dhcp, 2013.1 on) */
   use_network_dns_servers: z.boolean().default(false).describe("the network's dns1/dns2 as dnsmasq's upstream servers too (linux_net.restart_dhcp, 2013.1 on)"),
 });

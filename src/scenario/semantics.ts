@@ -113,6 +113,8 @@ export function checkSemantics(s: Scenario): Problem[] {
     const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network');
     if (!networkHost?.[1].bridge_ip) claimIp(s.network.gateway ?? nthAddress(net, 1), s.network.gateway ? ['network', 'gateway'] : netPath);
   }
+  // share_dhcp_address: the gateway is every node's (NetworkManager._get_dhcp_ip)
+  if (net && sharesDhcpAddress(s)) claimIp(s.network.gateway ?? nthAddress(net, 1), s.network.gateway ? ['network', 'gateway'] : netPath);
   if (s.dhcp_server) claimIp(s.dhcp_server.ip, ['dhcp_server', 'ip']);
   const macs = new Map<string, string>();
   for (const [name, vm] of Object.entries(s.vms)) {
@@ -146,9 +148,9 @@ export function checkSemantics(s: Scenario): Problem[] {
 function checkPoolSize(s: Scenario, net: Cidr, path: FieldPath, pinned: Map<string, string>, problems: Problem[]): void {
   const hosts = net.size - 2;
   const nodesWithVms = new Set(Object.values(s.vms).map((v) => v.host));
-  const gatewayReserved = isMultiHostDhcp(s) && s.addressing === 'nova' && !pinned.has(nthAddress(net, 1)) ? 1 : 0;
+  const gatewayReserved = isMultiHostDhcp(s) && (s.addressing === 'nova' || sharesDhcpAddress(s)) && !pinned.has(nthAddress(net, 1)) ? 1 : 0;
   const needed =
-    (isMultiHostDhcp(s) ? Object.entries(s.nodes).filter(([n, node]) => !node.bridge_ip && nodesWithVms.has(n)).length : 0) +
+    (isMultiHostDhcp(s) && !sharesDhcpAddress(s) ? Object.entries(s.nodes).filter(([n, node]) => !node.bridge_ip && nodesWithVms.has(n)).length : 0) +
     Object.values(s.vms).filter((v) => !v.ip).length +
     gatewayReserved;
   if (needed + pinned.size > hosts) {
@@ -218,6 +220,20 @@ function checkNetwork(s: Scenario, problems: Problem[]): Cidr | undefined {
       warning: true,
       message: `${s.release}'s add_snat_rule names no destination (force_snat_range changes the SNAT rule from 2013.2 on): flatlab builds the one rule ${s.release} built`,
     });
+  }
+  if (s.nova.share_dhcp_address && !sharesDhcpAddress(s)) {
+    problems.push({
+      path: ['nova', 'share_dhcp_address'],
+      warning: true,
+      message: behaviour('shareDhcpAddress', s.release)
+        ? 'has no effect without multi_host: the one network host holds the gateway anyway (NetworkManager._get_dhcp_ip)'
+        : `${s.release} does not read it (it appears in nova/network/manager.py at 2013.1): each node takes an address of its own, as ${s.release} did`,
+    });
+  }
+  if (sharesDhcpAddress(s)) {
+    for (const [name, node] of Object.entries(s.nodes)) {
+      if (node.bridge_ip) problems.push({ path: ['nodes', name, 'bridge_ip'], message: "with share_dhcp_address every node holds the network's gateway: a node's own bridge_ip does not apply" });
+    }
   }
   if (s.release === 'essex' || s.release === 'folsom') {
     if (s.nova.use_network_dns_servers) {
@@ -307,6 +323,14 @@ function checkSecurityGroups(s: Scenario, problems: Problem[]): void {
       if (!groups.has(g)) problems.push({ path: ['vms', vm, 'security_groups', i], message: `no security group "${g}"` });
     });
   }
+}
+
+/**
+ * share_dhcp_address as nova read it: multi_host FlatDHCP from 2013.1 on (every node
+ * answers as the network's gateway: NetworkManager._get_dhcp_ip).
+ */
+export function sharesDhcpAddress(s: Scenario): boolean {
+  return isMultiHostDhcp(s) && s.nova.share_dhcp_address && behaviour('shareDhcpAddress', s.release);
 }
 
 /** FlatDHCPManager with multi_host: every node with VMs is a gateway and DHCP server. */
