@@ -170,6 +170,21 @@ t.test("single host: a missing lease is traced to the network host's dnsmasq and
   t.same(await namespacesOf(r.prefixes), []);
 });
 
+t.test("a node's own ping to its instance: refused locally with the default group, answered once ICMP is open", { skip: skipUnlessRoot }, async (t) => {
+  const r = await runOwned(['bugs/ping-from-node', '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  const local = by['default-group'].reach.find((x: any) => x.from === 'node:compute1' && x.to === 'vm_1');
+  t.equal(local.observed, 'unreachable');
+  t.match(local.evidence, /Operation not permitted/, 'the send itself was refused');
+  t.equal(local.confirmedBy.by, 'local');
+  const remote = by['default-group'].reach.find((x: any) => x.from === 'node:compute2' && x.to === 'vm_1');
+  t.match(remote.confirmedBy.text, /nova-compute-sg-fallback on compute1/, "from the other node: dropped on arrival, by vm_1's chain");
+  t.ok(by['icmp-opened'].reach.filter((x: any) => x.from.startsWith('node:')).every((x: any) => x.observed === 'reachable'), 'ICMP opened: both nodes are answered');
+  t.same(await namespacesOf(r.prefixes), []);
+});
+
 t.test("bridge-nf-call-iptables off on one node: isolation does nothing there, and the diagnosis says why", { skip: skipUnlessRoot }, async (t) => {
   const r = await runOwned(['bugs/isolation-bypassed', '--results', await tempDir(t)]);
   t.equal(r.exitCode, 0, 'the symptoms are the expected ones', { output: r.stdout + r.stderr });

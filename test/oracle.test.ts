@@ -133,3 +133,25 @@ t.test('refused: the firewall accepts, nothing listens', async (t) => {
   // declared services are probed too
   t.ok(deriveProbes(i(true)).some((p) => p.proto === 'tcp' && p.port === 80 && p.to === 'c'), 'tcp/80 is probed between every pair');
 });
+
+t.test("a node's own probe (node:NAME): its bridge address meets the instance chain, in OUTPUT for its own instances", async (t) => {
+  const { judgeFromNode } = await import('../src/plan/oracle.js');
+  const { plan } = await import('../src/plan/plan.js');
+  const { parseScenario } = await import('../src/scenario/load.js');
+  const text = `name: n\nnova: {multi_host: true, fixed_range: 10.0.0.0/24, allow_same_net_traffic: false}\nnodes: {compute1: {}, compute2: {}}\nvms: {vm_1: {host: compute1}, vm_3: {host: compute2}}\n`;
+  const p = plan(parseScenario(text), { runId: 'abc123', runtimeRoot: '/r', dhcpScript: '/x' });
+  const o = { network: p.network, vms: p.vms, groups: p.securityGroups };
+  const local = judgeFromNode(o, { name: 'compute1', bridgeIp: '10.0.0.1' }, { from: 'node:compute1', to: 'vm_1', proto: 'icmp' });
+  t.equal(local.expect, 'unreachable');
+  t.match(local.reason, /refused locally: compute1's OUTPUT passes nova-filter-top -> nova-compute-local -> nova-compute-inst-1 .*"Operation not permitted"/);
+  const remote = judgeFromNode(o, { name: 'compute2', bridgeIp: '10.0.0.4' }, { from: 'node:compute2', to: 'vm_1', proto: 'icmp' });
+  t.match(remote.reason, /on compute1$/);
+  const open = judgeFromNode({ ...o, groups: { default: [{ proto: 'icmp', cidr: '0.0.0.0/0' }] } }, { name: 'compute1', bridgeIp: '10.0.0.1' }, { from: 'node:compute1', to: 'vm_1', proto: 'icmp' });
+  t.equal(open.expect, 'reachable');
+  const same = judgeFromNode({ ...o, network: { ...o.network, allowSameNetTraffic: true } }, { name: 'compute1', bridgeIp: '10.0.0.1' }, { from: 'node:compute1', to: 'vm_1', proto: 'icmp' });
+  t.match(same.reason, /from compute1's own 10\.0\.0\.1: nova-compute-inst-1 accepts: allow_same_net_traffic/);
+  t.match(judgeFromNode(o, { name: 'compute9', bridgeIp: null }, { from: 'node:compute9', to: 'vm_1', proto: 'icmp' }).reason, /holds no address in 10\.0\.0\.0\/24 .*no route/);
+  const { errorsOf } = await import('./helpers.js');
+  t.match(errorsOf(text + 'expect: {checks: [{from: "node:compute7", to: vm_1, expect: reachable}]}\n')[0], /expect\.checks\[0\]\.from: no node "compute7"/);
+  t.match(errorsOf(text + 'expect: {checks: [{from: "node:", to: vm_1, expect: reachable}]}\n')[0], /must be a VM, a node \(each of its VMs\), or node:NAME/);
+});

@@ -16,6 +16,7 @@
  */
 import { INSTANCE_CHAIN, instanceChain } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
+import { NODE_SOURCE } from '../scenario/schema.js';
 import type { DropCount } from './counters.js';
 import type { DropConfirmation, ReachResult } from './types.js';
 
@@ -37,7 +38,9 @@ const INSTANCE_JUMP = new RegExp(`^-A (${INSTANCE_CHAIN.source.slice(1, -1)}) `)
 
 /** Whether a dropping rule lies on the path from `src` to `dst`, and how specific it is (lower first). */
 function rank(plan: Plan, d: DropCount, srcName: string, dstName: string): number | null {
-  const src = plan.vms.find((v) => v.name === srcName)!;
+  // a node's own stack (`node:NAME`) stands where its node is
+  const srcNode = NODE_SOURCE.exec(srcName)?.[1];
+  const src = srcNode !== undefined ? { node: srcNode } : plan.vms.find((v) => v.name === srcName)!;
   const dst = plan.vms.find((v) => v.name === dstName)!;
   const chain = INSTANCE_JUMP.exec(d.rule)?.[1];
   // another instance's chain never sees this packet (nova-compute-local jumps by destination)
@@ -64,6 +67,11 @@ export function confirmSilences(plan: Plan, results: ReachResult[], ev: SilenceE
     const noAddr = [r.from, r.to].find((v) => ev.addressless.has(v));
     if (noAddr) {
       confirmed.set(i, { by: 'no-address', text: `${noAddr} has no address` });
+      return;
+    }
+    // a node's OUTPUT dropped it: the send itself failed, the kernel said so
+    if (NODE_SOURCE.test(r.from) && /Operation not permitted/.test(r.evidence)) {
+      confirmed.set(i, { by: 'local', text: `refused on ${r.from.slice('node:'.length)} before it left: "Operation not permitted" (its OUTPUT chain dropped it)` });
       return;
     }
     if ((ev.unresolved[r.from] ?? []).includes(ip(r.to))) {

@@ -19,6 +19,7 @@ import { confirmSilences, expectedSilence } from './confirm.js';
 import { dropsBetween, readCounters, type DropCount } from './counters.js';
 import { NeighbourBudget, neighbourTableFulls } from './neigh-budget.js';
 import type { ReachAttempt, ReachResult, Verdict } from './types.js';
+import { NODE_SOURCE } from '../scenario/schema.js';
 
 export interface ReachOptions {
   /** how long a probe expected to be answered waits for its answer, per attempt */
@@ -52,7 +53,8 @@ export interface ReachContext {
 }
 
 export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOptions = DEFAULT_REACH, ctx: ReachContext = { addressless: new Set() }): Promise<ReachRun> {
-  const vms = new Map(plan.vms.map((v) => [v.name, v]));
+  // every source a check may name: a VM, or `node:NAME` (the node's own namespace)
+  const vms = new Map<string, Pick<VmPlan, 'netns' | 'ip'>>([...plan.vms.map((v) => [v.name, v] as const), ...plan.nodes.map((n) => [`node:${n.name}`, { netns: n.netns, ip: n.bridgeIp ?? '' }] as const)]);
   const budget = ctx.budget ?? NeighbourBudget.forMachine();
   const concurrency = opts.concurrency ?? backend.probeConcurrency ?? 16;
   const expectsDrops = plan.expected.reach.some((e) => e.expect === 'unreachable');
@@ -82,8 +84,9 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
   let unexpectedDrops: DropCount[] = [];
   for (let round = 0; ; round++) {
     const after = await readCounters(backend, plan);
-    const silentSources = [...new Set(results.filter(expectedSilence).map((r) => r.from))];
-    const states = await Promise.all(silentSources.map((v) => backend.readVmState(vms.get(v)!)));
+    // the guests' neighbour tables (a node's own stack is judged by its kernel's refusal or the counters)
+    const silentSources = [...new Set(results.filter(expectedSilence).map((r) => r.from))].filter((v) => !NODE_SOURCE.test(v));
+    const states = await Promise.all(silentSources.map((v) => backend.readVmState(plan.vms.find((x) => x.name === v)!)));
     const { confirmed, unexplained } = confirmSilences(plan, results, {
       drops: dropsBetween(plan, before, after),
       unresolved: Object.fromEntries(silentSources.map((v, i) => [v, states[i]!.unresolved ?? []])),
@@ -111,7 +114,7 @@ function retried(first: ReachResult, again: ReachResult): ReachResult {
 }
 
 /** One expectation, probed from inside the source VM. */
-async function checkOne(backend: Backend, vms: Map<string, VmPlan>, e: ReachExpectation, opts: ReachOptions, budget: NeighbourBudget): Promise<ReachResult> {
+async function checkOne(backend: Backend, vms: Map<string, Pick<VmPlan, 'netns' | 'ip'>>, e: ReachExpectation, opts: ReachOptions, budget: NeighbourBudget): Promise<ReachResult> {
   const from = vms.get(e.from)!;
   const to = vms.get(e.to)!;
   await budget.admit(from.netns, to.netns);

@@ -31,7 +31,8 @@ export function classifySymptoms(plan: Plan, obs: Observations, reach: ReachResu
       text: `wrong gateway: ${foreign.map((v) => `${v.name} (on ${v.node}) uses ${obs.vms[v.name]?.defaultGateway ?? 'none'}, not ${v.gateway}`).join(', ')}`,
     });
   }
-  const icmp = reach.filter((r) => r.proto === 'icmp' && r.from !== r.to && addressed(r.from) && addressed(r.to));
+  // between guests only: a node's own probes (node:NAME) are not a guest pair
+  const icmp = reach.filter((r) => r.proto === 'icmp' && r.from !== r.to && !r.from.startsWith('node:') && addressed(r.from) && addressed(r.to));
   const failed = icmp.filter((r) => r.observed !== 'reachable');
   const same = icmp.filter((r) => node.get(r.from) === node.get(r.to));
   const sameFailed = failed.filter((r) => node.get(r.from) === node.get(r.to));

@@ -97,8 +97,8 @@ export interface ReachAttempt {
 
 /** What showed that a silence was a drop, not a slow answer. */
 export interface DropConfirmation {
-  /** `counter`: a dropping rule counted it; `arp`: the source's ARP went unanswered; `no-address`: an end has no address */
-  by: 'counter' | 'arp' | 'no-address';
+  /** `counter`: a dropping rule counted it; `arp`: the source's ARP went unanswered; `no-address`: an end has no address; `local`: the source's own kernel refused to send it (a node's OUTPUT chain: EPERM) */
+  by: 'counter' | 'arp' | 'no-address' | 'local';
   /** in words: the rule and where, or the unanswered neighbour */
   text: string;
 }

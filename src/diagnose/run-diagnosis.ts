@@ -121,7 +121,8 @@ export async function diagnoseFailures(
   for (const r of reach) {
     // explain: also the failures the scenario expects (a reproduced bug says why it fails)
     const traced = r.expected !== r.observed || (explain && r.observed !== 'reachable');
-    if (!traced || r.from === r.to) continue;
+    // a node's own probe (node:NAME) has no guest path to trace; its verdict says where it stopped
+    if (!traced || r.from === r.to || r.from.startsWith('node:')) continue;
     const key = `${node(r.from)}>${node(r.to)}/${r.proto}/${r.port ?? ''}/${r.observed}`;
     if (!flows.has(key)) {
       const f = vmFlow(plan, r.from, r.to, r.proto, r.port);

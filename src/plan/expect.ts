@@ -2,8 +2,8 @@
  * What a run should observe, derived from the scenario (the oracle), then overridden or
  * extended by its `expect:` block.
  */
-import type { Scenario } from '../scenario/schema.js';
-import { deriveProbes, judge, probePairs, type OracleInputs, type Probe } from './oracle.js';
+import { NODE_SOURCE, type Scenario } from '../scenario/schema.js';
+import { deriveProbes, judge, judgeFromNode, probePairs, type OracleInputs, type Probe } from './oracle.js';
 import type { AddressSource, EgressExpectation, Expectations, NatPlan, NodePlan, ReachExpectation, ServicePlan } from './types.js';
 import { cidrContains, isIpv4, parseCidr } from '../net/ipv4.js';
 import { snatRules } from '../nova/iptables.js';
@@ -78,13 +78,20 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
   });
   const index = new Map(reach.map((r, i) => [probeKey(r), i]));
   // a node in a check stands for each of its VMs
-  const vmsOf = (name: string): string[] => (name in s.vms ? [name] : o.vms.filter((v) => v.node === name).map((v) => v.name));
+  // `node:NAME` stays one source: the node's own stack
+  const vmsOf = (name: string): string[] => (name in s.vms || NODE_SOURCE.test(name) ? [name] : o.vms.filter((v) => v.node === name).map((v) => v.name));
   const stated = (s.expect?.checks ?? []).flatMap((c) =>
     vmsOf(c.from).flatMap((from) => vmsOf(c.to).filter((to) => to !== from || (c.from === c.to && c.from in s.vms)).map((to) => ({ ...c, from, to }))),
   );
+  const judgeAny = (probe: Probe): ReturnType<typeof judge> => {
+    const node = NODE_SOURCE.exec(probe.from)?.[1];
+    if (node === undefined) return judge(o, probe);
+    const n = topo.nodes.find((x) => x.name === node)!;
+    return judgeFromNode(o, { name: n.name, bridgeIp: n.bridgeIp }, probe);
+  };
   for (const c of stated) {
     const probe: Probe = { from: c.from, to: c.to, proto: c.proto, ...(c.port !== undefined ? { port: c.port } : {}) };
-    const oracle = c.from === c.to ? undefined : judge(o, probe);
+    const oracle = c.from === c.to ? undefined : judgeAny(probe);
     const r: ReachExpectation = {
       ...probe,
       expect: c.expect,

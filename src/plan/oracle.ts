@@ -53,20 +53,30 @@ export interface OracleInputs {
 export function judge(i: OracleInputs, probe: Probe): Judgement {
   const src = i.vms.find((v) => v.name === probe.from)!;
   const dst = i.vms.find((v) => v.name === probe.to)!;
-  const chain = instanceChain(dst);
   for (const v of [src, dst]) {
     if (i.unaddressed?.has(v.name)) return { expect: 'unreachable', reason: `${v.name} has no address (no DHCP server, no injection)` };
   }
+  const verdict = walkInstanceChain(i, { ip: src.ip, groups: src.securityGroups }, dst, probe);
+  return verdict.accepted ? verdict.judgement : { expect: 'unreachable', reason: verdict.why };
+}
+
+/**
+ * The target's instance chain walked for a packet from `src` (an address and the groups
+ * it is a member of), as the kernel walks it: same-net accept, then the security-group
+ * rules, then the fallback that drops.
+ */
+function walkInstanceChain(i: OracleInputs, src: { ip: string; groups: string[] }, dst: VmPlan, probe: Probe): { accepted: true; judgement: Judgement } | { accepted: false; why: string } {
+  const chain = instanceChain(dst);
   // Accepted by the firewall: the guest's own kernel answers, or refuses a port where
   // nothing listens (a TCP reset, an ICMP port unreachable, which its chain lets back
   // as ESTABLISHED/RELATED).
-  const accepted = (why: string): Judgement => {
+  const accepted = (why: string): { accepted: true; judgement: Judgement } => {
     const listens = dst.declaredServices;
     if (probe.proto !== 'icmp' && listens !== null && !listens.some((s) => s.proto === probe.proto && s.port === probe.port)) {
       const has = listens.length ? listens.map((s) => `${s.proto}/${s.port}`).join(', ') : 'none';
-      return { expect: 'refused', reason: `${why}, but nothing listens on ${probe.proto}/${probe.port} in ${dst.name} (its services: ${has})` };
+      return { accepted: true, judgement: { expect: 'refused', reason: `${why}, but nothing listens on ${probe.proto}/${probe.port} in ${dst.name} (its services: ${has})` } };
     }
-    return { expect: 'reachable', reason: why };
+    return { accepted: true, judgement: { expect: 'reachable', reason: why } };
   };
   // the target's node renders its chains from its own nova.conf
   const allow = i.allowSameNet?.[dst.node] ?? i.network.allowSameNetTraffic;
@@ -76,15 +86,38 @@ export function judge(i: OracleInputs, probe: Probe): Judgement {
   for (const g of dst.securityGroups) {
     for (const rule of i.groups[g] ?? []) {
       if (!ruleMatches(rule, probe)) continue;
-      const fromOk =
-        rule.group !== undefined
-          ? src.securityGroups.includes(rule.group)
-          : cidrContains(parseCidr(rule.cidr!) as Cidr, src.ip);
+      const fromOk = rule.group !== undefined ? src.groups.includes(rule.group) : cidrContains(parseCidr(rule.cidr!) as Cidr, src.ip);
       if (fromOk) return accepted(`${chain} accepts: security group ${g} allows ${describe(rule)}`);
     }
   }
   const why = allow ? '' : `allow_same_net_traffic is off${i.allowSameNet?.[dst.node] !== undefined ? ` on ${dst.node}` : ''} and `;
-  return { expect: 'unreachable', reason: `${why}no rule of ${chain} accepts it: ${FALLBACK_CHAIN} drops` };
+  return { accepted: false, why: `${why}no rule of ${chain} accepts it: ${FALLBACK_CHAIN} drops` };
+}
+
+/**
+ * A probe from a node's own stack (`from: node:NAME`): the kernel sources it from the
+ * node's address on the bridge (its pool address; a node nova gave none has no route to
+ * the network at all). Its OUTPUT passes nova-filter-top -> nova-compute-local as every
+ * IptablesManager table did (nova/network/linux_net.py, both processes hook OUTPUT), so
+ * a probe to one of the node's own instances meets that instance's chain before it
+ * leaves: dropped there, the send itself fails (EPERM, "Operation not permitted"), the
+ * report's symptom. To another node's instance it meets the chain on arrival.
+ */
+export function judgeFromNode(i: OracleInputs, node: { name: string; bridgeIp: string | null }, probe: Probe): Judgement {
+  const dst = i.vms.find((v) => v.name === probe.to)!;
+  if (i.unaddressed?.has(dst.name)) return { expect: 'unreachable', reason: `${dst.name} has no address (no DHCP server, no injection)` };
+  if (node.bridgeIp === null) {
+    return { expect: 'unreachable', reason: `${node.name} holds no address in ${i.network.cidr} (nova put one on a node's bridge only where nova-network served the network): no route to ${dst.ip}` };
+  }
+  const verdict = walkInstanceChain(i, { ip: node.bridgeIp, groups: [] }, dst, probe);
+  if (verdict.accepted) return { ...verdict.judgement, reason: `from ${node.name}'s own ${node.bridgeIp}: ${verdict.judgement.reason}` };
+  if (dst.node === node.name) {
+    return {
+      expect: 'unreachable',
+      reason: `refused locally: ${node.name}'s OUTPUT passes nova-filter-top -> nova-compute-local -> ${instanceChain(dst)} before the packet leaves, and ${verdict.why}, so the send fails with "Operation not permitted"`,
+    };
+  }
+  return { expect: 'unreachable', reason: `from ${node.name}'s own ${node.bridgeIp}: ${verdict.why} on ${dst.node}` };
 }
 
 /** Above this many VMs, pairs are sampled: a full N×N matrix is quadratic. */

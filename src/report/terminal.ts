@@ -101,6 +101,16 @@ export function renderVariant(r: VariantResult, scenario: string): string {
   if (r.observations && !big) {
     out.push(renderVmTable(r), '');
     if (r.reach.length > 0) out.push(chalk.bold('  reachability') + chalk.dim(' (rows: from, columns: to; ✓ answered, ✗ dropped, R refused)'), renderMatrix(r), '');
+    const fromNodes = r.reach.filter((x) => x.from.startsWith('node:'));
+    if (fromNodes.length > 0) {
+      out.push(chalk.bold("  from the nodes' own stacks"));
+      for (const x of fromNodes) {
+        const what = `${x.from} -> ${x.to} ${x.proto}${x.port !== undefined ? `/${x.port}` : ''}: ${MARK[x.observed]}`;
+        const how = x.observed === 'reachable' ? '' : ` (${x.confirmedBy?.text ?? x.evidence})`;
+        out.push(`  ${x.observed === x.expected ? ok(what) : bad(`${what} (want ${MARK[x.expected]})`)}${chalk.dim(how)}`);
+      }
+      out.push('');
+    }
     if (r.egress.length > 0 && r.plan.external) out.push(chalk.bold(`  the way out`) + chalk.dim(` (to ${r.plan.external.ip}, external ${r.plan.external.cidr})`), renderEgress(r), '');
     const skipped = r.verdicts.filter((v) => v.skipped);
     if (skipped.length > 0) out.push(chalk.dim(`  skipped: ${skipped.length} ${skipped[0]!.kind} checks (${skipped[0]!.skipped})`), '');

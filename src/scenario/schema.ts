@@ -227,9 +227,15 @@ const faultSchema = z.strictObject({
   ip: ipv4Schema.optional().describe('guest-spoofs-address: the address it sets (default: the last host address of fixed_range)'),
 });
 
+/** `node:compute1`: a check that starts in the node's own stack, not in its VMs */
+export const NODE_SOURCE = /^node:([A-Za-z][A-Za-z0-9_-]{0,14})$/;
+
 const checkSchema = z.strictObject({
-  /** a VM, or a node meaning each of its VMs */
-  from: nameSchema.describe('a VM, or a node meaning each of its VMs'),
+  /** a VM, a node meaning each of its VMs, or node:NAME for the node's own stack */
+  from: z
+    .string()
+    .refine((s) => NAME_PATTERN.test(s) || NODE_SOURCE.test(s), 'must be a VM, a node (each of its VMs), or node:NAME (the node itself)')
+    .describe("a VM, a node meaning each of its VMs, or node:NAME for the node's own stack (its bridge address as source, its OUTPUT through nova-filter-top as in nova)"),
   to: nameSchema,
   proto: z.enum(PROTOCOLS).default('icmp'),
   /** tcp and udp: the port probed (flatlab listens on it in the target VM) */

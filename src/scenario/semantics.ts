@@ -6,7 +6,7 @@ import { cidrContains, isHostAddress, nthAddress, parseCidr, type Cidr } from '.
 import { sanitizeHostname } from '../nova/hostname.js';
 import { behaviour, RELEASE_TAGS } from '../nova/releases.js';
 import { networkCidrText, parseCidrAsNova } from './network.js';
-import { FLAT_DHCP_MANAGER, FLAT_MANAGER, type Scenario } from './schema.js';
+import { FLAT_DHCP_MANAGER, FLAT_MANAGER, NODE_SOURCE, type Scenario } from './schema.js';
 
 export type FieldPath = (string | number)[];
 
@@ -278,7 +278,10 @@ function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): v
     if (!(node in s.nodes)) problems.push({ path: ['expect', 'leased_by', vm], message: `no node "${node}"` });
   }
   (e.checks ?? []).forEach((c, i) => {
-    vmOrNode(c.from, ['expect', 'checks', i, 'from']);
+    const fromNode = NODE_SOURCE.exec(c.from)?.[1];
+    if (fromNode !== undefined) {
+      if (!(fromNode in s.nodes)) problems.push({ path: ['expect', 'checks', i, 'from'], message: `no node "${fromNode}" (nodes: ${Object.keys(s.nodes).join(', ')})` });
+    } else vmOrNode(c.from, ['expect', 'checks', i, 'from']);
     vmOrNode(c.to, ['expect', 'checks', i, 'to']);
     if (c.proto !== 'icmp' && c.port === undefined) {
       problems.push({ path: ['expect', 'checks', i, 'proto'], message: `a ${c.proto} check needs a port` });
