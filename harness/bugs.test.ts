@@ -217,7 +217,7 @@ t.test("libvirt's nwfilter drops what a guest sends from a hand-set address; wit
   const from2 = (x: any): string[] => x.reach.filter((p: any) => p.from === 'vm_2').map((p: any) => p.observed);
   t.same(from2(v.spoofing), ['unreachable', 'unreachable'], 'filtered: nothing vm_2 sends from 10.0.0.254 leaves its tap');
   t.same(from2(v['spoofing-unfiltered']), ['reachable', 'reachable'], 'unfiltered: the foreign address works');
-  t.ok(v.spoofing.reach.filter((p: any) => p.from === 'vm_2').every((p: any) => /libvirt-I-nic|ARP for/.test(p.confirmedBy?.text ?? '')), 'each drop confirmed by the nwfilter rule or the unanswered ARP', { confirmations: v.spoofing.reach.map((p: any) => p.confirmedBy?.text) });
+  t.ok(v.spoofing.reach.filter((p: any) => p.from === 'vm_2').every((p: any) => /libvirt-I-vnet|ARP for/.test(p.confirmedBy?.text ?? '')), 'each drop confirmed by the nwfilter rule or the unanswered ARP', { confirmations: v.spoofing.reach.map((p: any) => p.confirmedBy?.text) });
   t.ok(v.spoofing.diagnoses.some((d: any) => /dropped on compute1 by libvirt's nwfilter on vnet\d+ \(nova-base: the guest sent a source address that is not its own\)/.test(d.text)), 'the diagnosis names the tap filter', { diagnoses: v.spoofing.diagnoses.map((d: any) => d.text) });
   t.equal(v.clean.symptoms[0].code, 'healthy', 'nwfilter on every tap lets every guest with its own address through');
   t.same(await namespacesOf(r.prefixes), []);

@@ -107,7 +107,7 @@ t.test('bad scenarios exit 2 with file:line:col and field, no stack trace', asyn
     ['missing-node', missing, new RegExp(`missing-node\\.yaml:${at(missing, 'compute3')} vms\\.vm_3\\.host: no node "compute3"`)],
     ['bad-cidr', cidr, new RegExp(`bad-cidr\\.yaml:${at(cidr, '10.0.0.0/40')} nova\\.fixed_range: "/40" is not a prefix length`)],
     ['dup-ip', dup, new RegExp(`dup-ip\\.yaml:${at(dup, '10.0.0.9', dup.indexOf('vm_2: {') - dup.indexOf('10.0.0.9') + 'vm_2: {host: compute1, ip: '.length)} vms\\.vm_2\\.ip: 10\\.0\\.0\\.9 is already taken by vms\\.vm_1`)],
-    ['outside', outside, new RegExp(`outside\\.yaml:${at(outside, '10.1.0.9')} vms\\.vm_1\\.ip: 10\\.1\\.0\\.9 is outside fixed_range 10\\.0\\.0\\.0/24`)],
+    ['outside', outside, new RegExp(`outside\\.yaml:${at(outside, '10.1.0.9')} vms\\.vm_1\\.ip: 10\\.1\\.0\\.9 is outside the network 10\\.0\\.0\\.0/24`)],
   ];
   const files: string[] = [];
   for (const [name, text, want] of cases) {

@@ -18,8 +18,8 @@ export interface DhcpTrace extends DhcpDiagnosis {
   evidence: DhcpEvidence;
 }
 
-/** udhcpc's own limits bound the exchange: 3 discovers 1 s apart, then it gives up (-n). */
-const UDHCPC = ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '3', '-T', '1', '-s', '/bin/true', '-i'];
+/** udhcpc's own limits bound the exchange: 2 discovers 1 s apart, then it gives up (-n). */
+const UDHCPC = ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '2', '-T', '1', '-s', '/bin/true', '-i'];
 
 export async function diagnoseLease(backend: Backend, plan: Plan, vmName: string, dir: string): Promise<DhcpTrace | null> {
   const path = dhcpPath(plan, vmName);
@@ -31,7 +31,7 @@ export async function diagnoseLease(backend: Backend, plan: Plan, vmName: string
   const captures = join(dir, name);
   const before = await readCounters(backend, plan, nodes);
   const { texts, unavailable } = await captureHops(backend, plan, path.hops, dhcpCaptureFilter(vm), name, captures, async () => {
-    // bounded by udhcpc's own retries (-t 3 -T 1 -n); the exec timeout only guards a hang
+    // bounded by udhcpc's own retries (-t 2 -T 1 -n); the exec timeout only guards a hang
     await backend.exec(vm.netns, [...UDHCPC, vm.nic], { timeoutMs: 15000 });
   });
   const [after, facts, state, log] = await Promise.all([

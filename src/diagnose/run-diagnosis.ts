@@ -139,7 +139,8 @@ export async function diagnoseFailures(
   }
   const out: (FlowDiagnosis | DhcpTrace)[] = [];
   // a missing lease first: without an address nothing else can work, and its path is not a ping's
-  for (const vm of observations ? unleasedGuests(plan, observations, explain) : []) {
+  // at most two nodes' worth: each trace is a DHCP exchange of a few seconds
+  for (const vm of observations ? unleasedGuests(plan, observations, explain).slice(0, 2) : []) {
     const d = await diagnoseLease(backend, plan, vm, dir);
     if (d) out.push(d);
   }
