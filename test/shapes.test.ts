@@ -103,3 +103,11 @@ t.test('shape rules are checked with positions', async (t) => {
   t.match(errorsOf(REFERENCE.replace('compute1: {}', 'compute1: {my_ip: 203.0.113.5}'))[0], /nodes\.compute1\.my_ip: my_ip needs an external: network/);
   t.match(errorsOf(REFERENCE.replace('vm_1: {host: compute1}', 'vm_1: {host: external}').replace('compute2: {}', 'compute2: {}\n  external: {}'))[0], /nodes\.external: "external" is reserved/);
 });
+
+t.test('inputs that can never work are refused at their position, before any lab', async (t) => {
+  for (const [cidr, what] of [['127.0.0.0/24', 'loopback'], ['224.0.1.0/24', 'multicast'], ['0.0.0.0/24', '"this network"'], ['169.254.1.0/24', 'link-local'], ['240.0.0.0/24', 'reserved']] as const) {
+    t.match(errorsOf(REFERENCE.replace('10.0.0.0/24', cidr))[0], new RegExp(`^x\\.yaml:5:16 nova\\.fixed_range: ${cidr.replace(/\./g, '\\.').replace('/', '\\/')} overlaps \\S+ \\(${what}`), cidr);
+  }
+  t.match(errorsOf(REFERENCE.replace('compute2: {}', '__proto__: {}'))[0], /^x\.yaml:10:3 "__proto__" cannot be a name or a key here/);
+  t.match(errorsOf(REFERENCE + 'expect: {leases: {constructor: 10.0.0.2}}\n')[0], /^x\.yaml:16:19 "constructor" cannot be a name/);
+});

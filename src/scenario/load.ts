@@ -49,7 +49,17 @@ export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${file}: cannot read scenario (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`);
   }
-  return { ...parseScenarioFile(decodeScenario(bytes, file), file), file, source: bytes.toString('utf8') };
+  const text = decodeScenario(bytes, file);
+  const loaded = parseScenarioFile(text, file);
+  // a scenario file is run: one with no VM in any variant proves nothing ("all 0 checks as expected")
+  const empty = loaded.variants.find((v) => Object.keys(v.scenario.vms).length === 0);
+  if (empty) {
+    const lines = text.split('\n');
+    const at = lines.findIndex((l) => /^vms\s*:/.test(l));
+    const pos = at >= 0 ? `${at + 1}:1` : '1:1';
+    throw new UserError(`${displayPath(file)}:${pos} vms: no VM${empty.name !== DEFAULT_VARIANT ? ` in variant ${empty.name}` : ''}: nothing to check (a lab proves what its guests get)`);
+  }
+  return { ...loaded, file, source: bytes.toString('utf8') };
 }
 
 /** The file as text: UTF-8 without NUL bytes, or one line saying where it is not. */
@@ -99,6 +109,19 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
       }),
     );
   }
+  // keys a JavaScript object would swallow (a node named __proto__ would vanish, not be refused)
+  const prototypeKeys: string[] = [];
+  visit(doc, {
+    Pair(_key, pair) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      if (k === '__proto__' || k === 'constructor' || k === 'prototype') {
+        const pos = lineCounter.linePos((pair.key as YamlNode).range?.[0] ?? 0);
+        prototypeKeys.push(`${shown}:${pos.line}:${pos.col} "${k}" cannot be a name or a key here (a JavaScript object's own property)`);
+      }
+      return undefined;
+    },
+  });
+  if (prototypeKeys.length) throw new UserError(prototypeKeys);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });

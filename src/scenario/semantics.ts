@@ -22,6 +22,19 @@ export interface Problem {
   warning?: boolean;
 }
 
+/** Blocks the kernel never gives a host on an Ethernet segment (loopback, multicast, ...). */
+const SPECIAL_RANGES: [string, string][] = [
+  ['0.0.0.0/8', '"this network"'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', "link-local, nova's metadata address among them"],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved, and the broadcast address'],
+];
+
+function overlaps(a: Cidr, b: Cidr): boolean {
+  return cidrContains(a, b.network) || cidrContains(b, a.network);
+}
+
 /** Names that flatlab uses for its own namespaces within a run. */
 export const RESERVED_NAMES = new Set(['fabric', 'external', 'dhcp', 'public']);
 
@@ -189,6 +202,12 @@ function checkNetwork(s: Scenario, problems: Problem[]): Cidr | undefined {
       if (net.prefixLength > 30) {
         problems.push({ path, message: `${net.text} is too small: a flat network needs at least a /30` });
         net = undefined;
+      } else {
+        const special = SPECIAL_RANGES.find(([r]) => overlaps(parseCidr(r) as Cidr, net!));
+        if (special) {
+          problems.push({ path, message: `${net.text} overlaps ${special[0]} (${special[1]}): no guest can hold such an address on a flat network` });
+          net = undefined;
+        }
       }
     }
   }
