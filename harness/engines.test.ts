@@ -12,10 +12,6 @@ import { join } from 'node:path';
 import { parseScenarioFile } from '../src/scenario/load.js';
 import { CLI, CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, upOwned, verdicts, writeScenario } from './lib.js';
 
-// eight bug scenarios across two engines, several traced hop by hop: more than the
-// default five minutes of a test file on a two-core machine under CI
-t.setTimeout(900_000);
-
 const SCRIPT = join(ROOT, 'scripts', 'second-engine.sh');
 const A = 'unix:///var/run/docker.sock';
 const UNDERLAY = 'flatlab-underlay-a';

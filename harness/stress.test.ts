@@ -16,7 +16,7 @@ t.test('suite --repeat 3 under full CPU load beside a kept lab: nothing flaky, t
   t.equal(foreign.exitCode, 0, 'the unrelated lab is up', { output: foreign.stdout + foreign.stderr });
   const before = await namespacesOf([foreign.prefix!]);
   // both cores busy for as long as the suite runs (stopped by PID whatever happens)
-  const load = execa('stress-ng', ['--cpu', '2', '--timeout', '900s'], { reject: false, stdio: 'ignore' });
+  const load = execa('stress-ng', ['--cpu', '2', '--timeout', '1200s'], { reject: false, stdio: 'ignore' });
   t.teardown(() => {
     load.kill('SIGKILL');
     return load;
