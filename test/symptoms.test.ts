@@ -35,3 +35,14 @@ t.test('no same-node pair probed: nothing said of the same node', async (t) => {
   const s = classifySymptoms(P, obs({}), [probe('vm_1', 'vm_3', 'unreachable')], []);
   t.same(s.map((x) => x.text), ['across nodes: no ARP at all (1 pairs)']);
 });
+
+t.test('guests nothing configures are named, never "healthy"', async (t) => {
+  const { plan } = await import('../src/plan/plan.js');
+  const { parseScenario } = await import('../src/scenario/load.js');
+  const { classifySymptoms } = await import('../src/checks/symptoms.js');
+  const p = plan(parseScenario('name: f\nnova: {network_manager: nova.network.manager.FlatManager, fixed_range: 10.0.0.0/24}\nnodes: {c1: {}}\nvms: {vm_1: {host: c1}}\n'), { runId: 'abc123', runtimeRoot: '/r', dhcpScript: '/x' });
+  const obs = { vms: { vm_1: { vm: 'vm_1', mac: null, addresses: [], defaultGateway: null, dhcp: null, bootLog: null, clientRunning: false } }, leaseEvents: [], serverLeases: null } as never;
+  const s = classifySymptoms(p, obs, [], []);
+  t.same(s.map((x) => x.code), ['no-address']);
+  t.match(s[0]!.text, /no address for vm_1: nothing configures them/);
+});

@@ -6,7 +6,7 @@
 import type { Plan } from '../plan/types.js';
 import type { EgressResult, Observations, ReachResult } from './types.js';
 
-export type SymptomCode = 'healthy' | 'no-lease' | 'foreign-gateway' | 'same-node-blocked' | 'cross-node-arp-no-ping' | 'cross-node-no-arp' | 'no-way-out';
+export type SymptomCode = 'healthy' | 'no-lease' | 'no-address' | 'foreign-gateway' | 'same-node-blocked' | 'cross-node-arp-no-ping' | 'cross-node-no-arp' | 'no-way-out';
 
 export interface Symptom {
   code: SymptomCode;
@@ -24,6 +24,9 @@ export function classifySymptoms(plan: Plan, obs: Observations, reach: ReachResu
     const nodes = [...new Set(unleased.map((v) => v.node))];
     out.push({ code: 'no-lease', text: `no lease for ${unleased.map((v) => v.name).join(', ')} (on ${nodes.join(', ')})` });
   }
+  // guests nothing configures (FlatManager without a DHCP server or injection): bare, as nova left them
+  const bare = plan.vms.filter((v) => !served(v.name) && !addressed(v.name));
+  if (bare.length) out.push({ code: 'no-address', text: `no address for ${bare.map((v) => v.name).join(', ')}: nothing configures them (no DHCP server, no injection)` });
   const foreign = plan.vms.filter((v) => addressed(v.name) && v.gateway !== null && obs.vms[v.name]?.defaultGateway !== v.gateway);
   if (foreign.length) {
     out.push({

@@ -228,6 +228,8 @@ export function behaviour<K extends MatrixKey>(key: K, release: Release): (typeo
 export function describeRelease(release: Release): string[] {
   return (Object.keys(MATRIX) as MatrixKey[]).map((k) => {
     const v = MATRIX[k].values[release];
-    return `${MATRIX[k].behaviour}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)} (${MATRIX[k].source} at ${RELEASE_TAGS[release]})`;
+    // a value in words: `env CONFIG_FILE, domain always-quoted, ...`, a list as its items
+    const text = Array.isArray(v) ? (v.length ? v.join(', ') : 'none') : typeof v === 'object' ? Object.entries(v).map(([a, b]) => `${a} ${String(b)}`).join(', ') : String(v);
+    return `${MATRIX[k].behaviour}: ${text} (${MATRIX[k].source} at ${RELEASE_TAGS[release]})`;
   });
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { renderPlan } from '../../report/plan-text.js';
 import { RELEASES } from '../../nova/releases.js';
-import { planVariant, selectVariants } from '../../run/run-scenario.js';
+import { planVariant, runIdsFor, selectVariants } from '../../run/run-scenario.js';
 import { resolveScenario } from '../../scenario/resolve.js';
 import { addEngineFlags, backendOptionsOf, releaseFlag, loadWarned, type EngineFlags } from './shared.js';
 import { checkPlacement } from '../../scenario/load.js';
@@ -21,7 +21,10 @@ export function registerPlan(program: Command): void {
       const loaded = await loadWarned(resolveScenario(arg));
       checkPlacement(loaded, engines ?? []);
       const release = flags.release ? releaseFlag(flags.release) : undefined;
-      const plans = selectVariants(loaded, flags.variant).map((v) => planVariant(v, '000000', false, release, engines));
+      const variants = selectVariants(loaded, flags.variant);
+      // the ids a run would use: FLATLAB_RUN_ID's when it is set (a script's known prefixes), else fl-000000 on
+      const ids = runIdsFor(variants.length, process.env.FLATLAB_RUN_ID || '000000');
+      const plans = variants.map((v, i) => planVariant(v, ids[i]!, false, release, engines));
       process.stdout.write(flags.json ? JSON.stringify(plans.length === 1 ? plans[0] : plans, null, 2) + '\n' : plans.map(renderPlan).join('\n'));
     });
 }
