@@ -4,7 +4,7 @@
  * diagnosis names its own fault.
  */
 import t from 'tap';
-import { CROSS_NODE_CAUSES as CAUSES, flatlab, namespacesOf, readResult, runOwned, skipUnlessRoot, tempDir, upOwned } from './lib.js';
+import { CROSS_NODE_CAUSES as CAUSES, flatlab, namespacesOf, readResult, runExpected, runOwned, skipUnlessRoot, tempDir, upOwned } from './lib.js';
 
 
 t.test('the cross-node report: which fault gives exactly that symptom', { skip: skipUnlessRoot }, async (t) => {
@@ -108,10 +108,7 @@ t.test('public_interface = flat_interface: built with a warning; the SYN leaves 
 });
 
 t.test('fixed_range apart from the network (Folsom): the SNAT built from the option matches no guest; the default 10.0.0.0/8 works for a network inside it', { skip: skipUnlessRoot }, async (t) => {
-  const r = await runOwned(['bugs/fixed-range-not-network', '--results', await tempDir(t)]);
-  t.equal(r.exitCode, 0, 'every variant as the oracle derives it', { output: r.stdout + r.stderr });
-  const res = await readResult(r.stdout);
-  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  const { prefixes, by } = await runExpected(t, 'bugs/fixed-range-not-network');
   for (const name of ['option-apart', 'no-option-outside']) {
     const v = by[name];
     for (const e of v.egress) {
@@ -130,14 +127,11 @@ t.test('fixed_range apart from the network (Folsom): the SNAT built from the opt
     for (const e of v.egress) t.equal(e.observedSource, e.expectedSource, `${name}: ${e.vm} reaches the external host as ${e.expectedSource}`);
     t.ok(v.egress.every((e: any) => e.expectedSource !== null));
   }
-  t.same(await namespacesOf(r.prefixes), []);
+  t.same(await namespacesOf(prefixes), []);
 });
 
 t.test('single host on one NIC: the answer to a compute node\'s guest is dropped in the network host\'s bridge, and the diagnosis says where and why', { skip: skipUnlessRoot }, async (t) => {
-  const r = await runOwned(['bugs/one-nic-network-host', '--results', await tempDir(t)]);
-  t.equal(r.exitCode, 0, 'oracle and lab agree in every variant', { output: r.stdout + r.stderr });
-  const res = await readResult(r.stdout);
-  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  const { prefixes, by } = await runExpected(t, 'bugs/one-nic-network-host');
   const e = by['one-nic'].egress.find((x: any) => x.vm === 'vm_2');
   t.equal(e.observedSource, null, "the compute node's guest gets no answer");
   t.equal(e.capturedSource, '203.0.113.2', 'its SYN did get out, SNATed by the network host');
@@ -148,14 +142,11 @@ t.test('single host on one NIC: the answer to a compute node\'s guest is dropped
     { diagnoses: by['one-nic'].diagnoses.map((d: any) => d.text) },
   );
   for (const v of ['bridge-nf-off', 'two-nics']) t.ok(by[v].egress.every((x: any) => x.observedSource === '203.0.113.2'), `${v}: every guest gets out`);
-  t.same(await namespacesOf(r.prefixes), []);
+  t.same(await namespacesOf(prefixes), []);
 });
 
 t.test("single host: a missing lease is traced to the network host's dnsmasq and named by its hop, never a dnsmasq of the compute node", { skip: skipUnlessRoot }, async (t) => {
-  const r = await runOwned(['bugs/single-host-dhcp', '--results', await tempDir(t)]);
-  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout + r.stderr });
-  const res = await readResult(r.stdout);
-  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  const { prefixes, by } = await runExpected(t, 'bugs/single-host-dhcp');
   const texts = (v: string): string[] => by[v].diagnoses.map((d: any) => d.text);
   const lease = (v: string, vm: string): any => by[v].diagnoses.find((d: any) => d.flow.startsWith(`${vm} DHCP`));
   const nic = lease('nic-filter', 'vm_2');
@@ -167,14 +158,11 @@ t.test("single host: a missing lease is traced to the network host's dnsmasq and
   t.ok(texts('nic-filter').every((x) => !/compute01's br100 holds no address|compute01's dnsmasq/.test(x)), 'no dnsmasq on compute01 is blamed');
   t.match(lease('dnsmasq-down', 'vm_2').cause, /controller's dnsmasq is not running/);
   for (const v of ['bridge-nf-off', 'clean']) t.same(by[v].diagnoses, [], `${v}: nothing to trace`);
-  t.same(await namespacesOf(r.prefixes), []);
+  t.same(await namespacesOf(prefixes), []);
 });
 
 t.test("a node's own ping to its instance: refused locally with the default group, answered once ICMP is open", { skip: skipUnlessRoot }, async (t) => {
-  const r = await runOwned(['bugs/ping-from-node', '--results', await tempDir(t)]);
-  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout + r.stderr });
-  const res = await readResult(r.stdout);
-  const by = Object.fromEntries(res.variants.map((v: any) => [v.variant, v]));
+  const { prefixes, by } = await runExpected(t, 'bugs/ping-from-node');
   const local = by['default-group'].reach.find((x: any) => x.from === 'node:compute1' && x.to === 'vm_1');
   t.equal(local.observed, 'unreachable');
   t.match(local.evidence, /Operation not permitted/, 'the send itself was refused');
@@ -182,7 +170,7 @@ t.test("a node's own ping to its instance: refused locally with the default grou
   const remote = by['default-group'].reach.find((x: any) => x.from === 'node:compute2' && x.to === 'vm_1');
   t.match(remote.confirmedBy.text, /nova-compute-sg-fallback on compute1/, "from the other node: dropped on arrival, by vm_1's chain");
   t.ok(by['icmp-opened'].reach.filter((x: any) => x.from.startsWith('node:')).every((x: any) => x.observed === 'reachable'), 'ICMP opened: both nodes are answered');
-  t.same(await namespacesOf(r.prefixes), []);
+  t.same(await namespacesOf(prefixes), []);
 });
 
 t.test("bridge-nf-call-iptables off on one node: isolation does nothing there, and the diagnosis says why", { skip: skipUnlessRoot }, async (t) => {

@@ -236,3 +236,14 @@ export async function cliCopy(t: Owner): Promise<{ root: string; cli: string }> 
   await symlink(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   return { root, cli: join(root, 'bin', 'flatlab.js') };
 }
+
+/**
+ * Runs a scenario (as its test's own run) that must come out as expected, and gives its
+ * variants by name; the caller asserts on them and on its prefixes.
+ */
+export async function runExpected(t: Owner & { equal: (found: any, wanted: any, msg: string, extra: object) => unknown }, scenario: string): Promise<{ prefixes: string[]; by: Record<string, any> }> {
+  const r = await runOwned([scenario, '--results', await tempDir(t)]);
+  t.equal(r.exitCode, 0, `${scenario}: every variant as expected`, { output: r.stdout + r.stderr });
+  const res = await readResult(r.stdout);
+  return { prefixes: r.prefixes, by: Object.fromEntries(res.variants.map((v: any) => [v.variant, v])) };
+}
