@@ -30,7 +30,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
 
   program.hook('preAction', (_program, action) => {
     if (NEEDS_ROOT.has(action.name()) && process.getuid?.() !== 0) {
-      throw new EnvironmentError(`flatlab ${action.name()} needs root (network namespaces, iptables, other users' processes)`, `run it as root: sudo -E flatlab ${action.name()} ...`);
+      throw new EnvironmentError(`flatlab ${action.name()} needs root (network namespaces, iptables, other users' processes)`, `run it as root: sudo -E npx flatlab ${action.name()} ... (from the checkout)`);
     }
   });
   registerRun(program, setExit);
