@@ -130,10 +130,11 @@ export async function findKeptLab(prefix?: string, force = false, opts: { others
   const kept = all.filter((r) => r.status === 'kept');
   const mine = kept.filter((r) => isMine(r.state, caller));
   const others = kept.filter((r) => !isMine(r.state, caller));
-  const theirs = others.length ? `; labs of other users or checkouts, never picked without --run: ${others.map((r) => describeOwner(r)).join('; ')}` : '';
+  // one line per lab of someone else: a listing, not one long line cut at the terminal's width
+  const theirs = others.length ? ['labs of other users or checkouts, never picked without --run:', ...others.map((r) => `  ${describeOwner(r)}`)] : [];
   if (mine.length === 1) return mine[0]!;
-  if (mine.length > 1) throw new UserError(`${mine.length} kept labs of yours (${mine.map((r) => r.prefix).join(', ')}): say which with --run PREFIX${theirs}`);
-  throw new UserError(`no kept lab of yours (user ${caller.user}, checkout ${caller.checkout}): start one with flatlab up SCENARIO${theirs}`);
+  if (mine.length > 1) throw new UserError([`${mine.length} kept labs of yours (${mine.map((r) => r.prefix).join(', ')}): say which with --run PREFIX`, ...theirs]);
+  throw new UserError([`no kept lab of yours (user ${caller.user}, checkout ${caller.checkout}): start one with flatlab up SCENARIO`, ...theirs]);
 }
 
 /** A kept lab as the checks need it: plan, backend and each guest's resident client. */
