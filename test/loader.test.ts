@@ -100,3 +100,7 @@ t.test('aliases: a missing anchor and a billion laughs are refused with a positi
   const laughs = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
   t.match(errorsOf(laughs)[0], /^scenarios\/x\.yaml:\d+:\d+ /);
 });
+
+t.test('a second YAML document is named in the file\'s words, not the library\'s', async (t) => {
+  t.same(errorsOf('name: a\n---\nname: b\n'), ['scenarios/x.yaml:2:1 a second YAML document starts here: a scenario file holds one (put variants under variants:)']);
+});

@@ -105,7 +105,9 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
     throw new UserError(
       doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
-        return `${shown}:${pos.line}:${pos.col} ${e.message.split('\n')[0]}`;
+        // the library's words name its own API; a scenario's reader needs the file's
+        const message = e.code === 'MULTIPLE_DOCS' ? 'a second YAML document starts here: a scenario file holds one (put variants under variants:)' : e.message.split('\n')[0];
+        return `${shown}:${pos.line}:${pos.col} ${message}`;
       }),
     );
   }

@@ -15,6 +15,11 @@ export function resolveScenario(arg: string): string {
   for (const c of candidates) {
     if (existsSync(c) && statSync(c).isFile()) return c.startsWith('/') ? c : resolve(c);
   }
+  // there, but not a file: say what it is rather than "no such file"
+  if (existsSync(arg)) {
+    const st = statSync(arg);
+    throw new UserError(`${arg}: ${st.isDirectory() ? 'is a folder, not a scenario file (flatlab suite --dir runs the scenarios in a folder)' : 'is not a regular file (a scenario is a YAML file)'}`);
+  }
   throw new UserError(`${arg}: no such scenario file or name (looked for ${candidates.join(', ')})`);
 }
 
