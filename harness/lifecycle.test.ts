@@ -118,16 +118,32 @@ async function waitForNothingLeft(prefixes: string[], timeoutMs = 8000): Promise
   }
 }
 
+/** A small seeded generator (mulberry32): the same seed, the same delays. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 t.test('runs and ups killed with SIGKILL at random moments leave nothing once reaped and cleaned', { skip: skipUnlessRoot }, async (t) => {
   const dir = await tempDir(t);
   const before = await rootSnapshot();
+  // the kill delays come from a seed, printed, so a failing sequence can be replayed (FLATLAB_KILL_SEED)
+  const seed = Number(process.env.FLATLAB_KILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  t.comment(`kill delays from seed ${seed} (FLATLAB_KILL_SEED=${seed} replays them)`);
+  const random = mulberry32(seed);
   for (let i = 0; i < 50; i++) {
     const id = ownRunId();
     const up = i % 2 === 1;
     const mine = prefixesFor(id, up ? 1 : 2);
     t.teardown(() => flatlab(['down', '--run', mine[0]!, '--force']));
     const child = execa('node', [CLI, up ? 'up' : 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id } });
-    const delay = Math.floor(Math.random() * 1400);
+    const delay = Math.floor(random() * 1400);
     await sleep(delay);
     const states = await execa('sh', ['-c', `cat ${mine.map((p) => `${runtimeRoot()}/runs/${p}.json`).join(' ')} 2>/dev/null`], { reject: false });
     child.kill('SIGKILL');

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { flatlab, ROOT, skipUnlessRoot, tempDir } from './lib.js';
+import { flatlab, skipUnlessRoot, tempDir } from './lib.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -22,8 +22,8 @@ t.test('report.html of flatdhcp-multihost in headless Chromium', { skip: skipUnl
   t.match(dom.stdout, /variant same-net-blocked <span class="ok">as expected<\/span>/);
   t.match(dom.stdout, /<text[^>]*>compute2<\/text>/);
   t.match(dom.stdout, /10\.0\.0\.5 · gw 10\.0\.0\.4/);
-  // the screenshot stays with the test's output: results/report-screenshot.png
-  const shot = join(ROOT, 'results', 'report-screenshot.png');
+  // the screenshot stays with the run's own results (the test's temporary folder), never the checkout
+  const shot = join(dir, 'report-screenshot.png');
   const s = await execa(CHROMIUM!, [...FLAGS, `--user-data-dir=${profile}`, '--window-size=1100,1800', `--screenshot=${shot}`, page], { reject: false, timeout: 60000 });
   t.equal(s.exitCode, 0);
   t.ok((await stat(shot)).size > 20000, `screenshot written: ${shot}`);
