@@ -347,7 +347,10 @@ function leaseRecord(plan: Plan, vm: VmPlan): { target: string; file: string } |
  */
 export async function awaitLeases(lab: RunningLab, progress: Progress, signal: AbortSignal, timeouts: LabTimeouts = DEFAULT_TIMEOUTS): Promise<void> {
   const { plan, backend } = lab;
-  await progress.phase('leases', `addresses of ${plan.vms.length} guests`, async () => {
+  await progress.phase(
+    'leases',
+    `addresses of ${plan.vms.length} guest${plan.vms.length === 1 ? '' : 's'}`,
+    async () => {
     const t0 = performance.now();
     // address: waiting for the guest's address; record: for its lease in the server's record
     const pending = new Map<string, { vm: VmPlan; stage: 'address' | 'record'; deadline: number; failsAllowed: number }>();
@@ -357,6 +360,7 @@ export async function awaitLeases(lab: RunningLab, progress: Progress, signal: A
       pending.set(vm.name, { vm, stage: 'address', deadline: t0 + timeouts.leasesMs, failsAllowed: bare ? 1 : 2 });
     }
     const interval = Math.min(100, Math.max(10, Math.ceil(plan.vms.length / 8)));
+    const addressed = new Set<string>();
     while (pending.size > 0) {
       signal.throwIfAborted();
       const now = performance.now();
@@ -384,6 +388,7 @@ export async function awaitLeases(lab: RunningLab, progress: Progress, signal: A
             }
           }
           if (done) {
+            if (backend.isRunning(client) || p.vm.boot === 'injected') addressed.add(p.vm.name);
             const record = leaseRecord(plan, p.vm);
             if (!record) pending.delete(p.vm.name);
             // dnsmasq records a lease (runs its --dhcp-script) after it acks: wait for that
@@ -397,7 +402,11 @@ export async function awaitLeases(lab: RunningLab, progress: Progress, signal: A
       });
       if (pending.size > 0) await new Promise((r) => setTimeout(r, interval));
     }
-  });
+    // what the phase achieved: the guests that came up addressed, against those that should
+    return { held: addressed.size, want: plan.vms.filter((vm) => plan.expected.leases[vm.name] !== null).length };
+  },
+    ({ held, want }) => ({ ok: held >= want, detail: `${held} hold one${want !== plan.vms.length || held < want ? `, ${want} should` : ''}` }),
+  );
 }
 
 /**

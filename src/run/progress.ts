@@ -5,8 +5,11 @@
 import chalk from 'chalk';
 
 export interface Progress {
-  /** Times `fn` as phase `name`, showing `label` while it runs. */
-  phase<T>(name: string, label: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Times `fn` as phase `name`, showing `label` while it runs. `outcome` says what the
+   * phase achieved when it ran to its end (a ✗ where it did not, with a few words).
+   */
+  phase<T>(name: string, label: string, fn: () => Promise<T>, outcome?: (v: T) => { ok: boolean; detail?: string }): Promise<T>;
   note(message: string): void;
   readonly timings: Record<string, number>;
 }
@@ -27,20 +30,23 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
   const timings: Record<string, number> = {};
   return {
     timings,
-    async phase<T>(name: string, label: string, fn: () => Promise<T>): Promise<T> {
+    async phase<T>(name: string, label: string, fn: () => Promise<T>, outcome?: (v: T) => { ok: boolean; detail?: string }): Promise<T> {
       if (tty && !opts.quiet) stream.write(chalk.dim(`  … ${tag}${label}`));
       const t0 = performance.now();
       let failed = true;
+      let detail = '';
       try {
         const v = await fn();
-        failed = false;
+        const o = outcome?.(v);
+        failed = o ? !o.ok : false;
+        detail = o?.detail ? `: ${o.detail}` : '';
         return v;
       } finally {
         const ms = Math.round(performance.now() - t0);
         timings[name] = (timings[name] ?? 0) + ms;
         if (!opts.quiet) {
           const mark = failed ? chalk.red('✗') : chalk.green('✓');
-          stream.write(`${tty ? '\r\x1b[K' : ''}  ${mark} ${tag}${label} ${chalk.dim(`${ms} ms`)}\n`);
+          stream.write(`${tty ? '\r\x1b[K' : ''}  ${mark} ${tag}${label}${detail} ${chalk.dim(`${ms} ms`)}\n`);
         }
       }
     },
