@@ -67,3 +67,24 @@ t.test('security groups: sources, ports and references', async (t) => {
   t.same(errorsOf(REFERENCE.replace('vm_1: {host: compute1}', 'vm_1: {host: compute1, security_groups: [default]}')), [], 'default always exists');
   t.match(errorsOf(REFERENCE + 'expect:\n  checks:\n    - {from: vm_1, to: vm_2, proto: tcp, expect: reachable}\n')[0], /a tcp check needs a port/);
 });
+
+t.test('every problem of a file at once: the base\'s and each variant\'s', async (t) => {
+  const text = REFERENCE.replace('  multi_host: true\n', '  multi_host: true\n  dhcp_lease_time: abc\n') +
+    'variants:\n  - name: a\n    nova: {allow_same_net_traffic: 7}\n  - name: b\n    nova: {multi_host: maybe}\n';
+  t.same(errorsOf(text), [
+    'v.yaml:5:20 nova.dhcp_lease_time: must be a number',
+    'v.yaml:19:36 nova.allow_same_net_traffic: must be a boolean [variant a]',
+    'v.yaml:21:24 nova.multi_host: must be a boolean [variant b]',
+  ], 'the base\'s error is said once, not again for each variant that inherits it');
+});
+
+t.test('YAML merge keys share a block; x- keys hold its anchor', async (t) => {
+  const text = REFERENCE.replace('name: ref\n', 'name: ref\nx-closed: &closed\n  allow_same_net_traffic: false\n  dhcp_lease_time: 300\n') +
+    'variants:\n  - name: a\n    nova: {<<: *closed}\n  - name: b\n    nova:\n      <<: *closed\n      dhcp_lease_time: 600\n';
+  const r = parseScenarioFile(text, 'v.yaml');
+  t.same(r.variants.map((v) => [v.name, v.scenario.nova.allow_same_net_traffic, v.scenario.nova.dhcp_lease_time]), [
+    ['a', false, 300],
+    ['b', false, 600],
+  ], 'a key written beside the merge wins over the merged one, as YAML 1.1 says');
+  t.match(errorsOf(text.replace('x-closed', 'closed'))[0], /^v\.yaml:2:1 closed: unknown key "closed"/, 'only x- keys are ignored');
+});

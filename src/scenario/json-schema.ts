@@ -31,6 +31,8 @@ function visit(node: Node, path: string): void {
 export function scenarioJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(scenarioFileSchema, { io: 'input', unrepresentable: 'any' }) as Node;
   describe(schema, '');
+  // top-level `x-...` keys are the home of YAML anchors for `<<` merges (the loader drops them)
+  schema.patternProperties = { '^x-': { description: 'ignored: a place for YAML anchors that `<<:` merges reuse' } };
   return {
     ...schema,
     // where the published package serves it; the shipped scenarios point at their copy

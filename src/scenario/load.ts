@@ -8,7 +8,7 @@ import { relative } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { UserError } from '../errors.js';
-import { scenarioFileSchema, scenarioSchema, type Scenario } from './schema.js';
+import { scenarioFileSchema, scenarioSchema, variantSchema, type Scenario } from './schema.js';
 import { checkSemantics, type FieldPath, type Problem } from './semantics.js';
 
 export interface ScenarioVariant {
@@ -100,7 +100,9 @@ type Where = (path: FieldPath, atKey?: boolean) => string;
 export function parseScenarioFile(source: string, file = '<scenario>'): Pick<LoadedScenario, 'scenario' | 'variants' | 'warnings'> {
   const shown = displayPath(file);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // merge: YAML 1.1's `<<: *anchor`, which operators write to share a block between
+  // variants (docker compose, Ansible and GitLab CI read it the same way)
+  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new UserError(
       doc.errors.map((e) => {
@@ -146,51 +148,66 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
     throw new UserError(`${shown}:1:1 a scenario must be a mapping (name:, nova:, nodes:, vms:)`);
   }
   const where = positioner(doc, lineCounter, shown);
-  const parsed = scenarioFileSchema.safeParse(data);
+  // top-level `x-...` keys hold anchors for `<<` and nothing else (compose's convention)
+  const raw = Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith('x-')));
+  // Every problem of the file at once: the base's, then each variant's that the base's do
+  // not already say (a variant inherits the base's mistakes, shown at the base's line).
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const parsed = scenarioFileSchema.safeParse(raw);
+  let base: Scenario | undefined;
+  let baseWarnings: Problem[] = [];
   if (!parsed.success) {
-    throw new UserError(parsed.error.issues.map((i) => formatIssue(i, where)));
+    errors.push(...parsed.error.issues.map((i) => formatIssue(i, where)));
+  } else {
+    const { variants: _v, ...b } = parsed.data;
+    const all = checkSemantics(b);
+    errors.push(...all.filter((p) => !p.warning).map((p) => formatProblem(p, where)));
+    baseWarnings = all.filter((p) => p.warning);
+    warnings.push(...baseWarnings.map((p) => formatProblem(p, where)));
+    if (errors.length === 0) base = b;
   }
-  const { variants: declared, ...base } = parsed.data;
-  const all = checkSemantics(base);
-  const problems = all.filter((p) => !p.warning);
-  const warnings = all.filter((p) => p.warning).map((p) => formatProblem(p, where));
-  if (problems.length > 0) {
-    throw new UserError(problems.map((p) => formatProblem(p, where)));
+  const rawVariants = Array.isArray(raw.variants) ? (raw.variants as unknown[]) : undefined;
+  if (!rawVariants) {
+    if (errors.length > 0 || !base) throw new UserError(errors);
+    return { scenario: base, variants: [{ name: DEFAULT_VARIANT, scenario: base }], warnings };
   }
-  if (!declared) return { scenario: base, variants: [{ name: DEFAULT_VARIANT, scenario: base }], warnings };
 
   // Each variant: the raw base with the variant's raw overrides merged in, validated
   // whole; a problem is shown where the variant set the field, else where the base did.
-  const raw = data as Record<string, unknown>;
-  const rawVariants = raw.variants as Record<string, unknown>[];
-  const errors: string[] = [];
   const variants: ScenarioVariant[] = [];
   const seen = new Set<string>();
-  declared.forEach((v, i) => {
-    const tag = ` [variant ${v.name}]`;
+  const said = new Set(errors);
+  rawVariants.forEach((rv, i) => {
+    const v = variantSchema.safeParse(rv);
+    if (!v.success) return; // its own shape errors are in the file's (above)
+    const tag = ` [variant ${v.data.name}]`;
     const whereIn: Where = (path, atKey = false) => where(variantPath(doc, i, path, atKey), atKey);
-    if (seen.has(v.name)) {
-      errors.push(`${where(['variants', i, 'name'])} variants[${i}].name: "${v.name}" is declared twice`);
+    const add = (line: string): void => {
+      if (!said.has(line)) errors.push(line + tag);
+    };
+    if (seen.has(v.data.name)) {
+      errors.push(`${where(['variants', i, 'name'])} variants[${i}].name: "${v.data.name}" is declared twice`);
       return;
     }
-    seen.add(v.name);
-    const { name: _n, description: _d, ...overrides } = rawVariants[i]!;
+    seen.add(v.data.name);
+    const { name: _n, description: _d, ...overrides } = rv as Record<string, unknown>;
     const mergedRaw = deepMerge(omit(raw, 'variants'), overrides);
     const merged = scenarioSchema.safeParse(mergedRaw);
     if (!merged.success) {
-      errors.push(...merged.error.issues.map((issue) => formatIssue(issue, whereIn) + tag));
+      merged.error.issues.map((issue) => formatIssue(issue, whereIn)).forEach(add);
       return;
     }
     const checked = checkSemantics(merged.data);
     const vp = checked.filter((p) => !p.warning);
     if (vp.length > 0) {
-      errors.push(...vp.map((p) => formatProblem(p, whereIn) + tag));
+      vp.map((p) => formatProblem(p, whereIn)).forEach(add);
       return;
     }
-    for (const w of checked.filter((p) => p.warning).map((p) => formatProblem(p, whereIn))) if (!warnings.includes(w)) warnings.push(w + (all.some((p) => p.warning && formatProblem(p, where) === w) ? '' : tag));
-    variants.push({ name: v.name, ...(v.description ? { description: v.description } : {}), scenario: merged.data });
+    for (const w of checked.filter((p) => p.warning).map((p) => formatProblem(p, whereIn))) if (!warnings.includes(w)) warnings.push(w + (baseWarnings.some((p) => formatProblem(p, where) === w) ? '' : tag));
+    variants.push({ name: v.data.name, ...(v.data.description ? { description: v.data.description } : {}), scenario: merged.data });
   });
-  if (errors.length > 0) throw new UserError(errors);
+  if (errors.length > 0 || !base) throw new UserError(errors);
   return { scenario: base, variants, warnings };
 }
 

@@ -57,10 +57,17 @@ export function checkSemantics(s: Scenario): Problem[] {
   const flatClash = new Set<string>();
   for (const node of Object.keys(s.nodes)) {
     const nova = novaOf(s, node);
-    const path = optionPath(s, node, 'flat_interface');
+    // blame the one the file moved off its default: a bridge named after the NIC, or a NIC named after the bridge
+    const bridgeMoved = nova.flat_network_bridge !== 'br100';
+    const path = optionPath(s, node, bridgeMoved ? 'flat_network_bridge' : 'flat_interface');
     if (nova.flat_network_bridge === nova.flat_interface && !flatClash.has(path.join('.'))) {
       flatClash.add(path.join('.'));
-      problems.push({ path, message: `must differ from flat_network_bridge ("${nova.flat_network_bridge}")` });
+      problems.push({
+        path,
+        message: bridgeMoved
+          ? `"${nova.flat_network_bridge}" is flat_interface too: ensure_bridge would make a bridge of the NIC it should enslave (name the bridge apart, br100 in nova's examples)`
+          : `"${nova.flat_interface}" is flat_network_bridge too: ensure_bridge would enslave the bridge to itself (flat_interface is the node's NIC, eth1 in nova's examples)`,
+      });
     }
     if (/^vnet\d+$/.test(nova.flat_interface) && path[0] === 'nodes') problems.push({ path, message: `"${nova.flat_interface}" is the name flatlab gives VM taps (vnetN)` });
   }
