@@ -44,7 +44,7 @@ t.test('without its expect: block each fault fails and is diagnosed as itself', 
 t.test('an unfiltered dnsmasq hands out a foreign gateway', { skip: skipUnlessRoot }, async (t) => {
   const ok = await flatlab(['run', 'bugs/foreign-gateway', '--results', await tempDir(t)]);
   t.equal(ok.exitCode, 0, 'the symptom is the expected one', { output: ok.stdout });
-  t.match(ok.stdout, /symptom: wrong gateway: vm_3 \(on compute2\) uses 10\.0\.0\.1, not 10\.0\.0\.3/);
+  t.match(ok.stdout, /as expected: wrong gateway: vm_3 \(on compute2\) uses 10\.0\.0\.1, not 10\.0\.0\.3/);
   const bare = await flatlab(['run', 'bugs/foreign-gateway', '--variant', 'unfiltered', '--ignore-expect', '--results', await tempDir(t)]);
   t.equal(bare.exitCode, 1);
   t.match(bare.stdout, /leased by compute1's dnsmasq, whose hosts file lists vm_3 though vm_3 runs on compute2/);
@@ -73,7 +73,7 @@ t.test('diagnosing a healthy flow of a live lab finds nothing', { skip: skipUnle
 t.test('a gateway without ip_forward strands exactly its guests', { skip: skipUnlessRoot }, async (t) => {
   const ok = await flatlab(['run', 'bugs/ip-forward-off', '--results', await tempDir(t)]);
   t.equal(ok.exitCode, 0, 'the symptom is the expected one', { output: ok.stdout + ok.stderr });
-  t.match(ok.stdout, /symptom: no way out for vm_3, vm_4 \(via compute2\)/);
+  t.match(ok.stdout, /as expected: no way out for vm_3, vm_4 \(via compute2\)/);
   const bare = await flatlab(['run', 'bugs/ip-forward-off', '--variant', 'forwarding-off', '--ignore-expect', '--results', await tempDir(t)]);
   t.equal(bare.exitCode, 1);
   t.match(bare.stdout, /vm_3 -> external tcp\/7: ARP for 10\.0\.0\.3 resolved; request seen on vm_3 eth0, compute2 vnet\d+; not on compute2 eth0 \(public\): compute2 does not forward: net\.ipv4\.ip_forward=0/);

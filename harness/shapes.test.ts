@@ -63,7 +63,7 @@ t.test('FlatManager without DHCP or injection: no address, said quickly', { skip
   const v = (await readResult(r.stdout)).variants[0];
   t.ok(v.verdicts.filter((x: any) => x.kind === 'lease').every((x: any) => x.ok && x.observed === 'no address'));
   t.same(v.symptoms.map((x: any) => x.code), ['no-address'], 'the bare guests are named, not called healthy');
-  t.match(r.stdout, /symptom: no address for vm_1, vm_2, vm_3: nothing configures them/);
+  t.match(r.stdout, /as expected: no address for vm_1, vm_2, vm_3: nothing configures them/);
 });
 
 t.test('turning ip_forward off on one gateway breaks exactly its VMs\' way out', { skip: skipUnlessRoot }, async (t) => {

@@ -46,3 +46,20 @@ t.test('guests nothing configures are named, never "healthy"', async (t) => {
   t.same(s.map((x) => x.code), ['no-address']);
   t.match(s[0]!.text, /no address for vm_1: nothing configures them/);
 });
+
+t.test('what the scenario expects is said "as expected", apart from the symptom', async (t) => {
+  const { symptomLines } = await import('../src/checks/symptoms.js');
+  const blocked = (from: string, to: string, expected: ReachResult['expected']): ReachResult => ({ ...probe(from, to, 'unreachable'), expected });
+  // an isolation variant: every drop was asked for
+  const iso = classifySymptoms(P, obs({ vm_1: [ip('vm_3')] }), [blocked('vm_1', 'vm_2', 'unreachable'), blocked('vm_1', 'vm_3', 'unreachable')], []);
+  t.same(iso.map((x) => x.expected), [true, true]);
+  t.same(symptomLines(iso), [{ label: 'as expected', text: 'same node: 1 of 1 pairs get no answer; across nodes: ARP resolves but no ping (1 pairs)' }]);
+  // one drop asked for, one not: the unasked one is the symptom
+  const mixed = classifySymptoms(P, obs({ vm_1: [ip('vm_3')] }), [blocked('vm_1', 'vm_2', 'unreachable'), blocked('vm_1', 'vm_3', 'reachable')], []);
+  t.same(symptomLines(mixed).map((l) => l.label), ['symptom', 'as expected']);
+  t.match(symptomLines(mixed)[0]!.text, /^across nodes/);
+  // healthy is a symptom line (it can be the surprise of a bug scenario)
+  t.same(symptomLines(classifySymptoms(P, obs({}), [probe('vm_1', 'vm_2', 'reachable')], [])), [{ label: 'symptom', text: 'healthy: every lease, every pair, every way out' }]);
+  // a result written before the field existed reads as it did
+  t.same(symptomLines([{ code: 'no-lease', text: 'x' } as never]), [{ label: 'symptom', text: 'x' }]);
+});

@@ -6,6 +6,7 @@
  */
 import type { RunResult, VariantResult } from '../result.js';
 import { probeName } from './terminal.js';
+import { symptomLines } from '../checks/symptoms.js';
 
 const esc = (s: string | number | null | undefined): string =>
   String(s ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -130,7 +131,7 @@ function variantSection(r: RunResult, v: VariantResult): string {
           .map((f) => `<tr><td>${esc(f.type)}</td><td>${esc(f.node ?? f.vm ?? 'every node')}</td><td>${esc(f.change)}</td><td>${esc(f.models)}</td></tr>`)
           .join('')}</table>`
       : '',
-    v.symptoms.length ? `<h3>symptom</h3><p>${v.symptoms.map((s) => esc(s.text)).join('; ')}</p>` : '',
+    symptomLines(v.symptoms).map((l) => `<h3>${l.label}</h3><p>${esc(l.text)}</p>`).join(''),
     failures.length
       ? `<h3>failed checks</h3><table><tr><th>check</th><th>expected</th><th>observed</th><th>detail</th></tr>${failures.map((f) => `<tr><td>${esc(`${f.kind} ${f.subject}`)}</td><td>${esc(f.expected)}</td><td>${esc(f.observed)}</td><td>${esc(f.detail)}</td></tr>`).join('')}</table>`
       : '',

@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import type { RunResult, VariantResult } from '../result.js';
+import { symptomLines } from '../checks/symptoms.js';
 
 const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
@@ -31,7 +32,7 @@ function suite(r: RunResult, v: VariantResult, id: number): string {
     `  <testsuite name="${esc(name)}" package="flatlab.${esc(r.scenario)}" id="${id}" hostname="${esc(hostname())}" tests="${cases.length}" failures="${failures}" errors="${v.error ? 1 : 0}" skipped="${skipped}" time="${time}" timestamp="${r.startedAt.replace(/\.\d+Z$/, '')}">`,
     `    <properties>\n      <property name="backend" value="${esc(r.backend)}"/>\n      <property name="run" value="${esc(v.prefix)}"/>\n      <property name="release" value="${esc(v.plan?.release ?? 'havana')}"/>${tries(v)}\n    </properties>`,
     ...cases,
-    `    <system-out>${esc(v.symptoms.map((x) => `symptom: ${x.text}`).join('\n'))}</system-out>`,
+    `    <system-out>${esc(symptomLines(v.symptoms).map((x) => `${x.label}: ${x.text}`).join('\n'))}</system-out>`,
     `    <system-err>${esc(v.error ?? '')}</system-err>`,
     '  </testsuite>',
   ].join('\n');

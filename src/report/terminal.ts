@@ -4,6 +4,7 @@ import type { ReachResult } from '../checks/types.js';
 import type { Reachability } from '../plan/types.js';
 import type { RunResult, VariantResult } from '../result.js';
 import { renderTable } from './table.js';
+import { symptomLines } from '../checks/symptoms.js';
 
 const ok = (s: string): string => chalk.green(s);
 /** Beyond this many VMs the per-VM table and the matrix are left to result.json. */
@@ -115,7 +116,9 @@ export function renderVariant(r: VariantResult, scenario: string): string {
     const skipped = r.verdicts.filter((v) => v.skipped);
     if (skipped.length > 0) out.push(chalk.dim(`  skipped: ${skipped.length} ${skipped[0]!.kind} checks (${skipped[0]!.skipped})`), '');
   }
-  if (r.symptoms.length > 0) out.push(`  ${chalk.bold('symptom:')} ${r.symptoms.map((x) => x.text).join('; ')}`, '');
+  const said = symptomLines(r.symptoms);
+  for (const l of said) out.push(`  ${chalk.bold(`${l.label}:`)} ${l.text}`);
+  if (said.length > 0) out.push('');
   const fails = big ? renderFailures({ ...r, verdicts: r.verdicts.filter((v) => !v.ok).slice(0, 20) }) : renderFailures(r);
   if (fails) out.push(fails, '');
   const flaky = r.verdicts.filter((v) => v.ok && v.flaky);
