@@ -70,6 +70,21 @@ t.test('diagnosing a healthy flow of a live lab finds nothing', { skip: skipUnle
   t.same(await namespacesOf([up.prefix!]), []);
 });
 
+t.test('diagnosing a drop the lab expects exits 0 and puts its captures beside the lab\'s results', { skip: skipUnlessRoot }, async (t) => {
+  const results = await tempDir(t);
+  const up = await upOwned(t, ['flatdhcp-multihost', '--variant', 'same-net-blocked', '--results', results]);
+  t.equal(up.exitCode, 0);
+  const d = await flatlab(['diagnose', '--run', up.prefix!, 'vm_1', 'vm_3']);
+  t.equal(d.exitCode, 0, 'the drop the variant was built to show', { output: d.stdout + d.stderr });
+  t.match(d.stdout, /dropped on compute2 by nova-compute-sg-fallback/);
+  t.match(d.stdout, /as the lab expects: vm_1 -> vm_3 icmp unreachable/);
+  const captures = /captures: (\S+)/.exec(d.stdout)?.[1] ?? '';
+  t.ok(captures.startsWith(results) && captures.includes('/same-net-blocked/diagnosis/'), `captures under the lab's results: ${captures}`);
+  const dhcp = await flatlab(['diagnose', '--run', up.prefix!, 'vm_1', 'dhcp', '--json']);
+  t.equal(dhcp.exitCode, 0);
+  t.equal(JSON.parse(dhcp.stdout).asExpected, true, 'DHCP works in the isolation variant, as expected');
+});
+
 t.test('a gateway without ip_forward strands exactly its guests', { skip: skipUnlessRoot }, async (t) => {
   const ok = await flatlab(['run', 'bugs/ip-forward-off', '--results', await tempDir(t)]);
   t.equal(ok.exitCode, 0, 'the symptom is the expected one', { output: ok.stdout + ok.stderr });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Backend, BackendOptions } from '../backend/backend.js';
 import { startTicks } from '../backend/procfs.js';
 import { createBackend } from '../backend/registry.js';
@@ -253,12 +253,14 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   const runs: VariantRun[] = variants.map((variant, i) => {
     const plan = planVariant(variant, ids[i]!, opts.ignoreExpect, opts.release, engines);
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
+    const dir = several || variant.name !== 'default' ? join(resultsDir, variant.name) : resultsDir;
     return {
       variant,
       plan,
       progress,
-      dir: several || variant.name !== 'default' ? join(resultsDir, variant.name) : resultsDir,
+      dir,
       state: {
+        resultsDir: resolve(dir),
         prefix: plan.prefix,
         scenario: plan.scenario,
         variant: variant.name,

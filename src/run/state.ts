@@ -66,6 +66,8 @@ export interface RunState {
   processes: ProcessRecord[];
   /** the plan's target names, to map `flatlab exec NAME` to a namespace */
   targets: Record<string, string>;
+  /** the variant's results folder (absolute): `diagnose` puts its captures beside the run's */
+  resultsDir?: string;
   /** the whole plan, so `flatlab check` can observe a kept lab again */
   plan: Plan;
   /**
