@@ -222,6 +222,18 @@ export async function shippedSuite(): Promise<{ scenarios: string[]; runs: numbe
 }
 
 /**
+ * Runs `node CLI ARGS` as another user (nobody, from /), with the PATH and nothing of
+ * tap's: tap's process-info hook rewrites the environment of every node it sees spawned
+ * (its NODE_OPTIONS loader writes into the clone, which that user may not read or write),
+ * so the child is started through `env -i`, which tap does not touch.
+ */
+export async function asNobody(cli: string, args: string[]): Promise<CliResult> {
+  const path = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
+  const r = await execa('env', ['-i', `PATH=${path}`, 'HOME=/tmp', 'NO_COLOR=1', 'node', cli, ...args], { reject: false, uid: 65534, gid: 65534, cwd: '/' });
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
  * A second installation of this flatlab in a temporary folder every user can enter: its
  * dist/, bin/, assets/, scenarios/ and package.json copied, node_modules linked. It is
  * "another checkout" for ownership (labs are the caller's by user and checkout), and a

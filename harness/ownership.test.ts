@@ -6,9 +6,9 @@
 import t from 'tap';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { CLI, flatlab, namespacesOf, ownRunId, prefixesFor, readResult, ROOT, skipUnlessRoot, sleep, tempDir, upOwned, writeScenario } from './lib.js';
+import { asNobody, CLI, cliCopy, flatlab, namespacesOf, ownRunId, prefixesFor, readResult, ROOT, skipUnlessRoot, sleep, tempDir, upOwned, writeScenario } from './lib.js';
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs = 15000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -160,11 +160,38 @@ t.test('as another user than root, every lab command exits 3 saying what to do',
     ['clean'],
     ['image', 'build'],
   ];
+  // a copy every user can read: the clone's own folder may be closed to others (CI's is not ours to choose)
+  const { cli } = await cliCopy(t);
   for (const c of commands) {
-    const r = await execa('node', [CLI, ...c], { reject: false, uid: 65534, gid: 65534, cwd: '/', env: { NO_COLOR: '1', HOME: '/tmp' } });
-    t.equal(r.exitCode, 3, `flatlab ${c.join(' ')}: exit 3`);
-    t.match(r.stderr, /needs root/);
+    const r = await asNobody(cli, c);
+    t.equal(r.exitCode, 3, `flatlab ${c.join(' ')}: exit 3`, { output: r.stderr });
+    t.match(r.stderr, new RegExp(`flatlab ${c[0]}${c[0] === 'image' ? ' build' : ''} needs root .*: you are uid 65534`));
   }
+  // uid 0 in a user namespace is not the machine's root: refused before anything is made
+  const results = await tempDir(t);
+  const u = await execa('unshare', ['-rn', 'node', CLI, 'run', 'flatdhcp-multihost', '--results', results], { reject: false, env: { NO_COLOR: '1' } });
+  t.equal(u.exitCode, 3, 'unshare -rn: exit 3', { output: u.stdout + u.stderr });
+  t.match(u.stderr, /uid 0 inside a user namespace/);
+  t.same(await readdir(results), [], 'no results folder written');
+});
+
+t.test('report of a folder the caller cannot write says so and writes elsewhere with --out', { skip: skipUnlessRoot }, async (t) => {
+  const results = await tempDir(t);
+  const r = await flatlab(['run', 'flat-external-dhcp', '--variant', 'no-dhcp-server', '--results', results]);
+  const dir = /results: (\S+)/.exec(r.stdout)?.[1];
+  t.ok(dir, 'the run printed its folder');
+  // readable by others, writable by its writer alone
+  for (let d = dir!; d !== dirname(results); d = dirname(d)) await chmod(d, 0o755);
+  const out = await tempDir(t);
+  await chmod(out, 0o777);
+  const { cli } = await cliCopy(t);
+  const denied = await asNobody(cli, ['report', dir!]);
+  t.equal(denied.exitCode, 2, { output: denied.stderr });
+  t.match(denied.stderr, /report: cannot write into .* \(permission denied\): .*--out DIR/);
+  t.notMatch(denied.stderr, /EACCES|    at /, 'no raw error, no stack');
+  const elsewhere = await asNobody(cli, ['report', dir!, '--out', join(out, 'r')]);
+  t.equal(elsewhere.exitCode, 0, { output: elsewhere.stderr });
+  t.match(elsewhere.stdout, /r\/report\.html\n.*r\/junit\.xml/);
 });
 
 t.test('names that nova would turn into the same hostname are refused with both positions', async (t) => {

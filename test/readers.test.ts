@@ -75,3 +75,10 @@ t.test('rules per chain, from restore input and from iptables-save -c alike', as
   t.same([...rulesPerChain(restore)], [['filter/INPUT', 1], ['filter/a', 2], ['nat/POSTROUTING', 1]]);
   t.same(rulesPerChain(saved), rulesPerChain(restore));
 });
+
+t.test('root is uid 0 in the machine\'s own user namespace, not inside unshare -r', { skip: process.getuid?.() !== 0 ? 'needs uid 0 to tell the two apart' : false }, async (t) => {
+  const { notRoot } = await import('../src/root.js');
+  t.equal(notRoot('         0          0 4294967295\n'), null);
+  t.match(notRoot('         0          0          1\n'), /^uid 0 inside a user namespace \(uid_map: 0 0 1\), not the machine's root$/);
+  t.equal(notRoot(null), null, 'a kernel without user namespaces');
+});

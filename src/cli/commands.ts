@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { EnvironmentError } from '../errors.js';
 import { NEEDS_ROOT, type SetExit } from './commands/shared.js';
+import { notRoot } from '../root.js';
 import { registerImport } from './commands/import.js';
 import { registerCollectScript } from './commands/collect-script.js';
 import { registerCompare } from './commands/compare.js';
@@ -29,8 +30,11 @@ import { registerClean } from './commands/clean.js';
 export function registerCommands(program: Command, setExit: SetExit): void {
 
   program.hook('preAction', (_program, action) => {
-    if (NEEDS_ROOT.has(action.name()) && process.getuid?.() !== 0) {
-      throw new EnvironmentError(`flatlab ${action.name()} needs root (network namespaces, iptables, other users' processes)`, `run it as root: sudo -E npx flatlab ${action.name()} ... (from the checkout)`);
+    // `image build`, not `build`: the words the user typed
+    const words = action.parent && action.parent !== program ? `${action.parent.name()} ${action.name()}` : action.name();
+    const why = NEEDS_ROOT.has(words) ? notRoot() : null;
+    if (why) {
+      throw new EnvironmentError(`flatlab ${words} needs root (network namespaces, iptables, other users' processes): ${why}`, `run it as root: sudo -E npx flatlab ${words} ... (from the checkout)`);
     }
   });
   registerRun(program, setExit);

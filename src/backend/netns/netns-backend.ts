@@ -6,6 +6,7 @@
  * `ip netns exec` and one ping/socat per probe where the helper was not built.
  * Nothing is ever created in the machine's root namespace.
  */
+import { notRoot } from '../../root.js';
 import { spawn } from 'node:child_process';
 import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -79,9 +80,8 @@ export class NetnsBackend implements Backend {
   }
 
   async preflight(): Promise<void> {
-    if (process.getuid?.() !== 0) {
-      throw new EnvironmentError('flatlab needs root to create network namespaces', 'run it as root (sudo -E npm run scenario ...)');
-    }
+    const why = notRoot();
+    if (why) throw new EnvironmentError(`flatlab needs root to create network namespaces: ${why}`, 'run it as root (sudo -E npx flatlab run ...)');
     const missing: string[] = [];
     for (const [cmd, pkg] of REQUIRED_TOOLS) if (!onPath(cmd)) missing.push(pkg);
     if (missing.length > 0) {

@@ -1,5 +1,5 @@
 /** `flatlab report`: render a run's reports again from its result.json, or join a suite's shards (--merge) */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import chalk from 'chalk';
 import type { Command } from 'commander';
@@ -71,12 +71,23 @@ export function registerReport(program: Command, setExit: SetExit): void {
     .argument('<dirs...>', "a run's results folder (results/<scenario>/<timestamp>); with --merge, the results roots of a suite's shards")
     .option('--merge', "join the shards of a suite (flatlab suite --shard I/N) into one table and one JUnit file")
     .option('--results <dir>', 'with --merge: where the merged JUnit file goes', DEFAULT_RESULTS_ROOT)
+    .option('--out <dir>', 'where report.html and junit.xml go (default: the run\'s folder, beside result.json)')
     .description("render a run's report.html and junit.xml again from result.json, or join a suite's shards (--merge)")
-    .action(async (dirs: string[], flags: { merge?: boolean; results: string }) => {
+    .action(async (dirs: string[], flags: { merge?: boolean; results: string; out?: string }) => {
       if (flags.merge) return merge(dirs, flags.results, setExit);
       if (dirs.length !== 1) throw new UserError('report: one results folder (or --merge with the shards\' results roots)');
       const dir = dirs[0]!;
-      await writeReports(dir, await readResult(dir));
-      process.stdout.write(`${join(dir, 'report.html')}\n${join(dir, 'junit.xml')}\n`);
+      const result = await readResult(dir);
+      const out = flags.out ?? dir;
+      try {
+        if (flags.out) await mkdir(out, { recursive: true });
+        await writeReports(out, result);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS' && code !== 'ENOENT') throw err;
+        const what = code === 'EROFS' ? 'a read-only file system' : code === 'ENOENT' ? 'no such folder' : 'permission denied';
+        throw new UserError(`report: cannot write into ${out} (${what}): ${flags.out ? 'choose another --out' : 'the run\'s folder belongs to its writer; say --out DIR to write the reports elsewhere'}`);
+      }
+      process.stdout.write(`${join(out, 'report.html')}\n${join(out, 'junit.xml')}\n`);
     });
 }

@@ -125,5 +125,5 @@ export function exitCodeOf(r: RunResult): number {
 }
 
 /** Commands that create, enter or remove labs: they need root, and say so before anything else. */
-export const NEEDS_ROOT = new Set(['run', 'up', 'suite', 'exec', 'check', 'diagnose', 'inspect', 'down', 'clean', 'build']);
+export const NEEDS_ROOT = new Set(['run', 'up', 'suite', 'exec', 'check', 'diagnose', 'inspect', 'down', 'clean', 'image build']);
 
