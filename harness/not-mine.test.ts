@@ -28,4 +28,9 @@ t.test("bare down, check, exec, diagnose from another checkout list the lab and 
   t.ok((await namespacesOf([prefix])).length > 0, "A's lab is still there");
   const check = await flatlab(['check', '--run', prefix]);
   t.equal(check.exitCode, 0, "A's lab answers its own check as expected", { output: check.stdout });
+  // ls --mine: A sees its lab, B does not (and is told others exist)
+  t.match((await flatlab(['ls', '--mine'])).stdout, new RegExp(prefix));
+  const mineB = await fromB(['ls', '--mine']);
+  t.notMatch(mineB.stdout, new RegExp(prefix), "B's ls --mine leaves A's lab out");
+  t.match(mineB.stdout, /no flatlab labs of yours \(user root, checkout .*\); \d+ of others/);
 });

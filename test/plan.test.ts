@@ -204,3 +204,12 @@ t.test("nwfilter: libvirt's nova-base on each tap, as ebtables in the node", asy
   t.equal(spoof.phase, 'after-boot');
   t.match((spoof.actions[0] as { input: string }).input, /addr add 10\.0\.0\.254\/24 dev eth0/, 'default: the last host address');
 });
+
+t.test('plan text shows dnsmasq as a command line a shell reads back into the same words', async (t) => {
+  const { shellWord, commandLine } = await import('../src/report/shell-words.js');
+  t.equal(shellWord('--conf-file='), '--conf-file=');
+  t.equal(shellWord('["/etc/nova/nova-dhcpbridge.conf"]'), `'["/etc/nova/nova-dhcpbridge.conf"]'`);
+  t.equal(shellWord("it's"), `'it'\\''s'`);
+  t.equal(shellWord(''), "''");
+  t.equal(commandLine({ CONFIG_FILE: '["/x"]', NETWORK_ID: '1' }, ['dnsmasq', '--a=b c']), `CONFIG_FILE='["/x"]' NETWORK_ID=1 dnsmasq '--a=b c'`);
+});

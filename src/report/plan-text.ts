@@ -1,4 +1,5 @@
 /** `flatlab plan`: the plan as a person reads it. */
+import { commandLine } from './shell-words.js';
 import chalk from 'chalk';
 import { instanceChain } from '../plan/firewall.js';
 import { describeRelease, RELEASE_TAGS } from '../nova/releases.js';
@@ -33,8 +34,8 @@ export function renderPlan(p: Plan): string {
   );
   for (const node of p.nodes) {
     if (!node.dhcp) continue;
-    const env = Object.entries(node.dhcp.env).filter(([k]) => !k.startsWith('FLATLAB_')).map(([k, v]) => `${k}=${v}`).join(' ');
-    out.push(chalk.bold(`  dnsmasq on ${node.name}`), `    ${env} dnsmasq ${node.dhcp.argv.join(' ')}`, `    ${node.dhcp.hostsFile}:`);
+    const env = Object.fromEntries(Object.entries(node.dhcp.env).filter(([k]) => !k.startsWith('FLATLAB_')));
+    out.push(chalk.bold(`  dnsmasq on ${node.name}`), `    ${commandLine(env, ['dnsmasq', ...node.dhcp.argv])}`, `    ${node.dhcp.hostsFile}:`);
     out.push(...node.dhcp.hostsFileText.trimEnd().split('\n').map((l) => `      ${l}`), '');
   }
   // the first instance's chain as nova-compute wrote it on its node

@@ -1,16 +1,19 @@
 /** `flatlab ls`: list flatlab labs on this machine, whose they are and where they come from */
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { listRuns } from '../../run/runs.js';
+import { isMine, listRuns, thisCaller } from '../../run/runs.js';
 import { renderTable } from '../../report/table.js';
 
 export function registerLs(program: Command): void {
   program
     .command('ls')
     .option('--json', 'the labs as JSON')
+    .option('--mine', 'only labs of this user started from this checkout (what bare lab commands pick from)')
     .description('list flatlab labs on this machine, whose they are and where they come from')
-    .action(async (flags: { json?: boolean }) => {
-      const runs = await listRuns();
+    .action(async (flags: { json?: boolean; mine?: boolean }) => {
+      const caller = thisCaller();
+      const all = await listRuns();
+      const runs = flags.mine ? all.filter((r) => r.state && isMine(r.state, caller)) : all;
       if (flags.json) {
         process.stdout.write(
           JSON.stringify(
@@ -22,7 +25,7 @@ export function registerLs(program: Command): void {
         return;
       }
       if (runs.length === 0) {
-        process.stdout.write('no flatlab labs\n');
+        process.stdout.write(flags.mine ? `no flatlab labs of yours (user ${caller.user}, checkout ${caller.checkout})${all.length ? `; ${all.length} of others (flatlab ls)` : ''}\n` : 'no flatlab labs\n');
         return;
       }
       const rows = runs.map((r) => [
