@@ -99,6 +99,14 @@ t.test('a Docker lab is entered, checked and diagnosed like a netns lab', { skip
   t.equal(addr.exitCode, 0, 'exec enters a VM inside its node container', { output: addr.stderr });
   t.match(addr.stdout, /inet 10\.0\.0\.5\/24/);
   t.equal((await flatlab(['exec', ...run, 'vm_1', '--', 'sh', '-c', 'exit 7'])).exitCode, 7, 'the exit code is passed on');
+  // a missing command is 127 and one that cannot run 126 wherever the target lives, as a shell says (and as on netns)
+  for (const target of ['vm_1', 'compute1', 'fabric']) {
+    const missing = await flatlab(['exec', ...run, target, '--', 'nosuchcommand']);
+    t.equal(missing.exitCode, 127, `${target}: a missing command exits 127`, { output: missing.stderr });
+    t.match(missing.stderr, /flatlab exec: nosuchcommand: command not found/);
+    t.equal((await flatlab(['exec', ...run, target, '--', '/proc/version'])).exitCode, 126, `${target}: a file that cannot run exits 126`);
+  }
+  t.equal((await flatlab(['exec', ...run, 'vm_1', '--', 'echo', 'a b', '$HOME', "it's"])).stdout, "a b $HOME it's", 'argv stays argv');
   const healthy = await flatlab(['diagnose', ...run, '--results', results, 'vm_1', 'vm_3']);
   t.equal(healthy.exitCode, 0, 'diagnose works on a Docker lab', { output: healthy.stdout + healthy.stderr });
   t.match(healthy.stdout, /request and reply seen at every hop: nothing to report/);
