@@ -98,6 +98,12 @@ t.test('a Docker lab is entered, checked and diagnosed like a netns lab', { skip
   const addr = await flatlab(['exec', ...run, 'vm_3', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
   t.equal(addr.exitCode, 0, 'exec enters a VM inside its node container', { output: addr.stderr });
   t.match(addr.stdout, /inet 10\.0\.0\.5\/24/);
+  // the lab's engine is in its state: a caller whose DOCKER_HOST points elsewhere still reaches it
+  const elsewhere = { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } };
+  t.match((await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--variant', 'same-net-allowed', '--results', results, '-q'], elsewhere)).stderr, /nonexistent/, 'a run uses the caller\'s DOCKER_HOST');
+  const inspected = JSON.parse((await flatlab(['inspect', ...run, '--json'], elsewhere)).stdout);
+  t.notMatch(JSON.stringify(inspected.engines), /nonexistent/, 'inspect names the lab\'s engine, not the caller\'s DOCKER_HOST');
+  t.equal((await flatlab(['exec', ...run, 'compute1', '--', 'true'], elsewhere)).exitCode, 0, 'exec reaches the lab\'s engine');
   t.equal((await flatlab(['exec', ...run, 'vm_1', '--', 'sh', '-c', 'exit 7'])).exitCode, 7, 'the exit code is passed on');
   // a missing command is 127 and one that cannot run 126 wherever the target lives, as a shell says (and as on netns)
   for (const target of ['vm_1', 'compute1', 'fabric']) {

@@ -72,6 +72,11 @@ export interface Backend {
   readonly probeConcurrency?: number;
   /** Checks the machine can run this backend; throws EnvironmentError saying what to do. */
   preflight(): Promise<void>;
+  /**
+   * What a later process needs to reach the same places (recorded in the run's state):
+   * the engines as resolved now, never the caller's DOCKER_HOST of later.
+   */
+  reachOptions?(): BackendOptions;
   /** Learns where the plan's targets live, for a lab this object did not build (check, clean). */
   bind?(plan: Plan): void;
   /** Creates namespaces, bridges and links of the plan (plan.wiring). */

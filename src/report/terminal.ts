@@ -82,12 +82,20 @@ export function renderFailures(r: VariantResult): string {
     .join('\n');
 }
 
-export function renderVariant(r: VariantResult, scenario: string): string {
+/** Where the lab ran: the backend, and on several engines which node ran on which. */
+export function whereItRan(r: VariantResult, backend: string): string {
+  const span = r.plan.span;
+  if (!span) return backend;
+  const by = span.engines.map((e) => `${e}: ${r.plan.nodes.filter((n) => span.placement[n.name] === e).map((n) => n.name).join(', ') || 'the fabric'}`);
+  return `${backend} on engines ${by.join('; ')}`;
+}
+
+export function renderVariant(r: VariantResult, scenario: string, backend?: string): string {
   const n = r.plan.network;
   const title = r.variant === 'default' ? scenario : `${scenario} · variant ${r.variant}`;
   const out: string[] = [
     chalk.bold(title) +
-      chalk.dim(`  (${n.cidr} on ${n.bridge}, allow_same_net_traffic=${n.allowSameNetTraffic}, run ${r.prefix})`),
+      chalk.dim(`  (${n.cidr} on ${n.bridge}, allow_same_net_traffic=${n.allowSameNetTraffic}, run ${r.prefix}${backend ? `, ${whereItRan(r, backend)}` : ''})`),
   ];
   if (r.description) out.push(chalk.dim(`  ${r.description}`));
   for (const f of r.plan.faults ?? []) out.push(chalk.yellow(`  fault ${f.type}${f.node ? ` on ${f.node}` : ''}: ${f.change}`) + chalk.dim(` (${f.models})`));
@@ -141,7 +149,7 @@ export function renderVariant(r: VariantResult, scenario: string): string {
 }
 
 export function renderReport(r: RunResult, resultsDir: string): string {
-  const out = ['', ...r.variants.map((v) => renderVariant(v, r.scenario))];
+  const out = ['', ...r.variants.map((v) => renderVariant(v, r.scenario, r.backend))];
   if (r.variants.length > 1) {
     const verdict = r.ok
       ? ok(`all ${r.variants.length} variants as expected (${r.summary.passed} checks)`)

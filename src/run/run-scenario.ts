@@ -266,7 +266,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
         variant: variant.name,
         file: loaded.file,
         backend: backend.name,
-        ...(opts.backendOptions && Object.keys(opts.backendOptions).length ? { backendOptions: opts.backendOptions } : {}),
+        ...((reach) => (reach && Object.keys(reach).length ? { backendOptions: reach } : {}))(backend.reachOptions?.() ?? opts.backendOptions),
         owner,
         kept: false,
         createdAt: startedAt.toISOString(),

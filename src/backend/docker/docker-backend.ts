@@ -84,6 +84,10 @@ export class DockerBackend implements Backend {
     for (const e of this.engines) this.clients.set(e.name, connect(e.url));
   }
 
+  reachOptions(): BackendOptions {
+    return { ...this.options, engines: this.engines };
+  }
+
   private client(engine: string): Docker {
     return this.clients.get(engine) ?? this.clients.get(this.engines[0]!.name)!;
   }
