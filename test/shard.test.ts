@@ -21,3 +21,15 @@ t.test('no overlap, no gap, order-independent, balanced', async (t) => {
   }
   t.throws(() => assignShards([{ key: 'a', weight: 1 }, { key: 'a', weight: 2 }], 2), /given twice/);
 });
+
+t.test('a suite over two backends: each shard gets its share of the costly backend, not all of it', async (t) => {
+  const { runWeight } = await import('../src/backend/registry.js');
+  const units = Array.from({ length: 17 }, (_, i) => ['netns', 'docker'].map((b) => ({ key: `s${String(i).padStart(2, '0')}.yaml@${b}`, weight: (1 + (i % 3)) * runWeight(b) }))).flat();
+  const a = assignShards(units, 2);
+  const docker = [1, 2].map((s) => units.filter((u) => u.key.endsWith('@docker') && a.get(u.key) === s).length);
+  t.ok(docker.every((n) => n >= 7), `Docker runs per shard: ${docker.join(', ')}`);
+  const load = [1, 2].map((s) => units.filter((u) => a.get(u.key) === s).reduce((x, u) => x + u.weight, 0));
+  t.ok(Math.abs(load[0]! - load[1]!) <= 3 * runWeight('docker'), `estimated loads ${load.join(', ')}`);
+  t.ok(runWeight('docker') > runWeight('netns'));
+  t.equal(runWeight('a-plug-in'), 1, 'a backend that does not say weighs as netns');
+});

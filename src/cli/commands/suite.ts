@@ -1,7 +1,7 @@
 /** `flatlab suite`: run every scenario (every variant, on one backend or several), several at once, and print a table */
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { backendNames } from '../../backend/registry.js';
+import { backendNames, runWeight } from '../../backend/registry.js';
 import { UserError } from '../../errors.js';
 import { DEFAULT_RESULTS_ROOT, prepareResultsDir } from '../../run/results.js';
 import { join } from 'node:path';
@@ -45,11 +45,13 @@ export function registerSuite(program: Command, setExit: SetExit): void {
       const loaded = await Promise.all(files.map((f) => loadWarned(f)));
       // each scenario once per backend asked for (or on its own backend)
       const units = loaded.flatMap((l, k) => (backends ?? [l.scenario.backend ?? 'netns']).map((backend) => ({ l, backend, key: `${scenarioKey(files[k]!, flags.dir)}@${backend}` })));
-      const shardOf = shard ? assignShards(units.map((u) => ({ key: u.key, weight: u.l.variants.length * repeat })), shard.count) : null;
+      // balanced by an estimate of each unit's time: its variant runs times its backend's measured cost
+      const shardOf = shard ? assignShards(units.map((u) => ({ key: u.key, weight: u.l.variants.length * repeat * runWeight(u.backend) })), shard.count) : null;
       const mine = shardOf ? units.filter((u) => shardOf.get(u.key) === shard!.index) : units;
       const work = mine.flatMap(({ l, backend, key }) => Array.from({ length: repeat }, (_, i) => ({ l, backend, key, round: i + 1 })));
       if (work.length === 0) process.stderr.write(`  shard ${flags.shard} has nothing to run (${units.length} scenario runs in ${shard!.count} shards)\n`);
-      const several = new Set(work.map((w) => w.backend)).size > 1;
+      // the suite's backends, not this shard's: every shard's table has the same columns
+      const several = new Set(units.map((u) => u.backend)).size > 1;
       const t0 = performance.now();
       let done = 0;
       const outcomes = await mapLimit(work, jobs, async ({ l, backend, round }) => {
