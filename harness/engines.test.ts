@@ -14,7 +14,6 @@ import { CLI, CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill,
 
 const SCRIPT = join(ROOT, 'scripts', 'second-engine.sh');
 const A = 'unix:///var/run/docker.sock';
-const UNDERLAY = 'flatlab-underlay-a';
 
 async function dockerReady(): Promise<string | false> {
   if (skipUnlessRoot) return skipUnlessRoot;
@@ -26,17 +25,25 @@ async function dockerReady(): Promise<string | false> {
 
 const skip = await dockerReady();
 
-/** The second engine's URL: the running one (.ci/run starts it), or one this file starts and stops. */
-async function engineB(): Promise<string> {
+/**
+ * The second engine: the running instance b (.ci/run starts it), or an instance of this
+ * file's own name that it starts and stops (never another job's b).
+ */
+async function engineB(): Promise<{ name: string; url: string }> {
   const running = await execa('bash', [SCRIPT, 'url'], { reject: false });
-  if (running.exitCode === 0) return running.stdout.trim();
-  t.teardown(() => execa('bash', [SCRIPT, 'stop'], { reject: false }));
-  const started = await execa('bash', [SCRIPT, 'start'], { reject: false });
-  if (started.exitCode !== 0) throw new Error(`second-engine.sh start failed: ${started.stderr}`);
-  return started.stdout.trim();
+  if (running.exitCode === 0) return { name: 'b', url: running.stdout.trim() };
+  const name = `t${process.pid.toString(36)}`.slice(0, 8);
+  t.teardown(() => execa('bash', [SCRIPT, 'stop', '--name', name], { reject: false }));
+  const started = await execa('bash', [SCRIPT, 'start', '--name', name], { reject: false });
+  if (started.exitCode !== 0) throw new Error(`second-engine.sh start --name ${name} failed: ${started.stderr}`);
+  return { name, url: started.stdout.trim() };
 }
 
-const B = skip ? '' : await engineB();
+const ENGINE_B = skip ? { name: 'b', url: '' } : await engineB();
+const B = ENGINE_B.url;
+const script = (...args: string[]) => execa('bash', [SCRIPT, ...args, '--name', ENGINE_B.name]);
+const UNDERLAY = skip ? '' : (await script('underlay')).stdout.trim();
+const NS_B = `flatlab-engine-${ENGINE_B.name}`;
 const ENGINES = ['--backend', 'docker', '--engine', `a=${A}`, '--engine', `b=${B}`, '--underlay', UNDERLAY];
 
 const leftOn = async (prefixes: string[]): Promise<string[]> => [...(await containersOn(A, prefixes)), ...(await containersOn(B, prefixes))];
@@ -45,7 +52,7 @@ const leftOn = async (prefixes: string[]): Promise<string[]> => [...(await conta
 async function vxlansLeft(prefixes: string[]): Promise<string[]> {
   const ids = prefixes.map((p) => p.slice(3));
   const out: string[] = [];
-  for (const ns of [UNDERLAY, 'flatlab-engine-b']) {
+  for (const ns of [UNDERLAY, NS_B]) {
     const r = await execa('ip', ['-n', ns, '-o', 'link', 'show', 'type', 'vxlan'], { reject: false });
     out.push(...r.stdout.split('\n').filter((l) => ids.some((id) => l.includes(`vx${id}`))));
   }
@@ -168,8 +175,8 @@ t.test('Ctrl-C and SIGKILL leave nothing on either engine', { skip }, async (t) 
 
 t.test('engine b over tcp:// with TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), reached over the underlay; the image copied to it', { skip }, async (t) => {
   const dir = await tempDir(t);
-  const tlsUrl = (await execa('bash', [SCRIPT, 'tls-url'])).stdout.trim();
-  const certs = '/run/flatlab-engine-b/tls';
+  const tlsUrl = (await script('tls-url')).stdout.trim();
+  const certs = `/run/${NS_B}/tls`;
   // flatlab itself in the underlay's namespace, as on a machine whose network reaches b;
   // everything else it does is the same from there (unix sockets, /run/netns, /proc)
   const inUnderlay = (args: string[], env: Record<string, string>) =>
@@ -213,4 +220,21 @@ t.test('errors say what to do: no underlay, an engine that does not answer, an u
   const netns = await flatlab(['run', 'flatdhcp-multihost', '--engine', `a=${A}`, '--results', dir]);
   t.equal(netns.exitCode, 2);
   t.match(netns.stderr, /use them with --backend docker/);
+});
+
+t.test('second-engine.sh instances are named by their caller: one stop removes its own engine only', { skip }, async (t) => {
+  const name = `s${process.pid.toString(36)}`.slice(0, 8);
+  t.teardown(() => execa('bash', [SCRIPT, 'stop', '--name', name], { reject: false }));
+  const started = await execa('bash', [SCRIPT, 'start', '--name', name], { reject: false });
+  t.equal(started.exitCode, 0, { output: started.stderr });
+  t.equal(started.stdout.trim(), `unix:///run/flatlab-engine-${name}/docker.sock`);
+  t.equal((await execa('bash', [SCRIPT, 'underlay', '--name', name])).stdout.trim(), `flatlab-underlay-${name}-a`);
+  const stopped = await execa('bash', [SCRIPT, 'stop', '--name', name], { reject: false });
+  t.equal(stopped.exitCode, 0, { output: stopped.stderr });
+  t.equal((await execa('bash', [SCRIPT, 'url', '--name', name], { reject: false })).exitCode, 1, 'the named one is gone');
+  const left = (await execa('ip', ['netns', 'list'])).stdout;
+  t.notMatch(left, new RegExp(`flatlab-(engine|underlay)-${name}`), 'its namespaces are gone');
+  t.equal((await execa('docker', ['-H', B, 'version', '--format', '{{.Server.Version}}'], { reject: false })).exitCode, 0, 'the other instance still answers');
+  t.match(left, new RegExp(`${NS_B}\\b`), "the other instance's namespace is still there");
+  t.equal((await execa('bash', [SCRIPT, 'start', '--name', 'NOPE'], { reject: false })).exitCode, 2, 'a bad name is refused');
 });

@@ -18,16 +18,36 @@
 # certificates made here with openssl, in $ROOT/tls): reachable from the underlay only, as
 # an engine on another machine is reached over its network.
 #
-#   scripts/second-engine.sh start     prints the engine's URL once it answers
-#   scripts/second-engine.sh stop      stops it (by its pidfile's PID) and removes all of it
-#   scripts/second-engine.sh url       prints the URL when it runs (exit 1 otherwise)
-#   scripts/second-engine.sh tls-url   prints its TLS URL; DOCKER_CERT_PATH is $ROOT/tls
+#   scripts/second-engine.sh start [--name N]     prints the engine's URL once it answers
+#   scripts/second-engine.sh stop [--name N]      stops it (by its pidfile's PID) and removes all of it
+#   scripts/second-engine.sh url [--name N]       prints the URL when it runs (exit 1 otherwise)
+#   scripts/second-engine.sh tls-url [--name N]   prints its TLS URL; DOCKER_CERT_PATH is $ROOT/tls
+#   scripts/second-engine.sh underlay [--name N]  prints the underlay namespace to give flatlab
+#
+# Instances are named by their caller (--name, a lowercase letter then up to 7 letters or
+# digits; default b): each has its own namespaces, directories, socket and pidfile, and a
+# `stop` removes only its own, so two jobs on one machine do not stop each other's engine.
+# Instance b keeps the historical names (flatlab-engine-b, flatlab-underlay-a); instance N
+# is flatlab-engine-N with flatlab-underlay-N-a. The underlay addresses are the same in
+# every instance: they live in that instance's own pair of namespaces.
 set -euo pipefail
 
-NS_B=flatlab-engine-b
-NS_A=flatlab-underlay-a
-ROOT=/run/flatlab-engine-b
-DATA=/var/lib/flatlab-engine-b
+cmd=${1:-}
+shift || true
+NAME=b
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --name) NAME=${2:-}; shift 2 || { echo "second-engine: --name needs a value" >&2; exit 2; } ;;
+    --name=*) NAME=${1#--name=}; shift ;;
+    *) echo "second-engine: unknown argument \"$1\" (usage: $0 start|stop|url|tls-url|underlay [--name N])" >&2; exit 2 ;;
+  esac
+done
+[[ "$NAME" =~ ^[a-z][a-z0-9]{0,7}$ ]] || { echo "second-engine: --name \"$NAME\": a lowercase letter then up to 7 lowercase letters or digits" >&2; exit 2; }
+
+NS_B=flatlab-engine-$NAME
+if [ "$NAME" = b ]; then NS_A=flatlab-underlay-a; else NS_A=flatlab-underlay-$NAME-a; fi
+ROOT=/run/flatlab-engine-$NAME
+DATA=/var/lib/flatlab-engine-$NAME
 SOCK=$ROOT/docker.sock
 PIDFILE=$ROOT/docker.pid
 URL=unix://$SOCK
@@ -48,8 +68,8 @@ running_pid() {
 # A CA, the engine's certificate (for 10.250.0.2) and a client's, as Docker's TLS guide makes them.
 make_certs() {
   mkdir -p "$TLS"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=flatlab-engine-b-ca -keyout "$TLS/ca-key.pem" -out "$TLS/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj /CN=flatlab-engine-b -keyout "$TLS/server-key.pem" -out "$TLS/server.csr" 2>/dev/null
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=flatlab-engine-$NAME-ca -keyout "$TLS/ca-key.pem" -out "$TLS/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=flatlab-engine-$NAME -keyout "$TLS/server-key.pem" -out "$TLS/server.csr" 2>/dev/null
   printf 'subjectAltName=IP:10.250.0.2\nextendedKeyUsage=serverAuth\n' >"$TLS/server.ext"
   openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial -days 2 -extfile "$TLS/server.ext" -out "$TLS/server-cert.pem" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj /CN=flatlab -keyout "$TLS/key.pem" -out "$TLS/client.csr" 2>/dev/null
@@ -104,16 +124,18 @@ stop() {
     [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   fi
   # whatever its containerd left mounted under its directories
-  grep -oE " ($DATA|$ROOT)[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # (its own directories only: flatlab-engine-b is not flatlab-engine-b2)
+  awk '{print $2}' /proc/mounts | { grep -E "^($DATA|$ROOT)(/|\$)" || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   have_ns "$NS_B" && ip netns del "$NS_B"
   have_ns "$NS_A" && ip netns del "$NS_A"
   rm -rf "$DATA" "$ROOT"
 }
 
-case "${1:-}" in
+case "$cmd" in
   start) start ;;
   stop) stop ;;
   url) running_pid >/dev/null && answers && echo "$URL" ;;
   tls-url) running_pid >/dev/null && answers && echo "$TLS_URL" ;;
-  *) echo "usage: $0 start|stop|url|tls-url" >&2; exit 2 ;;
+  underlay) echo "$NS_A" ;;
+  *) echo "usage: $0 start|stop|url|tls-url|underlay [--name N]" >&2; exit 2 ;;
 esac
