@@ -220,6 +220,21 @@ t.test('errors say what to do: no underlay, an engine that does not answer, an u
   const netns = await flatlab(['run', 'flatdhcp-multihost', '--engine', `a=${A}`, '--results', dir]);
   t.equal(netns.exitCode, 2);
   t.match(netns.stderr, /use them with --backend docker/);
+  // an engine that answers from another machine (a stand-in speaking the Engine API's
+  // ping and info on a socket of this test): refused at preflight, exit 3, nothing built
+  const { createServer } = await import('node:http');
+  const sock = join(dir, 'remote.sock');
+  const remote = createServer((req, res) => {
+    res.setHeader('Content-Type', req.url?.endsWith('/_ping') ? 'text/plain' : 'application/json');
+    res.end(req.url?.endsWith('/_ping') ? 'OK' : req.url?.endsWith('/info') ? JSON.stringify({ Name: 'rack7-node3', KernelVersion: '5.15.0-91-generic' }) : '{}');
+  });
+  await new Promise<void>((resolve) => remote.listen(sock, resolve));
+  t.teardown(() => new Promise<void>((resolve) => remote.close(() => resolve())));
+  const elsewhere = await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `a=${A}`, '--engine', `b=unix://${sock}`, '--underlay', UNDERLAY, '--results', dir, '--variant', 'same-net-allowed']);
+  t.equal(elsewhere.exitCode, 3, 'refused at preflight', { output: elsewhere.stdout + elsewhere.stderr });
+  t.match(elsewhere.stderr, /engine b at unix:\/\/\S+remote\.sock runs its containers on another machine \(its host is "rack7-node3"/);
+  t.notMatch(elsewhere.stdout, /checks failed/, 'not a lab that failed its checks');
+  t.same(await containersOn(A, await prefixesUnder(dir)), [], 'nothing built');
 });
 
 t.test('second-engine.sh instances are named by their caller: one stop removes its own engine only', { skip }, async (t) => {

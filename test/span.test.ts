@@ -147,3 +147,12 @@ t.test('a flow between engines crosses the VXLAN of each share; within a share i
   const text = explainGap({ drops: [], nodes: {} } as unknown as Parameters<typeof explainGap>[0], va!, vb!, 'ARP request');
   t.equal(text, `the ARP request left engine a on vxabc123 (VNI ${0x2bc123}) and never arrived on engine b: lost on the underlay between the engines (no flood entry or learnt address for the other machine, the underlay's route, firewall or MTU), not in anything nova built`);
 });
+
+t.test('an engine whose containers run on another machine is refused at preflight, by its own account of its host', async (t) => {
+  const { elsewhereProblem } = await import('../src/backend/docker/engine.js');
+  const here = { hostname: 'vm', kernel: '6.1.0-18-amd64' };
+  t.equal(elsewhereProblem({ Name: 'vm', KernelVersion: '6.1.0-18-amd64' }, here), null, 'an engine in a namespace of this machine');
+  t.equal(elsewhereProblem({}, here), null, 'an engine that does not say');
+  t.match(elsewhereProblem({ Name: 'rack7-node3', KernelVersion: '5.15.0-91-generic' }, here), /^runs its containers on another machine \(its host is "rack7-node3", this machine is "vm"; its kernel is 5\.15\.0-91-generic, this machine's 6\.1\.0-18-amd64\)$/);
+  t.match(elsewhereProblem({ Name: 'dind', KernelVersion: '6.1.0-18-amd64' }, here), /its host is "dind"/, 'a daemon in a container of its own: its PIDs are not ours either');
+});

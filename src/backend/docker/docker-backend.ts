@@ -40,7 +40,7 @@ import { isSameProcess, portBound, startTicks } from '../procfs.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { Nsd, nsdProbe } from '../netns/nsd.js';
-import { connect, DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, type EngineSpec } from './engine.js';
+import { connect, DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, ensureHere, type EngineSpec } from './engine.js';
 import { copyNodeImage, NODE_IMAGE, nodeImageExists } from './image.js';
 import { joinAcrossEngines } from './span-fabric.js';
 import { SEGMENT_MTU } from '../../plan/span.js';
@@ -99,6 +99,7 @@ export class DockerBackend implements Backend {
   async preflight(): Promise<void> {
     await this.machine.preflight();
     await Promise.all(this.engines.map((e) => ensureEngine(this.clients.get(e.name)!, e.url, this.engines.length > 1 ? e.name : undefined)));
+    await Promise.all(this.engines.map((e) => ensureHere(this.clients.get(e.name)!, e.url, e.name)));
     const [home, ...others] = this.engines;
     if (!(await nodeImageExists(this.client(home!.name)))) {
       throw new EnvironmentError(`the compute-node image ${NODE_IMAGE} is missing${others.length ? ` on engine ${home!.name}` : ''}`, 'build it: flatlab image build');
