@@ -7,6 +7,7 @@
 import type { RunResult, VariantResult } from '../result.js';
 import { probeName } from './terminal.js';
 import { symptomLines } from '../checks/symptoms.js';
+import type { RulePlan } from '../plan/types.js';
 
 const esc = (s: string | number | null | undefined): string =>
   String(s ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -110,6 +111,31 @@ function leases(v: VariantResult): string {
   return `<table><tr><th>VM</th><th>node</th><th>MAC</th><th>address</th><th>gateway</th><th>expected</th><th>result</th></tr>${rows.join('')}</table>`;
 }
 
+/** A rule as an operator reads it in `nova secgroup-list-rules`: protocol, ports, source. */
+export function ruleWords(rule: RulePlan): string {
+  const ports =
+    rule.proto === 'icmp'
+      ? rule.icmpType === undefined ? 'any type' : `type ${rule.icmpType}${rule.icmpCode === undefined ? '' : ` code ${rule.icmpCode}`}`
+      : rule.fromPort === undefined ? 'every port' : rule.fromPort === rule.toPort ? `port ${rule.fromPort}` : `ports ${rule.fromPort}-${rule.toPort}`;
+  const from = rule.group !== undefined ? `members of ${rule.group}` : rule.cidr ?? '0.0.0.0/0';
+  return `${rule.proto} ${ports} from ${from}`;
+}
+
+/** Each VM's groups and each group's rules, beside the matrix they explain. */
+function securityGroups(v: VariantResult): string {
+  const groups = v.plan.securityGroups ?? {};
+  const used = [...new Set(v.plan.vms.flatMap((vm) => vm.securityGroups ?? []))];
+  if (used.length === 0) return '';
+  const members = (g: string): string => v.plan.vms.filter((vm) => (vm.securityGroups ?? []).includes(g)).map((vm) => vm.name).join(', ');
+  const rows = used.map((g) => {
+    const rules = groups[g] ?? [];
+    const text = rules.length ? rules.map((x) => esc(ruleWords(x))).join('<br>') : '<span class="dim">no rules: nothing comes in but what allow_same_net_traffic and the node\'s own rules accept</span>';
+    return `<tr><td>${esc(g)}</td><td>${esc(members(g))}</td><td>${text}</td></tr>`;
+  });
+  const same = v.plan.network.allowSameNetTraffic ? 'allow_same_net_traffic is on: every instance accepts the fixed network too' : 'allow_same_net_traffic is off: only these rules let other instances in';
+  return `<h3>security groups <span class="dim">(${esc(same)})</span></h3><table class="groups"><tr><th>group</th><th>VMs</th><th>rules (ingress)</th></tr>${rows.join('')}</table>`;
+}
+
 function variantSection(r: RunResult, v: VariantResult): string {
   const title = v.variant === 'default' ? r.scenario : `variant ${v.variant}`;
   const failures = v.verdicts.filter((x) => !x.ok);
@@ -124,6 +150,7 @@ function variantSection(r: RunResult, v: VariantResult): string {
     `<h3>reachability <span class="dim">(rows: from, columns: to; ✓ answered, ✗ dropped, R refused; red where not as expected)</span></h3>`,
     matrix(v),
     v.plan.expected.sampling ? `<p class="dim">${esc(v.plan.expected.sampling)}</p>` : '',
+    securityGroups(v),
     `<h3>leases and gateways</h3>`,
     leases(v),
     (v.plan.faults ?? []).length
