@@ -208,3 +208,45 @@ t.test('a run killed while writing its first state leaves only a .tmp, which its
   t.equal(reaper.exitCode, 0, reaper.stderr);
   t.same((await readdir(runs)).filter((f) => f.startsWith(`${prefix}.json`)), [], 'no state file and no .tmp left');
 });
+
+t.test('a down killed mid-teardown leaves a leftover that says so, and clean removes all of it', { skip: skipUnlessRoot }, async (t) => {
+  const { statePath } = await import('../src/run/state.js');
+  const dir = await tempDir(t);
+  const file = await bigScenario(dir);
+  // the teardown's window is short: a few tries, each on a fresh lab, until a kill lands inside it
+  let landed: string | null = null;
+  for (let attempt = 0; attempt < 5 && !landed; attempt++) {
+    const up = await upOwned(t, [file, '--results', dir, '-q']);
+    t.equal(up.exitCode, 0, 'up', { output: up.stdout + up.stderr });
+    const prefix = up.prefix!;
+    const down = execa('node', [CLI, 'down', '--run', prefix], { reject: false, env: { NO_COLOR: '1' } });
+    // the observed state, not a time: kill once the state file says "tearing down"
+    for (;;) {
+      const text = await readFile(statePath(prefix), 'utf8').catch(() => null);
+      if (text === null) break; // finished before the kill: try again
+      if (text.includes('"tearingDown"')) {
+        down.kill('SIGKILL');
+        landed = prefix;
+        break;
+      }
+      await sleep(2); // polling a file written once; a missed window is retried, never misjudged
+    }
+    await down;
+  }
+  if (!landed) {
+    t.comment('every down finished before the kill could land (5 tries): nothing to judge');
+    return;
+  }
+  const ls = await flatlab(['ls', '--json']);
+  t.equal(JSON.parse(ls.stdout).find((r: any) => r.prefix === landed)?.status, 'dead', 'ls: a leftover, not a kept lab');
+  const check = await flatlab(['check', '--run', landed]);
+  t.equal(check.exitCode, 2, { output: check.stderr });
+  t.match(check.stderr, /is not a live lab \(torn down halfway\): flatlab clean --run fl-\w+ removes what is left/);
+  t.notMatch(check.stderr, /ENOENT|\n\s+at /, 'no raw error, no stack');
+  const clean = await flatlab(['clean', '--run', landed]);
+  t.equal(clean.exitCode, 0, { output: clean.stdout + clean.stderr });
+  t.same(await namespacesOf([landed]), [], 'no namespace left');
+  t.equal(await readFile(statePath(landed), 'utf8').catch(() => null), null, 'no state left');
+  const procs = (await execa('pgrep', ['-f', landed], { reject: false })).stdout.trim();
+  t.equal(procs, '', 'no process of the lab left');
+});
