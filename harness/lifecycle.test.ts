@@ -137,10 +137,12 @@ t.test('runs and ups killed with SIGKILL at random moments leave nothing once re
   const seed = Number(process.env.FLATLAB_KILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
   t.comment(`kill delays from seed ${seed} (FLATLAB_KILL_SEED=${seed} replays them)`);
   const random = mulberry32(seed);
+  const ours: string[] = [];
   for (let i = 0; i < 50; i++) {
     const id = ownRunId();
     const up = i % 2 === 1;
     const mine = prefixesFor(id, up ? 1 : 2);
+    ours.push(...mine);
     t.teardown(() => flatlab(['down', '--run', mine[0]!, '--force']));
     const child = execa('node', [CLI, up ? 'up' : 'run', REFERENCE, '--results', dir], { reject: false, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id } });
     const delay = Math.floor(random() * 1400);
@@ -160,10 +162,13 @@ t.test('runs and ups killed with SIGKILL at random moments leave nothing once re
       t.notOk(alive, `process ${m[1]} of the killed run is gone`);
     }
   }
-  const clean = await flatlab(['clean']);
-  t.equal(clean.exitCode, 0);
+  // only this test's own runs: another job's leftovers on this machine are not ours to sweep
+  for (const p of ours) {
+    const clean = await flatlab(['clean', '--run', p]);
+    t.equal(clean.exitCode, 0, `clean --run ${p}`);
+  }
   const files = await readdir(join(runtimeRoot(), 'runs')).catch(() => [] as string[]);
-  t.same(files.filter((f) => /^fl-e[0-9a-f]{5}\.json/.test(f) && f.endsWith('.tmp')), [], 'no .tmp state file left');
+  t.same(files.filter((f) => ours.some((p) => f.startsWith(`${p}.`)) && f.endsWith('.tmp')), [], 'no .tmp state file left');
   t.equal(await rootSnapshot(), before, 'root namespace unchanged');
 });
 
@@ -181,7 +186,13 @@ t.test('clean removes what a dead run left, and only flatlab\'s objects', { skip
   await sleep(100);
   const ls = await flatlab(['ls']);
   t.match(ls.stdout, new RegExp(`${prefix}\\s+leftover\\s+x\\s+netns\\s+2`));
-  const clean = await flatlab(['clean']);
+  // what a bare clean would do, without doing it to other jobs' leftovers; then this one's
+  const dry = await flatlab(['clean', '--dry-run']);
+  t.equal(dry.exitCode, 0);
+  t.match(dry.stdout, new RegExp(`would remove ${prefix} \\(2 namespaces\\)`), 'a bare clean would take the dead run');
+  t.notMatch(dry.stdout, /flatlab-test-bystander/, 'and never a namespace that is not flatlab\'s');
+  t.same((await namespacesOf([prefix])).length, 2, 'a dry run removes nothing');
+  const clean = await flatlab(['clean', '--run', prefix]);
   t.equal(clean.exitCode, 0);
   t.match(clean.stdout, new RegExp(`removed ${prefix} \\(2 namespaces\\)`));
   t.same(await namespacesOf([prefix]), []);

@@ -192,13 +192,13 @@ export async function readStates(): Promise<RunState[]> {
  * What killed runs leave besides labs: `.tmp` state files of writers that are gone, and
  * registry links whose state file is gone. Returns what was removed.
  */
-export async function removeStaleFiles(isAlive: (pid: number) => boolean, prefix?: string): Promise<string[]> {
+export async function removeStaleFiles(isAlive: (pid: number) => boolean, prefix?: string, dryRun = false): Promise<string[]> {
   const removed: string[] = [];
   const mine = (f: string): boolean => prefix === undefined || f.startsWith(`${prefix}.`);
   for (const f of (await readdir(stateDir()).catch(() => [] as string[])).filter(mine)) {
     const m = /\.(\d+)\.tmp$/.exec(f) ?? (/\.json\.tmp$/.test(f) ? [f, '0'] : null);
     if (m && !isAlive(Number(m[1]))) {
-      await rm(join(stateDir(), f), { force: true });
+      if (!dryRun) await rm(join(stateDir(), f), { force: true });
       removed.push(join(stateDir(), f));
     }
   }
@@ -206,7 +206,7 @@ export async function removeStaleFiles(isAlive: (pid: number) => boolean, prefix
     const link = join(registryDir(), f);
     const target = await readlink(link).catch(() => null);
     if (target && !(await stat(target).then(() => true, () => false))) {
-      await rm(link, { force: true });
+      if (!dryRun) await rm(link, { force: true });
       removed.push(link);
     }
   }
