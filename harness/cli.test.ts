@@ -43,7 +43,8 @@ t.test('completion scripts hold every command, and bash parses its own', async (
 
 t.test('--release on plan, checked', async (t) => {
   const folsom = await run(['plan', 'flatdhcp-multihost', '--variant', 'same-net-allowed', '--release', 'folsom'], { NO_COLOR: '1' });
-  t.match(folsom.stdout, /FLAGFILE=\S+ NETWORK_ID=1 dnsmasq --strict-order .*--dhcp-range=set:'private',10\.0\.0\.2,static,120s/);
+  // shown as a command line a shell reads back: the quoted tag in single quotes, escaped
+  t.match(folsom.stdout, /FLAGFILE=\S+ NETWORK_ID=1 dnsmasq --strict-order .*'--dhcp-range=set:'\\''private'\\'',10\.0\.0\.2,static,120s'/);
   t.match(folsom.stdout, /vm_1\s+compute1\s+vnet0/);
   t.match(folsom.stdout, /-A nova-compute-inst-1 -s 10\.0\.0\.1 -p udp --sport 67 --dport 68 -j ACCEPT/, 'the first instance chain');
   const bad = await run(['plan', 'flatdhcp-multihost', '--release', 'icehouse']);
