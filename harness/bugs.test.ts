@@ -225,3 +225,22 @@ t.test("libvirt's nwfilter drops what a guest sends from a hand-set address; wit
   t.equal(v.clean.symptoms[0].code, 'healthy', 'nwfilter on every tap lets every guest with its own address through');
   t.same(await namespacesOf(r.prefixes), []);
 });
+
+t.test("can't ping the floating IP: dropped by the empty default group, answered once ICMP is open; single host and one NIC as nova did them", { skip: skipUnlessRoot }, async (t) => {
+  const { by } = await runExpected(t, 'bugs/floating-ip-no-ping');
+  const fromOutside = (v: any): any[] => v.reach.filter((r: any) => r.from === 'external');
+  const closed = fromOutside(by['default-group'])[0];
+  t.same([closed.toIp, closed.observed], ['203.0.113.101', 'unreachable'], 'the default group: no answer from outside');
+  t.match(closed.confirmedBy?.text, /counted by -A nova-compute-inst-\d+ -j nova-compute-sg-fallback on compute1/, 'the drop is the instance chain\'s, counted');
+  t.same(by['default-group'].symptoms.map((s: any) => [s.code, s.expected]), [['floating-no-answer', true]]);
+  for (const v of ['icmp-open', 'folsom', 'single-host']) {
+    t.ok(fromOutside(by[v]).every((r: any) => r.observed === 'reachable'), `${v}: every floating address answers from outside`);
+  }
+  // leaving, an instance with a floating address is that address (float-snat), one without its node's my_ip
+  t.same(by['icmp-open'].egress.map((e: any) => [e.vm, e.observedSource]), [['vm_1', '203.0.113.101'], ['vm_2', '203.0.113.12']]);
+  t.same(by['single-host'].egress.map((e: any) => e.observedSource), ['203.0.113.101', '203.0.113.102'], 'single host: both held and SNATed by the network host');
+  const [own, across] = fromOutside(by['one-nic-network-host']);
+  t.equal(own.observed, 'reachable', "one NIC: the network host's own guest answers");
+  t.equal(across.observed, 'unreachable');
+  t.equal(across.confirmedBy?.by, 'not-received', "the compute node's guest never got the request: its kernel counted no echo");
+});

@@ -66,6 +66,8 @@ t.test('natVerdict walks the accepts before the SNAT, as the kernel does', async
     metadataPort: 8775,
     metadataForward: 'dnat',
     dmz: ['198.51.100.0/24'],
+    floating: [],
+    floatingForm: 'device-fixed-postrouting',
   };
   t.equal(natVerdict(n, '10.0.0.5', '203.0.113.1', false, 'br100').seen, '203.0.113.2', 'SNATed');
   t.equal(natVerdict(n, '10.0.0.5', '10.1.0.1', false, 'br100').seen, '10.0.0.5', 'inside the range: the accept, no SNAT');

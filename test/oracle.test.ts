@@ -153,5 +153,5 @@ t.test("a node's own probe (node:NAME): its bridge address meets the instance ch
   t.match(judgeFromNode(o, { name: 'compute9', bridgeIp: null }, { from: 'node:compute9', to: 'vm_1', proto: 'icmp' }).reason, /holds no address in 10\.0\.0\.0\/24 .*no route/);
   const { errorsOf } = await import('./helpers.js');
   t.match(errorsOf(text + 'expect: {checks: [{from: "node:compute7", to: vm_1, expect: reachable}]}\n')[0], /expect\.checks\[0\]\.from: no node "compute7"/);
-  t.match(errorsOf(text + 'expect: {checks: [{from: "node:", to: vm_1, expect: reachable}]}\n')[0], /must be a VM, a node \(each of its VMs\), or node:NAME/);
+  t.match(errorsOf(text + 'expect: {checks: [{from: "node:", to: vm_1, expect: reachable}]}\n')[0], /must be a VM, a node \(each of its VMs\), node:NAME \(the node itself\) or external/);
 });

@@ -16,7 +16,7 @@
  */
 import { INSTANCE_CHAIN, instanceChain } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
-import { NODE_SOURCE } from '../scenario/schema.js';
+import { EXTERNAL_SOURCE, NODE_SOURCE } from '../scenario/schema.js';
 import type { DropCount } from './counters.js';
 import type { DropConfirmation, ReachResult } from './types.js';
 
@@ -27,6 +27,11 @@ export interface SilenceEvidence {
   unresolved: Record<string, string[]>;
   /** VMs that hold no address */
   addressless: Set<string>;
+  /**
+   * VMs whose kernel counted no echo request (Icmp InEchos unchanged) while only expected
+   * silences were probed again at them: the requests never arrived
+   */
+  neverArrived?: Set<string>;
 }
 
 /** A probe that expected a drop and heard nothing: the silences this module confirms. */
@@ -40,7 +45,8 @@ const INSTANCE_JUMP = new RegExp(`^-A (${INSTANCE_CHAIN.source.slice(1, -1)}) `)
 function rank(plan: Plan, d: DropCount, srcName: string, dstName: string): number | null {
   // a node's own stack (`node:NAME`) stands where its node is
   const srcNode = NODE_SOURCE.exec(srcName)?.[1];
-  const src = srcNode !== undefined ? { node: srcNode } : plan.vms.find((v) => v.name === srcName)!;
+  // the external host stands on no node: its probe enters at the node holding the floating address
+  const src = srcNode !== undefined ? { node: srcNode } : srcName === EXTERNAL_SOURCE ? { node: '' } : plan.vms.find((v) => v.name === srcName)!;
   const dst = plan.vms.find((v) => v.name === dstName)!;
   const chain = INSTANCE_JUMP.exec(d.rule)?.[1];
   // another instance's chain never sees this packet (nova-compute-local jumps by destination)
@@ -72,6 +78,10 @@ export function confirmSilences(plan: Plan, results: ReachResult[], ev: SilenceE
     // a node's OUTPUT dropped it: the send itself failed, the kernel said so
     if (NODE_SOURCE.test(r.from) && /Operation not permitted/.test(r.evidence)) {
       confirmed.set(i, { by: 'local', text: `refused on ${r.from.slice('node:'.length)} before it left: "Operation not permitted" (its OUTPUT chain dropped it)` });
+      return;
+    }
+    if (r.proto === 'icmp' && ev.neverArrived?.has(r.to)) {
+      confirmed.set(i, { by: 'not-received', text: `${r.to}'s kernel counted no echo request while it was probed again (Icmp InEchos unchanged): stopped before it arrived` });
       return;
     }
     if ((ev.unresolved[r.from] ?? []).includes(ip(r.to))) {

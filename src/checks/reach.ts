@@ -19,7 +19,7 @@ import { confirmSilences, expectedSilence } from './confirm.js';
 import { dropsBetween, readCounters, type DropCount } from './counters.js';
 import { NeighbourBudget, neighbourTableFulls } from './neigh-budget.js';
 import type { ReachAttempt, ReachResult, Verdict } from './types.js';
-import { NODE_SOURCE } from '../scenario/schema.js';
+import { EXTERNAL_SOURCE, NODE_SOURCE } from '../scenario/schema.js';
 
 export interface ReachOptions {
   /** how long a probe expected to be answered waits for its answer, per attempt */
@@ -54,7 +54,12 @@ export interface ReachContext {
 
 export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOptions = DEFAULT_REACH, ctx: ReachContext = { addressless: new Set() }): Promise<ReachRun> {
   // every source a check may name: a VM, or `node:NAME` (the node's own namespace)
-  const vms = new Map<string, Pick<VmPlan, 'netns' | 'ip'>>([...plan.vms.map((v) => [v.name, v] as const), ...plan.nodes.map((n) => [`node:${n.name}`, { netns: n.netns, ip: n.bridgeIp ?? '' }] as const)]);
+  // or `external` (the external host, to floating addresses)
+  const vms = new Map<string, Pick<VmPlan, 'netns' | 'ip'>>([
+    ...plan.vms.map((v) => [v.name, v] as const),
+    ...plan.nodes.map((n) => [`node:${n.name}`, { netns: n.netns, ip: n.bridgeIp ?? '' }] as const),
+    ...(plan.external ? [[EXTERNAL_SOURCE, { netns: plan.external.netns, ip: plan.external.ip }] as const] : []),
+  ]);
   const budget = ctx.budget ?? NeighbourBudget.forMachine();
   const concurrency = opts.concurrency ?? backend.probeConcurrency ?? 16;
   const expectsDrops = plan.expected.reach.some((e) => e.expect === 'unreachable');
@@ -82,15 +87,18 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
 
   // Confirm every silence that was expected to be a drop; probe the unconfirmed again.
   let unexpectedDrops: DropCount[] = [];
+  // targets whose kernel counted no echo request during the last round of probes again
+  let neverArrived = new Set<string>();
   for (let round = 0; ; round++) {
     const after = await readCounters(backend, plan);
     // the guests' neighbour tables (a node's own stack is judged by its kernel's refusal or the counters)
-    const silentSources = [...new Set(results.filter(expectedSilence).map((r) => r.from))].filter((v) => !NODE_SOURCE.test(v));
+    const silentSources = [...new Set(results.filter(expectedSilence).map((r) => r.from))].filter((v) => !NODE_SOURCE.test(v) && v !== EXTERNAL_SOURCE);
     const states = await Promise.all(silentSources.map((v) => backend.readVmState(plan.vms.find((x) => x.name === v)!)));
     const { confirmed, unexplained } = confirmSilences(plan, results, {
       drops: dropsBetween(plan, before, after),
       unresolved: Object.fromEntries(silentSources.map((v, i) => [v, states[i]!.unresolved ?? []])),
       addressless: ctx.addressless,
+      neverArrived,
     });
     if (round === 0) unexpectedDrops = unexplained;
     // earlier rounds' confirmations stand; this round judges only what it probed again
@@ -98,7 +106,15 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
     const open = results.flatMap((r, i) => (expectedSilence(r) && r.confirmedBy == null ? [i] : []));
     if (open.length === 0 || round >= opts.confirmRounds) break;
     before = after;
+    // Only expected silences are probed again now: a target's own count of echo requests
+    // (/proc/net/snmp Icmp InEchos, in its namespace) that does not move while they are
+    // sent proves they never arrived, where no rule counts the drop (a bridge that will
+    // not send a frame back out of its ingress port). A slow answer would move it.
+    const icmpTargets = [...new Set(open.map((i) => plan.expected.reach[i]!).filter((e) => e.proto === 'icmp').map((e) => e.to))].filter((to) => plan.vms.some((v) => v.name === to));
+    const echoesBefore = await inEchos(backend, plan, icmpTargets);
     const again = await mapLimit(open, concurrency, (i) => checkOne(backend, vms, plan.expected.reach[i]!, opts, budget));
+    const echoesAfter = await inEchos(backend, plan, icmpTargets);
+    neverArrived = new Set(icmpTargets.filter((vm) => echoesBefore[vm] !== undefined && echoesBefore[vm] === echoesAfter[vm]));
     open.forEach((i, k) => {
       const r = again[k]!;
       // the fresh attempt decides; an answer now is a failure (a slow answer, not a drop)
@@ -106,6 +122,27 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
     });
   }
   return { results, unexpectedDrops };
+}
+
+/** Each VM's count of echo requests its kernel received (Icmp InEchos); absent when unreadable. */
+async function inEchos(backend: Backend, plan: Plan, vms: string[]): Promise<Record<string, number>> {
+  const read = await Promise.all(
+    vms.map(async (name) => {
+      const r = await backend.exec(plan.vms.find((v) => v.name === name)!.netns, ['cat', '/proc/net/snmp']);
+      return [name, r.exitCode === 0 ? snmpInEchos(r.stdout) : null] as const;
+    }),
+  );
+  return Object.fromEntries(read.filter((x): x is readonly [string, number] => x[1] !== null));
+}
+
+/** Icmp InEchos from /proc/net/snmp (a header line of names, then a line of values). */
+export function snmpInEchos(text: string): number | null {
+  const lines = text.split('\n').filter((l) => l.startsWith('Icmp:'));
+  if (lines.length < 2) return null;
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/);
+  const at = names.indexOf('InEchos');
+  return at > 0 && values[at] !== undefined ? Number(values[at]) : null;
 }
 
 /** A check probed again: the fresh result decides, every attempt of both is kept. */
@@ -126,7 +163,7 @@ async function checkOne(backend: Backend, vms: Map<string, Pick<VmPlan, 'netns' 
   let outcome: ProbeOutcome = { observed: 'unreachable', evidence: '' };
   for (let i = 0; i < (positive ? opts.positiveAttempts : 1); i++) {
     const timeoutMs = positive ? opts.positiveTimeoutMs : opts.negativeTimeoutMs;
-    outcome = await backend.probe(from.netns, to.ip, e.proto, e.port, timeoutMs);
+    outcome = await backend.probe(from.netns, e.toIp ?? to.ip, e.proto, e.port, timeoutMs);
     attempts.push({ observed: outcome.observed, evidence: outcome.evidence, timeoutMs });
     if (outcome.observed === e.expect) break;
   }
@@ -135,6 +172,7 @@ async function checkOne(backend: Backend, vms: Map<string, Pick<VmPlan, 'netns' 
     to: e.to,
     proto: e.proto,
     ...(e.port !== undefined ? { port: e.port } : {}),
+    ...(e.toIp !== undefined ? { toIp: e.toIp } : {}),
     expected: e.expect,
     observed: outcome.observed,
     evidence: outcome.evidence,

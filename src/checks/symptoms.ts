@@ -6,7 +6,7 @@
 import type { Plan } from '../plan/types.js';
 import type { EgressResult, Observations, ReachResult } from './types.js';
 
-export type SymptomCode = 'healthy' | 'no-lease' | 'no-address' | 'foreign-gateway' | 'same-node-blocked' | 'cross-node-arp-no-ping' | 'cross-node-no-arp' | 'no-way-out';
+export type SymptomCode = 'healthy' | 'no-lease' | 'no-address' | 'foreign-gateway' | 'same-node-blocked' | 'cross-node-arp-no-ping' | 'cross-node-no-arp' | 'no-way-out' | 'floating-no-answer';
 
 export interface Symptom {
   code: SymptomCode;
@@ -58,6 +58,9 @@ export function classifySymptoms(plan: Plan, obs: Observations, reach: ReachResu
   if (noArp.length) out.push({ code: 'cross-node-no-arp', text: `across nodes: no ARP at all (${noArp.length} pairs)${fine(true)}`, expected: asExpected(noArp) });
   const lost = egress.filter((e) => e.observedSource === null);
   if (lost.length) out.push({ code: 'no-way-out', text: `no way out for ${lost.map((e) => e.vm).join(', ')} (via ${[...new Set(lost.map((e) => e.via))].join(', ')})`, expected: lost.every((e) => e.expectedSource === null) });
+  // the reports' "can't ping the floating IP": the external host's probes that got no answer
+  const floating = reach.filter((r) => r.from === 'external' && r.proto === 'icmp' && r.observed !== 'reachable');
+  if (floating.length) out.push({ code: 'floating-no-answer', text: `no answer from outside to the floating address of ${floating.map((r) => `${r.to}${r.toIp ? ` (${r.toIp})` : ''}`).join(', ')}`, expected: asExpected(floating) });
   return out.length ? out : [{ code: 'healthy', text: 'healthy: every lease, every pair, every way out', expected: true }];
 }
 

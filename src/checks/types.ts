@@ -97,8 +97,13 @@ export interface ReachAttempt {
 
 /** What showed that a silence was a drop, not a slow answer. */
 export interface DropConfirmation {
-  /** `counter`: a dropping rule counted it; `arp`: the source's ARP went unanswered; `no-address`: an end has no address; `local`: the source's own kernel refused to send it (a node's OUTPUT chain: EPERM) */
-  by: 'counter' | 'arp' | 'no-address' | 'local';
+  /**
+   * `counter`: a dropping rule counted it; `arp`: the source's ARP went unanswered;
+   * `no-address`: an end has no address; `local`: the source's own kernel refused to send
+   * it (a node's OUTPUT chain: EPERM); `not-received`: probed again alone, the target's
+   * kernel counted no echo request (a drop no rule counts: a bridge's ingress port)
+   */
+  by: 'counter' | 'arp' | 'no-address' | 'local' | 'not-received';
   /** in words: the rule and where, or the unanswered neighbour */
   text: string;
 }
@@ -116,6 +121,8 @@ export interface ReachResult {
   evidence: string;
   durationMs: number;
   source: 'derived' | 'scenario';
+  /** the address probed when not the target's fixed address (a floating address, from external) */
+  toIp?: string;
   /** every probe sent, in order (the last one is the verdict's) */
   attempts?: ReachAttempt[];
   /** an observed silence where a drop was expected: what confirmed it, or null (unconfirmed) */

@@ -4,6 +4,7 @@
  * ebtables in the fabric), the source's neighbour entry and the settings that decide the
  * path; then the pure verdict. A few seconds per flow at most.
  */
+import { EXTERNAL_SOURCE } from '../scenario/schema.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
@@ -121,8 +122,10 @@ export async function diagnoseFailures(
   for (const r of reach) {
     // explain: also the failures the scenario expects (a reproduced bug says why it fails)
     const traced = r.expected !== r.observed || (explain && r.observed !== 'reachable');
-    // a node's own probe (node:NAME) has no guest path to trace; its verdict says where it stopped
-    if (!traced || r.from === r.to || r.from.startsWith('node:')) continue;
+    // a node's own probe (node:NAME) and the external host's (to a floating address) have
+    // no guest-to-guest path to trace; their verdicts say where they stopped (the counter of
+    // the rule that dropped them)
+    if (!traced || r.from === r.to || r.from.startsWith('node:') || r.from === EXTERNAL_SOURCE) continue;
     const key = `${node(r.from)}>${node(r.to)}/${r.proto}/${r.port ?? ''}/${r.observed}`;
     if (!flows.has(key)) {
       const f = vmFlow(plan, r.from, r.to, r.proto, r.port);

@@ -50,6 +50,9 @@ const withPrefix = (v: string): string => (/^[\d.]+$/.test(v) ? `${v}/32` : v);
 /** The canonical key of a rule's arguments. */
 export function ruleKey(args: string[]): string {
   const pairs: string[] = [];
+  // nova wrote DNAT and SNAT's option by its prefix (`--to`, floating_forward_rules); iptables-save spells it out
+  const j = args.findIndex((a) => a === '-j' || a === '--jump');
+  const toOption = args[j + 1] === 'DNAT' ? '--to-destination' : args[j + 1] === 'SNAT' ? '--to-source' : '--to';
   for (let k = 0; k < args.length; k++) {
     let neg = '';
     if (args[k] === '!') {
@@ -57,7 +60,7 @@ export function ruleKey(args: string[]): string {
       k++;
     }
     const raw = args[k]!;
-    const opt = LONG[raw] ?? raw;
+    const opt = raw === '--to' ? toOption : (LONG[raw] ?? raw);
     const values: string[] = [];
     while (k + 1 < args.length && !args[k + 1]!.startsWith('-') && args[k + 1] !== '!') values.push(args[++k]!);
     let value = values.join(' ');

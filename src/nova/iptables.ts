@@ -60,6 +60,26 @@ export function snatRules(range: string, toSource: string, outInterface: string 
   return destinations.map((d) => `-A ${NETWORK}-snat -s ${range} -d ${d} -j SNAT --to-source ${toSource}${out}`);
 }
 
+/**
+ * nova-network's nat rules for one floating address (linux_net.floating_forward_rules,
+ * as ensure_floating_forward added them), in the release's form (releases.ts,
+ * floatingForward): the DNAT of the floating address in PREROUTING and OUTPUT, the SNAT of
+ * the instance's own traffic to it in float-snat (Essex without -o; Folsom -o device;
+ * Grizzly also a rule with -d the fixed address, for an instance reaching its own floating
+ * address), and Havana's SNAT of replies to DNATed connections in POSTROUTING. In nova's
+ * order within each chain.
+ */
+export function floatingForwardRules(form: 'no-device' | 'device' | 'device-and-fixed' | 'device-fixed-postrouting', floating: string, fixed: string, device: string): string[] {
+  const snat = `-A ${NETWORK}-float-snat -s ${fixed} -j SNAT --to ${floating}`;
+  const floatSnat = form === 'no-device' ? [snat] : form === 'device' ? [`${snat} -o ${device}`] : [`${snat} -d ${fixed}`, `${snat} -o ${device}`];
+  return [
+    ...floatSnat,
+    `-A ${NETWORK}-PREROUTING -d ${floating} -j DNAT --to ${fixed}`,
+    `-A ${NETWORK}-OUTPUT -d ${floating} -j DNAT --to ${fixed}`,
+    ...(form === 'device-fixed-postrouting' ? [`-A ${NETWORK}-POSTROUTING -s ${fixed} -m conntrack --ctstate DNAT -j SNAT --to-source ${floating}`] : []),
+  ];
+}
+
 /** The first SNAT rule in the release's form, for callers that know only the range, my_ip and public_interface. */
 export function snatRule(cidr: string, myIp: string, publicInterface: string, release: Release = 'havana'): string {
   const form = behaviour('snatRule', release);

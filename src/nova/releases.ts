@@ -204,6 +204,21 @@ export const MATRIX = {
     },
     absent: { essex: 'share_dhcp_address', folsom: 'share_dhcp_address' },
   } satisfies MatrixRow<boolean>,
+  floatingForward: {
+    // what nova-network wrote for an associated floating address on the node that holds it
+    // (ensure_floating_forward; the address itself: bind_floating_ip, `ip addr add F/32 dev
+    // public_interface` in every release; send_arp_for_ha, False by default, not modelled)
+    behaviour: "a floating address's nat rules: DNAT in PREROUTING and OUTPUT, float-snat without -o (Essex), with -o public_interface (Folsom), also -d the fixed address (Grizzly), and a POSTROUTING SNAT of DNATed replies (Havana)",
+    source: 'nova/network/linux_net.py: floating_forward_rules',
+    values: { essex: 'no-device', folsom: 'device', grizzly: 'device-and-fixed', havana: 'device-fixed-postrouting' },
+    quotes: {
+      essex: "'-s %s -j SNAT --to %s' % (fixed_ip, floating_ip))]",
+      folsom: "rule += ' -o %s' % device",
+      grizzly: "rules.append(('float-snat', rule + ' -d %s' % fixed_ip))",
+      havana: "rules.append(('POSTROUTING', '-s %s -m conntrack --ctstate DNAT -j SNAT '",
+    },
+    absent: { grizzly: '--ctstate DNAT -j SNAT' },
+  } satisfies MatrixRow<'no-device' | 'device' | 'device-and-fixed' | 'device-fixed-postrouting'>,
   injectedGateway: {
     behaviour: 'the injected /etc/network/interfaces: a gateway line always (Cheetah) or only when there is one (Jinja2)',
     source: 'nova/virt/interfaces.template',

@@ -90,6 +90,8 @@ export function assignExternal(s: Scenario, ext: Cidr): ExternalAddresses {
   const taken = new Set<number>();
   for (const n of Object.values(s.nodes)) if (n.my_ip) taken.add(ipToInt(n.my_ip));
   if (s.external?.host) taken.add(ipToInt(s.external.host));
+  // floating addresses are the operator's choice: the defaults go around them
+  for (const ip of Object.values(s.floating_ips ?? {})) taken.add(ipToInt(ip));
   const next = allocator(ext, taken);
   const host = s.external?.host ?? next();
   const myIps: Record<string, string> = {};

@@ -2,11 +2,11 @@
  * What a run should observe, derived from the scenario (the oracle), then overridden or
  * extended by its `expect:` block.
  */
-import { NODE_SOURCE, type Scenario } from '../scenario/schema.js';
-import { deriveProbes, judge, judgeFromNode, probePairs, type OracleInputs, type Probe } from './oracle.js';
+import { EXTERNAL_SOURCE, NODE_SOURCE, type Scenario } from '../scenario/schema.js';
+import { deriveProbes, judge, judgeFromExternal, judgeFromNode, probePairs, type OracleInputs, type Probe } from './oracle.js';
 import type { AddressSource, EgressExpectation, Expectations, NatPlan, NodePlan, ReachExpectation, ServicePlan } from './types.js';
 import { cidrContains, isIpv4, parseCidr } from '../net/ipv4.js';
-import { snatRules } from '../nova/iptables.js';
+import { floatingForwardRules, snatRules } from '../nova/iptables.js';
 
 export interface Topology {
   nodes: NodePlan[];
@@ -39,6 +39,39 @@ export function answerHairpins(via: NodePlan, vmNode: string, bridgeNfOff: Set<s
     `and bridges it on to the guest behind ${via.uplink}, the port it came in by: a bridge never sends a frame back out of its ingress port, so no answer comes back ` +
     `(one NIC on the network host: nova set no hairpin mode on flat_interface and left the sysctl to the distribution)`
   );
+}
+
+/** The node holding a VM's floating address, and the address. */
+function floatingOf(topo: Topology, vm: string): { holder: NodePlan; ip: string } | null {
+  for (const n of topo.nodes) {
+    const f = n.floating.find((x) => x.vm === vm);
+    if (f) return { holder: n, ip: f.ip };
+  }
+  return null;
+}
+
+/** A check from the external host is sent to the VM's floating address. */
+function floatingTarget(topo: Topology, vm: string): { toIp: string } | Record<string, never> {
+  const f = floatingOf(topo, vm);
+  return f ? { toIp: f.ip } : {};
+}
+
+/** The derived checks from outside: an echo request to each floating address. */
+function floatingProbes(o: OracleInputs, topo: Topology): Probe[] {
+  return o.vms.filter((v) => floatingOf(topo, v.name)).map((v) => ({ from: EXTERNAL_SOURCE, to: v.name, proto: 'icmp' as const }));
+}
+
+function judgeExternal(o: OracleInputs, topo: Topology, probe: Probe): ReturnType<typeof judge> {
+  const f = floatingOf(topo, probe.to);
+  const vm = o.vms.find((v) => v.name === probe.to)!;
+  if (!f) return { expect: 'unreachable', reason: `${probe.to} has no floating address: the external host has no route to ${o.network.cidr}` };
+  // one NIC on the holder: the DNAT happens at its bridge (br_netfilter), which then
+  // bridges the request on towards a guest behind flat_interface, the port it came in by
+  const hairpin = answerHairpins(f.holder, vm.node, topo.bridgeNfOff ?? new Set());
+  const blocked = hairpin
+    ? `the request enters ${f.holder.name}'s ${f.holder.bridge} through ${f.holder.uplink}, where net.bridge.bridge-nf-call-iptables=1 DNATs it at the bridge and bridges it on to ${vm.name} behind ${f.holder.uplink}, the port it came in by: a bridge never sends a frame back out of its ingress port (nova set no hairpin mode on flat_interface)`
+    : null;
+  return judgeFromExternal(o, { ip: topo.externalHost ?? '', floating: f.ip, holder: f.holder.name, blocked }, probe);
 }
 
 const probeKey = (r: Probe): string => `${r.from}>${r.to}/${r.proto}${r.port !== undefined ? `/${r.port}` : ''}`;
@@ -79,11 +112,18 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
   const index = new Map(reach.map((r, i) => [probeKey(r), i]));
   // a node in a check stands for each of its VMs
   // `node:NAME` stays one source: the node's own stack
-  const vmsOf = (name: string): string[] => (name in s.vms || NODE_SOURCE.test(name) ? [name] : o.vms.filter((v) => v.node === name).map((v) => v.name));
+  const vmsOf = (name: string): string[] => (name in s.vms || NODE_SOURCE.test(name) || name === EXTERNAL_SOURCE ? [name] : o.vms.filter((v) => v.node === name).map((v) => v.name));
   const stated = (s.expect?.checks ?? []).flatMap((c) =>
     vmsOf(c.from).flatMap((from) => vmsOf(c.to).filter((to) => to !== from || (c.from === c.to && c.from in s.vms)).map((to) => ({ ...c, from, to }))),
   );
+  // the external host to each floating address (nova floating-ip-associate): derived, icmp
+  for (const p of floatingProbes(o, topo)) {
+    const v = judgeExternal(o, topo, p);
+    reach.push({ ...p, ...floatingTarget(topo, p.to), expect: v.expect, source: 'derived', reason: v.reason });
+    index.set(probeKey(p), reach.length - 1);
+  }
   const judgeAny = (probe: Probe): ReturnType<typeof judge> => {
+    if (probe.from === EXTERNAL_SOURCE) return judgeExternal(o, topo, probe);
     const node = NODE_SOURCE.exec(probe.from)?.[1];
     if (node === undefined) return judge(o, probe);
     const n = topo.nodes.find((x) => x.name === node)!;
@@ -94,6 +134,7 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
     const oracle = c.from === c.to ? undefined : judgeAny(probe);
     const r: ReachExpectation = {
       ...probe,
+      ...(c.from === EXTERNAL_SOURCE ? floatingTarget(topo, c.to) : {}),
       expect: c.expect,
       source: 'scenario',
       reason: `stated in expect.checks${oracle ? ` (the oracle says ${oracle.expect}: ${oracle.reason})` : ''}`,
@@ -128,9 +169,11 @@ function deriveEgress(o: OracleInputs, topo: Topology, unaddressed: Set<string>)
     if (!node?.public) continue;
     const nat = node.firewallInputs.nat;
     const v = nat ? natVerdict(nat, vm.ip, topo.externalHost ?? '', node.public.snatNeverMatches === true, o.network.bridge) : null;
-    const hairpin = v && v.seen === nat!.myIp ? answerHairpins(node, vm.node, topo.bridgeNfOff ?? new Set()) : null;
+    // answers come back to the node's my_ip, or to a floating address it holds
+    const comesBack = v !== null && (v.seen === nat!.myIp || nat!.floating.some((f) => f.ip === v.seen));
+    const hairpin = comesBack ? answerHairpins(node, vm.node, topo.bridgeNfOff ?? new Set()) : null;
     if (hairpin) out.push({ vm: vm.name, via: node.name, source: null, captured: v!.seen, reason: `${v!.reason}, but ${hairpin}` });
-    else if (!v || v.seen === nat!.myIp) out.push({ vm: vm.name, via: node.name, source: node.public.ip, ...(v ? { reason: v.reason } : {}) });
+    else if (!v || comesBack) out.push({ vm: vm.name, via: node.name, source: v ? v.seen : node.public.ip, ...(v ? { reason: v.reason } : {}) });
     // the SYN gets out as `seen` (unSNATed, or as a routing_source_ip that is not the
     // node's my_ip) and the external host's answer never comes back to the guest
     else out.push({ vm: vm.name, via: node.name, source: null, captured: v.seen, reason: v.reason });
@@ -153,6 +196,13 @@ export function natVerdict(nat: NatPlan, src: string, dst: string, outNeverMatch
   if (dmz) return { seen: src, reason: `${post} -d ${dmz} -j ACCEPT (dmz_cidr) exempts it from SNAT: it leaves as ${src} and no answer comes back` };
   if (inRange && cidrHolds(nat.range, dst)) {
     return { seen: src, reason: `${post} -d ${nat.range} -j ACCEPT: the external host ${dst} lies in ${nat.range} (${nat.rangeFrom}), so nothing is SNATed: it leaves as ${src} and no answer comes back` };
+  }
+  // nova-network-snat jumps to nova-network-float-snat first: an instance with a floating
+  // address leaves as that address (floating_forward_rules; Essex's rule names no -o)
+  const float = nat.floating.find((f) => f.fixed === src);
+  if (float) {
+    const rule = floatingForwardRules(nat.floatingForm, float.ip, float.fixed, float.device).filter((r) => r.includes('-float-snat ')).pop()!;
+    if (!(outNeverMatches && nat.floatingForm !== 'no-device')) return { seen: float.ip, reason: `"${rule}" rewrites it to its floating address ${float.ip}` };
   }
   const rules = snatRules(nat.range, nat.toSource, nat.outInterface, nat.destinations);
   if (!inRange) {

@@ -21,6 +21,7 @@ import {
   DHCP_DISCOVER_ACCEPT,
   dhcpReplyAccept,
   FALLBACK_CHAIN,
+  floatingForwardRules,
   FILTER_TOP,
   instanceChain,
   isolateDhcpAddress,
@@ -164,6 +165,8 @@ export function renderNat(n: NatPlan): string[] {
     ...n.dmz.map((d) => `-A ${NETWORK}-POSTROUTING -s ${n.range} -d ${d} -j ACCEPT`),
     `-A ${NETWORK}-POSTROUTING -s ${n.range} -d ${n.range} -m conntrack ! --ctstate DNAT -j ACCEPT`,
     n.metadataForward === 'redirect' ? `${meta} -j REDIRECT --to-ports ${n.metadataPort}` : `${meta} -j DNAT --to-destination ${n.metadataHost}:${n.metadataPort}`,
+    // associated floating addresses, added after init_host's rules (ensure_floating_forward)
+    ...n.floating.flatMap((f) => floatingForwardRules(n.floatingForm, f.ip, f.fixed, f.device)),
     'COMMIT',
   ];
 }

@@ -120,6 +120,25 @@ export function judgeFromNode(i: OracleInputs, node: { name: string; bridgeIp: s
   return { expect: 'unreachable', reason: `from ${node.name}'s own ${node.bridgeIp}: ${verdict.why} on ${dst.node}` };
 }
 
+/**
+ * A probe from the external host to an instance's floating address (`from: external`):
+ * it reaches the node that holds the address (bound to its public_interface), whose
+ * nova-network-PREROUTING DNATs it to the fixed address; routed into the flat network, it
+ * meets the instance's chain with the external host's own address as source, so
+ * allow_same_net_traffic never lets it in: only a security-group rule from a CIDR holding
+ * that address does (nova's default group has none: the reports' "cannot ping the
+ * floating IP"). `blocked`: why it cannot even get there (the holder's bridge), or null.
+ */
+export function judgeFromExternal(i: OracleInputs, from: { ip: string; floating: string; holder: string; blocked: string | null }, probe: Probe): Judgement {
+  const dst = i.vms.find((v) => v.name === probe.to)!;
+  if (i.unaddressed?.has(dst.name)) return { expect: 'unreachable', reason: `${dst.name} has no address (no DHCP server, no injection)` };
+  const dnat = `nova-network-PREROUTING on ${from.holder} DNATs ${from.floating} to ${dst.ip}`;
+  if (from.blocked) return { expect: 'unreachable', reason: `${dnat}, but ${from.blocked}` };
+  const verdict = walkInstanceChain(i, { ip: from.ip, groups: [] }, dst, probe);
+  if (verdict.accepted) return { ...verdict.judgement, reason: `${dnat}; ${verdict.judgement.reason}` };
+  return { expect: 'unreachable', reason: `${dnat}; from the external host's ${from.ip}: ${verdict.why} on ${dst.node}` };
+}
+
 /** Above this many VMs, pairs are sampled: a full N×N matrix is quadratic. */
 export const SAMPLE_ABOVE = 48;
 

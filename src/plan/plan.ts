@@ -19,7 +19,7 @@ import { planFaults } from './faults.js';
 import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
 import { behaviour } from '../nova/releases.js';
 import { planSecurityGroups } from './security-groups.js';
-import type { ExternalDhcpPlan, ExternalPlan, NatPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
+import type { ExternalDhcpPlan, ExternalPlan, FloatingPlan, NatPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
 import { fabricNetnsOf, planSpan } from './span.js';
 import { renderNwfilter } from './nwfilter.js';
@@ -158,7 +158,16 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       : multiHost
         ? bridgeIp
         : gateway;
-    const nat = isGateway && pub ? planNat(s, nova, network, pub) : null;
+    // the floating addresses this node holds: its own instances' with multi_host, every
+    // instance's on the single network host (the node that routes them, as nova's
+    // FloatingIP.associate sent it to the instance's network host)
+    const floating: FloatingPlan[] =
+      isGateway && pub
+        ? vms
+            .filter((v) => (multiHost ? v.node === name : true) && s.floating_ips?.[v.name] !== undefined)
+            .map((v) => ({ vm: v.name, ip: s.floating_ips![v.name]!, fixed: v.ip, device: nova.public_interface }))
+        : [];
+    const nat = isGateway && pub ? planNat(s, nova, network, pub, floating) : null;
     // share_dhcp_address: plug() isolates the shared address on the node's flat_interface
     const isolate = isGateway && bridgeIp !== null && sharesDhcpAddress(s) ? { iface: nova.flat_interface, address: bridgeIp } : undefined;
     const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIp, nat, ...(isolate ? { isolate } : {}) };
@@ -177,6 +186,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       fabricNetns: fabricNetnsOf(span, fabric.netns, name),
       bridge: network.bridge,
       bridgeIp,
+      floating,
       vms: own.map((v) => v.name),
       firewall: renderFirewall({ node: firewallInputs, network: nodeNetwork, local: own, all: vms, groups: securityGroups, release: s.release }),
       firewallInputs,
@@ -299,7 +309,7 @@ function planExternalDhcp(s: Scenario, network: NetworkPlan, vms: VmPlan[], netn
  * public_interface from Folsom on, -d per force_snat_range (else 0.0.0.0/0) in Havana,
  * metadata_host (default $my_ip), dmz_cidr (Essex's default 10.128.0.0/24).
  */
-function planNat(s: Scenario, nova: Scenario['nova'], network: NetworkPlan, pub: PublicNicPlan): NatPlan {
+function planNat(s: Scenario, nova: Scenario['nova'], network: NetworkPlan, pub: PublicNicPlan, floating: FloatingPlan[]): NatPlan {
   const form = behaviour('snatRule', s.release);
   const metadataHost = nova.metadata_host ?? pub.ip;
   return {
@@ -313,6 +323,8 @@ function planNat(s: Scenario, nova: Scenario['nova'], network: NetworkPlan, pub:
     metadataPort: nova.metadata_port,
     metadataForward: metadataHost === '127.0.0.1' && behaviour('metadataForward', s.release) === 'redirect-localhost' ? 'redirect' : 'dnat',
     dmz: (nova.dmz_cidr ?? behaviour('dmzDefault', s.release)).map((c) => { const p = parseCidrAsNova(c); return typeof p === 'string' ? c : p.cidr.text; }),
+    floating,
+    floatingForm: behaviour('floatingForward', s.release),
   };
 }
 

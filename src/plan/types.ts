@@ -94,6 +94,8 @@ export interface NodePlan {
   bridge: string;
   /** pool address on the bridge (multi_host: the node's gateway/DHCP address), or null */
   bridgeIp: string | null;
+  /** floating addresses bound to its public_interface (none where it routes no instance that has one) */
+  floating: FloatingPlan[];
   vms: string[];
   dhcp: DhcpServerPlan | null;
   /** the node's filter (and nat) tables as nova's processes left them, as iptables-restore input */
@@ -122,6 +124,22 @@ export interface FirewallNode {
   isolate?: { iface: string; address: string };
 }
 
+/**
+ * A floating address as nova-network held it (nova/network/manager.py FloatingIP
+ * associate -> l3 driver add_floating_ip): bound to public_interface of the node that
+ * routes the instance (linux_net.bind_floating_ip, `ip addr add F/32 dev DEVICE`) with
+ * nat rules that DNAT it to the fixed address (linux_net.floating_forward_rules).
+ */
+export interface FloatingPlan {
+  vm: string;
+  /** the floating address */
+  ip: string;
+  /** the instance's fixed address */
+  fixed: string;
+  /** public_interface of the holding node, where the address is bound */
+  device: string;
+}
+
 /** The inputs of nova-network's nat table on one node, in nova's terms. */
 export interface NatPlan {
   /** the range every rule names with -s: the fixed_range option or the network's cidr (releases.ts, snatRange) */
@@ -143,6 +161,9 @@ export interface NatPlan {
   metadataForward: 'dnat' | 'redirect';
   /** dmz_cidr: a POSTROUTING accept each */
   dmz: string[];
+  /** the floating addresses this node holds, and the release's form of their rules (releases.ts, floatingForward) */
+  floating: FloatingPlan[];
+  floatingForm: 'no-device' | 'device' | 'device-and-fixed' | 'device-fixed-postrouting';
 }
 
 /** A host that is not a nova node: the external host, or an operator's DHCP server. */
@@ -216,6 +237,8 @@ export interface ReachExpectation {
   expect: Reachability;
   /** derived by the oracle, or stated in the scenario's expect.checks */
   source: 'derived' | 'scenario';
+  /** the address the probe is sent to when not the target VM's fixed address (its floating address, from external) */
+  toIp?: string;
   /** the oracle's reason: which rule accepts, or that the fallback drops */
   reason: string;
 }

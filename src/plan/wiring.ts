@@ -109,6 +109,8 @@ function nodeLines(node: NodePlan, vms: VmPlan[], prefixLength: number, broadcas
     // moved it onto the bridge, after the pool address.
     lines.push(`addr add ${node.public.ip}/${node.public.prefixLength} dev ${node.bridge}`);
   }
+  // linux_net.bind_floating_ip: each associated floating address as a /32 on public_interface
+  for (const f of node.floating) lines.push(`addr add ${f.ip}/32 dev ${f.device}`);
   for (const vm of vms) {
     // libvirt's plug: a tap with the guest MAC (first byte 0xfe) enslaved to the bridge.
     // The guest brings its own NIC up, as a booting guest does (its DHCP client's script).

@@ -110,11 +110,15 @@ export function renderVariant(r: VariantResult, scenario: string, backend?: stri
   if (r.observations && !big) {
     out.push(renderVmTable(r), '');
     if (r.reach.length > 0) out.push(chalk.bold('  reachability') + chalk.dim(' (rows: from, columns: to; ✓ answered, ✗ dropped, R refused)'), renderMatrix(r), '');
-    const fromNodes = r.reach.filter((x) => x.from.startsWith('node:'));
-    if (fromNodes.length > 0) {
-      out.push(chalk.bold("  from the nodes' own stacks"));
-      for (const x of fromNodes) {
-        const what = `${x.from} -> ${x.to} ${x.proto}${x.port !== undefined ? `/${x.port}` : ''}: ${MARK[x.observed]}`;
+    // checks that start outside the guests: a node's own stack, the external host to floating addresses
+    for (const [title, list] of [
+      ["  from the nodes' own stacks", r.reach.filter((x) => x.from.startsWith('node:'))],
+      ['  from the external host, to floating addresses', r.reach.filter((x) => x.from === 'external')],
+    ] as const) {
+      if (list.length === 0) continue;
+      out.push(chalk.bold(title));
+      for (const x of list) {
+        const what = `${x.from} -> ${x.to}${x.toIp ? ` (${x.toIp})` : ''} ${x.proto}${x.port !== undefined ? `/${x.port}` : ''}: ${MARK[x.observed]}`;
         const how = x.observed === 'reachable' ? '' : ` (${x.confirmedBy?.text ?? x.evidence})`;
         out.push(`  ${x.observed === x.expected ? ok(what) : bad(`${what} (want ${MARK[x.expected]})`)}${chalk.dim(how)}`);
       }

@@ -229,13 +229,15 @@ const faultSchema = z.strictObject({
 
 /** `node:compute1`: a check that starts in the node's own stack, not in its VMs */
 export const NODE_SOURCE = /^node:([A-Za-z][A-Za-z0-9_-]{0,14})$/;
+/** `external`: a check that starts at the external host (to a VM's floating address) */
+export const EXTERNAL_SOURCE = 'external';
 
 const checkSchema = z.strictObject({
   /** a VM, a node meaning each of its VMs, or node:NAME for the node's own stack */
   from: z
     .string()
-    .refine((s) => NAME_PATTERN.test(s) || NODE_SOURCE.test(s), 'must be a VM, a node (each of its VMs), or node:NAME (the node itself)')
-    .describe("a VM, a node meaning each of its VMs, or node:NAME for the node's own stack (its bridge address as source, its OUTPUT through nova-filter-top as in nova)"),
+    .refine((s) => NAME_PATTERN.test(s) || NODE_SOURCE.test(s), 'must be a VM, a node (each of its VMs), node:NAME (the node itself) or external')
+    .describe("a VM, a node meaning each of its VMs, node:NAME for the node's own stack (its bridge address as source, its OUTPUT through nova-filter-top as in nova), or external: the external host, to the VM's floating address"),
   to: nameSchema,
   proto: z.enum(PROTOCOLS).default('icmp'),
   /** tcp and udp: the port probed (flatlab listens on it in the target VM) */
@@ -286,6 +288,11 @@ export const scenarioSchema = z.strictObject({
   vms: z.record(nameSchema, vmSchema).default({}),
   security_groups: z.record(nameSchema, securityGroupSchema).default({}),
   external: externalSchema.optional(),
+  /** VM -> its floating address on the external network (nova floating-ip-associate) */
+  floating_ips: z
+    .record(nameSchema, ipv4Schema)
+    .optional()
+    .describe('VM -> its floating address on the external network, as nova floating-ip-associate gave it: bound to public_interface of the node that routes the VM (its own with multi_host, else the network host), with nova-network\'s DNAT and float-snat rules'),
   dhcp_server: dhcpServerSchema.optional(),
   faults: z.array(faultSchema).default([]),
   /**
@@ -319,6 +326,7 @@ export const variantSchema = z.strictObject({
   /** null removes the base's external network / DHCP server */
   external: z.record(z.string(), z.unknown()).nullable().optional().describe('null removes the base\'s external network / DHCP server'),
   dhcp_server: z.record(z.string(), z.unknown()).nullable().optional(),
+  floating_ips: z.record(z.string(), z.unknown()).nullable().optional().describe('this variant\'s floating addresses, merged over the scenario\'s (null removes them)'),
   faults: z.array(z.unknown()).nullable().optional(),
   placement: z.record(z.string(), z.unknown()).optional().describe('this variant\'s placement of nodes on engines, merged over the scenario\'s'),
   nwfilter: z.boolean().optional(),

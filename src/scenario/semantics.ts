@@ -6,7 +6,7 @@ import { cidrContains, isHostAddress, nthAddress, parseCidr, type Cidr } from '.
 import { sanitizeHostname } from '../nova/hostname.js';
 import { behaviour, RELEASE_TAGS } from '../nova/releases.js';
 import { networkCidrText, parseCidrAsNova } from './network.js';
-import { FLAT_DHCP_MANAGER, FLAT_MANAGER, NODE_SOURCE, type Scenario } from './schema.js';
+import { FLAT_DHCP_MANAGER, FLAT_MANAGER, EXTERNAL_SOURCE, NODE_SOURCE, type Scenario } from './schema.js';
 
 export type FieldPath = (string | number)[];
 
@@ -305,6 +305,15 @@ function checkExpect(s: Scenario, net: Cidr | undefined, problems: Problem[]): v
   }
   (e.checks ?? []).forEach((c, i) => {
     const fromNode = NODE_SOURCE.exec(c.from)?.[1];
+    if (c.from === EXTERNAL_SOURCE) {
+      // outsiders reach an instance through its floating address only (nova gives them no route to the fixed range)
+      if (!s.external) problems.push({ path: ['expect', 'checks', i, 'from'], message: 'external: the scenario has no external: network' });
+      else if (!(c.to in (s.floating_ips ?? {}))) {
+        const floating = Object.keys(s.floating_ips ?? {});
+        problems.push({ path: ['expect', 'checks', i, 'to'], message: `${c.to} has no floating address: the external host reaches an instance only through one (floating_ips:${floating.length ? ` ${floating.join(', ')} have one` : ''})` });
+      }
+      return;
+    }
     if (fromNode !== undefined) {
       if (!(fromNode in s.nodes)) problems.push({ path: ['expect', 'checks', i, 'from'], message: `no node "${fromNode}" (nodes: ${Object.keys(s.nodes).join(', ')})` });
     } else vmOrNode(c.from, ['expect', 'checks', i, 'from']);
@@ -401,6 +410,7 @@ function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]):
   const myIps = Object.entries(s.nodes).filter(([, n]) => n.my_ip);
   if (!ext) {
     for (const [name] of myIps) problems.push({ path: ['nodes', name, 'my_ip'], message: 'my_ip needs an external: network to live on' });
+    for (const vm of Object.keys(s.floating_ips ?? {})) problems.push({ path: ['floating_ips', vm], message: 'a floating address needs an external: network to live on (nova\'s floating pool is on public_interface)' });
     return;
   }
   const cidr = parseCidr(ext.cidr);
@@ -419,8 +429,12 @@ function checkExternal(s: Scenario, net: Cidr | undefined, problems: Problem[]):
   };
   if (ext.host) claim(ext.host, ['external', 'host']);
   for (const [name, n] of myIps) claim(n.my_ip!, ['nodes', name, 'my_ip']);
+  for (const [vm, ip] of Object.entries(s.floating_ips ?? {})) {
+    if (!(vm in s.vms)) problems.push({ path: ['floating_ips', vm], atKey: true, message: `no VM "${vm}" (VMs: ${Object.keys(s.vms).join(', ')})` });
+    claim(ip, ['floating_ips', vm]);
+  }
   const hosts = cidr.size - 2;
-  if (Object.keys(s.nodes).length + 1 > hosts) problems.push({ path: ['external', 'cidr'], message: `${cidr.text} is too small for the external host and ${Object.keys(s.nodes).length} nodes` });
+  if (Object.keys(s.nodes).length + 1 + Object.keys(s.floating_ips ?? {}).length > hosts) problems.push({ path: ['external', 'cidr'], message: `${cidr.text} is too small for the external host and ${Object.keys(s.nodes).length} nodes` });
   const warned = new Set<string>();
   for (const node of Object.keys(s.nodes)) {
     const { public_interface: pub, flat_interface: flat, flat_network_bridge: br } = novaOf(s, node);
