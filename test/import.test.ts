@@ -111,6 +111,19 @@ t.test('Essex flagfile details: --noflag, // comments, continuation in INI', asy
   t.same(i.options.map((o) => [o.name, o.value]), [['x', '1'], ['long', 'a\nb']]);
 });
 
+t.test("quoted values lose their quotes as nova's iniparser took them, in both forms", async (t) => {
+  const i = parseNovaConf(`[DEFAULT]\nmulti_host = "True"\nflat_interface='eth1'\npublic_interface = "eth0'\nfixed_range = 10.0.0.0/24 # a comment is part of it\n`, 'q.conf');
+  t.same(i.options.map((o) => o.value), ['True', 'eth1', `"eth0'`, '10.0.0.0/24 # a comment is part of it']);
+  const f = parseNovaConf(`--multi_host='T'\n--flat_network_bridge="br100"\n`, 'q.flags');
+  t.same(f.options.map((o) => o.value), ['T', 'br100'], 'Essex wrote the flagfile out as INI for the same parser');
+  // what the scenario then holds: a boolean nova read as true, an interface name without quotes
+  const s = importScenario({ shared: [parseNovaConf('[DEFAULT]\nnetwork_manager = nova.network.manager.FlatDHCPManager\nmulti_host = "True"\nfixed_range = "10.0.0.0/24"\nflat_interface = "eth1"\n', 'q.conf')], perNode: [] });
+  const nova = (parse(s.text) as { nova: Record<string, unknown> }).nova;
+  t.equal(nova.multi_host, true);
+  t.equal(nova.flat_interface, 'eth1');
+  t.equal(nova.fixed_range, '10.0.0.0/24');
+});
+
 t.test('network create lines and placements', async (t) => {
   const positional = parseNetworkCreate('nova-manage network create private 10.0.0.0/24 1 256');
   t.same({ label: positional.label, cidr: positional.cidr, ignored: positional.ignored }, { label: 'private', cidr: '10.0.0.0/24', ignored: ['--num_networks=1', '--network_size=256'] });

@@ -61,7 +61,8 @@ function parseFlagfile(text: string, file: string): ConfOption[] {
     if (eq >= 0) {
       const name = l.slice(2, eq).trim();
       if (!name) throw new UserError(`${file}:${line} an option with no name: ${quote(l)}`);
-      out.push({ name, value: l.slice(eq + 1).trim(), line, section: 'DEFAULT' });
+      // Essex wrote the line into an INI file for iniparser, which unquoted it (below)
+      out.push({ name, value: unquote(l.slice(eq + 1).trim()), line, section: 'DEFAULT' });
     } else if (l.startsWith('--no')) {
       out.push({ name: l.slice(4), value: 'false', line, section: 'DEFAULT' });
     } else {
@@ -105,10 +106,20 @@ function parseIni(text: string, file: string): ConfOption[] {
     if (section === null) {
       throw new UserError(`${file}:${line} ${name} comes before any section; nova refused that ("Section must be started before assignment"): add [DEFAULT] above it`);
     }
-    open = { name, value: l.slice(at + 1).trim(), line, section };
+    open = { name, value: unquote(l.slice(at + 1).trim()), line, section };
     out.push(open);
   });
   return out;
+}
+
+/**
+ * iniparser's unquoting (nova/openstack/common/iniparser.py BaseParser._split_key_value at
+ * 2012.1 and 2012.2, oslo.config's iniparser from 2013.1): a value wholly in matching
+ * double or single quotes loses them, nothing else (`"T'` stays as written, a `#` after a
+ * value is part of it: iniparser knew comment lines only).
+ */
+export function unquote(value: string): string {
+  return value.length >= 2 && value[0] === value[value.length - 1] && (value[0] === '"' || value[0] === "'") ? value.slice(1, -1) : value;
 }
 
 /** A line shown in an error: cut, with control characters escaped. */
