@@ -1,7 +1,7 @@
 /** The regression suite runner over every shipped scenario, several at once. */
 import t from 'tap';
 import { readdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ANT_XSD, JENKINS_XSD, outsideJenkinsExtensions, schemaErrors } from '../test/junit-schema.js';
 import { flatlab, namespacesOf, prefixesUnder, ROOT, rootSnapshot, shippedSuite, skipUnlessRoot, tempDir } from './lib.js';
@@ -17,6 +17,12 @@ t.test('flatlab suite runs every scenario and variant, in parallel, and says so'
     t.match(r.stdout, new RegExp(`^  ${s}\\s`, 'm'), `${s} is in the table`);
   }
   t.match(r.stdout, /cross-node-arp-no-ping\s+nic-promisc-deny\s+pass\s+\S+\s+cross-node-arp-no-ping/);
+  // DHCP over time, within the suite's run: every guest of dhcp-renewal renewed, seen at both ends
+  const renewal = (await readdir(join(results, 'dhcp-renewal')))[0]!;
+  const res = JSON.parse(await readFile(join(results, 'dhcp-renewal', renewal, 'result.json'), 'utf8'));
+  const renewals = res.variants.flatMap((v: any) => v.verdicts.filter((c: any) => c.kind === 'renewal').map((c: any) => `${v.variant} ${c.subject}: ${c.observed}`));
+  t.equal(renewals.length, 4, 'two guests in each of two variants');
+  for (const line of renewals) t.match(line, /renewed \d+ s after its lease \(compute1's dnsmasq: old|renewed \d+ s after its lease \(compute2's dnsmasq: old/, line);
   t.match(r.stdout, new RegExp(`all ${shipped.scenarios.length} scenario runs as expected`));
   const mine = await prefixesUnder(results);
   t.equal(mine.length, shipped.runs, 'every variant ran as a lab of its own');

@@ -42,7 +42,7 @@ export interface Observations {
   arpAfterProbes?: Record<string, Record<string, string>>;
 }
 
-export type CheckKind = 'lease' | 'address' | 'gateway' | 'reach' | 'egress';
+export type CheckKind = 'lease' | 'address' | 'gateway' | 'reach' | 'egress' | 'renewal';
 
 export interface Verdict {
   kind: CheckKind;

@@ -136,3 +136,11 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
     },
   };
 }
+
+/** dnsmasq's floor on a lease (its option.c, dhcp-range): a shorter one is raised to it. */
+export const DNSMASQ_MIN_LEASE = 120;
+
+/** The lease dnsmasq really gives for nova's dhcp_lease_time. */
+export function effectiveLease(novaLeaseTime: number): number {
+  return Math.max(DNSMASQ_MIN_LEASE, novaLeaseTime);
+}

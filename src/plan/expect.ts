@@ -7,6 +7,7 @@ import { deriveProbes, judge, judgeFromExternal, judgeFromNode, probePairs, type
 import type { AddressSource, EgressExpectation, Expectations, NatPlan, NodePlan, ReachExpectation, ServicePlan } from './types.js';
 import { cidrContains, isIpv4, parseCidr } from '../net/ipv4.js';
 import { floatingForwardRules, snatRules } from '../nova/iptables.js';
+import { effectiveLease } from './dnsmasq.js';
 
 export interface Topology {
   nodes: NodePlan[];
@@ -151,7 +152,11 @@ export function deriveExpectations(s: Scenario, oracle: OracleInputs, topo: Topo
     const stated = s.expect?.egress?.[e.vm];
     return stated === undefined ? e : { ...e, source: noneToNull(stated) };
   });
-  return { leases, addressSources, gateways, reach, egress, sampling: probePairs(o.vms).sampling };
+  // expect.renewals: the guests nova's dnsmasq serves and should hold a lease
+  const renewals = s.expect?.renewals
+    ? { vms: o.vms.filter((v) => addressSources[v.name]?.kind === 'dnsmasq' && leases[v.name] !== null).map((v) => v.name), leaseSeconds: effectiveLease(o.network.leaseTime) }
+    : undefined;
+  return { leases, addressSources, gateways, reach, egress, sampling: probePairs(o.vms).sampling, ...(renewals ? { renewals } : {}) };
 }
 
 /**

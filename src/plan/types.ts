@@ -291,6 +291,12 @@ export interface Expectations {
   egress: EgressExpectation[];
   /** what was sampled when the full matrix is too large, or null */
   sampling: string | null;
+  /**
+   * `expect.renewals`: every guest nova's dnsmasq serves renews its lease within the run.
+   * leaseSeconds: the lease dnsmasq really gives (nova's dhcp_lease_time, raised to
+   * dnsmasq's floor of 120 s)
+   */
+  renewals?: { vms: string[]; leaseSeconds: number };
 }
 
 /** iproute2 command lines (no leading `ip`), one batch per namespace. */

@@ -35,6 +35,7 @@ import {
 import type { DropCount } from '../checks/counters.js';
 import { withSignals } from './signals.js';
 import { classifySymptoms } from '../checks/symptoms.js';
+import { awaitRenewals } from '../checks/renewals.js';
 import { diagnoseFailures, unleasedGuests } from '../diagnose/run-diagnosis.js';
 import { runtimeRoot, targetsOf, untraversable, writeState, type RunState } from './state.js';
 import { CHECKOUT, listRuns } from './runs.js';
@@ -136,11 +137,14 @@ export async function checkLab(
   // what each guest's ARP table learnt from the probes: "ARP yes, ping no" or "no ARP"
   const states = await Promise.all(lab.plan.vms.map((v) => lab.backend.readVmState(v, lab.clients[v.name])));
   observations.arpAfterProbes = Object.fromEntries(lab.plan.vms.map((v, i) => [v.name, states[i]!.arp]));
+  // DHCP over time, last: it waits for the guests' own renewal timers (T1, half the lease)
+  const renewals = await awaitRenewals(lab.backend, lab.plan, (label, work) => progress.phase('renewals', label, work));
   const verdicts = [
     ...leaseVerdicts(lab.plan, observations),
     ...gatewayVerdicts(lab.plan, observations),
     ...reachVerdicts(reach),
     ...egressVerdicts(egress),
+    ...renewals,
   ];
   return { observations, reach, egress, verdicts, unexpectedDrops };
 }

@@ -70,7 +70,7 @@ export const novaSchema = z.strictObject({
   public_interface: ifnameSchema.default('eth0').describe('the NIC carrying the node\'s own address (my_ip) and the way out; nova\'s default is eth0. The same as flat_network_bridge: one NIC per node (single interface).'),
   allow_same_net_traffic: z.boolean().default(true),
   /** dnsmasq refuses leases shorter than 120 s. */
-  dhcp_lease_time: z.number().int().min(120, 'must be at least 120 (dnsmasq\'s minimum lease)').default(120).describe('dnsmasq refuses leases shorter than 120 s.'),
+  dhcp_lease_time: z.number().int().min(1, 'must be a positive number of seconds').default(120).describe('seconds, passed to dnsmasq as nova passed it; dnsmasq raises anything under 120 s to 120 s (built, with a warning)'),
   dhcp_domain: z
     .string()
     .regex(/^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$/, 'is not a domain name')
@@ -256,6 +256,8 @@ const expectSchema = z.strictObject({
   /** VM -> the node whose dnsmasq must hold its lease (default: its own, or the network host) */
   leased_by: z.record(nameSchema, nameSchema).optional().describe('VM -> the node whose dnsmasq must hold its lease (default: its own, or the network host)'),
   checks: z.array(checkSchema).optional(),
+  /** every guest nova's dnsmasq serves renews its lease within the run (waits for T1, half the lease) */
+  renewals: z.boolean().optional().describe("every guest nova's dnsmasq serves renews its lease within the run: dnsmasq's 'old' event for its MAC and the guest client's renew (the run waits for T1, half the lease, at least 60 s)"),
 });
 
 /** The way out: a network beyond the gateways, with one host to reach. */

@@ -54,6 +54,13 @@ export function checkSemantics(s: Scenario): Problem[] {
   const net = checkNetwork(s, problems);
   const netPath: FieldPath = s.network.cidr !== undefined ? ['network', 'cidr'] : ['nova', 'fixed_range'];
 
+  // nova passed dhcp_lease_time to dnsmasq as it was; dnsmasq raised a short lease to its floor
+  if (s.nova.dhcp_lease_time < 120) {
+    problems.push({ path: ['nova', 'dhcp_lease_time'], warning: true, message: `dnsmasq raises a lease under 120 s to 120 s (its option.c: "Leases of a minute or less confuse some clients"): nova passed ${s.nova.dhcp_lease_time}s and its guests held 120 s leases, as flatlab's do` });
+  }
+  if (s.expect?.renewals && s.nova.network_manager !== FLAT_DHCP_MANAGER) {
+    problems.push({ path: ['expect', 'renewals'], message: 'renewals are checked against nova\'s dnsmasq: FlatDHCPManager only' });
+  }
   const flatClash = new Set<string>();
   for (const node of Object.keys(s.nodes)) {
     const nova = novaOf(s, node);
