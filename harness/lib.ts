@@ -1,5 +1,5 @@
 /** Helpers for the real-namespace suite: run the CLI, snapshot the root namespace. */
-import { readdir, readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,13 +240,35 @@ export async function asNobody(cli: string, args: string[]): Promise<CliResult> 
  * CLI other users can run wherever the clone itself lives. Removed with the test.
  */
 export async function cliCopy(t: Owner): Promise<{ root: string; cli: string }> {
-  const { cp, chmod, symlink, mkdtemp: mk } = await import('node:fs/promises');
+  const { cp, chmod, mkdtemp: mk } = await import('node:fs/promises');
   const root = await mk(join(tmpdir(), 'flatlab-copy-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   await chmod(root, 0o755);
   for (const d of ['dist', 'bin', 'assets', 'scenarios', 'schema', 'package.json']) await cp(join(ROOT, d), join(root, d), { recursive: true });
-  await symlink(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+  // the runtime dependencies copied, not linked: the clone's folder may be closed to other
+  // users (CI's is not ours to choose), and a link would lead them back into it
+  for (const dep of await runtimeDependencies()) await cp(join(ROOT, 'node_modules', dep), join(root, 'node_modules', dep), { recursive: true });
   return { root, cli: join(root, 'bin', 'flatlab.js') };
+}
+
+/** The packages flatlab needs at run time: its dependencies and theirs, as npm laid them out at the top of node_modules. */
+async function runtimeDependencies(): Promise<string[]> {
+  const seen = new Set<string>();
+  const depsOf = async (dir: string): Promise<string[]> => {
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    return Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies });
+  };
+  const queue = await depsOf(ROOT);
+  while (queue.length) {
+    const name = queue.pop()!;
+    if (seen.has(name)) continue;
+    const dir = join(ROOT, 'node_modules', name);
+    // a dependency nested under its dependent's own node_modules is copied with it
+    if (!(await stat(dir).then(() => true, () => false))) continue;
+    seen.add(name);
+    queue.push(...(await depsOf(dir)));
+  }
+  return [...seen];
 }
 
 /**
