@@ -124,6 +124,21 @@ t.test("quoted values lose their quotes as nova's iniparser took them, in both f
   t.equal(nova.fixed_range, '10.0.0.0/24');
 });
 
+t.test("a real guide's file: the Grizzly admin guide's fixed_range='' needs the network create line, and Folsom refused it", async (t) => {
+  const text = readFileSync(new URL('../../examples/admin-guide-grizzly/nova.conf', import.meta.url), 'utf8');
+  const file = parseNovaConf(text, 'nova.conf');
+  t.equal(file.options.find((o) => o.name === 'fixed_range')?.value, '', 'the quotes are gone: an empty option');
+  t.match(errorOf(() => importScenario({ shared: [file], perNode: [], release: 'grizzly' })), /^nova\.conf:13 fixed_range is empty: .*--network-create/);
+  const line = "nova-manage network create --label=private --fixed_range_v4=10.0.0.0/24 --multi_host='T'";
+  const out = importScenario({ shared: [file], perNode: [], release: 'grizzly', networkCreate: line, external: '203.0.113.0/24', vms: 'compute1:2,compute2:2' });
+  t.match(out.text, /fixed_range: "" # nova\.conf:13/);
+  t.match(out.text, /multi_host: true # --network-create:1:73/);
+  t.match(out.ignored.join('\n'), /xenapi_vif_driver.*\n.*dhcpbridge_flagfile.*\n.*force_dhcp_release.*\n.*send_arp_for_ha.*\n.*Dom0IptablesFirewallDriver \(not modelled/);
+  const scenario = parseScenarioFile(out.text, 'guide.yaml').scenario;
+  t.same([scenario.nova.flat_network_bridge, scenario.nova.flat_interface, scenario.nova.public_interface, scenario.network.cidr], ['xenbr2', 'eth1', 'eth3', '10.0.0.0/24']);
+  t.match(errorOf(() => importScenario({ shared: [file], perNode: [], release: 'folsom', networkCreate: line })), /nova\.conf:13 fixed_range=: an empty fixed_range is taken from 2013\.1 on/);
+});
+
 t.test('network create lines and placements', async (t) => {
   const positional = parseNetworkCreate('nova-manage network create private 10.0.0.0/24 1 256');
   t.same({ label: positional.label, cidr: positional.cidr, ignored: positional.ignored }, { label: 'private', cidr: '10.0.0.0/24', ignored: ['--num_networks=1', '--network_size=256'] });
