@@ -114,6 +114,8 @@ t.test('Essex flagfile details: --noflag, // comments, continuation in INI', asy
 t.test("quoted values lose their quotes as nova's iniparser took them, in both forms", async (t) => {
   const i = parseNovaConf(`[DEFAULT]\nmulti_host = "True"\nflat_interface='eth1'\npublic_interface = "eth0'\nfixed_range = 10.0.0.0/24 # a comment is part of it\n`, 'q.conf');
   t.same(i.options.map((o) => o.value), ['True', 'eth1', `"eth0'`, '10.0.0.0/24 # a comment is part of it']);
+  // and the import says so where that made a value wrong
+  t.match(errorOf(() => importScenario({ shared: [parseNovaConf('[DEFAULT]\nnetwork_manager=nova.network.manager.FlatDHCPManager\nfixed_range = 10.0.0.0/24 # private\n', 'c.conf')], perNode: [] })), /^c\.conf:3 fixed_range=10\.0\.0\.0\/24 # private: .* \(nova's iniparser knew comment lines only: what follows a value on its line is part of the value\)$/);
   const f = parseNovaConf(`--multi_host='T'\n--flat_network_bridge="br100"\n`, 'q.flags');
   t.same(f.options.map((o) => o.value), ['T', 'br100'], 'Essex wrote the flagfile out as INI for the same parser');
   // what the scenario then holds: a boolean nova read as true, an interface name without quotes

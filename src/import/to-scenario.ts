@@ -356,5 +356,7 @@ function pointAtSource(line: string, sources: Map<string, Source>): string {
   const path = m[1]!;
   const s = sources.get(path) ?? sources.get(path.split('.').slice(0, -1).join('.'));
   if (!s) return `import: the scenario's ${path}: ${m[2]}`;
-  return `${s.file}:${s.opt.line}${s.col !== undefined ? `:${s.col}` : ''} ${s.opt.name}=${maskedValue(s.opt.name, s.opt.value)}: ${m[2]}`;
+  // a comment after a value was part of it for nova: say so where it made the value wrong
+  const trailing = /\s[#;]/.test(s.opt.value) ? " (nova's iniparser knew comment lines only: what follows a value on its line is part of the value)" : '';
+  return `${s.file}:${s.opt.line}${s.col !== undefined ? `:${s.col}` : ''} ${s.opt.name}=${maskedValue(s.opt.name, s.opt.value)}: ${m[2]}${trailing}`;
 }
