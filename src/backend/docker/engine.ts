@@ -7,7 +7,19 @@
 import { readFileSync } from 'node:fs';
 import { homedir, hostname, release } from 'node:os';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { createRequire } from 'node:module';
+
+/**
+ * dockerode, loaded when an engine is first reached: it takes about a third of a second
+ * to load, which every command not touching Docker (validate, plan, a netns run) would
+ * pay at start otherwise. It is CommonJS, so a synchronous require serves connect().
+ */
+let dockerode: typeof Docker | undefined;
+function Dockerode(): typeof Docker {
+  dockerode ??= createRequire(import.meta.url)('dockerode') as typeof Docker;
+  return dockerode;
+}
 import { EnvironmentError, UserError } from '../../errors.js';
 
 /** An engine a run may place nodes on. */
@@ -55,6 +67,7 @@ export function engineAddress(url: string, env: NodeJS.ProcessEnv = process.env)
 
 export function connect(url: string = defaultEngineUrl()): Docker {
   const a = engineAddress(url);
+  const Docker = Dockerode();
   if (a.socketPath) return new Docker({ socketPath: a.socketPath });
   const tls = a.certPath
     ? (() => {
