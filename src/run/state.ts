@@ -158,8 +158,10 @@ export async function removeState(prefix: string, file = statePath(prefix)): Pro
   await w?.running?.catch(() => undefined);
   writers.delete(prefix);
   registered.delete(prefix);
-  await rm(file, { force: true });
+  // the link first: made after the file, removed before it, it never points at nothing
+  // while its writer lives (a dangling link is what a killed writer leaves: clean's to remove)
   await rm(join(registryDir(), `${prefix}.json`), { force: true });
+  await rm(file, { force: true });
 }
 
 async function readState(file: string): Promise<RunState | null> {
