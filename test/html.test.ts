@@ -14,7 +14,7 @@ t.test('rules read as nova secgroup-list-rules would', async (t) => {
 });
 
 t.test('the security-groups scenario: each group with its VMs and rules, the empty default said so', async (t) => {
-  const text = await readFile(new URL('../../scenarios/security-groups.yaml', import.meta.url), 'utf8').catch(() => readFile('scenarios/security-groups.yaml', 'utf8'));
+  const text = await readFile(new URL('../scenarios/security-groups.yaml', import.meta.url), 'utf8');
   const v = parseScenarioFile(text, 'security-groups.yaml').variants[1]!;
   const p = plan(v.scenario, { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
   const result = {

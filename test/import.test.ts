@@ -127,7 +127,7 @@ t.test("quoted values lose their quotes as nova's iniparser took them, in both f
 });
 
 t.test("a real guide's file: the Grizzly admin guide's fixed_range='' needs the network create line, and Folsom refused it", async (t) => {
-  const text = readFileSync(new URL('../../examples/admin-guide-grizzly/nova.conf', import.meta.url), 'utf8');
+  const text = readFileSync(new URL('../examples/admin-guide-grizzly/nova.conf', import.meta.url), 'utf8');
   const file = parseNovaConf(text, 'nova.conf');
   t.equal(file.options.find((o) => o.name === 'fixed_range')?.value, '', 'the quotes are gone: an empty option');
   t.match(errorOf(() => importScenario({ shared: [file], perNode: [], release: 'grizzly' })), /^nova\.conf:13 fixed_range is empty: .*--network-create/);
