@@ -12,7 +12,8 @@ import { compareNode } from '../src/compare/compare.js';
 import { readDump } from '../src/compare/dump.js';
 import { parseIptablesSave, ruleKey } from '../src/net/iptables-save.js';
 import { LAB_ONLY_DNSMASQ_OPTIONS } from '../src/plan/dnsmasq.js';
-import { planVariant, selectVariants } from '../src/run/run-scenario.js';
+import { planRun as planVariant, selectVariants } from '../src/run/run-scenario.js';
+import { LAB_ASSETS } from '../src/assets.js';
 import { loadScenarioFile } from '../src/scenario/load.js';
 
 const FIXTURE = new URL('./fixtures/collected/flatdhcp-compute1', import.meta.url).pathname;
@@ -106,21 +107,21 @@ t.test('without a scenario: the model from the nova.conf collected beside the du
   const conf = '[DEFAULT]\nnetwork_manager=nova.network.manager.FlatDHCPManager\nmulti_host=True\nfixed_range=10.0.0.0/24\nflat_interface=eth0\nsql_connection=mysql://nova:***@db/nova\n';
   const dir = planted(t, {});
   writeFileSync(join(dir, 'nova.conf'), conf);
-  const { plan, label } = modelFromNode(readDump(dir), 'compute1', undefined);
+  const { plan, label } = modelFromNode(readDump(dir), 'compute1', undefined, { runtimeRoot: '/run/flatlab', assets: LAB_ASSETS });
   t.match(label, /2 instance\(s\) from its dnsmasq hosts file/);
   t.same(plan.vms.map((v) => [v.name, v.ip]), [['vm-1', '10.0.0.2'], ['vm-2', '10.0.0.3']]);
   t.same(compareNode(plan, 'compute1', readDump(dir)), [], 'the clean node matches its own nova.conf');
   // the bridge that lost its address: the model keeps the address dnsmasq listens on
   const lost = planted(t, { 'addrs.txt': (s) => s.split('\n').filter((l) => !/inet 10\.0\.0\.1\//.test(l)).join('\n'), 'routes.txt': () => '' });
   writeFileSync(join(lost, 'nova.conf'), conf);
-  const m = modelFromNode(readDump(lost), 'compute1', undefined);
+  const m = modelFromNode(readDump(lost), 'compute1', undefined, { runtimeRoot: '/run/flatlab', assets: LAB_ASSETS });
   t.same(compareNode(m.plan, 'compute1', readDump(lost)).map((d) => d.kind), ['bridge-address-missing']);
   // a nova.conf saying isolation is on, against the node's chains that allow same-net
   writeFileSync(join(dir, 'nova.conf'), `${conf}allow_same_net_traffic=False\n`);
-  const iso = modelFromNode(readDump(dir), 'compute1', undefined);
+  const iso = modelFromNode(readDump(dir), 'compute1', undefined, { runtimeRoot: '/run/flatlab', assets: LAB_ASSETS });
   t.same(compareNode(iso.plan, 'compute1', readDump(dir)).map((d) => d.kind), ['same-net-extra', 'same-net-extra']);
   const none = planted(t, {});
-  t.throws(() => modelFromNode(readDump(none), 'compute1', undefined), /no nova\.conf was collected/);
+  t.throws(() => modelFromNode(readDump(none), 'compute1', undefined, { runtimeRoot: '/run/flatlab', assets: LAB_ASSETS }), /no nova\.conf was collected/);
 });
 
 t.test('a dump collected without root says so, and what it lacks is not collected, not absent', async (t) => {

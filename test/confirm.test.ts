@@ -5,11 +5,12 @@ import { drained, parseCaptureStats } from '../src/checks/capture.js';
 import { droppedBetween, parseIptablesCounters } from '../src/checks/counters.js';
 import type { ReachResult } from '../src/checks/types.js';
 import { plan } from '../src/plan/plan.js';
-import { rulesPerChain } from '../src/run/lab.js';
+import { rulesPerChain } from '../src/net/iptables-save.js';
 import { parseScenarioFile } from '../src/scenario/load.js';
 import { REFERENCE } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const p = plan(parseScenarioFile(REFERENCE, 'ref.yaml').variants[0]!.scenario, { runId: 'abcdef', runtimeRoot: '/tmp/x', dhcpScript: '/bin/true' });
+const p = plan(parseScenarioFile(REFERENCE, 'ref.yaml').variants[0]!.scenario, { runId: 'abcdef', runtimeRoot: '/tmp/x', assets: assetsIn('/bin/true') });
 
 const silent = (from: string, to: string, expected: ReachResult['expected'] = 'unreachable'): ReachResult => ({
   from,

@@ -23,6 +23,7 @@ import { LAB_ONLY_DNSMASQ_OPTIONS } from '../src/plan/dnsmasq.js';
 import { plan } from '../src/plan/plan.js';
 import type { NodePlan, Plan } from '../src/plan/types.js';
 import { parseScenario } from '../src/scenario/load.js';
+import { assetsIn } from '../src/assets.js';
 
 interface AtTag {
   file?: string;
@@ -42,7 +43,7 @@ interface Case {
 const DATA = JSON.parse(readFileSync(new URL('fixtures/nova-conformance.json', import.meta.url), 'utf8')) as { cases: Case[] };
 const TAGS = ['2012.1', '2012.2', '2013.1', '2013.2'] as const;
 const RELEASE: Record<(typeof TAGS)[number], Release> = { '2012.1': 'essex', '2012.2': 'folsom', '2013.1': 'grizzly', '2013.2': 'havana' };
-const OPTS = { runId: 'c0ffee', runtimeRoot: '/run/flatlab', dhcpScript: '/opt/flatlab/assets/nova-dhcpbridge' };
+const OPTS = { runId: 'c0ffee', runtimeRoot: '/run/flatlab', assets: assetsIn('/opt/flatlab/assets') };
 
 const planOf = (yaml: string): Plan => plan(parseScenario(yaml), OPTS);
 const firewallLines = (n: NodePlan): string[] => n.firewall.split('\n');

@@ -3,15 +3,16 @@ import t from 'tap';
 import { dhcpPath, diagnoseDhcp, dnsmasqSaid, summariseDhcpCapture, type DhcpEvidence } from '../src/diagnose/dhcp.js';
 import { plan } from '../src/plan/plan.js';
 import { parseScenario } from '../src/scenario/load.js';
+import { assetsIn } from '../src/assets.js';
 
 const SINGLE = `name: s\nnova: {multi_host: false, fixed_range: 10.0.0.0/24, flat_interface: eth1}\nnodes: {controller: {role: network}, compute01: {}}\nvms: {vm_1: {host: controller}, vm_2: {host: compute01}}\n`;
-const P = plan(parseScenario(SINGLE), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+const P = plan(parseScenario(SINGLE), { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
 const MAC = P.vms[1]!.mac;
 
 t.test("the path: the guest's node, across the fabric, to the network host's dnsmasq (single host); its own node with multi_host", async (t) => {
   t.same(dhcpPath(P, 'vm_2')!.hops.map((h) => h.label), ['vm_2 eth0', 'compute01 vnet0', 'compute01 eth1', 'fabric port compute01', 'fabric port controller', 'controller eth1', 'controller br100 (dnsmasq)']);
   t.same(dhcpPath(P, 'vm_1')!.hops.map((h) => h.label), ['vm_1 eth0', 'controller vnet0', 'controller br100 (dnsmasq)']);
-  const multi = plan(parseScenario(SINGLE.replace('multi_host: false', 'multi_host: true').replace('{role: network}', '{}')), { runId: 'abc123', runtimeRoot: '/r', dhcpScript: '/x' });
+  const multi = plan(parseScenario(SINGLE.replace('multi_host: false', 'multi_host: true').replace('{role: network}', '{}')), { runId: 'abc123', runtimeRoot: '/r', assets: assetsIn('/x') });
   t.equal(dhcpPath(multi, 'vm_2')!.server, 'compute01');
 });
 

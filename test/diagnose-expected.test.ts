@@ -4,8 +4,9 @@ import { diagnoseExit, expectationOf } from '../src/diagnose/expected.js';
 import { plan } from '../src/plan/plan.js';
 import { parseScenario } from '../src/scenario/load.js';
 import { REFERENCE } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const P = (text: string) => plan(parseScenario(text), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+const P = (text: string) => plan(parseScenario(text), { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
 
 t.test('an isolation lab expects the drop: tracing it exits 0, a flow through exits 1', async (t) => {
   const p = P(REFERENCE.replace('  multi_host: true\n', '  multi_host: true\n  allow_same_net_traffic: false\n'));

@@ -7,8 +7,9 @@ import { classifyLine, droppedBetween, parseEbtablesCounters, parseIptablesCount
 import { diagnose } from '../src/diagnose/verdict.js';
 import { FOLSOM_REFERENCE as REFERENCE } from './helpers.js';
 import { readFile } from 'node:fs/promises';
+import { assetsIn } from '../src/assets.js';
 
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') };
 const P = plan(parseScenario(REFERENCE), OPTS);
 
 /** Evidence for a flow where each hop saw what `seen(i)` says. */

@@ -3,8 +3,9 @@ import { parseScenario } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
 import { securityGroupRuleLines } from '../src/plan/firewall.js';
 import { REFERENCE } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x/nova-dhcpbridge' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') };
 
 t.test("compute2's filter table: nova's chains, in nova's order", async (t) => {
   const text = REFERENCE.replace('  flat_interface: eth0\n', '  flat_interface: eth0\n  allow_same_net_traffic: true\n')

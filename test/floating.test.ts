@@ -6,6 +6,7 @@ import { confirmSilences } from '../src/checks/confirm.js';
 import { snmpInEchos } from '../src/checks/reach.js';
 import type { ReachResult } from '../src/checks/types.js';
 import { errorsOf } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
 const BASE = `name: f
 nova:
@@ -24,7 +25,7 @@ vms:
 floating_ips: {vm_1: 203.0.113.101}
 `;
 const ICMP_OPEN = 'security_groups:\n  default:\n    rules:\n      - {proto: icmp, from: 0.0.0.0/0}\n';
-const planOf = (text: string) => plan(parseScenario(text), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+const planOf = (text: string) => plan(parseScenario(text), { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
 
 t.test('floating addresses are validated where they are written', async (t) => {
   t.same(errorsOf(BASE), []);

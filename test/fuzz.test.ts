@@ -8,6 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { parseScenarioFile } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
 import { UserError } from '../src/errors.js';
+import { assetsIn } from '../src/assets.js';
 
 const CASES = 600;
 const seed = Number(process.env.FLATLAB_FUZZ_SEED ?? 20261126);
@@ -62,7 +63,7 @@ t.test(`${CASES} mutated scenarios: accepted, or refused with positions; never a
     try {
       const { variants } = parseScenarioFile(text, 'fuzz.yaml');
       // an accepted scenario must also plan without throwing
-      for (const v of variants) plan(v.scenario, { runId: 'abcdef', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+      for (const v of variants) plan(v.scenario, { runId: 'abcdef', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
       accepted++;
     } catch (err) {
       if (err instanceof UserError && err.lines.length > 0 && err.lines.every((l) => /^fuzz\.yaml:\d+:\d+ \S/.test(l) && !l.includes('\n'))) {

@@ -3,8 +3,9 @@ import { parseScenario } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
 import { renderDot, renderMermaid } from '../src/report/graph.js';
 import { FOLSOM_REFERENCE as REFERENCE } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const P = plan(parseScenario(REFERENCE), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+const P = plan(parseScenario(REFERENCE), { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
 
 t.test('mermaid: nodes with their bridge, VMs with lease and gateway, uplinks to the fabric', async (t) => {
   const m = renderMermaid(P);

@@ -5,6 +5,7 @@ import { renderHtml, ruleWords } from '../src/report/html.js';
 import { plan } from '../src/plan/plan.js';
 import { parseScenarioFile } from '../src/scenario/load.js';
 import type { RunResult } from '../src/run/results.js';
+import { assetsIn } from '../src/assets.js';
 
 t.test('rules read as nova secgroup-list-rules would', async (t) => {
   t.equal(ruleWords({ proto: 'tcp', fromPort: 22, toPort: 22, group: 'ssh' }), 'tcp port 22 from members of ssh');
@@ -16,7 +17,7 @@ t.test('rules read as nova secgroup-list-rules would', async (t) => {
 t.test('the security-groups scenario: each group with its VMs and rules, the empty default said so', async (t) => {
   const text = await readFile(new URL('../scenarios/security-groups.yaml', import.meta.url), 'utf8');
   const v = parseScenarioFile(text, 'security-groups.yaml').variants[1]!;
-  const p = plan(v.scenario, { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+  const p = plan(v.scenario, { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
   const result = {
     scenario: 'security-groups',
     file: 'scenarios/security-groups.yaml',

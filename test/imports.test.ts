@@ -79,6 +79,42 @@ t.test('no folder of src/ imports itself back either (a top-level file counts as
   t.same(cycles(asLists).map((c) => c.join(' -> ')), []);
 });
 
+/**
+ * The folders (and top-level files) of src/ from the bottom up, as src/README.md lists
+ * them: a unit imports only units before it. Pure data and rules first, the plan, then
+ * what acts (backend, checks, diagnose), what renders, and run/ and cli/ at the end.
+ */
+export const ORDER = ['errors', 'wait', 'which', 'root', 'assets', 'backends', 'net', 'nova', 'scenario', 'import', 'plan', 'backend', 'checks', 'diagnose', 'result', 'report', 'compare', 'run', 'cli'];
+
+/** The arrows between units that point up the order (or at a unit the order does not know). */
+export function againstOrder(graph: Map<string, string[]>, unit: (f: string) => string, order: string[]): string[] {
+  const rank = new Map(order.map((u, i) => [u, i]));
+  const wrong: string[] = [];
+  for (const [f, deps] of graph) {
+    for (const d of deps) {
+      const [a, b] = [unit(f), unit(d)];
+      if (a === b) continue;
+      if (!rank.has(a) || !rank.has(b) || rank.get(b)! > rank.get(a)!) wrong.push(`${a} -> ${b} (${f} imports ${d})`);
+    }
+  }
+  return wrong;
+}
+
+t.test('the order check finds an arrow that points up, and a unit it does not know', async (t) => {
+  const id = (f: string) => f.split('/')[0]!;
+  t.same(againstOrder(new Map([['plan/a', ['net/b']]]), id, ORDER), []);
+  t.equal(againstOrder(new Map([['compare/a', ['run/b']]]), id, ORDER).length, 1, 'compare/ importing run/');
+  t.equal(againstOrder(new Map([['plan/a', ['checks/b']]]), id, ORDER).length, 1, 'plan/ importing checks/');
+  t.equal(againstOrder(new Map([['novel/a', ['net/b']]]), id, ORDER).length, 1, 'a folder not in the order');
+});
+
+t.test('every arrow between folders points down the order of src/README.md; nothing outside cli/ imports run/', async (t) => {
+  const graph = importGraph(sources(SRC));
+  t.same(againstOrder(graph, (f) => unitOf(f), ORDER).map((w) => w.replaceAll(SRC + '/', '')), []);
+  const note = readFileSync(join(SRC, 'README.md'), 'utf8');
+  t.match(note, ORDER.join(' → '), 'src/README.md states the same order');
+});
+
 t.test('outside src/backend/, nothing imports a concrete backend (only the contract and the registry)', async (t) => {
   const graph = importGraph(sources(SRC));
   const offenders: string[] = [];

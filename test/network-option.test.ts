@@ -9,10 +9,11 @@ import { plan } from '../src/plan/plan.js';
 import type { NatPlan, Plan } from '../src/plan/types.js';
 import { parseScenario } from '../src/scenario/load.js';
 import { snatRangeOf } from '../src/scenario/network.js';
-import { planVariant } from '../src/run/run-scenario.js';
+import { planVariant } from '../src/plan/variant.js';
 import { errorsOf, REFERENCE, warningsOf } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') };
 const EXT = 'external: {cidr: 203.0.113.0/24}\n';
 const TWO_NICS = REFERENCE.replace('flat_interface: eth0', 'flat_interface: eth0\n  public_interface: eth1');
 const planOf = (text: string): Plan => plan(parseScenario(text), OPTS);
@@ -131,8 +132,8 @@ t.test('validation: a full pool under addressing: nova, the network fields, an e
 t.test('--release runs the rules that release: in the file runs', async (t) => {
   const text = REFERENCE.replace('fixed_range: 10.0.0.0/24', 'fixed_range: ""') + 'network: {cidr: 10.0.0.0/24}\n';
   const variant = { name: 'default', scenario: parseScenario(text) };
-  t.ok(planVariant(variant, 'abc123', false, 'grizzly'));
-  t.throws(() => planVariant(variant, 'abc123', false, 'folsom'), /--release folsom: nova\.fixed_range: an empty fixed_range is taken from 2013\.1 on/);
+  t.ok(planVariant(variant, { ...OPTS, release: 'grizzly' }));
+  t.throws(() => planVariant(variant, { ...OPTS, release: 'folsom' }), /--release folsom: nova\.fixed_range: an empty fixed_range is taken from 2013\.1 on/);
 });
 
 t.test('single host on one NIC: the oracle expects the answer to another node\'s guest dropped in the network host\'s bridge', async (t) => {

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { judge, deriveProbes, type OracleInputs, type Probe } from '../src/plan/oracle.js';
 import type { NetworkPlan, RulePlan, VmPlan } from '../src/plan/types.js';
+import { assetsIn } from '../src/assets.js';
 
 const network = (allowSameNetTraffic: boolean): NetworkPlan => ({
   label: 'private',
@@ -139,7 +140,7 @@ t.test("a node's own probe (node:NAME): its bridge address meets the instance ch
   const { plan } = await import('../src/plan/plan.js');
   const { parseScenario } = await import('../src/scenario/load.js');
   const text = `name: n\nnova: {multi_host: true, fixed_range: 10.0.0.0/24, allow_same_net_traffic: false}\nnodes: {compute1: {}, compute2: {}}\nvms: {vm_1: {host: compute1}, vm_3: {host: compute2}}\n`;
-  const p = plan(parseScenario(text), { runId: 'abc123', runtimeRoot: '/r', dhcpScript: '/x' });
+  const p = plan(parseScenario(text), { runId: 'abc123', runtimeRoot: '/r', assets: assetsIn('/x') });
   const o = { network: p.network, vms: p.vms, groups: p.securityGroups };
   const local = judgeFromNode(o, { name: 'compute1', bridgeIp: '10.0.0.1' }, { from: 'node:compute1', to: 'vm_1', proto: 'icmp' });
   t.equal(local.expect, 'unreachable');

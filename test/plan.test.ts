@@ -3,8 +3,9 @@ import { parseScenario } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
 import { FOLSOM_REFERENCE, REFERENCE } from './helpers.js';
 import type { Plan } from '../src/plan/types.js';
+import { assetsIn } from '../src/assets.js';
 
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/opt/flatlab/assets/nova-dhcpbridge' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/opt/flatlab/assets') };
 const planOf = (text: string): Plan => plan(parseScenario(text), OPTS);
 
 t.test('reference addresses follow flatlab\'s rule (the post\'s diagram)', async (t) => {

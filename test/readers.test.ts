@@ -9,7 +9,7 @@ import { parseVmState, vmStateBatch } from '../src/backend/vm-state.js';
 import { childrenOf, flatlabAncestor, isSameProcess, readLocalAddresses, readRoutes, startTicks } from '../src/backend/procfs.js';
 import { execProbe, PROBE_TOKEN } from '../src/backend/exec-probe.js';
 import type { ExecResult } from '../src/backend/backend.js';
-import { rulesPerChain } from '../src/run/lab.js';
+import { rulesPerChain } from '../src/net/iptables-save.js';
 
 t.test('lease logs: add/old/del per node, the last event wins', async (t) => {
   const log = '1700000000 add FA:16:3E:00:00:01 10.0.0.2 vm-1\n1700000001 old fa:16:3e:00:00:01 10.0.0.2 vm-1\nnot a line\n1700000002 del fa:16:3e:00:00:02 10.0.0.3\n';

@@ -13,8 +13,9 @@ import { MATRIX, RELEASE_TAGS, RELEASES, type Release } from '../src/nova/releas
 import type { Plan } from '../src/plan/types.js';
 import { parseScenario } from '../src/scenario/load.js';
 import { REFERENCE } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') };
 const planAt = (release: Release, extra = ''): Plan =>
   plan(parseScenario(REFERENCE.replace('name: ref', `name: ref\nrelease: ${release}`).replace('compute2: {}', 'compute2: {uplink_up: false}') + extra), OPTS);
 

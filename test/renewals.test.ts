@@ -5,9 +5,10 @@ import { parseScenario } from '../src/scenario/load.js';
 import { renewalsOf, renewalVerdicts } from '../src/checks/renewals.js';
 import type { LeaseEvent } from '../src/checks/types.js';
 import { REFERENCE, errorsOf, warningsOf } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
 const RENEW = REFERENCE.replace('  multi_host: true\n', '  multi_host: true\n  dhcp_lease_time: 30\n') + 'expect:\n  renewals: true\n';
-const P = plan(parseScenario(RENEW), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+const P = plan(parseScenario(RENEW), { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
 
 t.test('a 30 s lease is built as nova passed it, with a warning: dnsmasq gives 120 s', async (t) => {
   t.same(errorsOf(RENEW), []);

@@ -5,8 +5,9 @@ import { parseScenario } from '../src/scenario/load.js';
 import { plan } from '../src/plan/plan.js';
 import type { Plan } from '../src/plan/types.js';
 import { REFERENCE, errorsOf as errorsOfFile, warningsOf as warningsOfFile } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x/nova-dhcpbridge' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') };
 const planOf = (text: string): Plan => plan(parseScenario(text), OPTS);
 const scenario = (name: string): Promise<string> => readFile(new URL(`../scenarios/${name}.yaml`, import.meta.url), 'utf8');
 

@@ -11,8 +11,9 @@ import { UserError } from '../src/errors.js';
 import { REFERENCE, errorsOf } from './helpers.js';
 import { egressFlow, vmFlow } from '../src/diagnose/flow.js';
 import { explainGap } from '../src/diagnose/verdict.js';
+import { assetsIn } from '../src/assets.js';
 
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/opt/flatlab/assets/nova-dhcpbridge' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/opt/flatlab/assets') };
 
 t.test('nodes are spread evenly, a placement is kept, the same every time', async (t) => {
   t.same(placeNodes(['c1', 'c2', 'c3', 'c4', 'c5'], ['a', 'b']), { c1: 'a', c2: 'b', c3: 'a', c4: 'b', c5: 'a' });

@@ -5,8 +5,9 @@ import type { Observations, ReachResult } from '../src/checks/types.js';
 import { plan } from '../src/plan/plan.js';
 import { parseScenario } from '../src/scenario/load.js';
 import { REFERENCE } from './helpers.js';
+import { assetsIn } from '../src/assets.js';
 
-const P = plan(parseScenario(REFERENCE), { runId: 'abc123', runtimeRoot: '/run/flatlab', dhcpScript: '/x' });
+const P = plan(parseScenario(REFERENCE), { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/x') });
 const ip = (vm: string): string => P.vms.find((v) => v.name === vm)!.ip;
 
 function obs(arp: Record<string, string[]>): Observations {
@@ -40,7 +41,7 @@ t.test('guests nothing configures are named, never "healthy"', async (t) => {
   const { plan } = await import('../src/plan/plan.js');
   const { parseScenario } = await import('../src/scenario/load.js');
   const { classifySymptoms } = await import('../src/checks/symptoms.js');
-  const p = plan(parseScenario('name: f\nnova: {network_manager: nova.network.manager.FlatManager, fixed_range: 10.0.0.0/24}\nnodes: {c1: {}}\nvms: {vm_1: {host: c1}}\n'), { runId: 'abc123', runtimeRoot: '/r', dhcpScript: '/x' });
+  const p = plan(parseScenario('name: f\nnova: {network_manager: nova.network.manager.FlatManager, fixed_range: 10.0.0.0/24}\nnodes: {c1: {}}\nvms: {vm_1: {host: c1}}\n'), { runId: 'abc123', runtimeRoot: '/r', assets: assetsIn('/x') });
   const obs = { vms: { vm_1: { vm: 'vm_1', mac: null, addresses: [], defaultGateway: null, dhcp: null, bootLog: null, clientRunning: false } }, leaseEvents: [], serverLeases: null } as never;
   const s = classifySymptoms(p, obs, [], []);
   t.same(s.map((x) => x.code), ['no-address']);

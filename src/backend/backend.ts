@@ -6,6 +6,17 @@
  */
 import type { Plan, Protocol, Reachability, VmPlan } from '../plan/types.js';
 
+/**
+ * A process that was gone before its start could be recorded (startProcess throws it):
+ * for a server the scenario's fault keeps from starting, the outcome the lab waits for.
+ */
+export class ExitedAtOnce extends Error {
+  constructor(readonly role: string, readonly target: string, readonly logFile: string) {
+    super(`${role} in ${target} exited at once (see ${logFile})`);
+    this.name = 'ExitedAtOnce';
+  }
+}
+
 /** A process the run started and must stop; identified by PID plus start time. */
 export interface ProcessRecord {
   pid: number;

@@ -16,6 +16,7 @@
  */
 import type { Backend, ProcessRecord } from '../backend/backend.js';
 import { pollUntil } from '../wait.js';
+import { captureArgv } from '../plan/captures.js';
 
 export interface Capture {
   proc: ProcessRecord;
@@ -46,10 +47,6 @@ export function drained(s: CaptureStats | null): boolean {
   return s !== null && s.captured + s.dropped >= s.received;
 }
 
-/** The tcpdump argv of a capture: immediate delivery, line-buffered, no promiscuous change. */
-export function captureArgv(iface: string, filter: string, extra: string[] = []): string[] {
-  return ['tcpdump', '-p', '-n', '-l', '--immediate-mode', ...extra, '-i', iface, filter];
-}
 
 /**
  * Starts tcpdump in `target` and waits until it says it is listening (its own readiness

@@ -8,6 +8,7 @@
 import type { Backend } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
 import { mapLimit } from '../wait.js';
+import { synCaptureFilter } from '../plan/captures.js';
 import { finishCaptures, startCapture } from './capture.js';
 import type { EgressAttempt, EgressResult, Verdict } from './types.js';
 
@@ -55,7 +56,7 @@ export async function runEgressChecks(backend: Backend, plan: Plan, opts: Egress
   const ext = plan.external;
   if (!ext || plan.expected.egress.length === 0) return [];
   const target = `${ext.ip}:${ext.echoPort}`;
-  const capture = await startCapture(backend, ext.netns, ext.nic, `tcp dst port ${ext.echoPort} and tcp[tcpflags] & tcp-syn != 0`, `${ext.dir}/capture-syn.txt`);
+  const capture = await startCapture(backend, ext.netns, ext.nic, synCaptureFilter(ext.echoPort), `${ext.dir}/capture-syn.txt`);
   let results: (Omit<EgressResult, 'capturedSource'> & { port: number })[];
   let texts: string[];
   let complete: boolean;

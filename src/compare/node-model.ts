@@ -10,7 +10,7 @@ import { importScenario } from '../import/to-scenario.js';
 import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
 import type { Release } from '../nova/releases.js';
 import type { Plan } from '../plan/types.js';
-import { planVariant } from '../run/run-scenario.js';
+import { planVariant, type VariantOptions } from '../plan/variant.js';
 import { parseScenarioFile } from '../scenario/load.js';
 import { NAME_PATTERN } from '../scenario/schema.js';
 import type { NodeDump } from './dump.js';
@@ -20,7 +20,7 @@ import type { NodeDump } from './dump.js';
  * instances as its dnsmasq lists them, its bridge address as the node holds it (nova
  * chose it by database order; a missing one is still a difference).
  */
-export function modelFromNode(dump: NodeDump, node: string, release: Release | undefined): { plan: Plan; label: string } {
+export function modelFromNode(dump: NodeDump, node: string, release: Release | undefined, where: Pick<VariantOptions, 'runtimeRoot' | 'assets'>): { plan: Plan; label: string } {
   if (dump.novaConf === null) throw new UserError(`${dump.dir}: no nova.conf was collected; give the model with --scenario FILE, or collect again with NOVA_CONF=/path/to/nova.conf`);
   const conf = parseNovaConf(dump.novaConf, join(dump.dir, 'nova.conf'));
   const hosts = dump.dnsmasq[0]?.hosts ?? [];
@@ -45,5 +45,5 @@ export function modelFromNode(dump: NodeDump, node: string, release: Release | u
     s.nodes.nethost = { role: 'network' };
   }
   const loaded = parseScenarioFile(stringify(s), 'collected.yaml');
-  return { plan: planVariant(loaded.variants[0]!, '000000'), label: `${node}'s nova.conf (${conf.style === 'flagfile' ? 'Essex flagfile' : 'INI'}), ${hosts.length} instance(s) from its dnsmasq hosts file` };
+  return { plan: planVariant(loaded.variants[0]!, { runId: '000000', ...where }), label: `${node}'s nova.conf (${conf.style === 'flagfile' ? 'Essex flagfile' : 'INI'}), ${hosts.length} instance(s) from its dnsmasq hosts file` };
 }

@@ -44,10 +44,6 @@ export function dhcpPath(plan: Plan, vmName: string): DhcpPath | null {
   return { vm: vmName, mac: vm.mac, server: server.name, hops };
 }
 
-/** tcpdump's filter: the guest's own frames, and broadcast replies to clients. */
-export function dhcpCaptureFilter(vm: Pick<VmPlan, 'mac'>): string {
-  return `udp and (port 67 or port 68) and (ether host ${vm.mac} or ether dst ff:ff:ff:ff:ff:ff)`;
-}
 
 export interface DhcpHopSeen {
   label: string;

@@ -10,7 +10,8 @@ import { writeFile } from 'node:fs/promises';
 import type { Backend } from '../backend/backend.js';
 import { dropsBetween, readCounters } from '../checks/counters.js';
 import type { Plan } from '../plan/types.js';
-import { dhcpCaptureFilter, dhcpPath, diagnoseDhcp, dnsmasqSaid, summariseDhcpCapture, type DhcpDiagnosis, type DhcpEvidence } from './dhcp.js';
+import { dhcpCaptureFilter } from '../plan/captures.js';
+import { dhcpPath, diagnoseDhcp, dnsmasqSaid, summariseDhcpCapture, type DhcpDiagnosis, type DhcpEvidence } from './dhcp.js';
 import { captureHops, nodeFacts } from './capture-hops.js';
 
 export interface DhcpTrace extends DhcpDiagnosis {

@@ -12,6 +12,7 @@ import { dropsBetween, readCounters } from '../checks/counters.js';
 import type { EgressResult, Observations, ReachResult } from '../checks/types.js';
 import { instanceChain, sameNetAcceptRule } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
+import { flowCaptureFilter } from '../plan/captures.js';
 import { summariseCapture, type Evidence } from './evidence.js';
 import { captureHops, nodeFacts } from './capture-hops.js';
 import { diagnoseLease, type DhcpTrace } from './run-dhcp.js';
@@ -42,7 +43,7 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
   let probeOk = false;
   let probeEvidence = '';
   const src = plan.vms.find((v) => v.name === flow.from)!;
-  const { texts, complete, unavailable } = await captureHops(backend, plan, flow.hops, `arp or host ${flow.dstIp} or host ${flow.srcIp}`, name, captures, async () => {
+  const { texts, complete, unavailable } = await captureHops(backend, plan, flow.hops, flowCaptureFilter(flow.srcIp, flow.dstIp), name, captures, async () => {
     // forget what the source knew of its next hop, so the captures see a fresh ARP
     // exchange rather than an entry still failing from the checks
     await backend.exec(src.netns, ['ip', 'neigh', 'flush', 'to', flow.nextHopIp]);

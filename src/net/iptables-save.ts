@@ -106,3 +106,12 @@ export function parseIptablesSave(text: string): Tables {
 export function ruleLine(r: Pick<Rule, 'chain' | 'text'>): string {
   return `-A ${r.chain}${r.text ? ` ${r.text}` : ''}`;
 }
+
+/** `table/chain` -> number of rules, from iptables-restore input or iptables-save output. */
+export function rulesPerChain(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [table, t] of parseIptablesSave(text)) {
+    for (const r of t.rules) out.set(`${table}/${r.chain}`, (out.get(`${table}/${r.chain}`) ?? 0) + 1);
+  }
+  return out;
+}

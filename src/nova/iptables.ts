@@ -8,7 +8,7 @@
  * read with them. Rule text is as iptables-restore takes it from nova.
  */
 import type { Release } from './releases.js';
-import { behaviour } from './releases.js';
+import { behaviour, DEFAULT_RELEASE } from './releases.js';
 
 export const NETWORK = 'nova-network';
 export const COMPUTE = 'nova-compute';
@@ -81,7 +81,7 @@ export function floatingForwardRules(form: 'no-device' | 'device' | 'device-and-
 }
 
 /** The first SNAT rule in the release's form, for callers that know only the range, my_ip and public_interface. */
-export function snatRule(cidr: string, myIp: string, publicInterface: string, release: Release = 'havana'): string {
+export function snatRule(cidr: string, myIp: string, publicInterface: string, release: Release = DEFAULT_RELEASE): string {
   const form = behaviour('snatRule', release);
   return snatRules(cidr, myIp, form === 'no-interface' ? null : publicInterface, form === 'interface-any-dest' ? ['0.0.0.0/0'] : null)[0]!;
 }

@@ -12,6 +12,8 @@
 
 export const RELEASES = ['essex', 'folsom', 'grizzly', 'havana'] as const;
 export type Release = (typeof RELEASES)[number];
+/** what a scenario builds when it names no release: the last nova-network release with every manager here */
+export const DEFAULT_RELEASE: Release = 'havana';
 
 /** nova's git tag of each release */
 export const RELEASE_TAGS: Record<Release, string> = { essex: '2012.1', folsom: '2012.2', grizzly: '2013.1', havana: '2013.2' };

@@ -4,7 +4,7 @@
  * DNS hosts file.
  */
 import { join } from 'node:path';
-import { behaviour, type Release } from '../nova/releases.js';
+import { behaviour, type Release, DEFAULT_RELEASE } from '../nova/releases.js';
 import type { DhcpServerPlan, NetworkPlan, VmPlan } from './types.js';
 
 export interface DnsmasqInputs {
@@ -64,7 +64,7 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
   const logFile = join(i.dir, 'dnsmasq.log');
   // Order and spelling as nova built the command line, in the release's form
   // (linux_net.restart_dhcp at 2012.1, 2012.2, 2013.1, 2013.2; releases.ts).
-  const form = behaviour('dnsmasq', i.release ?? 'havana');
+  const form = behaviour('dnsmasq', i.release ?? DEFAULT_RELEASE);
   const n = i.network;
   const range =
     form.range === 'plain'

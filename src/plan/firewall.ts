@@ -32,7 +32,7 @@ import {
   snatRules,
   WRAPPED,
 } from '../nova/iptables.js';
-import { behaviour } from '../nova/releases.js';
+import { behaviour, DEFAULT_RELEASE } from '../nova/releases.js';
 import type { FirewallNode, NatPlan, NetworkPlan, RulePlan, VmPlan } from './types.js';
 
 // the vocabulary's readers import it from here too
@@ -102,7 +102,7 @@ export function renderFirewall(i: FirewallInputs): string {
   // nova-compute: DHCP discovers from guests (prepare_instance_filter, once an instance
   // chain has a DHCP accept: 2013.1 on), then one chain per local instance.
   const dhcpServer = i.node.dhcpServer;
-  if (dhcpServer && i.local.length > 0 && behaviour('dhcpRequestAccept', i.release ?? 'havana')) {
+  if (dhcpServer && i.local.length > 0 && behaviour('dhcpRequestAccept', i.release ?? DEFAULT_RELEASE)) {
     add(`${COMPUTE}-INPUT`, DHCP_DISCOVER_ACCEPT);
     add(`${COMPUTE}-FORWARD`, DHCP_DISCOVER_ACCEPT);
   }

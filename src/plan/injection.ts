@@ -3,7 +3,7 @@
  * its network configuration into /etc/network/interfaces (Debian's interfaces(5)
  * format, the stanza nova's injection template produced in the Folsom era).
  */
-import { behaviour, type Release } from '../nova/releases.js';
+import { behaviour, type Release, DEFAULT_RELEASE } from '../nova/releases.js';
 
 export interface InjectedNic {
   name: string;
@@ -14,7 +14,7 @@ export interface InjectedNic {
   dns: string;
 }
 
-export function renderInterfaces(nic: InjectedNic, release: Release = 'havana'): string {
+export function renderInterfaces(nic: InjectedNic, release: Release = DEFAULT_RELEASE): string {
   // up to Grizzly nova's Cheetah template wrote the gateway line whatever it held (Python's
   // None prints as "None"); Havana's Jinja2 template only when there is one
   const gateway = nic.gateway ? [`        gateway ${nic.gateway}`] : behaviour('injectedGateway', release) === 'always' ? ['        gateway None'] : [];

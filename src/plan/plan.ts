@@ -4,25 +4,24 @@
  * prints exactly what `run` will build.
  */
 import { join } from 'node:path';
+import type { LabAssets } from '../assets.js';
 import { nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
-import { FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
-import { networkCidr, parseCidrAsNova, snatRangeOf } from '../scenario/network.js';
-import { isMultiHostDhcp, novaOf, sharesDhcpAddress } from '../scenario/semantics.js';
-import { isolateDhcpAddress } from '../nova/iptables.js';
+import { DEFAULT_VARIANT, FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
+import { networkCidr, snatRangeOf } from '../scenario/network.js';
+import { isMultiHostDhcp, novaOf } from '../scenario/semantics.js';
 import { assignAddresses, assignExternal } from './addressing.js';
-import { planDnsmasq, renderHostsFile } from './dnsmasq.js';
+import { renderHostsFile } from './dnsmasq.js';
 import { deriveExpectations, parseService, servicesFor } from './expect.js';
-import { renderFirewall } from './firewall.js';
 import { renderInterfaces } from './injection.js';
-import { deterministicMac, nodeNicMac, tapMacFor } from './mac.js';
+import { deterministicMac, tapMacFor } from './mac.js';
 import { planFaults } from './faults.js';
 import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
-import { behaviour } from '../nova/releases.js';
+import { planNode, singleInterfaceOf, type NodeContext } from './node.js';
+import { planProcesses } from './processes.js';
 import { planSecurityGroups } from './security-groups.js';
-import type { ExternalDhcpPlan, ExternalPlan, FloatingPlan, NatPlan, NetworkPlan, NodePlan, Plan, PublicNicPlan, VmPlan } from './types.js';
+import type { ExternalDhcpPlan, ExternalPlan, NetworkPlan, Plan, VmPlan } from './types.js';
 import { planWiring } from './wiring.js';
-import { fabricNetnsOf, planSpan } from './span.js';
-import { renderNwfilter } from './nwfilter.js';
+import { planSpan } from './span.js';
 
 export interface PlanOptions {
   /** the variant this plan realises */
@@ -31,8 +30,8 @@ export interface PlanOptions {
   runId: string;
   /** where the run keeps its files (dnsmasq files, lease logs): a per-run directory is made below */
   runtimeRoot: string;
-  /** absolute path of the --dhcp-script stand-in for nova-dhcpbridge */
-  dhcpScript: string;
+  /** the files the lab's processes run (the package's assets/, see src/assets.ts) */
+  assets: LabAssets;
   /** engines to spread the nodes over (the Docker backend's --engine); one or none: one machine */
   engines?: string[];
 }
@@ -44,12 +43,62 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const net = networkCidr(s); // validated by the loader
   const prefix = runPrefix(opts.runId);
   const runtimeDir = join(opts.runtimeRoot, prefix);
-  const multiHost = isMultiHostDhcp(s);
   const flatManager = s.nova.network_manager === FLAT_MANAGER;
   const { gateway, bridgeIps, vmIps } = assignAddresses(s, net);
-  // the networks row's gateway (nova-manage --gateway, else the cidr's .1)
-  const rowGateway = s.network.gateway ?? nthAddress(net, 1);
-  const network: NetworkPlan = {
+  const network = planNetwork(s, net, gateway);
+  const vms = planVms(s, { prefix, runtimeDir, network, vmIps, vmGateway: vmGatewayOf(s, network, bridgeIps) });
+  const securityGroups = planSecurityGroups(s);
+  const extCidr = s.external ? (parseCidr(s.external.cidr) as Cidr) : null;
+  const ext = extCidr ? { cidr: extCidr, ...assignExternal(s, extCidr) } : null;
+  const publicBridge = ext && Object.keys(s.nodes).some((n) => !singleInterfaceOf(s, n)) ? 'public' : null;
+  const fabric = { netns: netnsName(prefix, 'fabric'), bridge: 'fabric', publicBridge };
+  // on several engines the scenario's placement: says where (engines it names were checked by the CLI)
+  const span = planSpan(opts.runId, Object.keys(s.nodes), fabric, opts.engines ?? [], s.placement);
+  const context: NodeContext = {
+    s, prefix, runtimeDir, net, network, vms, securityGroups, span,
+    multiHost: isMultiHostDhcp(s),
+    flatManager,
+    rowGateway: s.network.gateway ?? nthAddress(net, 1),
+    bridgeIps,
+    ext: ext ? { cidr: ext.cidr, myIps: ext.myIps } : null,
+    fabricNetns: fabric.netns,
+    dhcpScript: opts.assets.dhcpScript,
+  };
+  const nodes = Object.entries(s.nodes).map(([name, n], i) => planNode(context, name, n, i));
+  const external = ext ? planExternal(prefix, runtimeDir, ext.cidr, ext.host, publicBridge !== null) : null;
+  const dhcpServer = s.dhcp_server ? planExternalDhcp(s, network, vms, netnsName(prefix, 'dhcp'), join(runtimeDir, 'hosts', 'dhcp')) : null;
+  const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network')?.[0] ?? null;
+  const allowSameNet = Object.fromEntries(Object.keys(s.nodes).map((n) => [n, novaOf(s, n).allow_same_net_traffic]));
+  const bridgeNfOff = new Set(s.faults.filter((f) => f.type === 'bridge-nf-off' && f.node).map((f) => f.node!));
+  const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null, externalHost: ext?.host ?? null, bridgeNfOff });
+  for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
+  const parts = { fabric, span, nodes, vms, network, external, dhcpServer };
+  return {
+    scenario: s.name,
+    release: s.release,
+    variant: opts.variant ?? DEFAULT_VARIANT,
+    runId: opts.runId,
+    prefix,
+    runtimeDir,
+    network,
+    fabric,
+    span,
+    nodes,
+    vms,
+    securityGroups,
+    external,
+    dhcpServer,
+    wiring: planWiring(parts),
+    faults: planFaults(s.faults, { network, nodes, vms, groups: securityGroups, release: s.release }),
+    processes: planProcesses(parts, opts.assets),
+    expected,
+  };
+}
+
+/** The network as nova's networks row and nova.conf describe it. */
+function planNetwork(s: Scenario, net: Cidr, gateway: string | null): NetworkPlan {
+  const flatManager = s.nova.network_manager === FLAT_MANAGER;
+  return {
     label: s.network.label,
     manager: flatManager ? 'FlatManager' : 'FlatDHCPManager',
     gateway,
@@ -71,12 +120,26 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     domain: s.nova.dhcp_domain,
     singleDefaultGateway: s.nova.use_single_default_gateway,
   };
-  const networkHost = Object.entries(s.nodes).find(([, n]) => n.role === 'network')?.[0] ?? null;
-  // A VM's gateway: its own node (multi_host), the network host, or the router that
-  // FlatManager leaves to the operator (the external DHCP server may name another).
-  const vmGateway = (host: string): string | null =>
-    multiHost ? (bridgeIps[host] ?? null) : flatManager ? (s.dhcp_server ? (s.dhcp_server.router ?? gateway) : network.injected ? gateway : null) : gateway;
+}
 
+/**
+ * A VM's gateway: its own node (multi_host), the network host, or the router that
+ * FlatManager leaves to the operator (the external DHCP server may name another).
+ */
+function vmGatewayOf(s: Scenario, network: NetworkPlan, bridgeIps: Record<string, string | null>): (host: string) => string | null {
+  const { gateway } = network;
+  if (isMultiHostDhcp(s)) return (host) => bridgeIps[host] ?? null;
+  if (network.manager !== 'FlatManager') return () => gateway;
+  const g = s.dhcp_server ? (s.dhcp_server.router ?? gateway) : network.injected ? gateway : null;
+  return () => g;
+}
+
+/** The instances: names, MACs, taps as libvirt numbered them per host, addresses, and what nova injected. */
+function planVms(
+  s: Scenario,
+  c: { prefix: string; runtimeDir: string; network: NetworkPlan; vmIps: Record<string, string>; vmGateway: (host: string) => string | null },
+): VmPlan[] {
+  const { network } = c;
   const macs = new Set(Object.values(s.vms).flatMap((v) => (v.mac ? [v.mac] : [])));
   const tapCount = new Map<string, number>();
   const vms: VmPlan[] = [];
@@ -85,19 +148,19 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     macs.add(mac);
     const index = tapCount.get(vm.host) ?? 0;
     tapCount.set(vm.host, index + 1);
-    const ip = vmIps[name]!;
+    const ip = c.vmIps[name]!;
     vms.push({
       name,
       hostname: sanitizeHostname(name),
       node: vm.host,
-      netns: netnsName(prefix, name),
+      netns: netnsName(c.prefix, name),
       nic: 'eth0',
       mac,
       tap: tapName(index),
       tapMac: tapMacFor(mac),
       ip,
-      gateway: vmGateway(vm.host),
-      dir: join(runtimeDir, 'vms', name),
+      gateway: c.vmGateway(vm.host),
+      dir: join(c.runtimeDir, 'vms', name),
       // nova's instances.id, in declaration order
       instanceId: vms.length + 1,
       securityGroups: vm.security_groups,
@@ -105,157 +168,26 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
       declaredServices: vm.services ? vm.services.map(parseService) : null,
       boot: network.injected ? 'injected' : 'dhcp',
       injectedConfig: network.injected
-        ? renderInterfaces({ name: 'eth0', address: ip, netmask: net.netmask, broadcast: net.broadcast, gateway, dns: network.dns }, s.release)
+        ? renderInterfaces({ name: 'eth0', address: ip, netmask: network.netmask, broadcast: network.broadcast, gateway: network.gateway, dns: network.dns }, s.release)
         : null,
     });
   }
-  const securityGroups = planSecurityGroups(s);
+  return vms;
+}
 
-  const ext = s.external ? (parseCidr(s.external.cidr) as Cidr) : null;
-  const extAddrs = ext ? assignExternal(s, ext) : null;
-  // One NIC: public_interface is the bridge. Or the one-NIC mistake nova accepted,
-  // public_interface = flat_interface: ensure_bridge moved that NIC's address (my_ip)
-  // onto the bridge all the same, and the SNAT rule's -o names a bridge port. Each node
-  // by its own nova.conf.
-  const oneNicMistake = (node: string): boolean => novaOf(s, node).public_interface === novaOf(s, node).flat_interface;
-  const singleInterfaceOf = (node: string): boolean => novaOf(s, node).public_interface === s.nova.flat_network_bridge || oneNicMistake(node);
-  const publicBridge = ext && Object.keys(s.nodes).some((n) => !singleInterfaceOf(n)) ? 'public' : null;
-  const fabric = { netns: netnsName(prefix, 'fabric'), bridge: 'fabric', publicBridge };
-  // on several engines the scenario's placement: says where (engines it names were checked by the CLI)
-  const span = planSpan(opts.runId, Object.keys(s.nodes), fabric, opts.engines ?? [], s.placement);
-
-  const nodes: NodePlan[] = Object.entries(s.nodes).map(([name, n], i) => {
-    // this node's nova.conf (its own options over the scenario's)
-    const nova = novaOf(s, name);
-    const nodeNetwork: NetworkPlan = { ...network, flatInterface: nova.flat_interface, allowSameNetTraffic: nova.allow_same_net_traffic };
-    const singleInterface = singleInterfaceOf(name);
-    const bridgeIp = bridgeIps[name] ?? null;
-    const own = vms.filter((v) => v.node === name);
-    const dir = join(runtimeDir, 'nodes', name);
-    // nova-network's L3 (forwarding, NAT, dnsmasq) runs on every multi_host node and on
-    // the single network host; FlatManager sets up nothing.
-    const isGateway = !flatManager && (multiHost || n.role === 'network');
-    const served = multiHost ? own : vms;
-    const pub: PublicNicPlan | null =
-      ext && extAddrs
-        ? {
-            iface: nova.public_interface,
-            ip: extAddrs.myIps[name]!,
-            prefixLength: ext.prefixLength,
-            layout: singleInterface ? 'single-interface' : 'two-nics',
-            // Essex's SNAT rule names no interface (add_snat_rule at 2012.1): it matches all the same
-            ...(oneNicMistake(name) && behaviour('snatRule', s.release) !== 'no-interface' ? { snatNeverMatches: true } : {}),
-            // '.' cannot occur in a node name, so this never meets a node's port
-            ...(singleInterface ? {} : { fabricPort: `pub.${i}` }),
-          }
-        : null;
-    // the DHCP server nova-compute lets through to its instances (nova's dhcp_server):
-    // FlatManager's legacy network info gave the gateway up to Grizzly (releases.ts)
-    const dhcpServerIp = flatManager
-      ? behaviour('flatManagerDhcpAccept', s.release) === 'gateway'
-        ? rowGateway
-        : null
-      : multiHost
-        ? bridgeIp
-        : gateway;
-    // the floating addresses this node holds: its own instances' with multi_host, every
-    // instance's on the single network host (the node that routes them, as nova's
-    // FloatingIP.associate sent it to the instance's network host)
-    const floating: FloatingPlan[] =
-      isGateway && pub
-        ? vms
-            .filter((v) => (multiHost ? v.node === name : true) && s.floating_ips?.[v.name] !== undefined)
-            .map((v) => ({ vm: v.name, ip: s.floating_ips![v.name]!, fixed: v.ip, device: nova.public_interface }))
-        : [];
-    const nat = isGateway && pub ? planNat(s, nova, network, pub, floating) : null;
-    // share_dhcp_address: plug() isolates the shared address on the node's flat_interface
-    const isolate = isGateway && bridgeIp !== null && sharesDhcpAddress(s) ? { iface: nova.flat_interface, address: bridgeIp } : undefined;
-    const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIp, nat, ...(isolate ? { isolate } : {}) };
-    return {
-      name,
-      netns: netnsName(prefix, name),
-      role: n.role,
-      isGateway,
-      public: pub,
-      uplink: nova.flat_interface,
-      // FlatDHCPManager's ensure_bridge (nova-network, or nova-compute's plug_bridge)
-      // brought it up from Havana on; FlatManager's bridge is the operator's own
-      uplinkUp: n.uplink_up || (!flatManager && behaviour('ensureBridgeUplinkUp', s.release)),
-      uplinkMac: nodeNicMac(s.name, name, nova.flat_interface),
-      fabricPort: name,
-      fabricNetns: fabricNetnsOf(span, fabric.netns, name),
-      bridge: network.bridge,
-      bridgeIp,
-      floating,
-      vms: own.map((v) => v.name),
-      firewall: renderFirewall({ node: firewallInputs, network: nodeNetwork, local: own, all: vms, groups: securityGroups, release: s.release }),
-      firewallInputs,
-      // ip_forward: linux_net.initialize_gateway_device's `sysctl -w net.ipv4.ip_forward=1`
-      // on a gateway (2012.2-2013.2; Essex's set nothing: releases.ts, ipForwardByNova), set
-      // on every node here in every release as the install guides had operators write it
-      // into /etc/sysctl.conf; bridge-nf-call-iptables: nova never set it, its instance
-      // chains relied on the distribution's default of 1 (nova-network.md §2)
-      sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
-      nwfilter: s.nwfilter ? renderNwfilter(own) : [],
-      novaEbtables: isolate ? isolateDhcpAddress(isolate.iface, isolate.address).ebtables : [],
-      // nova-network starts dnsmasq where it holds the network's DHCP address.
-      dhcp:
-        isGateway && bridgeIp !== null
-          ? planDnsmasq({
-              network,
-              dir,
-              listenAddress: bridgeIp,
-              dhcpStart: network.dhcpStart,
-              dnsServers: dnsmasqServers(s, name),
-              leaseMax: net.size,
-              served,
-              all: vms,
-              dhcpScript: opts.dhcpScript,
-              release: s.release,
-            })
-          : null,
-    };
-  });
-
-  const external: ExternalPlan | null =
-    ext && extAddrs
-      ? {
-          name: 'external',
-          netns: netnsName(prefix, 'external'),
-          segment: publicBridge ? 'public' : 'flat',
-          fabricPort: 'external',
-          nic: 'eth0',
-          ip: extAddrs.host,
-          prefixLength: ext.prefixLength,
-          dir: join(runtimeDir, 'hosts', 'external'),
-          cidr: ext.text,
-          echoPort: ECHO_PORT,
-        }
-      : null;
-  const dhcpServer = s.dhcp_server ? planExternalDhcp(s, network, vms, netnsName(prefix, 'dhcp'), join(runtimeDir, 'hosts', 'dhcp')) : null;
-
-  const allowSameNet = Object.fromEntries(Object.keys(s.nodes).map((n) => [n, novaOf(s, n).allow_same_net_traffic]));
-  const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null, externalHost: extAddrs?.host ?? null, bridgeNfOff: new Set(s.faults.filter((f) => f.type === 'bridge-nf-off' && f.node).map((f) => f.node!)) });
-  for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
-  const partial = { fabric, span, nodes, vms, network, external, dhcpServer };
+/** The external host: beyond the gateways, on the public segment (or the flat one, when every node has one NIC). */
+function planExternal(prefix: string, runtimeDir: string, cidr: Cidr, host: string, ownSegment: boolean): ExternalPlan {
   return {
-    scenario: s.name,
-    release: s.release,
-    variant: opts.variant ?? 'default',
-    runId: opts.runId,
-    prefix,
-    runtimeDir,
-    network,
-    fabric,
-    span,
-    nodes,
-    vms,
-    securityGroups,
-    external,
-    dhcpServer,
-    wiring: planWiring(partial),
-    faults: planFaults(s.faults, { network, nodes, vms, groups: securityGroups, release: s.release }),
-    expected,
+    name: 'external',
+    netns: netnsName(prefix, 'external'),
+    segment: ownSegment ? 'public' : 'flat',
+    fabricPort: 'external',
+    nic: 'eth0',
+    ip: host,
+    prefixLength: cidr.prefixLength,
+    dir: join(runtimeDir, 'hosts', 'external'),
+    cidr: cidr.text,
+    echoPort: ECHO_PORT,
   };
 }
 
@@ -300,45 +232,4 @@ function planExternalDhcp(s: Scenario, network: NetworkPlan, vms: VmPlan[], netn
       `--log-facility=${logFile}`,
     ],
   };
-}
-
-/**
- * nova-network's nat table inputs on a gateway node with a way out, in the release's form
- * (linux_net.init_host, add_snat_rule, metadata_forward; releases.ts): the range from the
- * option or the network, --to-source routing_source_ip (default $my_ip), -o
- * public_interface from Folsom on, -d per force_snat_range (else 0.0.0.0/0) in Havana,
- * metadata_host (default $my_ip), dmz_cidr (Essex's default 10.128.0.0/24).
- */
-function planNat(s: Scenario, nova: Scenario['nova'], network: NetworkPlan, pub: PublicNicPlan, floating: FloatingPlan[]): NatPlan {
-  const form = behaviour('snatRule', s.release);
-  const metadataHost = nova.metadata_host ?? pub.ip;
-  return {
-    range: network.snatRange.cidr,
-    rangeFrom: network.snatRange.from,
-    toSource: nova.routing_source_ip ?? pub.ip,
-    myIp: pub.ip,
-    outInterface: form === 'no-interface' ? null : nova.public_interface,
-    destinations: form === 'interface-any-dest' ? (nova.force_snat_range.length ? nova.force_snat_range.map((c) => (parseCidrAsNova(c) as { cidr: Cidr }).cidr.text) : ['0.0.0.0/0']) : null,
-    metadataHost,
-    metadataPort: nova.metadata_port,
-    metadataForward: metadataHost === '127.0.0.1' && behaviour('metadataForward', s.release) === 'redirect-localhost' ? 'redirect' : 'dnat',
-    dmz: (nova.dmz_cidr ?? behaviour('dmzDefault', s.release)).map((c) => { const p = parseCidrAsNova(c); return typeof p === 'string' ? c : p.cidr.text; }),
-    floating,
-    floatingForm: behaviour('floatingForward', s.release),
-  };
-}
-
-/**
- * dnsmasq's upstream servers (linux_net.restart_dhcp): Essex and Folsom's dns_server was
- * one value (a StrOpt, `-h -R --server=X`); from 2013.1 a list, and with
- * use_network_dns_servers the network's dns1 and dns2 too.
- */
-function dnsmasqServers(s: Scenario, node: string): string[] {
-  const nova = novaOf(s, node);
-  if (s.release === 'essex' || s.release === 'folsom') return nova.dns_server.slice(0, 1);
-  const servers = [...nova.dns_server];
-  if (nova.use_network_dns_servers) {
-    for (const d of [s.network.dns1 ?? s.nova.flat_network_dns, s.network.dns2]) if (d && !servers.includes(d)) servers.push(d);
-  }
-  return servers;
 }

@@ -1,5 +1,10 @@
 import type { FaultType } from '../scenario/schema.js';
 import type { Release } from '../nova/releases.js';
+import type { DhcpServerPlan, NodePlan } from './node-types.js';
+import type { Expectations, RulePlan, ServicePlan } from './expect-types.js';
+
+export type * from './node-types.js';
+export type * from './expect-types.js';
 
 /**
  * The plan: everything a run will create and expect, as plain data. Computed from a
@@ -35,135 +40,6 @@ export interface NetworkPlan {
   domain: string;
   /** use_single_default_gateway: hosts lines tagged with the VIF's net:NW-<id> */
   singleDefaultGateway: boolean;
-}
-
-/** One nova-managed dnsmasq (nova-network.md §4), files under its node's networks dir. */
-export interface DhcpServerPlan {
-  /** networks_path of this node */
-  dir: string;
-  pidFile: string;
-  /** `nova-<bridge>.conf`: MAC,hostname,IP per VM this dnsmasq serves */
-  hostsFile: string;
-  hostsFileText: string;
-  /** `nova-<bridge>.opts` (use_single_default_gateway): option 3 blanked for instances' other networks; with one network, empty */
-  optsFile: string | null;
-  optsText: string;
-  /** `nova-<bridge>.hosts`: DNS names of every VM of the network (multi_host) */
-  addnHostsFile: string;
-  addnHostsText: string;
-  /** where the --dhcp-script stand-in records init/add/old/del events */
-  leaseLog: string;
-  logFile: string;
-  listenAddress: string;
-  argv: string[];
-  env: Record<string, string>;
-}
-
-/** The node's NIC for its own address (my_ip) and the way out. */
-export interface PublicNicPlan {
-  /** public_interface */
-  iface: string;
-  ip: string;
-  prefixLength: number;
-  /** `public`: a second NIC on its own segment; `flat`: one NIC, the address moved onto the bridge */
-  layout: 'two-nics' | 'single-interface';
-  /** public_interface is flat_interface (nova accepted it): the SNAT rule's -o names a bridge port, never the way out */
-  snatNeverMatches?: boolean;
-  /** the NIC's peer in the fabric (two NICs only) */
-  fabricPort?: string;
-}
-
-export interface NodePlan {
-  name: string;
-  netns: string;
-  /** `network`: the single host's nova-network (multi_host false); every multi_host node acts as one */
-  role: 'compute' | 'network';
-  /** whether nova-network routes (and, with a way out, SNATs) for VMs here */
-  isGateway: boolean;
-  public: PublicNicPlan | null;
-  /** flat_interface: the node's NIC on the flat segment */
-  uplink: string;
-  /** whether that NIC is up: nova's ensure_bridge brought it up (Havana) or the node's OS did (uplink_up) */
-  uplinkUp: boolean;
-  /** its MAC (fixed, so a fault can name it) */
-  uplinkMac: string;
-  /** the uplink's peer in the fabric namespace */
-  fabricPort: string;
-  /** the fabric namespace holding that port: the plan's, or its engine's share (span) */
-  fabricNetns: string;
-  bridge: string;
-  /** pool address on the bridge (multi_host: the node's gateway/DHCP address), or null */
-  bridgeIp: string | null;
-  /** floating addresses bound to its public_interface (none where it routes no instance that has one) */
-  floating: FloatingPlan[];
-  vms: string[];
-  dhcp: DhcpServerPlan | null;
-  /** the node's filter (and nat) tables as nova's processes left them, as iptables-restore input */
-  firewall: string;
-  /** the node's kernel settings, set before its firewall and dnsmasq */
-  sysctls: Record<string, string>;
-  /** libvirt's nwfilter on the node's taps (ebtables argv, in order); empty when not modelled */
-  nwfilter: string[][];
-  /** nova-network's own ebtables rules (share_dhcp_address: linux_net.isolate_dhcp_address), argv in order */
-  novaEbtables: string[][];
-  /** what the firewall was rendered from, so a fault can render it again */
-  firewallInputs: FirewallNode;
-}
-
-/** A node as its firewall sees it. */
-export interface FirewallNode {
-  bridge: string;
-  bridgeIp: string | null;
-  isGateway: boolean;
-  public: PublicNicPlan | null;
-  /** nova's dhcp_server for this node's instances: the DHCP replies their chains let in */
-  dhcpServer: string | null;
-  /** nova-network's nat table on a gateway with a way out (linux_net.init_host, add_snat_rule, metadata_forward) */
-  nat: NatPlan | null;
-  /** share_dhcp_address: the shared address kept off flat_interface (linux_net.isolate_dhcp_address) */
-  isolate?: { iface: string; address: string };
-}
-
-/**
- * A floating address as nova-network held it (nova/network/manager.py FloatingIP
- * associate -> l3 driver add_floating_ip): bound to public_interface of the node that
- * routes the instance (linux_net.bind_floating_ip, `ip addr add F/32 dev DEVICE`) with
- * nat rules that DNAT it to the fixed address (linux_net.floating_forward_rules).
- */
-export interface FloatingPlan {
-  vm: string;
-  /** the floating address */
-  ip: string;
-  /** the instance's fixed address */
-  fixed: string;
-  /** public_interface of the holding node, where the address is bound */
-  device: string;
-}
-
-/** The inputs of nova-network's nat table on one node, in nova's terms. */
-export interface NatPlan {
-  /** the range every rule names with -s: the fixed_range option or the network's cidr (releases.ts, snatRange) */
-  range: string;
-  /** where that range came from, in words */
-  rangeFrom: string;
-  /** --to-source: routing_source_ip (nova's default $my_ip) */
-  toSource: string;
-  /** the node's my_ip, where answers to the SNATed address come back */
-  myIp: string;
-  /** -o public_interface, or null where the release wrote none (Essex) */
-  outInterface: string | null;
-  /** one SNAT rule per -d (Havana: 0.0.0.0/0 or force_snat_range); null: no -d (before Havana) */
-  destinations: string[] | null;
-  /** metadata_host:metadata_port, the DNAT target and a POSTROUTING accept */
-  metadataHost: string;
-  metadataPort: number;
-  /** metadata_forward's form: DNAT, or REDIRECT for 127.0.0.1 (Folsom on) */
-  metadataForward: 'dnat' | 'redirect';
-  /** dmz_cidr: a POSTROUTING accept each */
-  dmz: string[];
-  /** the floating addresses this node holds, and the release's form of their rules (releases.ts, floatingForward) */
-  floating: FloatingPlan[];
-  floatingForm: 'no-device' | 'device' | 'device-and-fixed' | 'device-fixed-postrouting';
 }
 
 /** A host that is not a nova node: the external host, or an operator's DHCP server. */
@@ -224,81 +100,6 @@ export interface VmPlan {
   injectedConfig: string | null;
 }
 
-export type Protocol = 'icmp' | 'tcp' | 'udp';
-/** refused: the packet arrived and was answered with a reset / port unreachable */
-export type Reachability = 'reachable' | 'unreachable' | 'refused';
-
-export interface ReachExpectation {
-  from: string;
-  to: string;
-  proto: Protocol;
-  /** tcp and udp */
-  port?: number;
-  expect: Reachability;
-  /** derived by the oracle, or stated in the scenario's expect.checks */
-  source: 'derived' | 'scenario';
-  /** the address the probe is sent to when not the target VM's fixed address (its floating address, from external) */
-  toIp?: string;
-  /** the oracle's reason: which rule accepts, or that the fallback drops */
-  reason: string;
-}
-
-/** A port a VM listens on for reachability probes (a real socket in its namespace). */
-export interface ServicePlan {
-  proto: 'tcp' | 'udp';
-  port: number;
-}
-
-/** A security group rule as the firewall needs it. */
-export interface RulePlan {
-  proto: Protocol;
-  /** tcp/udp port range */
-  fromPort?: number;
-  toPort?: number;
-  /** icmp type and code; undefined = any (nova's -1) */
-  icmpType?: number;
-  icmpCode?: number;
-  /** a CIDR, or the members of a group */
-  cidr?: string;
-  group?: string;
-}
-
-/** Who hands a VM its address, and so where its lease is recorded. */
-export type AddressSource =
-  | { kind: 'dnsmasq'; node: string }
-  | { kind: 'dhcp-server' }
-  | { kind: 'injected' }
-  | { kind: 'none' };
-
-export interface EgressExpectation {
-  vm: string;
-  /** the node that routes the VM's traffic out */
-  via: string;
-  /** the address the external host must see (the node's my_ip, SNAT); null: no way out */
-  source: string | null;
-  /** the source its capture must show, when not `source` (a SYN that got out unSNATed, whose answer never came back) */
-  captured?: string | null;
-  /** why, in words (the oracle's reason) */
-  reason?: string;
-}
-
-export interface Expectations {
-  /** the address each VM must hold; null: none (no DHCP server, no injection) */
-  leases: Record<string, string | null>;
-  addressSources: Record<string, AddressSource>;
-  gateways: Record<string, string | null>;
-  reach: ReachExpectation[];
-  egress: EgressExpectation[];
-  /** what was sampled when the full matrix is too large, or null */
-  sampling: string | null;
-  /**
-   * `expect.renewals`: every guest nova's dnsmasq serves renews its lease within the run.
-   * leaseSeconds: the lease dnsmasq really gives (nova's dhcp_lease_time, raised to
-   * dnsmasq's floor of 120 s)
-   */
-  renewals?: { vms: string[]; leaseSeconds: number };
-}
-
 /** iproute2 command lines (no leading `ip`), one batch per namespace. */
 export interface WiringPlan {
   namespaces: string[];
@@ -333,6 +134,28 @@ export interface SpanPlan {
   sites: { engine: string; netns: string; nodes: string[] }[];
 }
 
+/**
+ * A long-running process the lab starts (processes.ts): where, the whole argv, and what
+ * says it is ready. Every process a lab runs is one of these, so `flatlab plan` shows it.
+ */
+export interface ProcessPlan {
+  /** the node, VM or host it belongs to */
+  owner: string;
+  /** the namespace it runs in */
+  target: string;
+  role: 'dnsmasq' | 'dhcp-server' | 'external-echo' | 'dhcp-client' | 'guest-init' | 'service' | 'capture';
+  argv: string[];
+  env?: Record<string, string>;
+  /** its stdout and stderr */
+  logFile: string;
+  /** ready once bound to this port (servers); a guest's first process is left to run */
+  listens?: { proto: 'tcp' | 'udp'; port: number };
+  /** when it starts: while the lab is built (default), or during the checks */
+  phase?: 'checks';
+  /** in words, for errors */
+  what: string;
+}
+
 export interface Plan {
   scenario: string;
   /** the nova release whose behaviour is built (releases.ts) */
@@ -356,6 +179,8 @@ export interface Plan {
   wiring: WiringPlan;
   /** faults applied after the healthy build, before guests boot */
   faults: FaultPlan[];
+  /** every long-running process the lab starts, in no particular order (the lab orders them) */
+  processes: ProcessPlan[];
   expected: Expectations;
 }
 

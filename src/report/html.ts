@@ -8,6 +8,7 @@ import type { RunResult, VariantResult } from '../result.js';
 import { probeName } from './terminal.js';
 import { symptomLines } from '../checks/symptoms.js';
 import type { RulePlan } from '../plan/types.js';
+import { DEFAULT_VARIANT } from '../scenario/schema.js';
 
 const esc = (s: string | number | null | undefined): string =>
   String(s ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -137,7 +138,7 @@ function securityGroups(v: VariantResult): string {
 }
 
 function variantSection(r: RunResult, v: VariantResult): string {
-  const title = v.variant === 'default' ? r.scenario : `variant ${v.variant}`;
+  const title = v.variant === DEFAULT_VARIANT ? r.scenario : `variant ${v.variant}`;
   const failures = v.verdicts.filter((x) => !x.ok);
   return [
     `<section class="variant" id="variant-${esc(v.variant)}">`,

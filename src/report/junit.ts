@@ -5,12 +5,14 @@
 import { hostname } from 'node:os';
 import type { RunResult, VariantResult } from '../result.js';
 import { symptomLines } from '../checks/symptoms.js';
+import { DEFAULT_RELEASE } from '../nova/releases.js';
+import { DEFAULT_VARIANT } from '../scenario/schema.js';
 
 const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
 
 function suite(r: RunResult, v: VariantResult, id: number): string {
-  const name = v.variant === 'default' ? r.scenario : `${r.scenario}/${v.variant}`;
+  const name = v.variant === DEFAULT_VARIANT ? r.scenario : `${r.scenario}/${v.variant}`;
   const diagFor = (subject: string): string => {
     const d = v.diagnoses.find((x) => subject.startsWith(x.flow.split(' ').slice(0, 3).join(' ')));
     return d ? `\ndiagnosis: ${d.text}` : '';
@@ -30,7 +32,7 @@ function suite(r: RunResult, v: VariantResult, id: number): string {
   // the attributes and children the common JUnit schema asks of a suite inside <testsuites>
   return [
     `  <testsuite name="${esc(name)}" package="flatlab.${esc(r.scenario)}" id="${id}" hostname="${esc(hostname())}" tests="${cases.length}" failures="${failures}" errors="${v.error ? 1 : 0}" skipped="${skipped}" time="${time}" timestamp="${r.startedAt.replace(/\.\d+Z$/, '')}">`,
-    `    <properties>\n      <property name="backend" value="${esc(r.backend)}"/>\n      <property name="run" value="${esc(v.prefix)}"/>\n      <property name="release" value="${esc(v.plan?.release ?? 'havana')}"/>${tries(v)}\n    </properties>`,
+    `    <properties>\n      <property name="backend" value="${esc(r.backend)}"/>\n      <property name="run" value="${esc(v.prefix)}"/>\n      <property name="release" value="${esc(v.plan?.release ?? DEFAULT_RELEASE)}"/>${tries(v)}\n    </properties>`,
     ...cases,
     `    <system-out>${esc(symptomLines(v.symptoms).map((x) => `${x.label}: ${x.text}`).join('\n'))}</system-out>`,
     `    <system-err>${esc(v.error ?? '')}</system-err>`,

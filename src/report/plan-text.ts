@@ -5,12 +5,13 @@ import { instanceChain } from '../plan/firewall.js';
 import { describeRelease, RELEASE_TAGS } from '../nova/releases.js';
 import type { Plan } from '../plan/types.js';
 import { renderTable } from './table.js';
+import { DEFAULT_VARIANT } from '../scenario/schema.js';
 
 export function renderPlan(p: Plan): string {
   const out: string[] = [];
   const n = p.network;
   out.push(
-    chalk.bold(p.variant === 'default' ? p.scenario : `${p.scenario} · variant ${p.variant}`),
+    chalk.bold(p.variant === DEFAULT_VARIANT ? p.scenario : `${p.scenario} · variant ${p.variant}`),
     `  network ${n.label}: ${n.cidr} (netmask ${n.netmask}, broadcast ${n.broadcast}) on bridge ${n.bridge}, uplink ${n.flatInterface}`,
     `  multi_host=${n.multiHost} allow_same_net_traffic=${n.allowSameNetTraffic} dhcp_lease_time=${n.leaseTime} dhcp_domain=${n.domain || '(none)'}`,
     `  release ${p.release} (nova ${RELEASE_TAGS[p.release]})`,
@@ -37,6 +38,18 @@ export function renderPlan(p: Plan): string {
     const env = Object.fromEntries(Object.entries(node.dhcp.env).filter(([k]) => !k.startsWith('FLATLAB_')));
     out.push(chalk.bold(`  dnsmasq on ${node.name}`), `    ${commandLine(env, ['dnsmasq', ...node.dhcp.argv])}`, `    ${node.dhcp.hostsFile}:`);
     out.push(...node.dhcp.hostsFileText.trimEnd().split('\n').map((l) => `      ${l}`), '');
+  }
+  // every other process the lab starts, one example per role (`plan --json` lists each)
+  const roles = new Map<string, Plan['processes']>();
+  for (const proc of p.processes.filter((x) => x.role !== 'dnsmasq')) roles.set(proc.role, [...(roles.get(proc.role) ?? []), proc]);
+  if (roles.size > 0) {
+    out.push(chalk.bold('  processes the lab starts'));
+    for (const [role, procs] of roles) {
+      const first = procs[0]!;
+      const env = Object.fromEntries(Object.entries(first.env ?? {}).filter(([k]) => !k.startsWith('FLATLAB_')));
+      out.push(`    ${role}${procs.length > 1 ? ` ×${procs.length}, e.g.` : ''} ${first.what}${first.phase === 'checks' ? ' (during the checks)' : ''}: ${commandLine(env, first.argv)}`);
+    }
+    out.push('');
   }
   // the first instance's chain as nova-compute wrote it on its node
   const first = p.vms[0];

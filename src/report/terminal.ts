@@ -5,6 +5,7 @@ import type { Reachability } from '../plan/types.js';
 import type { RunResult, VariantResult } from '../result.js';
 import { renderTable } from './table.js';
 import { symptomLines } from '../checks/symptoms.js';
+import { DEFAULT_VARIANT } from '../scenario/schema.js';
 
 const ok = (s: string): string => chalk.green(s);
 /** Beyond this many VMs the per-VM table and the matrix are left to result.json. */
@@ -92,7 +93,7 @@ export function whereItRan(r: VariantResult, backend: string): string {
 
 export function renderVariant(r: VariantResult, scenario: string, backend?: string): string {
   const n = r.plan.network;
-  const title = r.variant === 'default' ? scenario : `${scenario} · variant ${r.variant}`;
+  const title = r.variant === DEFAULT_VARIANT ? scenario : `${scenario} · variant ${r.variant}`;
   const out: string[] = [
     chalk.bold(title) +
       chalk.dim(`  (${n.cidr} on ${n.bridge}, allow_same_net_traffic=${n.allowSameNetTraffic}, run ${r.prefix}${backend ? `, ${whereItRan(r, backend)}` : ''})`),

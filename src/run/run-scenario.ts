@@ -17,12 +17,15 @@ import { DEFAULT_REACH, reachVerdicts, runReachChecks, type ReachOptions } from 
 import { egressVerdicts, runEgressChecks } from '../checks/egress.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
 import { EnvironmentError, InterruptedError, UserError } from '../errors.js';
-import { plan as makePlan } from '../plan/plan.js';
+import { planVariant, type VariantOptions } from '../plan/variant.js';
+import { LAB_ASSETS } from '../assets.js';
 import type { Plan } from '../plan/types.js';
 import type { Release } from '../nova/releases.js';
 import { checkPlacement, type LoadedScenario, type ScenarioVariant } from '../scenario/load.js';
-import { checkSemantics } from '../scenario/semantics.js';
-import { applyAfterBootFaults, ASSETS, awaitLeases, bringUp, tearDown, type RunningLab } from './lab.js';
+import { bringUp, tearDown } from './lab.js';
+import { applyAfterBootFaults } from './faults.js';
+import { awaitLeases } from './leases.js';
+import type { RunningLab } from './running-lab.js';
 import { createProgress, type Progress } from './progress.js';
 import {
   collectArtifacts,
@@ -96,19 +99,9 @@ export function runIdsFor(count: number, fixed?: string): string[] {
   return Array.from({ length: count }, (_, i) => ((parseInt(fixed, 16) + i) % 0x1000000).toString(16).padStart(6, '0'));
 }
 
-/** `ignoreExpect`: plan from what the scenario derives alone, as if it had no expect: block. */
-export function planVariant(variant: ScenarioVariant, runId = newRunId(), ignoreExpect = false, release?: Release, engines?: string[]): Plan {
-  const { expect: _drop, ...bare } = variant.scenario;
-  const chosen = ignoreExpect ? bare : variant.scenario;
-  const s = release ? { ...chosen, release } : chosen;
-  // the release-dependent rules hold for --release as for `release:` in the file
-  if (release && release !== chosen.release) {
-    const errors = checkSemantics(s).filter((p) => !p.warning);
-    if (errors.length) {
-      throw new UserError(errors.map((p) => `--release ${release}: ${p.path.join('.')}: ${p.message}${variant.name !== 'default' ? ` [variant ${variant.name}]` : ''}`).join('\n'));
-    }
-  }
-  return makePlan(s, { runId, variant: variant.name, runtimeRoot: runtimeRoot(), dhcpScript: ASSETS.dhcpbridge, ...(engines ? { engines } : {}) });
+/** A variant planned for a run on this machine: its runtime root, the package's assets. */
+export function planRun(variant: ScenarioVariant, runId: string, o: Omit<VariantOptions, 'runId' | 'runtimeRoot' | 'assets'> = {}): Plan {
+  return planVariant(variant, { runId, runtimeRoot: runtimeRoot(), assets: LAB_ASSETS, ...o });
 }
 
 /** The variants a run covers: all, or the one asked for. */
@@ -163,6 +156,7 @@ async function saveFirewalls(backend: Backend, plan: Plan, dir: string): Promise
 export { summarise } from '../result.js';
 import { writeResult } from '../report/write.js';
 import { runResult, summarise } from '../result.js';
+import { DEFAULT_VARIANT } from '../scenario/schema.js';
 
 interface VariantRun {
   /** `up`: the lab was checked and stays, waiting to be marked kept */
@@ -255,9 +249,9 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
     for (const id of ids) if (taken.has(`fl-${id}`)) throw new UserError(`FLATLAB_RUN_ID: run id ${id} is in use by another lab`);
   }
   const runs: VariantRun[] = variants.map((variant, i) => {
-    const plan = planVariant(variant, ids[i]!, opts.ignoreExpect, opts.release, engines);
+    const plan = planRun(variant, ids[i]!, { ...(opts.ignoreExpect ? { ignoreExpect: true } : {}), ...(opts.release ? { release: opts.release } : {}), ...(engines ? { engines } : {}) });
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
-    const dir = several || variant.name !== 'default' ? join(resultsDir, variant.name) : resultsDir;
+    const dir = several || variant.name !== DEFAULT_VARIANT ? join(resultsDir, variant.name) : resultsDir;
     return {
       variant,
       plan,

@@ -11,7 +11,8 @@ import { flatlabAncestor, isSameProcess, netnsInode, pidsInNamespaces, startTick
 import { createBackend } from '../backend/registry.js';
 import { UserError } from '../errors.js';
 import { prefixOfNetns } from '../plan/names.js';
-import { tearDown, type RunningLab } from './lab.js';
+import { tearDown } from './lab.js';
+import type { RunningLab } from './running-lab.js';
 import { readStates, runtimeRoot, writeState, type RunState } from './state.js';
 
 export type RunStatus = 'running' | 'kept' | 'dead';

@@ -8,7 +8,7 @@ import { relative } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { UserError } from '../errors.js';
-import { scenarioFileSchema, scenarioSchema, variantSchema, type Scenario } from './schema.js';
+import { scenarioFileSchema, scenarioSchema, variantSchema, type Scenario, DEFAULT_VARIANT } from './schema.js';
 import { checkSemantics, type FieldPath, type Problem } from './semantics.js';
 
 export interface ScenarioVariant {
@@ -32,7 +32,6 @@ export interface LoadedScenario {
   warnings: string[];
 }
 
-export const DEFAULT_VARIANT = 'default';
 
 /** A scenario is a page of YAML; a file far larger is not one (and its errors would flood). */
 export const MAX_SCENARIO_BYTES = 1024 * 1024;

@@ -7,7 +7,7 @@
  * exist, an address must lie in fixed_range) live in semantics.ts.
  */
 import { z } from 'zod';
-import { RELEASES } from '../nova/releases.js';
+import { RELEASES, DEFAULT_RELEASE } from '../nova/releases.js';
 import { BACKENDS, ENGINE_NAME } from '../backends.js';
 
 /**
@@ -36,6 +36,9 @@ export const macSchema = z
   .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'is not a MAC address (xx:xx:xx:xx:xx:xx)')
   .refine((s) => (parseInt(s.slice(0, 2), 16) & 1) === 0, 'is a multicast MAC; a NIC needs a unicast one')
   .transform((s) => s.toLowerCase());
+
+/** the one variant of a file that declares none (its results go straight into the run's folder) */
+export const DEFAULT_VARIANT = 'default';
 
 export const FLAT_MANAGER = 'nova.network.manager.FlatManager';
 export const FLAT_DHCP_MANAGER = 'nova.network.manager.FlatDHCPManager';
@@ -278,7 +281,7 @@ export const scenarioSchema = z.strictObject({
   /** which backend builds it unless `--backend` says otherwise */
   backend: z.enum(BACKENDS).optional().describe('which backend builds it unless `--backend` says otherwise'),
   /** the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana */
-  release: z.enum(RELEASES).default('havana').describe('the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana'),
+  release: z.enum(RELEASES).default(DEFAULT_RELEASE).describe('the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana'),
   /** multi_host addresses: flatlab's rule (a node's first, then its VMs') or nova's order (a VM's first, then its node's; .1 reserved) */
   addressing: z.enum(['flatlab', 'nova']).default('flatlab').describe('multi_host addresses: flatlab\'s rule (a node\'s first, then its VMs\') or nova\'s order (a VM\'s first, then its node\'s; .1 reserved)'),
   /** names the results folder: results/<name>/<timestamp>/ */

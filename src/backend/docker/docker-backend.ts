@@ -28,11 +28,11 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { EnvironmentError } from '../../errors.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
-import type { Backend, BackendOptions, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import { ASSETS_DIR } from '../../assets.js';
+import { ExitedAtOnce, type Backend, type BackendOptions, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
@@ -46,7 +46,6 @@ import { joinAcrossEngines } from './span-fabric.js';
 import { SEGMENT_MTU } from '../../plan/span.js';
 
 export const RUN_LABEL = 'org.flatlab.run';
-const ASSETS_DIR = fileURLToPath(new URL('../../../assets', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Placement {
@@ -335,7 +334,7 @@ export class DockerBackend implements Backend {
         ? await this.helper.spawn(`/proc/${cpid}/root/run/netns/${p.vmNetns}`, opts.logFile, opts.env ?? {}, argv)
         : await this.startInContainer(p, argv, opts);
     const ticks = pid ? await startTicks(pid) : null;
-    if (!pid || ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+    if (!pid || ticks === null) throw new ExitedAtOnce(opts.role, target, opts.logFile);
     const record = { pid, startTicks: ticks, role: opts.role, target };
     if (p.vmNetns && !this.residents.has(target)) this.residents.set(target, record);
     return record;

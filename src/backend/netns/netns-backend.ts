@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
 import { onPath } from '../../which.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
-import type { Backend, ExecOptions, ExecResult, ProbeOutcome, ProcessRecord, StartOptions, VmNetState } from '../backend.js';
+import { ExitedAtOnce, type Backend, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
 import { Nsd, nsdProbe } from './nsd.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
@@ -123,7 +123,7 @@ export class NetnsBackend implements Backend {
       const pid = await nsd.spawn(this.nsPath(target), opts.logFile, opts.env ?? {}, argv);
       this.viaNsd.add(pid);
       const ticks = await startTicks(pid);
-      if (ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+      if (ticks === null) throw new ExitedAtOnce(opts.role, target, opts.logFile);
       return { pid, startTicks: ticks, role: opts.role, target };
     }
     const log = await open(opts.logFile, 'a');
@@ -144,7 +144,7 @@ export class NetnsBackend implements Backend {
       child.unref();
       // the exec into the command happens right after fork; read its start time
       const ticks = await startTicks(pid);
-      if (ticks === null) throw new Error(`${opts.role} in ${target} exited at once (see ${opts.logFile})`);
+      if (ticks === null) throw new ExitedAtOnce(opts.role, target, opts.logFile);
       return { pid, startTicks: ticks, role: opts.role, target };
     } finally {
       await log.close();

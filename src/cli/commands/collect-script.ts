@@ -1,7 +1,7 @@
 /** `flatlab collect-script`: print the read-only POSIX sh script that collects a real node for compare */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { COLLECT_SCRIPT } from './compare.js';
+import { COLLECT_SCRIPT } from '../../assets.js';
 
 export function registerCollectScript(program: Command): void {
   program

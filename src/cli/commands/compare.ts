@@ -7,7 +7,6 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import chalk from 'chalk';
 import type { Command } from 'commander';
@@ -15,13 +14,14 @@ import { compareNode, UNSEEN, type Difference } from '../../compare/compare.js';
 import { readDump } from '../../compare/dump.js';
 import { modelFromNode } from '../../compare/node-model.js';
 import { UserError } from '../../errors.js';
+import { LAB_ASSETS } from '../../assets.js';
+import { runtimeRoot } from '../../run/state.js';
 import type { Plan } from '../../plan/types.js';
-import { planVariant, selectVariants } from '../../run/run-scenario.js';
+import { planRun, selectVariants } from '../../run/run-scenario.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { resolveScenario } from '../../scenario/resolve.js';
 import { releaseFlag, type SetExit } from './shared.js';
 
-export const COLLECT_SCRIPT = fileURLToPath(new URL('../../../assets/collect.sh', import.meta.url));
 
 /** A folder, or a tarball collect.sh wrote (unpacked into a temporary folder, removed after). */
 async function openCollected(path: string): Promise<{ dir: string; done: () => Promise<void> }> {
@@ -54,7 +54,7 @@ async function checkCollected(dir: string): Promise<void> {
 async function modelFromScenario(file: string, variant: string | undefined, node: string): Promise<{ plan: Plan; label: string }> {
   const loaded = await loadScenarioFile(resolveScenario(file));
   const [v] = selectVariants(loaded, variant ?? loaded.variants[0]!.name);
-  const plan = planVariant(v!, '000000');
+  const plan = planRun(v!, '000000');
   if (!plan.nodes.some((n) => n.name === node)) throw new UserError(`${file}: no node "${node}" (it has: ${plan.nodes.map((n) => n.name).join(', ')})`);
   return { plan, label: `${loaded.scenario.name}/${v!.name}, ${plan.release}` };
 }
@@ -86,7 +86,7 @@ export function registerCompare(program: Command, setExit: SetExit): void {
       try {
         await checkCollected(dir);
         const dump = readDump(dir);
-        const { plan, label } = flags.scenario ? await modelFromScenario(flags.scenario, flags.variant, node) : modelFromNode(dump, node, flags.release !== undefined ? releaseFlag(flags.release) : undefined);
+        const { plan, label } = flags.scenario ? await modelFromScenario(flags.scenario, flags.variant, node) : modelFromNode(dump, node, flags.release !== undefined ? releaseFlag(flags.release) : undefined, { runtimeRoot: runtimeRoot(), assets: LAB_ASSETS });
         const diffs = compareNode(plan, node, dump);
         process.stdout.write(flags.json ? JSON.stringify({ node, collected, model: label, differences: diffs, breaks: diffs.some((d) => d.breaks) }, null, 2) + '\n' : renderDifferences(node, collected, label, diffs));
         setExit(diffs.some((d) => d.breaks) ? 1 : 0);

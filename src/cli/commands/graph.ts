@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { renderDot, renderMermaid } from '../../report/graph.js';
-import { planVariant, selectVariants } from '../../run/run-scenario.js';
+import { planRun, selectVariants } from '../../run/run-scenario.js';
 import { resolveScenario } from '../../scenario/resolve.js';
 import { loadWarned } from './shared.js';
 
@@ -16,7 +16,7 @@ export function registerGraph(program: Command): void {
     .action(async (arg: string, flags: { format: string; variant?: string }) => {
       if (flags.format !== 'mermaid' && flags.format !== 'dot') throw new UserError(`--format: "${flags.format}" is not mermaid or dot`);
       const loaded = await loadWarned(resolveScenario(arg));
-      const p = planVariant(selectVariants(loaded, flags.variant)[0]!, '000000');
+      const p = planRun(selectVariants(loaded, flags.variant)[0]!, '000000');
       process.stdout.write(flags.format === 'dot' ? renderDot(p) : renderMermaid(p));
     });
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { findKeptLab, reattach } from '../../run/runs.js';
 import { UserError } from '../../errors.js';
 import { renderTable } from '../../report/table.js';
+import { DEFAULT_VARIANT } from '../../scenario/schema.js';
 
 export function registerInspect(program: Command): void {
   program
@@ -39,7 +40,7 @@ export function registerInspect(program: Command): void {
         return;
       }
       const out = [
-        `${chalk.bold(lab.prefix)} ${lab.status}: ${plan.scenario}${plan.variant !== 'default' ? ` · variant ${plan.variant}` : ''}, release ${plan.release}, backend ${info.backend}${'engines' in info && info.engines ? ` (${info.engines.map((e) => `${e.name}=${e.url}`).join(', ')})` : ''}, up ${ageS} s, owner ${lab.state.owner.user ?? '?'} pid ${lab.state.owner.pid}`,
+        `${chalk.bold(lab.prefix)} ${lab.status}: ${plan.scenario}${plan.variant !== DEFAULT_VARIANT ? ` · variant ${plan.variant}` : ''}, release ${plan.release}, backend ${info.backend}${'engines' in info && info.engines ? ` (${info.engines.map((e) => `${e.name}=${e.url}`).join(', ')})` : ''}, up ${ageS} s, owner ${lab.state.owner.user ?? '?'} pid ${lab.state.owner.pid}`,
         '',
         renderTable(['node', 'bridge', 'address', 'uplink', 'my_ip', 'VMs'], info.nodes.map((n) => [n.name, n.bridge, n.bridgeIp ?? '—', n.uplink, n.myIp ?? '—', n.vms.join(', ')])),
         '',

@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import type { Command } from 'commander';
 import { isMine, listRuns, thisCaller } from '../../run/runs.js';
 import { renderTable } from '../../report/table.js';
+import { DEFAULT_VARIANT } from '../../scenario/schema.js';
 
 export function registerLs(program: Command): void {
   program
@@ -31,7 +32,7 @@ export function registerLs(program: Command): void {
       const rows = runs.map((r) => [
         r.prefix,
         r.status === 'dead' ? chalk.yellow('leftover') : r.status,
-        r.state ? `${r.state.scenario}${r.state.variant && r.state.variant !== 'default' ? `/${r.state.variant}` : ''}` : '?',
+        r.state ? `${r.state.scenario}${r.state.variant && r.state.variant !== DEFAULT_VARIANT ? `/${r.state.variant}` : ''}` : '?',
         r.state ? `${r.state.backend}${r.state.backendOptions?.engines ? ` (engines ${r.state.backendOptions.engines.map((e) => e.name).join(', ')})` : ''}` : '?',
         String(r.namespaces.length),
         r.state ? `${r.state.owner.user ?? '?'} pid ${r.state.owner.pid}` : '?',

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { renderPlan } from '../../report/plan-text.js';
 import { RELEASES } from '../../nova/releases.js';
-import { planVariant, runIdsFor, selectVariants } from '../../run/run-scenario.js';
+import { planRun, runIdsFor, selectVariants } from '../../run/run-scenario.js';
 import { resolveScenario } from '../../scenario/resolve.js';
 import { addEngineFlags, backendOptionsOf, releaseFlag, loadWarned, type EngineFlags } from './shared.js';
 import { checkPlacement } from '../../scenario/load.js';
@@ -24,7 +24,7 @@ export function registerPlan(program: Command): void {
       const variants = selectVariants(loaded, flags.variant);
       // the ids a run would use: FLATLAB_RUN_ID's when it is set (a script's known prefixes), else fl-000000 on
       const ids = runIdsFor(variants.length, process.env.FLATLAB_RUN_ID || '000000');
-      const plans = variants.map((v, i) => planVariant(v, ids[i]!, false, release, engines));
+      const plans = variants.map((v, i) => planRun(v, ids[i]!, { ...(release ? { release } : {}), ...(engines ? { engines } : {}) }));
       process.stdout.write(flags.json ? JSON.stringify(plans.length === 1 ? plans[0] : plans, null, 2) + '\n' : plans.map(renderPlan).join('\n'));
     });
 }

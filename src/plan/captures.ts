@@ -1,0 +1,27 @@
+/**
+ * Every tcpdump a run may start, written once: the argv and the filters. Captures start
+ * during the checks (the way out) and the diagnosis (a failing flow's hops), so their
+ * filters are functions of the flow rather than entries of one plan; the way out's
+ * capture, known in advance, is also listed in `plan.processes` (processes.ts).
+ */
+import type { VmPlan } from './types.js';
+
+/** The tcpdump argv of a capture: immediate delivery, line-buffered, no promiscuous change. */
+export function captureArgv(iface: string, filter: string, extra: string[] = []): string[] {
+  return ['tcpdump', '-p', '-n', '-l', '--immediate-mode', ...extra, '-i', iface, filter];
+}
+
+/** A DHCP exchange: the guest's own frames, and broadcast replies to clients. */
+export function dhcpCaptureFilter(vm: Pick<VmPlan, 'mac'>): string {
+  return `udp and (port 67 or port 68) and (ether host ${vm.mac} or ether dst ff:ff:ff:ff:ff:ff)`;
+}
+
+/** A flow between two addresses, with the ARP that precedes it. */
+export function flowCaptureFilter(srcIp: string, dstIp: string): string {
+  return `arp or host ${dstIp} or host ${srcIp}`;
+}
+
+/** The way out: the SYNs reaching the external host's echo port (their source is the verdict). */
+export function synCaptureFilter(echoPort: number): string {
+  return `tcp dst port ${echoPort} and tcp[tcpflags] & tcp-syn != 0`;
+}
