@@ -52,7 +52,7 @@ export function planProcesses(
 function guestProcess(vm: VmPlan, assets: LabAssets): ProcessPlan {
   const env = { FLATLAB_VM_DIR: vm.dir };
   if (vm.boot === 'injected') {
-    return { owner: vm.name, target: vm.netns, role: 'guest-init', argv: [assets.guestInit, vm.nic], env, logFile: `${vm.dir}/init.log`, what: `${vm.name}'s init` };
+    return { owner: vm.name, target: vm.netns, role: 'guest-init', argv: [assets.guestInit, vm.nic], execs: ['sleep', 'infinity'], env, logFile: `${vm.dir}/init.log`, what: `${vm.name}'s init` };
   }
   return {
     owner: vm.name,

@@ -150,6 +150,8 @@ export interface ProcessPlan {
   logFile: string;
   /** ready once bound to this port (servers); a guest's first process is left to run */
   listens?: { proto: 'tcp' | 'udp'; port: number };
+  /** the command it replaces itself with once its work is done (an injected guest's init stays as the guest's resident process) */
+  execs?: string[];
   /** when it starts: while the lab is built (default), or during the checks */
   phase?: 'checks';
   /** in words, for errors */
