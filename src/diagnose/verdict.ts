@@ -31,7 +31,7 @@ export function diagnose(e: Evidence): Diagnosis {
   const resolved = e.neighbour !== null && e.neighbour.lladdr !== undefined && !/FAILED|INCOMPLETE/.test(e.neighbour.state);
   const arp: Diagnosis['arp'] = resolved ? 'resolved' : 'unresolved';
   const arpText = resolved ? `ARP for ${f.nextHopIp} resolved` : `ARP for ${f.nextHopIp} unresolved`;
-  const done = (d: Omit<Diagnosis, 'flow' | 'text' | 'arp'>, seenText: string): Diagnosis => ({
+  const done: Done = (d, seenText) => ({
     flow: label,
     arp,
     ...d,
@@ -42,33 +42,7 @@ export function diagnose(e: Evidence): Diagnosis {
     return done({ problem: true, lastSeen: null, firstMissing: pathHops[0]!.label, cause: `${f.from} has no IPv4 address (it got no lease${whyNoLease(e, f.from, pathHops[1]?.node)})` }, 'nothing sent');
   }
   const reqIdx = hops.map((h, i) => (h.requests > 0 ? i : -1)).filter((i) => i >= 0);
-  if (reqIdx.length === 0) {
-    // Nothing left the source: the ARP exchange for the next hop failed. Follow it to
-    // where it is answered: the destination guest, or (way out) the gateway's bridge.
-    const target = f.to === 'external' ? Math.max(0, pathHops.findIndex((h) => h.node === f.via && (h.kind === 'tap' || h.kind === 'uplink'))) : n - 1;
-    const reqSeen = hops.map((h) => h.arpRequests.includes(f.nextHopIp));
-    const lastReq = reqSeen.lastIndexOf(true);
-    const whoHas = `who-has seen on ${list(hops.filter((_, i) => reqSeen[i])) || 'no hop'}`;
-    if (lastReq < target) {
-      const at = Math.max(lastReq, 0);
-      return done(
-        { problem: true, lastSeen: lastReq >= 0 ? hops[lastReq]!.label : null, firstMissing: hops[lastReq + 1]!.label, cause: explainGap(e, pathHops[at]!, pathHops[lastReq + 1]!, 'ARP request') },
-        `${whoHas}; not on ${hops[lastReq + 1]!.label}`,
-      );
-    }
-    const repSeen = hops.map((h) => h.arpReplies.includes(f.nextHopIp));
-    const firstRep = repSeen.indexOf(true);
-    if (firstRep < 0) {
-      return done({ problem: true, lastSeen: hops[lastReq]!.label, firstMissing: null, cause: noArpReply(e, pathHops[lastReq]!) }, `${whoHas}; no answer`);
-    }
-    if (firstRep > 0) {
-      return done(
-        { problem: true, lastSeen: hops[firstRep]!.label, firstMissing: hops[firstRep - 1]!.label, cause: explainGap(e, pathHops[firstRep]!, pathHops[firstRep - 1]!, 'ARP reply') },
-        `${whoHas}; is-at seen on ${list(hops.filter((_, i) => repSeen[i]))}, not on ${hops[firstRep - 1]!.label}`,
-      );
-    }
-    return done({ problem: true, lastSeen: hops[0]!.label, firstMissing: null, cause: 'the ARP reply reached the source, yet it sent nothing' }, whoHas);
-  }
+  if (reqIdx.length === 0) return diagnoseArp(e, done);
   const last = Math.max(...reqIdx);
   if (last < n - 1) {
     const seen = hops.filter((h) => h.requests > 0);
@@ -108,6 +82,43 @@ export function diagnose(e: Evidence): Diagnosis {
     return done({ problem: true, lastSeen: hops[n - 1]!.label, firstMissing: null, cause }, 'request and reply seen at every hop, where a drop was expected');
   }
   return { flow: label, problem: false, arp, lastSeen: hops[n - 1]!.label, firstMissing: null, cause: 'nothing to report', text: `${label}: ${arpText}; request and reply seen at every hop: nothing to report` };
+}
+
+/** The verdict in words: what was seen (ARP, hops) and, for a problem, its cause. */
+type Done = (d: Omit<Diagnosis, 'flow' | 'text' | 'arp'>, seenText: string) => Diagnosis;
+
+/**
+ * Nothing left the source: the ARP exchange for the next hop failed. Follow it to where
+ * it is answered: the destination guest, or (way out) the gateway's bridge.
+ */
+function diagnoseArp(e: Evidence, done: Done): Diagnosis {
+  const f = e.flow;
+  const hops = e.hops;
+  const n = hops.length;
+  const pathHops = f.hops;
+  const target = f.to === 'external' ? Math.max(0, pathHops.findIndex((h) => h.node === f.via && (h.kind === 'tap' || h.kind === 'uplink'))) : n - 1;
+  const reqSeen = hops.map((h) => h.arpRequests.includes(f.nextHopIp));
+  const lastReq = reqSeen.lastIndexOf(true);
+  const whoHas = `who-has seen on ${list(hops.filter((_, i) => reqSeen[i])) || 'no hop'}`;
+  if (lastReq < target) {
+    const at = Math.max(lastReq, 0);
+    return done(
+      { problem: true, lastSeen: lastReq >= 0 ? hops[lastReq]!.label : null, firstMissing: hops[lastReq + 1]!.label, cause: explainGap(e, pathHops[at]!, pathHops[lastReq + 1]!, 'ARP request') },
+      `${whoHas}; not on ${hops[lastReq + 1]!.label}`,
+    );
+  }
+  const repSeen = hops.map((h) => h.arpReplies.includes(f.nextHopIp));
+  const firstRep = repSeen.indexOf(true);
+  if (firstRep < 0) {
+    return done({ problem: true, lastSeen: hops[lastReq]!.label, firstMissing: null, cause: noArpReply(e, pathHops[lastReq]!) }, `${whoHas}; no answer`);
+  }
+  if (firstRep > 0) {
+    return done(
+      { problem: true, lastSeen: hops[firstRep]!.label, firstMissing: hops[firstRep - 1]!.label, cause: explainGap(e, pathHops[firstRep]!, pathHops[firstRep - 1]!, 'ARP reply') },
+      `${whoHas}; is-at seen on ${list(hops.filter((_, i) => repSeen[i]))}, not on ${hops[firstRep - 1]!.label}`,
+    );
+  }
+  return done({ problem: true, lastSeen: hops[0]!.label, firstMissing: null, cause: 'the ARP reply reached the source, yet it sent nothing' }, whoHas);
 }
 
 /** Why an ARP request that went out got no answer. */

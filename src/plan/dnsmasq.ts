@@ -55,6 +55,13 @@ function fqdn(hostname: string, domain: string): string {
  */
 export const LAB_ONLY_DNSMASQ_OPTIONS = ['--no-resolv', '--keep-in-foreground', '--log-dhcp', '--log-facility'] as const;
 
+/** --dhcp-range in the release's spelling (the tag nova gave it, quoted in 2013.1; the netmask from 2013.2). */
+function dhcpRange(form: 'plain' | 'set-quoted' | 'set-netmask', n: NetworkPlan, start: string): string {
+  if (form === 'plain') return `${start},static,${n.leaseTime}s`;
+  if (form === 'set-quoted') return `set:'${n.label}',${start},static,${n.leaseTime}s`;
+  return `set:${n.label},${start},static,${n.netmask},${n.leaseTime}s`;
+}
+
 export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
   const br = i.network.bridge;
   const pidFile = join(i.dir, `nova-${br}.pid`);
@@ -66,12 +73,6 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
   // (linux_net.restart_dhcp at 2012.1, 2012.2, 2013.1, 2013.2; releases.ts).
   const form = behaviour('dnsmasq', i.release ?? DEFAULT_RELEASE);
   const n = i.network;
-  const range =
-    form.range === 'plain'
-      ? `${i.dhcpStart},static,${n.leaseTime}s`
-      : form.range === 'set-quoted'
-        ? `set:'${n.label}',${i.dhcpStart},static,${n.leaseTime}s`
-        : `set:${n.label},${i.dhcpStart},static,${n.netmask},${n.leaseTime}s`;
   const optsFile = n.singleDefaultGateway ? join(i.dir, `nova-${br}.opts`) : null;
   const argv = [
     '--strict-order',
@@ -82,7 +83,7 @@ export function planDnsmasq(i: DnsmasqInputs): DhcpServerPlan {
     `--pid-file=${pidFile}`,
     `--listen-address=${i.listenAddress}`,
     '--except-interface=lo',
-    `--dhcp-range=${range}`,
+    `--dhcp-range=${dhcpRange(form.range, n, i.dhcpStart)}`,
     `--dhcp-lease-max=${i.leaseMax}`,
     `--dhcp-hostsfile=${hostsFile}`,
     `--dhcp-script=${i.dhcpScript}`,

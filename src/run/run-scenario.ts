@@ -158,6 +158,25 @@ import { writeResult } from '../report/write.js';
 import { runResult, summarise } from '../result.js';
 import { DEFAULT_VARIANT } from '../scenario/schema.js';
 
+/** A variant's result before its run: nothing observed, nothing passed. */
+function emptyResult(variant: ScenarioVariant, plan: Plan, progress: Progress): VariantResult {
+  return {
+    variant: variant.name,
+    ...(variant.description ? { description: variant.description } : {}),
+    prefix: plan.prefix,
+    ok: false,
+    summary: { passed: 0, failed: 0, skipped: 0 },
+    plan,
+    observations: null,
+    reach: [],
+    egress: [],
+    verdicts: [],
+    diagnoses: [],
+    symptoms: [],
+    timings: progress.timings,
+  };
+}
+
 interface VariantRun {
   /** `up`: the lab was checked and stays, waiting to be marked kept */
   keptReady?: boolean;
@@ -248,46 +267,27 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
     const taken = new Set((await listRuns()).map((r) => r.prefix));
     for (const id of ids) if (taken.has(`fl-${id}`)) throw new UserError(`FLATLAB_RUN_ID: run id ${id} is in use by another lab`);
   }
+  const reach = backend.reachOptions?.() ?? opts.backendOptions;
   const runs: VariantRun[] = variants.map((variant, i) => {
     const plan = planRun(variant, ids[i]!, { ...(opts.ignoreExpect ? { ignoreExpect: true } : {}), ...(opts.release ? { release: opts.release } : {}), ...(engines ? { engines } : {}) });
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
     const dir = several || variant.name !== DEFAULT_VARIANT ? join(resultsDir, variant.name) : resultsDir;
-    return {
-      variant,
+    const state: RunState = {
+      resultsDir: resolve(dir),
+      prefix: plan.prefix,
+      scenario: plan.scenario,
+      variant: variant.name,
+      file: loaded.file,
+      backend: backend.name,
+      ...(reach && Object.keys(reach).length ? { backendOptions: reach } : {}),
+      owner,
+      kept: false,
+      createdAt: startedAt.toISOString(),
+      processes: [],
+      targets: targetsOf(plan),
       plan,
-      progress,
-      dir,
-      state: {
-        resultsDir: resolve(dir),
-        prefix: plan.prefix,
-        scenario: plan.scenario,
-        variant: variant.name,
-        file: loaded.file,
-        backend: backend.name,
-        ...((reach) => (reach && Object.keys(reach).length ? { backendOptions: reach } : {}))(backend.reachOptions?.() ?? opts.backendOptions),
-        owner,
-        kept: false,
-        createdAt: startedAt.toISOString(),
-        processes: [],
-        targets: targetsOf(plan),
-        plan,
-      },
-      result: {
-        variant: variant.name,
-        ...(variant.description ? { description: variant.description } : {}),
-        prefix: plan.prefix,
-        ok: false,
-        summary: { passed: 0, failed: 0, skipped: 0 },
-        plan,
-        observations: null,
-        reach: [],
-        egress: [],
-        verdicts: [],
-        diagnoses: [],
-        symptoms: [],
-        timings: progress.timings,
-      },
     };
+    return { variant, plan, progress, dir, state, result: emptyResult(variant, plan, progress) };
   });
 
   let interrupted: InterruptedError | undefined;
