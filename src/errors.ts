@@ -8,9 +8,9 @@ export class UserError extends Error {
   readonly exitCode = 2;
   /** One line per problem, already formatted as `file:line:col field: message`. */
   readonly lines: string[];
-  constructor(lines: string[] | string) {
+  constructor(lines: string[] | string, options?: ErrorOptions) {
     const all = Array.isArray(lines) ? lines : [lines];
-    super(all.join('\n'));
+    super(all.join('\n'), options);
     this.lines = all;
     this.name = 'UserError';
   }
@@ -19,8 +19,8 @@ export class UserError extends Error {
 /** The machine cannot run flatlab (not root, a tool missing): exit 3, with what to do. */
 export class EnvironmentError extends Error {
   readonly exitCode = 3;
-  constructor(message: string, readonly hint?: string) {
-    super(message);
+  constructor(message: string, readonly hint?: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'EnvironmentError';
   }
 }

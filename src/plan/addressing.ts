@@ -21,7 +21,7 @@
  */
 import { ipToInt, intToIp, nthAddress, type Cidr } from '../net/ipv4.js';
 import type { Scenario } from '../scenario/schema.js';
-import { isMultiHostDhcp, sharesDhcpAddress } from '../scenario/semantics.js';
+import { isMultiHostDhcp, sharesDhcpAddress } from '../scenario/nova-of.js';
 
 export interface Addresses {
   /** the network's gateway (nova's `gateway` column); null with multi_host */

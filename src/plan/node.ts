@@ -9,7 +9,7 @@ import { behaviour } from '../nova/releases.js';
 import { isolateDhcpAddress } from '../nova/iptables.js';
 import { parseCidrAsNova } from '../scenario/network.js';
 import type { Scenario } from '../scenario/schema.js';
-import { novaOf, sharesDhcpAddress } from '../scenario/semantics.js';
+import { novaOf, sharesDhcpAddress } from '../scenario/nova-of.js';
 import { planDnsmasq } from './dnsmasq.js';
 import { renderFirewall } from './firewall.js';
 import { nodeNicMac } from './mac.js';

@@ -8,7 +8,7 @@ import type { LabAssets } from '../assets.js';
 import { nthAddress, parseCidr, type Cidr } from '../net/ipv4.js';
 import { DEFAULT_VARIANT, FLAT_MANAGER, type Scenario } from '../scenario/schema.js';
 import { networkCidr, snatRangeOf } from '../scenario/network.js';
-import { isMultiHostDhcp, novaOf } from '../scenario/semantics.js';
+import { isMultiHostDhcp, novaOf } from '../scenario/nova-of.js';
 import { assignAddresses, assignExternal } from './addressing.js';
 import { renderHostsFile } from './dnsmasq.js';
 import { deriveExpectations, parseService, servicesFor } from './expect.js';

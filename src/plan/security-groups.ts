@@ -1,6 +1,6 @@
 /** Security groups of a scenario as the firewall and the oracle need them. */
 import type { Scenario, SecurityGroupRule } from '../scenario/schema.js';
-import { DEFAULT_GROUP, groupSource } from '../scenario/semantics.js';
+import { DEFAULT_GROUP, groupSource } from '../scenario/nova-of.js';
 import type { RulePlan } from './types.js';
 
 export function planRule(r: SecurityGroupRule): RulePlan {

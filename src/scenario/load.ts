@@ -95,32 +95,35 @@ export function parseScenario(source: string, file = '<scenario>'): Scenario {
 
 type Where = (path: FieldPath, atKey?: boolean) => string;
 
-/** Parses and validates scenario text and each of its variants. */
-export function parseScenarioFile(source: string, file = '<scenario>'): Pick<LoadedScenario, 'scenario' | 'variants' | 'warnings'> {
-  const shown = displayPath(file);
+/** A scenario file read as YAML: the document (for positions) and its data as a plain mapping. */
+interface ReadYaml {
+  doc: Document;
+  where: Where;
+  /** the top-level mapping, `x-...` keys left out */
+  raw: Record<string, unknown>;
+}
+
+/** Reads YAML text into a mapping, refusing what YAML or JavaScript would misread, at its line. */
+function readYaml(source: string, shown: string): ReadYaml {
   const lineCounter = new LineCounter();
   // merge: YAML 1.1's `<<: *anchor`, which operators write to share a block between
   // variants (docker compose, Ansible and GitLab CI read it the same way)
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
+  const at = (offset: number): string => {
+    const pos = lineCounter.linePos(offset);
+    return `${shown}:${pos.line}:${pos.col}`;
+  };
   if (doc.errors.length > 0) {
-    throw new UserError(
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        // the library's words name its own API; a scenario's reader needs the file's
-        const message = e.code === 'MULTIPLE_DOCS' ? 'a second YAML document starts here: a scenario file holds one (put variants under variants:)' : e.message.split('\n')[0];
-        return `${shown}:${pos.line}:${pos.col} ${message}`;
-      }),
-    );
+    // the library's words name its own API; a scenario's reader needs the file's
+    const say = (e: (typeof doc.errors)[number]): string => (e.code === 'MULTIPLE_DOCS' ? 'a second YAML document starts here: a scenario file holds one (put variants under variants:)' : e.message.split('\n')[0]!);
+    throw new UserError(doc.errors.map((e) => `${at(e.pos[0])} ${say(e)}`));
   }
   // keys a JavaScript object would swallow (a node named __proto__ would vanish, not be refused)
   const prototypeKeys: string[] = [];
   visit(doc, {
     Pair(_key, pair) {
       const k = isScalar(pair.key) ? String(pair.key.value) : undefined;
-      if (k === '__proto__' || k === 'constructor' || k === 'prototype') {
-        const pos = lineCounter.linePos((pair.key as YamlNode).range?.[0] ?? 0);
-        prototypeKeys.push(`${shown}:${pos.line}:${pos.col} "${k}" cannot be a name or a key here (a JavaScript object's own property)`);
-      }
+      if (k === '__proto__' || k === 'constructor' || k === 'prototype') prototypeKeys.push(`${at((pair.key as YamlNode).range?.[0] ?? 0)} "${k}" cannot be a name or a key here (a JavaScript object's own property)`);
       return undefined;
     },
   });
@@ -130,25 +133,28 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     // an alias without its anchor, or too many aliases (a "billion laughs" file)
-    let at = 0;
+    let offset = 0;
     visit(doc, {
       Alias(_key, node) {
-        if (node.resolve(doc) === undefined) {
-          at = node.range?.[0] ?? 0;
-          return visit.BREAK;
-        }
-        return undefined;
+        if (node.resolve(doc) !== undefined) return undefined;
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
       },
     });
-    const pos = lineCounter.linePos(at);
-    throw new UserError(`${shown}:${pos.line}:${pos.col} ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    throw new UserError(`${at(offset)} ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err });
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new UserError(`${shown}:1:1 a scenario must be a mapping (name:, nova:, nodes:, vms:)`);
   }
-  const where = positioner(doc, lineCounter, shown);
   // top-level `x-...` keys hold anchors for `<<` and nothing else (compose's convention)
   const raw = Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith('x-')));
+  return { doc, where: positioner(doc, lineCounter, shown), raw };
+}
+
+/** Parses and validates scenario text and each of its variants. */
+export function parseScenarioFile(source: string, file = '<scenario>'): Pick<LoadedScenario, 'scenario' | 'variants' | 'warnings'> {
+  const read = readYaml(source, displayPath(file));
+  const { where, raw } = read;
   // Every problem of the file at once: the base's, then each variant's that the base's do
   // not already say (a variant inherits the base's mistakes, shown at the base's line).
   const errors: string[] = [];
@@ -171,19 +177,30 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
     if (errors.length > 0 || !base) throw new UserError(errors);
     return { scenario: base, variants: [{ name: DEFAULT_VARIANT, scenario: base }], warnings };
   }
+  const baseWarned = new Set(baseWarnings.map((p) => formatProblem(p, where)));
+  const variants = readVariants(read, rawVariants, { errors, warnings, baseWarned });
+  if (errors.length > 0 || !base) throw new UserError(errors);
+  return { scenario: base, variants, warnings };
+}
 
-  // Each variant: the raw base with the variant's raw overrides merged in, validated
-  // whole; a problem is shown where the variant set the field, else where the base did.
+/**
+ * Each variant: the raw base with the variant's raw overrides merged in, validated
+ * whole; a problem is shown where the variant set the field, else where the base did.
+ * Its errors and warnings are added to the file's (those the base already says, once).
+ */
+function readVariants(read: ReadYaml, rawVariants: unknown[], said: { errors: string[]; warnings: string[]; baseWarned: Set<string> }): ScenarioVariant[] {
+  const { doc, where, raw } = read;
+  const { errors, warnings } = said;
   const variants: ScenarioVariant[] = [];
   const seen = new Set<string>();
-  const said = new Set(errors);
+  const baseErrors = new Set(errors);
   rawVariants.forEach((rv, i) => {
     const v = variantSchema.safeParse(rv);
     if (!v.success) return; // its own shape errors are in the file's (above)
     const tag = ` [variant ${v.data.name}]`;
     const whereIn: Where = (path, atKey = false) => where(variantPath(doc, i, path, atKey), atKey);
     const add = (line: string): void => {
-      if (!said.has(line)) errors.push(line + tag);
+      if (!baseErrors.has(line)) errors.push(line + tag);
     };
     if (seen.has(v.data.name)) {
       errors.push(`${where(['variants', i, 'name'])} variants[${i}].name: "${v.data.name}" is declared twice`);
@@ -191,23 +208,15 @@ export function parseScenarioFile(source: string, file = '<scenario>'): Pick<Loa
     }
     seen.add(v.data.name);
     const { name: _n, description: _d, ...overrides } = rv as Record<string, unknown>;
-    const mergedRaw = deepMerge(omit(raw, 'variants'), overrides);
-    const merged = scenarioSchema.safeParse(mergedRaw);
-    if (!merged.success) {
-      merged.error.issues.map((issue) => formatIssue(issue, whereIn)).forEach(add);
-      return;
-    }
+    const merged = scenarioSchema.safeParse(deepMerge(omit(raw, 'variants'), overrides));
+    if (!merged.success) return merged.error.issues.map((issue) => formatIssue(issue, whereIn)).forEach(add);
     const checked = checkSemantics(merged.data);
     const vp = checked.filter((p) => !p.warning);
-    if (vp.length > 0) {
-      vp.map((p) => formatProblem(p, whereIn)).forEach(add);
-      return;
-    }
-    for (const w of checked.filter((p) => p.warning).map((p) => formatProblem(p, whereIn))) if (!warnings.includes(w)) warnings.push(w + (baseWarnings.some((p) => formatProblem(p, where) === w) ? '' : tag));
+    if (vp.length > 0) return vp.map((p) => formatProblem(p, whereIn)).forEach(add);
+    for (const w of checked.filter((p) => p.warning).map((p) => formatProblem(p, whereIn))) if (!warnings.includes(w)) warnings.push(w + (said.baseWarned.has(w) ? '' : tag));
     variants.push({ name: v.data.name, ...(v.data.description ? { description: v.data.description } : {}), scenario: merged.data });
   });
-  if (errors.length > 0 || !base) throw new UserError(errors);
-  return { scenario: base, variants, warnings };
+  return variants;
 }
 
 function omit(o: Record<string, unknown>, key: string): Record<string, unknown> {
