@@ -15,7 +15,7 @@ function demoResult(): RunResult {
         prefix: 'fl-000001',
         symptoms: [{ code: 'same-node-blocked', text: 'same node: 4 of 4 pairs get no answer' }],
         timings: { total: 1400 },
-        diagnoses: [{ flow: 'vm_1 -> vm_3 icmp', text: 'vm_1 -> vm_3 icmp: dropped <here> & there' }],
+        diagnoses: [{ flow: 'vm_1 -> vm_3 icmp', explains: { kind: 'reach', subject: 'vm_1 -> vm_3 icmp' }, text: 'vm_1 -> vm_3 icmp: dropped <here> & there' }],
         verdicts: [
           { kind: 'lease', subject: 'vm_1', expected: 'a', observed: 'a', ok: true },
           { kind: 'reach', subject: 'vm_1 -> vm_3 icmp', expected: 'reachable', observed: 'unreachable', ok: false, detail: 'no echo reply' },
@@ -65,4 +65,11 @@ t.test('the external host\'s SYN capture, by source port', async (t) => {
     '06:10:01.000003 IP 203.0.113.12.41003 > 203.0.113.9.7: Flags [S], seq 3, win 64240, length 0',
   ].join('\n');
   t.same([...parseSynCapture(text, '203.0.113.1')], [[41000, '203.0.113.11'], [41002, '203.0.113.12']]);
+});
+
+t.test('a diagnosis goes with the verdict it explains, not with another of the same pair', async (t) => {
+  const r = demoResult() as unknown as { variants: { diagnoses: unknown[] }[] };
+  r.variants[0]!.diagnoses = [{ flow: 'vm_1 -> vm_3 tcp/80', explains: { kind: 'reach', subject: 'vm_1 -> vm_3 tcp/80' }, text: 'vm_1 -> vm_3 tcp/80: dropped by the fallback' }];
+  const xml = renderJunit(r as unknown as RunResult);
+  t.notMatch(xml, /diagnosis: vm_1 -&gt; vm_3 tcp\/80/, 'the icmp failure does not carry the tcp flow\'s diagnosis');
 });

@@ -44,6 +44,12 @@ export interface Observations {
 
 export type CheckKind = 'lease' | 'address' | 'gateway' | 'reach' | 'egress' | 'renewal';
 
+/** The verdict a diagnosis explains (reports attach the one to the other by this, never by text). */
+export interface Explains {
+  kind: CheckKind;
+  subject: string;
+}
+
 export interface Verdict {
   kind: CheckKind;
   /** `vm_1`, or `vm_1 -> vm_3 icmp` */

@@ -10,18 +10,19 @@ import { writeFile } from 'node:fs/promises';
 import type { Backend } from '../backend/backend.js';
 import { dropsBetween, readCounters } from '../checks/counters.js';
 import type { Plan } from '../plan/types.js';
-import { dhcpCaptureFilter } from '../plan/captures.js';
+import type { Explains } from '../checks/types.js';
+import { dhcpCaptureFilter, dhcpProbeArgv } from '../plan/captures.js';
 import { dhcpPath, diagnoseDhcp, dnsmasqSaid, summariseDhcpCapture, type DhcpDiagnosis, type DhcpEvidence } from './dhcp.js';
 import { captureHops, nodeFacts } from './capture-hops.js';
 
 export interface DhcpTrace extends DhcpDiagnosis {
+  /** the lease verdict it explains */
+  explains: Explains;
   captures: string;
   evidence: DhcpEvidence;
 }
 
-/** udhcpc's own limits bound the exchange: 2 discovers 1 s apart, then it gives up (-n). */
-const UDHCPC = ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '2', '-T', '1', '-s', '/bin/true', '-i'];
-
+/** Replays a guest's DHCP exchange while every hop of its path to its dnsmasq is captured, and says where it stopped. */
 export async function diagnoseLease(backend: Backend, plan: Plan, vmName: string, dir: string): Promise<DhcpTrace | null> {
   const path = dhcpPath(plan, vmName);
   if (!path) return null;
@@ -33,7 +34,7 @@ export async function diagnoseLease(backend: Backend, plan: Plan, vmName: string
   const before = await readCounters(backend, plan, nodes);
   const { texts, unavailable } = await captureHops(backend, plan, path.hops, dhcpCaptureFilter(vm), name, captures, async () => {
     // bounded by udhcpc's own retries (-t 2 -T 1 -n); the exec timeout only guards a hang
-    await backend.exec(vm.netns, [...UDHCPC, vm.nic], { timeoutMs: 15000 });
+    await backend.exec(vm.netns, dhcpProbeArgv(vm.nic), { timeoutMs: 15000 });
   });
   const [after, facts, state, log] = await Promise.all([
     readCounters(backend, plan, nodes),
@@ -55,5 +56,5 @@ export async function diagnoseLease(backend: Backend, plan: Plan, vmName: string
   };
   const d = diagnoseDhcp(evidence);
   await writeFile(join(captures, 'diagnosis.txt'), `${d.text}\n`);
-  return { ...d, captures, evidence };
+  return { ...d, explains: { kind: 'lease', subject: vmName }, captures, evidence };
 }

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { dropsBetween, readCounters } from '../checks/counters.js';
-import type { EgressResult, Observations, ReachResult } from '../checks/types.js';
+import type { EgressResult, Explains, Observations, ReachResult } from '../checks/types.js';
 import { instanceChain, sameNetAcceptRule } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
 import { flowCaptureFilter } from '../plan/captures.js';
@@ -20,6 +20,8 @@ import { egressFlow, flowLabel, vmFlow, type Flow } from './flow.js';
 import { diagnose, type Diagnosis } from './verdict.js';
 
 export interface FlowDiagnosis extends Diagnosis {
+  /** the verdict it explains: a reach check's (its subject is the flow's label), or a VM's way out */
+  explains: Explains;
   /** where the captures of this flow were saved */
   captures: string;
   evidence: Evidence;
@@ -99,7 +101,8 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
   };
   const d = diagnose(evidence);
   await writeFile(join(captures, 'diagnosis.txt'), `${d.text}\n${complete ? '' : '(a capture did not catch up with its filter before it was stopped)\n'}`);
-  return { ...d, captures, evidence };
+  const explains: Explains = flow.to === EXTERNAL_SOURCE ? { kind: 'egress', subject: flow.from } : { kind: 'reach', subject: flowLabel(flow) };
+  return { ...d, explains, captures, evidence };
 }
 
 /**

@@ -9,9 +9,9 @@ import { probeName } from './terminal.js';
 import { symptomLines } from '../checks/symptoms.js';
 import type { RulePlan } from '../plan/types.js';
 import { DEFAULT_VARIANT } from '../scenario/schema.js';
+import { escapeMarkup } from './escape.js';
 
-const esc = (s: string | number | null | undefined): string =>
-  String(s ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = escapeMarkup;
 
 const CSS = `
 body{font-family:system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:24px;color:#1d2330;background:#fafbfc}

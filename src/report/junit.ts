@@ -7,14 +7,15 @@ import type { RunResult, VariantResult } from '../result.js';
 import { symptomLines } from '../checks/symptoms.js';
 import { DEFAULT_RELEASE } from '../nova/releases.js';
 import { DEFAULT_VARIANT } from '../scenario/schema.js';
+import { escapeMarkup } from './escape.js';
 
-const esc = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
+const esc = escapeMarkup;
 
 function suite(r: RunResult, v: VariantResult, id: number): string {
   const name = v.variant === DEFAULT_VARIANT ? r.scenario : `${r.scenario}/${v.variant}`;
-  const diagFor = (subject: string): string => {
-    const d = v.diagnoses.find((x) => subject.startsWith(x.flow.split(' ').slice(0, 3).join(' ')));
+  const diagFor = (c: VariantResult['verdicts'][number]): string => {
+    // a diagnosis names the verdict it explains (a result.json written before it did names none)
+    const d = v.diagnoses.find((x) => x.explains?.kind === c.kind && x.explains.subject === c.subject);
     return d ? `\ndiagnosis: ${d.text}` : '';
   };
   const cases = v.verdicts.map((c) => {
@@ -22,7 +23,7 @@ function suite(r: RunResult, v: VariantResult, id: number): string {
     // the reason as text: Jenkins' schema gives <skipped> no attributes
     if (c.skipped) return `${head}\n      <skipped>${esc(c.skipped)}</skipped>\n    </testcase>`;
     if (c.ok) return `${head}</testcase>`;
-    const body = `expected: ${c.expected}\nobserved: ${c.observed}${c.detail ? `\ndetail: ${c.detail}` : ''}${diagFor(c.subject)}`;
+    const body = `expected: ${c.expected}\nobserved: ${c.observed}${c.detail ? `\ndetail: ${c.detail}` : ''}${diagFor(c)}`;
     return `${head}\n      <failure message="${esc(`expected ${c.expected}, observed ${c.observed}`)}" type="${c.kind}">${esc(body)}</failure>\n    </testcase>`;
   });
   if (v.error) cases.push(`    <testcase classname="${esc(name)}.run" name="lab"><error message="${esc(v.error)}"/></testcase>`);

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { RELEASES, DEFAULT_RELEASE } from '../nova/releases.js';
 import { BACKENDS, ENGINE_NAME } from '../backends.js';
+import { isIpv4 } from '../net/ipv4.js';
 
 /**
  * Node and VM names become network-namespace names, fabric port names and hostnames,
@@ -25,10 +26,8 @@ export const ifnameSchema = z
   .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'is not a valid interface name (1-15 characters: letters, digits, "_", "-", ".")')
   .refine((s) => s !== 'lo', 'cannot be the loopback interface');
 
-const ipv4Schema = z.string().refine(
-  (s) => /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(s),
-  'is not an IPv4 address (a.b.c.d)',
-);
+/** an address in the one form nova and iproute2 both print (net/ipv4.ts, the one validator) */
+const ipv4Schema = z.string().refine(isIpv4, 'is not an IPv4 address (a.b.c.d)');
 
 export const macSchema = z
   .string()
