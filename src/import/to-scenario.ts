@@ -3,66 +3,46 @@
  * is mapped, with its source line written beside it; every other option is listed in
  * the file's header as ignored; options that nodes disagree on are written per node
  * where a scenario can say so (nodes.X.nova), and named where it cannot. Pure: parsed
- * files in, YAML text out; the text is validated as any scenario is before it is
- * returned, and a value the scenario refuses is reported at its nova.conf line.
+ * files in, a typed scenario with its source map (and its YAML text) out; the scenario
+ * is validated once, as data, and a value it refuses is reported at its nova.conf line.
  */
 import { Document, isScalar, type Scalar } from 'yaml';
 import { UserError } from '../errors.js';
-import type { Release } from '../nova/releases.js';
-import { parseScenarioFile } from '../scenario/load.js';
-import { FLAT_DHCP_MANAGER, FLAT_MANAGER, NAME_PATTERN } from '../scenario/schema.js';
-import { confBool, maskedValue, type ConfOption, type ParsedConf } from './nova-conf.js';
+import { fieldName, type FieldPath, type Problem } from '../scenario/problem.js';
+import { NAME_PATTERN, type Scenario } from '../scenario/schema.js';
+import { validateScenario } from '../scenario/validate.js';
+import { confBool, maskedValue, type ParsedConf } from './nova-conf.js';
 import { parseNetworkCreate, type NetworkCreate } from './network-create.js';
+import { CLUSTER, CLUSTER_MORE, convert, lastAssignment, nodeViews, PER_NODE, type ImportInputs, type Source } from './options.js';
 import { parsePlacement, type Placement } from './placement.js';
 
-export interface ImportInputs {
-  /** files that hold for every node, in order (later ones override) */
-  shared: ParsedConf[];
-  /** `--node NAME=FILE`: a node's own nova.conf, over the shared ones */
-  perNode: { node: string; conf: ParsedConf }[];
-  /** `--vms compute1:2,compute2:2` or `vm_a@compute1,...` */
-  vms?: string;
-  /** a pasted `nova-manage network create ...` line */
-  networkCreate?: string;
-  /** `--external CIDR`: model the way out, with my_ip on it */
-  external?: string;
-  name?: string;
-  release?: Release;
-}
+export type { ImportInputs } from './options.js';
+
+/** The scenario as data, before validation: what a caller may still change (compare's model adds the collected instances). */
+export type ScenarioData = Record<string, unknown> & {
+  nova: Record<string, unknown>;
+  nodes: Record<string, Record<string, unknown>>;
+  vms: Record<string, Record<string, unknown>>;
+};
 
 export interface Imported {
+  /** the scenario as data and as validated */
+  data: ScenarioData;
+  scenario: Scenario;
+  /** each value's origin, by its path in the scenario (`nova.fixed_range`, `nodes.c1.nova.flat_interface`); a value not here is flatlab's default */
+  sources: Map<string, Source>;
+  /** the YAML, each value's source beside it */
   text: string;
   /** `file:line name=value` of every option not modelled (secrets masked) */
   ignored: string[];
   /** what else the reader should know (differences between nodes, defaults chosen) */
   notes: string[];
-  /** mistakes nova accepted, as the loader warns of them */
+  /** mistakes nova accepted, as the loader warns of them, at their nova.conf lines */
   warnings: string[];
-}
-
-/** Options that are one value for the whole network in a scenario. */
-const CLUSTER = ['network_manager', 'multi_host', 'fixed_range', 'flat_network_bridge', 'flat_injected', 'flat_network_dns', 'dhcp_lease_time', 'dhcp_domain'] as const;
-/** Options a scenario can set per node (nodes.X.nova), as nodes did differ in them. */
-const PER_NODE = ['flat_interface', 'public_interface', 'allow_same_net_traffic', 'routing_source_ip', 'metadata_host'] as const;
-/** Options nova-network's nat table and dnsmasq read (linux_net.py), one value for the cluster in a scenario. */
-const CLUSTER_MORE = ['dmz_cidr', 'force_snat_range', 'dns_server', 'use_network_dns_servers', 'metadata_port'] as const;
-const BOOLEAN = new Set(['multi_host', 'flat_injected', 'allow_same_net_traffic', 'use_network_dns_servers']);
-/** ListOpts (and Essex's StrOpts of the same name): comma-separated */
-const LISTS = new Set(['dmz_cidr', 'force_snat_range', 'dns_server']);
-const MANAGERS: Record<string, string> = { FlatManager: FLAT_MANAGER, FlatDHCPManager: FLAT_DHCP_MANAGER };
-/** What the imported lab's chains are: nova-compute's IptablesFirewallDriver (libvirt's wraps it). */
-const MODELLED_FIREWALL = /(^|\.)IptablesFirewallDriver$/;
-
-interface Source {
-  file: string;
-  opt: ConfOption;
-  /** the column in a pasted line (--network-create) */
-  col?: number;
 }
 
 export function importScenario(i: ImportInputs): Imported {
   if (i.shared.length === 0 && i.perNode.length === 0) throw new UserError('import: give at least one nova.conf');
-  const ignored: string[] = [];
   const notes: string[] = [];
   const create = i.networkCreate !== undefined ? parseNetworkCreate(i.networkCreate) : null;
   const placement = nodesAndVms(i, create);
@@ -74,54 +54,85 @@ export function importScenario(i: ImportInputs): Imported {
   }
   // every node named, with VMs or without (a single host's network node runs nova-network and no guest)
   const nodeNames = [...new Set([...i.perNode.map((p) => p.node), ...placement.map((p) => p.node)])];
-  const withoutVms = nodeNames.filter((n) => !placement.some((p) => p.node === n && p.vm !== ''));
-
-  // each node's view: shared files, then its own, the last assignment winning (as nova read them)
-  const views = new Map<string, Map<string, Source>>();
-  const seenIgnored = new Set<string>();
-  const visit = (conf: ParsedConf, into: Map<string, Source>): void => {
-    for (const opt of conf.options) {
-      const name = optionName(opt);
-      const modelled = opt.section === 'DEFAULT' && isModelled(name) && (name !== 'my_ip' || i.external !== undefined);
-      if (modelled) {
-        into.set(name, { file: conf.file, opt });
-        continue;
-      }
-      const key = `${conf.file}:${opt.line}`;
-      if (seenIgnored.has(key)) continue;
-      seenIgnored.add(key);
-      const where = opt.section === 'DEFAULT' ? '' : `[${opt.section}] `;
-      ignored.push(`${key} ${where}${opt.name}=${maskedValue(opt.name, oneLine(opt.value))}${ignoreReason(name, opt, i)}`);
-    }
-  };
-  for (const node of nodeNames) {
-    const view = new Map<string, Source>();
-    for (const conf of i.shared) visit(conf, view);
-    for (const own of i.perNode.filter((p) => p.node === node)) visit(own.conf, view);
-    views.set(node, view);
+  const { views, ignored } = nodeViews(i, nodeNames);
+  const read: Reading = { nodeNames, valueOf: (node, name) => views.get(node)!.get(name), sources: new Map(), notes };
+  const nova = clusterOptions(read);
+  const network: Record<string, unknown> = {};
+  if (create) applyNetworkCreate(create, nova, network, read.sources, notes);
+  requireNetwork(nova, network, read.sources, allConfs);
+  if (network.cidr !== undefined && typeof nova.fixed_range === 'string' && nova.fixed_range !== '' && nova.fixed_range !== network.cidr) {
+    const src = read.sources.get('nova.fixed_range')!;
+    notes.push(
+      `fixed_range=${nova.fixed_range} (${src.file}:${src.opt.line}) is not the network ${String(network.cidr)} (--network-create): up to Grizzly nova-network built its SNAT rule and POSTROUTING accepts from the option, addresses and dnsmasq from the network; the scenario keeps both (nova.fixed_range, network.cidr)`,
+    );
   }
+  const nodes = nodeOptions(read, nova, create);
+  const withoutVms = nodeNames.filter((n) => !placement.some((p) => p.node === n && p.vm !== ''));
+  assignRoles(read, nova, nodes, withoutVms);
+  if (i.external !== undefined) {
+    for (const n of nodeNames) {
+      const s = read.valueOf(n, 'my_ip');
+      if (!s) continue;
+      nodes[n]!.my_ip = s.opt.value;
+      read.sources.set(`nodes.${n}.my_ip`, s);
+    }
+  }
+  const vms: Record<string, Record<string, unknown>> = {};
+  for (const p of placement) if (p.vm !== '') vms[p.vm] = { host: p.node };
+  const data: ScenarioData = {
+    name: i.name ?? 'imported',
+    description: `Imported from ${[...i.shared.map((c) => c.file), ...i.perNode.map((p) => `${p.node}=${p.conf.file}`)].join(', ')}`,
+    ...(i.release ? { release: i.release } : {}),
+    nova,
+    ...(Object.keys(network).length ? { network } : {}),
+    nodes,
+    vms,
+    ...(i.external !== undefined ? { external: { cidr: i.external } } : {}),
+  };
+  const { scenario, warnings } = validateImported(data, read.sources);
+  return { data, scenario, sources: read.sources, text: render(data, read.sources, i, ignored, notes), ignored, notes, warnings };
+}
 
-  const sources = new Map<string, Source>();
-  const valueOf = (node: string, name: string): Source | undefined => views.get(node)!.get(name);
+/**
+ * Validates imported data once, each problem said at the nova.conf line (or the flag)
+ * its value came from (no YAML file was written yet).
+ */
+export function validateImported(data: ScenarioData, sources: Map<string, Source>): { scenario: Scenario; warnings: string[] } {
+  const v = validateScenario(data);
+  if (v.scenario === null) throw new UserError(v.errors.map((p) => atSource(p, sources)));
+  return { scenario: v.scenario, warnings: v.warnings.map((p) => atSource(p, sources)) };
+}
+
+/** What every step of the import reads: the nodes, each node's view of its options, the source map and the notes. */
+interface Reading {
+  nodeNames: string[];
+  valueOf(node: string, name: string): Source | undefined;
+  sources: Map<string, Source>;
+  notes: string[];
+}
+
+/** The options a scenario holds once for the network: the first node's value, a difference named. */
+function clusterOptions(r: Reading): Record<string, unknown> {
   const nova: Record<string, unknown> = {};
   for (const name of [...CLUSTER, ...CLUSTER_MORE]) {
-    const per = nodeNames.map((n) => valueOf(n, name));
+    const per = r.nodeNames.map((n) => r.valueOf(n, name));
     const first = per.find((s) => s !== undefined);
     if (!first) continue;
     const distinct = new Set(per.map((s) => (s ? s.opt.value : '(unset)')));
     if (distinct.size > 1) {
-      notes.push(
-        `${name} differs between nodes (${nodeNames.map((n, k) => `${n}: ${per[k] ? per[k]!.opt.value : 'unset'}`).join(', ')}); ` +
-          `a scenario has one ${name}: the value of ${first.file}:${first.opt.line} was taken`,
-      );
+      const each = r.nodeNames.map((n, k) => `${n}: ${per[k] ? per[k]!.opt.value : 'unset'}`).join(', ');
+      r.notes.push(`${name} differs between nodes (${each}); a scenario has one ${name}: the value of ${first.file}:${first.opt.line} was taken`);
     }
     const value = convert(name, first);
     if (value === undefined) continue;
     nova[name] = value;
-    sources.set(`nova.${name}`, first);
+    r.sources.set(`nova.${name}`, first);
   }
-  const network: Record<string, unknown> = {};
-  if (create) applyNetworkCreate(create, nova, network, sources, notes);
+  return nova;
+}
+
+/** The network's block, from the option or the pasted create line; without either nothing can be built. */
+function requireNetwork(nova: Record<string, unknown>, network: Record<string, unknown>, sources: Map<string, Source>, allConfs: ParsedConf[]): void {
   if (network.cidr === undefined && (nova.fixed_range === undefined || nova.fixed_range === '')) {
     const src = sources.get('nova.fixed_range');
     const files = allConfs.map((c) => c.file).join(', ');
@@ -131,92 +142,54 @@ export function importScenario(i: ImportInputs): Imported {
         : `${files}: no fixed_range, so the network's CIDR is unknown: add fixed_range=<CIDR> or pass the line that created it (--network-create "nova-manage network create ...")`,
     );
   }
-  if (network.cidr !== undefined && typeof nova.fixed_range === 'string' && nova.fixed_range !== '' && nova.fixed_range !== network.cidr) {
-    const src = sources.get('nova.fixed_range')!;
-    notes.push(
-      `fixed_range=${nova.fixed_range} (${src.file}:${src.opt.line}) is not the network ${String(network.cidr)} (--network-create): up to Grizzly nova-network built its SNAT rule and POSTROUTING accepts from the option, addresses and dnsmasq from the network; the scenario keeps both (nova.fixed_range, network.cidr)`,
-    );
-  }
+}
 
-  const nodes: Record<string, Record<string, unknown>> = {};
-  for (const name of nodeNames) nodes[name] = {};
-  /** a value of this node's own nova.conf, under nodes.X.nova */
+/** The options nodes may hold apart: one value for all where they agree, else each node's own (nodes.X.nova). */
+function nodeOptions(r: Reading, nova: Record<string, unknown>, create: NetworkCreate | null): Record<string, Record<string, unknown>> {
+  const nodes: Record<string, Record<string, unknown>> = Object.fromEntries(r.nodeNames.map((n) => [n, {}]));
   const setNodeNova = (n: string, key: string, value: unknown): void => {
     nodes[n]!.nova = { ...((nodes[n]!.nova as Record<string, unknown> | undefined) ?? {}), [key]: value };
   };
   for (const name of PER_NODE) {
-    const per = nodeNames.map((n) => valueOf(n, name));
+    const per = r.nodeNames.map((n) => r.valueOf(n, name));
     const values = new Set(per.map((s) => (s ? s.opt.value : undefined)));
     if (values.size === 1 && per[0]) {
       const value = convert(name, per[0]);
       if (value === undefined) continue;
       nova[name] = value;
-      sources.set(`nova.${name}`, per[0]);
+      r.sources.set(`nova.${name}`, per[0]);
     } else if (values.size > 1) {
-      nodeNames.forEach((n, k) => {
+      r.nodeNames.forEach((n, k) => {
         const s = per[k];
-        if (!s) return;
-        const value = convert(name, s);
-        if (value === undefined) return;
+        const value = s && convert(name, s);
+        if (!s || value === undefined) return;
         setNodeNova(n, name, value);
-        sources.set(`nodes.${n}.nova.${name}`, s);
+        r.sources.set(`nodes.${n}.nova.${name}`, s);
       });
     }
   }
   if (create?.bridgeInterface !== undefined) {
     // plug() took `FLAGS.flat_interface or network['bridge_interface']` (linux_net.py
     // LinuxBridgeInterfaceDriver.plug, 2012.1 to 2013.2): nova.conf wins where it is set
-    const unset = nodeNames.filter((n) => !valueOf(n, 'flat_interface'));
-    if (unset.length === nodeNames.length) nova.flat_interface = create.bridgeInterface;
+    const unset = r.nodeNames.filter((n) => !r.valueOf(n, 'flat_interface'));
+    if (unset.length === r.nodeNames.length) nova.flat_interface = create.bridgeInterface;
     else for (const n of unset) setNodeNova(n, 'flat_interface', create.bridgeInterface);
-    if (unset.length < nodeNames.length) notes.push(`--bridge_interface=${create.bridgeInterface} applies only where nova.conf sets no flat_interface (plug() preferred the flag)`);
+    if (unset.length < r.nodeNames.length) r.notes.push(`--bridge_interface=${create.bridgeInterface} applies only where nova.conf sets no flat_interface (plug() preferred the flag)`);
   }
+  return nodes;
+}
+
+/**
+ * multi_host False: one node ran nova-network (the controller): a node given without VMs
+ * is that one, else the first. Nodes without VMs are kept, and said so.
+ */
+function assignRoles(r: Reading, nova: Record<string, unknown>, nodes: Record<string, Record<string, unknown>>, withoutVms: string[]): void {
   if (nova.multi_host !== true) {
-    // multi_host False: one node ran nova-network (the controller): a node given without
-    // VMs is that one, else the first
-    const host = withoutVms[0] ?? nodeNames[0]!;
+    const host = withoutVms[0] ?? r.nodeNames[0]!;
     nodes[host]!.role = 'network';
-    notes.push(`multi_host is False: ${host} is the network host (nova-network, dnsmasq, gateway of every VM)${withoutVms[0] ? ', the node given without VMs' : ''}`);
+    r.notes.push(`multi_host is False: ${host} is the network host (nova-network, dnsmasq, gateway of every VM)${withoutVms[0] ? ', the node given without VMs' : ''}`);
   }
-  for (const n of withoutVms) if (nodes[n]!.role !== 'network') notes.push(`${n} has no VM: kept in the scenario (it runs nova-network${nova.multi_host === true ? ' for no guest' : ''})`);
-  // the way out and my_ip
-  let external: Record<string, unknown> | undefined;
-  if (i.external !== undefined) {
-    external = { cidr: i.external };
-    for (const n of nodeNames) {
-      const s = valueOf(n, 'my_ip');
-      if (s) {
-        nodes[n]!.my_ip = s.opt.value;
-        sources.set(`nodes.${n}.my_ip`, s);
-      }
-    }
-  }
-
-  const vms: Record<string, { host: string }> = {};
-  for (const p of placement) if (p.vm !== '') vms[p.vm] = { host: p.node };
-
-  const name = i.name ?? 'imported';
-  const scenario: Record<string, unknown> = {
-    name,
-    description: `Imported from ${[...i.shared.map((c) => c.file), ...i.perNode.map((p) => `${p.node}=${p.conf.file}`)].join(', ')}`,
-    ...(i.release ? { release: i.release } : {}),
-    nova,
-    ...(Object.keys(network).length ? { network } : {}),
-    nodes,
-    vms,
-    ...(external ? { external } : {}),
-  };
-
-  const text = render(scenario, sources, i, ignored, notes);
-  let warnings: string[];
-  try {
-    // positioned where the value came from (no YAML file was written yet)
-    warnings = parseScenarioFile(text, `${name}.yaml`).warnings.map((l) => pointAtSource(l, sources));
-  } catch (err) {
-    if (err instanceof UserError) throw new UserError(err.lines.map((l) => pointAtSource(l, sources)));
-    throw err;
-  }
-  return { text, ignored, notes, warnings };
+  for (const n of withoutVms) if (nodes[n]!.role !== 'network') r.notes.push(`${n} has no VM: kept in the scenario (it runs nova-network${nova.multi_host === true ? ' for no guest' : ''})`);
 }
 
 function nodesAndVms(i: ImportInputs, create: NetworkCreate | null): Placement[] {
@@ -235,60 +208,6 @@ function nodesAndVms(i: ImportInputs, create: NetworkCreate | null): Placement[]
   const multiHost = create?.multiHost ?? (said ? confBool(said.opt, said.file) : false);
   const nodes = declared.length > 0 ? declared : multiHost ? ['compute1', 'compute2'] : ['controller', 'compute1'];
   return parsePlacement(nodes.map((n) => `${n}:2`).join(','));
-}
-
-/** An option's name as the import matches it: dashes read as underscores (`flat-interface` is flat_interface). */
-function optionName(opt: ConfOption): string {
-  return opt.name.replace(/-/g, '_');
-}
-
-/** What nova read for `name` from these files: their last [DEFAULT] assignment, later files winning. */
-function lastAssignment(confs: ParsedConf[], name: string): Source | undefined {
-  let found: Source | undefined;
-  for (const conf of confs) for (const opt of conf.options) if (opt.section === 'DEFAULT' && optionName(opt) === name) found = { file: conf.file, opt };
-  return found;
-}
-
-function isModelled(name: string): boolean {
-  return (CLUSTER as readonly string[]).includes(name) || (CLUSTER_MORE as readonly string[]).includes(name) || (PER_NODE as readonly string[]).includes(name) || name === 'my_ip';
-}
-
-function ignoreReason(name: string, opt: ConfOption, i: ImportInputs): string {
-  if (name === 'my_ip' && i.external === undefined) return ' (no way out modelled: pass --external CIDR to place my_ip on it)';
-  if (name === 'host') return ' (nodes are named by --node / --vms)';
-  if (name === 'firewall_driver') {
-    return MODELLED_FIREWALL.test(opt.value) ? ' (flatlab builds IptablesFirewallDriver\'s chains, as this names)' : ' (not modelled: flatlab builds IptablesFirewallDriver\'s chains)';
-  }
-  if (name === 'network_size' || name === 'num_networks') return ' (the network is fixed_range; one network)';
-  return '';
-}
-
-/** A value as the scenario takes it; undefined: nova's own default, written as a substitution (`$my_ip`). */
-function convert(name: string, s: Source): unknown {
-  const o = s.opt;
-  if (/^\$\{?\w+\}?$/.test(o.value.trim())) return undefined;
-  if (BOOLEAN.has(name)) return confBool(o, s.file);
-  if (LISTS.has(name)) return o.value.split(',').map((x) => x.trim()).filter((x) => x !== '');
-  if (name === 'metadata_port') {
-    if (!/^\d+$/.test(o.value)) throw new UserError(`${s.file}:${o.line} metadata_port: "${o.value}" is not a port`);
-    return Number(o.value);
-  }
-  if (name === 'dhcp_lease_time') {
-    if (!/^\d+$/.test(o.value)) throw new UserError(`${s.file}:${o.line} dhcp_lease_time: "${o.value}" is not a number of seconds`);
-    return Number(o.value);
-  }
-  if (name === 'network_manager') {
-    const short = o.value.split('.').pop()!;
-    const full = MANAGERS[short];
-    if (!full) {
-      throw new UserError(
-        `${s.file}:${o.line} network_manager=${o.value}: flatlab models the flat managers only (${FLAT_MANAGER}, ${FLAT_DHCP_MANAGER})` +
-          (short === 'VlanManager' ? '; VlanManager gives each project its own VLAN and bridge' : ''),
-      );
-    }
-    return full;
-  }
-  return o.value;
 }
 
 /**
@@ -323,10 +242,6 @@ function applyNetworkCreate(c: NetworkCreate, nova: Record<string, unknown>, net
   for (const n of c.ignored) notes.push(`network create: ${n} not modelled`);
 }
 
-function oneLine(v: string): string {
-  return v.replace(/\n/g, ' ');
-}
-
 /** The YAML, with each mapped value's source beside it and the ignored options on top. */
 function render(scenario: Record<string, unknown>, sources: Map<string, Source>, i: ImportInputs, ignored: string[], notes: string[]): string {
   const doc = new Document(scenario);
@@ -346,17 +261,17 @@ function render(scenario: Record<string, unknown>, sources: Map<string, Source>,
 }
 
 /**
- * `name.yaml:3:5 nova.fixed_range: msg` -> `nova.conf:4 fixed_range=...: msg` when the field
- * came from a file, `--network-create:1:20 --fixed_range_v4=...: msg` from the pasted line;
- * otherwise the field of the scenario import would have written (no file was written).
+ * A problem at the source of the field it blames: `nova.conf:4 fixed_range=...: msg` for
+ * a value from a file, `--network-create:1:20 --fixed_range_v4=...: msg` for one from the
+ * pasted line, else the scenario's field (a default of flatlab's, or a value it derived).
+ * The nearest ancestor with a source answers for a field within it (a list's item).
  */
-function pointAtSource(line: string, sources: Map<string, Source>): string {
-  const m = /^\S+:\d+:\d+ ([\w.-]+): (.*)$/.exec(line);
-  if (!m) return line;
-  const path = m[1]!;
-  const s = sources.get(path) ?? sources.get(path.split('.').slice(0, -1).join('.'));
-  if (!s) return `import: the scenario's ${path}: ${m[2]}`;
+function atSource(p: Problem, sources: Map<string, Source>): string {
+  const message = `${p.warning ? 'warning: ' : ''}${p.message}`;
+  let s: Source | undefined;
+  for (let n = p.path.length; n > 0 && !s; n--) s = sources.get(p.path.slice(0, n).join('.'));
+  if (!s) return `import: the scenario's ${fieldName(p.path as FieldPath)}: ${message}`;
   // a comment after a value was part of it for nova: say so where it made the value wrong
   const trailing = /\s[#;]/.test(s.opt.value) ? " (nova's iniparser knew comment lines only: what follows a value on its line is part of the value)" : '';
-  return `${s.file}:${s.opt.line}${s.col !== undefined ? `:${s.col}` : ''} ${s.opt.name}=${maskedValue(s.opt.name, s.opt.value)}: ${m[2]}${trailing}`;
+  return `${s.file}:${s.opt.line}${s.col !== undefined ? `:${s.col}` : ''} ${s.opt.name}=${maskedValue(s.opt.name, s.opt.value)}: ${message}${trailing}`;
 }

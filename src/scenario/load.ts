@@ -10,6 +10,9 @@ import type { core } from 'zod';
 import { UserError } from '../errors.js';
 import { scenarioFileSchema, scenarioSchema, variantSchema, type Scenario, DEFAULT_VARIANT } from './schema.js';
 import { checkSemantics, type FieldPath, type Problem } from './semantics.js';
+import { issueProblem } from './validate.js';
+import { fieldName } from './problem.js';
+export { fieldName } from './problem.js';
 
 export interface ScenarioVariant {
   /** "default" when the file declares no variants */
@@ -241,29 +244,7 @@ function formatProblem(p: Problem, where: Where): string {
 }
 
 function formatIssue(issue: core.$ZodIssue, where: Where): string {
-  const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
-  if (issue.code === 'unrecognized_keys') {
-    // Blame the first unknown key itself, and say what is allowed.
-    const key = issue.keys[0]!;
-    const full = [...path, key];
-    const more = issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => `"${k}"`).join(', ')})` : '';
-    return `${where(full, true)} ${fieldName(full)}: unknown key "${key}"${more}`;
-  }
-  if (issue.code === 'invalid_key') {
-    return `${where(path, true)} ${fieldName(path)}: name ${issue.issues[0]?.message ?? 'is invalid'}`;
-  }
-  let message = issue.message;
-  if (issue.code === 'invalid_type' && /received undefined$/.test(message)) message = 'is required';
-  else if (issue.code === 'invalid_value') message = `must be one of ${issue.values.map((v) => String(v)).join(', ')}`;
-  else if (issue.code === 'invalid_type') message = `must be ${issue.expected === 'record' ? 'a mapping' : `a ${issue.expected}`}`;
-  return `${where(path)} ${fieldName(path)}: ${message}`;
-}
-
-/** `vms.vm_3.host`, `expect.checks[0].from` */
-export function fieldName(path: FieldPath): string {
-  let out = '';
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;
-  return out || '(top level)';
+  return formatProblem(issueProblem(issue), where);
 }
 
 /**

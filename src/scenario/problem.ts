@@ -12,3 +12,10 @@ export interface Problem {
    */
   warning?: boolean;
 }
+
+/** `vms.vm_3.host`, `expect.checks[0].from` */
+export function fieldName(path: FieldPath): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;
+  return out || '(top level)';
+}
