@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { parseNovaConf } from '../import/nova-conf.js';
 import { importScenario, validateImported } from '../import/to-scenario.js';
-import { cidrContains, parseCidr, type Cidr } from '../net/ipv4.js';
+import { cidrContains } from '../net/ipv4.js';
 import type { Release } from '../nova/releases.js';
 import type { Plan } from '../plan/types.js';
 import { planVariant, type VariantOptions } from '../plan/variant.js';

@@ -8,7 +8,7 @@
  * not run.
  */
 import type { DropCount } from '../checks/counters.js';
-import type { Plan, VmPlan } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
 import type { NodeFacts } from './evidence.js';
 import type { Hop } from './flow.js';
 import { explainGap } from './verdict.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { dropsBetween, readCounters } from '../checks/counters.js';
 import type { EgressResult, Explains, Observations, ReachResult } from '../checks/types.js';
-import { instanceChain, sameNetAcceptRule } from '../nova/iptables.js';
+import { instanceChain, isSameNetAcceptLine } from '../nova/iptables.js';
 import type { Plan } from '../plan/types.js';
 import { flowCaptureFilter } from '../plan/captures.js';
 import { summariseCapture, type Evidence } from './evidence.js';
@@ -96,7 +96,7 @@ export async function diagnoseFlow(backend: Backend, plan: Plan, flow: Flow, dir
     flatInterface: plan.network.flatInterface,
     ...(snat ? { snat } : {}),
     ...(dst && dstChainName
-      ? { dstChain: { name: dstChainName, node: dst.node, sameNetAccept: dstRules.includes(sameNetAcceptRule(dstChainName, plan.network.cidr)) } }
+      ? { dstChain: { name: dstChainName, node: dst.node, sameNetAccept: dstRules.some((l) => isSameNetAcceptLine(l, dstChainName, plan.network.cidr)) } }
       : {}),
   };
   const d = diagnose(evidence);

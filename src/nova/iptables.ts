@@ -8,6 +8,7 @@
  * read with them. Rule text is as iptables-restore takes it from nova.
  */
 import type { Release } from './releases.js';
+import { ruleKey } from '../net/iptables-save.js';
 import { behaviour, DEFAULT_RELEASE } from './releases.js';
 
 export const NETWORK = 'nova-network';
@@ -30,9 +31,24 @@ export function instanceChain(vm: { instanceId: number }): string {
 /** an instance chain's name */
 export const INSTANCE_CHAIN = /^nova-compute-inst-\d+$/;
 
-/** The allow_same_net_traffic accept of an instance chain (IptablesFirewallDriver), as iptables-save prints it. */
+/** The allow_same_net_traffic accept of an instance chain (IptablesFirewallDriver), as nova wrote it and iptables-save prints it. */
 export function sameNetAcceptRule(chain: string, cidr: string): string {
   return `-A ${chain} -s ${cidr} -j ACCEPT`;
+}
+
+/**
+ * That accept (IptablesFirewallDriver's
+ * `-s <fixed range> -j ACCEPT`), recognised by its canonical key: the one recogniser, for
+ * a rule read from iptables-save (compare, diagnose) as for one the plan rendered.
+ */
+export function isSameNetAccept(rule: { key: string }, cidr: string): boolean {
+  return rule.key === ruleKey(['-s', cidr, '-j', 'ACCEPT']);
+}
+
+/** The same, for a rule line as iptables-save prints it (`-A chain args`). */
+export function isSameNetAcceptLine(line: string, chain: string, cidr: string): boolean {
+  const [a, c, ...args] = line.trim().split(/\s+/);
+  return a === '-A' && c === chain && isSameNetAccept({ key: ruleKey(args) }, cidr);
 }
 
 /** A rule that sends packets into nova's fallback (which drops them). */

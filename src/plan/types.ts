@@ -1,6 +1,6 @@
 import type { FaultType } from '../scenario/schema.js';
 import type { Release } from '../nova/releases.js';
-import type { DhcpServerPlan, NodePlan } from './node-types.js';
+import type { NodePlan } from './node-types.js';
 import type { Expectations, RulePlan, ServicePlan } from './expect-types.js';
 
 export type * from './node-types.js';
