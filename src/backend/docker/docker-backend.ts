@@ -15,6 +15,9 @@
  * fabric, the external host, an operator's DHCP server, and the nodes' namespaces for
  * sysctls) is handled by a NetnsBackend this one holds: composition, not inheritance.
  *
+ * Containers and their commands are containers.ts's; this file routes each target to
+ * where it lives.
+ *
  * Where flatlab differs from a pure Docker setup: the run's runtime directory and
  * flatlab's assets are bind-mounted into the node containers at the same paths, so the
  * plan's file paths (dnsmasq hosts and lease files, the guests' records) hold in both
@@ -25,10 +28,7 @@
  * placed by the plan (plan/span.ts) and its share of the fabric joined by VXLAN
  * (span-fabric.ts).
  */
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import type Docker from 'dockerode';
+import { mkdir, readFile } from 'node:fs/promises';
 import { EnvironmentError } from '../../errors.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
 import { ASSETS_DIR } from '../../assets.js';
@@ -40,13 +40,13 @@ import { isSameProcess, portBound, startTicks } from '../procfs.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { Nsd, nsdProbe } from '../netns/nsd.js';
-import { connect, DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, ensureHere, type EngineSpec } from './engine.js';
+import { DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, ensureHere, type EngineSpec } from './engine.js';
+import { Containers, guestNamespaces } from './containers.js';
 import { copyNodeImage, NODE_IMAGE, nodeImageExists } from './image.js';
 import { joinAcrossEngines } from './span-fabric.js';
 import { SEGMENT_MTU } from '../../plan/span.js';
 
-export const RUN_LABEL = 'org.flatlab.run';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { RUN_LABEL } from './containers.js';
 
 interface Placement {
   container: string;
@@ -69,38 +69,25 @@ export class DockerBackend implements Backend {
   private readonly residents = new Map<string, ProcessRecord>();
   /** the engines, in the order given: the first is this machine's (it holds the plan's fabric) */
   private readonly engines: EngineSpec[];
-  private readonly clients = new Map<string, Docker>();
-  /** container name -> the engine it runs on */
-  private readonly containerEngine = new Map<string, string>();
-  /** containers' PIDs on their engine's host, by name */
-  private readonly pids = new Map<string, number>();
+  private readonly containers: Containers;
   /** plan target (namespace name) -> where it lives; host namespaces are absent */
   private placements = new Map<string, Placement>();
-  private runtimeDir = '';
 
   constructor(private readonly options: BackendOptions = {}) {
     this.engines = options.engines?.length ? options.engines : [{ name: DEFAULT_ENGINE, url: defaultEngineUrl() }];
-    for (const e of this.engines) this.clients.set(e.name, connect(e.url));
+    this.containers = new Containers(this.engines);
   }
 
   reachOptions(): BackendOptions {
     return { ...this.options, engines: this.engines };
   }
 
-  private client(engine: string): Docker {
-    return this.clients.get(engine) ?? this.clients.get(this.engines[0]!.name)!;
-  }
-
-  private docker(container: string): Docker {
-    return this.client(this.containerEngine.get(container) ?? this.engines[0]!.name);
-  }
-
   async preflight(): Promise<void> {
     await this.machine.preflight();
-    await Promise.all(this.engines.map((e) => ensureEngine(this.clients.get(e.name)!, e.url, this.engines.length > 1 ? e.name : undefined)));
-    await Promise.all(this.engines.map((e) => ensureHere(this.clients.get(e.name)!, e.url, e.name)));
+    await Promise.all(this.engines.map((e) => ensureEngine(this.containers.client(e.name), e.url, this.engines.length > 1 ? e.name : undefined)));
+    await Promise.all(this.engines.map((e) => ensureHere(this.containers.client(e.name), e.url, e.name)));
     const [home, ...others] = this.engines;
-    if (!(await nodeImageExists(this.client(home!.name)))) {
+    if (!(await nodeImageExists(this.containers.client(home!.name)))) {
       throw new EnvironmentError(`the compute-node image ${NODE_IMAGE} is missing${others.length ? ` on engine ${home!.name}` : ''}`, 'build it: flatlab image build');
     }
     if (others.length > 0 && !this.options.underlay) {
@@ -111,24 +98,23 @@ export class DockerBackend implements Backend {
     }
     // engines share no registry: the others get the image from the first, once
     for (const e of others) {
-      if (await nodeImageExists(this.client(e.name))) continue;
+      if (await nodeImageExists(this.containers.client(e.name))) continue;
       process.stderr.write(`flatlab: engine ${e.name} has no ${NODE_IMAGE}: copying it from engine ${home!.name}…\n`);
-      await copyNodeImage(this.client(home!.name), this.client(e.name));
+      await copyNodeImage(this.containers.client(home!.name), this.containers.client(e.name));
     }
   }
 
   /** Learns where each of the plan's targets lives (also for a lab built earlier). */
   bind(plan: Plan): void {
-    this.runtimeDir = plan.runtimeDir;
     this.placements = new Map();
     const home = this.engines[0]!.name;
     for (const n of plan.nodes) {
       this.placements.set(n.netns, { container: n.netns });
-      this.containerEngine.set(n.netns, plan.span?.placement[n.name] ?? home);
+      this.containers.engineOf.set(n.netns, plan.span?.placement[n.name] ?? home);
     }
     for (const v of plan.vms) this.placements.set(v.netns, { container: plan.nodes.find((n) => n.name === v.node)!.netns, vmNetns: v.netns });
     // a share of the fabric is a container holding a namespace, reached by its attached name
-    for (const site of plan.span?.sites ?? []) this.containerEngine.set(site.netns, site.engine);
+    for (const site of plan.span?.sites ?? []) this.containers.engineOf.set(site.netns, site.engine);
   }
 
   async createTopology(plan: Plan): Promise<void> {
@@ -151,13 +137,13 @@ export class DockerBackend implements Backend {
         ipBatch(null, hostNs.map((ns) => `netns add ${ns}`)),
         Promise.all(plan.nodes.map((n) => this.startNode(plan, n.netns, n.name))),
         // each engine's share of the fabric: a container holding a network namespace
-        Promise.all(sites.map((site) => this.startContainer(site.engine, plan, site.netns, `fabric-${site.engine}`, {}))),
+        Promise.all(sites.map((site) => this.containers.start(site.engine, plan, site.netns, `fabric-${site.engine}`, {}))),
       ]);
       // the containers' namespaces under the plan's names: the plan's wiring names them so
       await ipBatch(null, [...plan.nodes.map((n, i) => `netns attach ${n.netns} ${nodePids[i]}`), ...sites.map((site, i) => `netns attach ${site.netns} ${sitePids[i]}`)]);
-      await Promise.all(plan.nodes.map((n) => this.batchIn(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))));
+      await Promise.all(plan.nodes.map((n) => this.containers.batch(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))));
     },
-    batch: (target, lines) => (this.placements.has(target) ? this.batchIn(this.placements.get(target)!.container, lines) : ipBatch(target, lines)),
+    batch: (target, lines) => (this.placements.has(target) ? this.containers.batch(this.placements.get(target)!.container, lines) : ipBatch(target, lines)),
     setSysctls: async (entries) => {
       const inContainers = new Map<string, [string, Record<string, string>][]>();
       const onMachine: [string, Record<string, string>][] = [];
@@ -171,7 +157,7 @@ export class DockerBackend implements Backend {
         ...[...inContainers].map(async ([container, list]) => {
           const args = list.filter(([, v]) => Object.keys(v).length > 0).flatMap(([ns, v]) => [ns, Object.entries(v).map(([k, x]) => `${k}=${x}`).join(' ')]);
           if (args.length === 0) return;
-          const r = await this.dexec(container, ['sh', '-c', 'while [ $# -gt 1 ]; do ip netns exec "$1" sysctl -q -w $2 || exit 1; shift 2; done', 'sh', ...args]);
+          const r = await this.containers.exec(container, ['sh', '-c', 'while [ $# -gt 1 ]; do ip netns exec "$1" sysctl -q -w $2 || exit 1; shift 2; done', 'sh', ...args]);
           if (r.exitCode !== 0) throw new Error(`sysctls of the guests in ${container} failed: ${r.stderr.trim()}`);
         }),
       ]);
@@ -185,103 +171,34 @@ export class DockerBackend implements Backend {
           plan.span!.sites.map(async (site) => {
             const helper = `${plan.prefix}-vtep-${site.engine}`;
             // in the host's network it has the host's hostname: the hostname check does not apply
-            await this.startContainer(site.engine, plan, helper, `vtep-${site.engine}`, { NetworkMode: 'host', PidMode: 'host', CapAdd: ['NET_ADMIN', 'SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] }, false);
+            await this.containers.start(site.engine, plan, helper, `vtep-${site.engine}`, { NetworkMode: 'host', PidMode: 'host', CapAdd: ['NET_ADMIN', 'SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] }, false);
             helpers.set(site.engine, helper);
           }),
         );
         const mtu = await joinAcrossEngines(plan, {
           underlay: { netns: name, ...(address ? { address } : {}) },
-          vtepExec: (engine, argv) => this.dexec(helpers.get(engine)!, argv),
-          pidOf: (netns) => this.pids.get(netns)!,
+          vtepExec: (engine, argv) => this.containers.exec(helpers.get(engine)!, argv),
+          pidOf: (netns) => this.containers.pids.get(netns)!,
         });
         if (mtu < SEGMENT_MTU) process.stderr.write(`flatlab: the underlay between engines leaves the fabric ${mtu} bytes (not ${SEGMENT_MTU}): larger frames are lost between engines; give the underlay ${SEGMENT_MTU + 50}\n`);
       } finally {
-        await Promise.all([...helpers.values()].map((h) => this.docker(h).getContainer(h).remove({ force: true }).catch(() => undefined)));
+        await Promise.all([...helpers.values()].map((h) => this.containers.remove(h)));
       }
     },
   };
 
   /** Creates and starts a node's container on its engine; returns its host PID. */
   private async startNode(plan: Plan, name: string, node: string): Promise<number> {
-    const pid = await this.startContainer(this.containerEngine.get(name) ?? this.engines[0]!.name, plan, name, node, {
+    const pid = await this.containers.start(this.containers.engineOf.get(name) ?? this.engines[0]!.name, plan, name, node, {
       // ip netns, bridges, iptables and tcpdump inside the node; mount for ip netns exec
       CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'],
       SecurityOpt: ['apparmor=unconfined'],
       Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
     });
     // sysctls (ip_forward, bridge-nf-call-iptables) are the node's own: make /proc/sys writable in it
-    const r = await this.dexec(name, ['mount', '-o', 'remount,rw', '/proc/sys']);
+    const r = await this.containers.exec(name, ['mount', '-o', 'remount,rw', '/proc/sys']);
     if (r.exitCode !== 0) throw new Error(`cannot make /proc/sys writable in ${name}: ${r.stderr.trim()}`);
     return pid;
-  }
-
-  /**
-   * Creates and starts a container of the run on an engine (labelled with the run's
-   * prefix, so destroy finds it on every engine); returns its PID on the engine's host.
-   * That PID must be one of this machine's: flatlab watches processes by PID and shares
-   * files through the runtime directory, so every engine must run on this machine (a
-   * second engine in its own network namespace, as scripts/second-engine.sh starts).
-   */
-  private async startContainer(engine: string, plan: Plan, name: string, role: string, host: Docker.HostConfig, checkHere = true): Promise<number> {
-    this.containerEngine.set(name, engine);
-    const c = await this.client(engine).createContainer({
-      name,
-      Image: NODE_IMAGE,
-      Hostname: role,
-      Labels: { [RUN_LABEL]: plan.prefix, 'org.flatlab.node': role, 'org.flatlab.scenario': plan.scenario },
-      Cmd: ['sleep', 'infinity'],
-      // no Docker network, no published port: flatlab wires the node itself
-      HostConfig: { NetworkMode: 'none', Init: true, ...host },
-    });
-    await c.start();
-    const pid = (await c.inspect()).State.Pid;
-    this.pids.set(name, pid);
-    if (checkHere) {
-      const seen = (await readFile(`/proc/${pid}/root/etc/hostname`, 'utf8').catch(() => '')).trim();
-      if (seen !== role) {
-        throw new EnvironmentError(
-          `engine ${engine} runs its containers on another machine (its container ${name} is not process ${pid} here)`,
-          'flatlab watches processes by PID and shares files through its runtime directory: every engine must run on this machine (scripts/second-engine.sh starts one in its own network namespace)',
-        );
-      }
-    }
-    return pid;
-  }
-
-  /** Runs iproute2 lines inside a container, through a file in the shared runtime dir. */
-  private async batchIn(container: string, lines: string[]): Promise<void> {
-    if (lines.length === 0) return;
-    const file = join(this.runtimeDir, 'batches', `${container}-${Math.random().toString(16).slice(2)}.ip`);
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, lines.join('\n') + '\n');
-    const r = await this.dexec(container, ['ip', '-batch', file]);
-    if (r.exitCode !== 0) throw new Error(`ip -batch in ${container} failed: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
-  }
-
-  /** The engine's exec: runs to completion, output demultiplexed. */
-  private async dexec(container: string, cmd: string[], env?: Record<string, string>): Promise<ExecResult> {
-    const t0 = performance.now();
-    const docker = this.docker(container);
-    const exec = await docker.getContainer(container).exec({
-      Cmd: cmd,
-      AttachStdout: true,
-      AttachStderr: true,
-      ...(env ? { Env: Object.entries(env).map(([k, v]) => `${k}=${v}`) } : {}),
-    });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    let stdout = '';
-    let stderr = '';
-    const out = new PassThrough();
-    const err = new PassThrough();
-    out.on('data', (b: Buffer) => (stdout += b.toString()));
-    err.on('data', (b: Buffer) => (stderr += b.toString()));
-    await new Promise<void>((resolve, reject) => {
-      docker.modem.demuxStream(stream, out, err);
-      stream.on('end', () => resolve());
-      stream.on('error', reject);
-    });
-    const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? -1, stdout: stdout.trimEnd(), stderr, durationMs: performance.now() - t0, timedOut: false };
   }
 
   /** The command line that runs argv where `target` lives (inside its VM namespace, if any). */
@@ -292,24 +209,15 @@ export class DockerBackend implements Backend {
   async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const p = this.placements.get(target);
     if (!p) return this.machine.exec(target, argv, opts);
-    let cmd = this.inTargetArgv(p, argv);
-    if (opts.input !== undefined) {
-      // stdin through a file in the shared runtime dir: `sh -c` only redirects, argv stays argv
-      const file = join(this.runtimeDir, 'batches', `in-${Math.random().toString(16).slice(2)}`);
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, opts.input);
-      cmd = ['sh', '-c', 'f=$0; exec "$@" < "$f"', file, ...cmd];
-    }
-    const run = this.dexec(p.container, cmd, opts.env);
-    if (!opts.timeoutMs) return run;
-    return Promise.race([run, sleep(opts.timeoutMs + 2000).then((): ExecResult => ({ exitCode: -1, stdout: '', stderr: 'timed out', durationMs: opts.timeoutMs!, timedOut: true }))]);
+    // input on the exec's own stream; past the bound the command is killed where it runs
+    return this.containers.exec(p.container, this.inTargetArgv(p, argv), opts);
   }
 
   /** `docker exec` into the node's container (and `ip netns exec` into a VM's namespace there). */
   interactiveArgv(target: string, argv: string[], tty: boolean): string[] {
     const p = this.placements.get(target);
     if (!p) return this.machine.interactiveArgv(target, argv);
-    const engine = this.engines.find((e) => e.name === this.containerEngine.get(p.container));
+    const engine = this.engines.find((e) => e.name === this.containers.engineOf.get(p.container));
     const at = engine && engine.url !== defaultEngineUrl() ? ['-H', engine.url] : [];
     return ['docker', ...at, 'exec', '-i', ...(tty ? ['-t'] : []), p.container, ...this.inTargetArgv(p, argv)];
   }
@@ -321,7 +229,7 @@ export class DockerBackend implements Backend {
   async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
     const p = this.placements.get(target);
     if (!p) return this.machine.startProcess(target, argv, opts);
-    const cpid = this.pids.get(p.container);
+    const cpid = this.containers.pids.get(p.container);
     // A guest's processes through the helper, into the VM's namespace as its node's
     // container holds it (/proc/PID/root/run/netns/VM): one request, not a docker exec
     // each. Deliberate difference: they live in the machine's mount and PID namespaces,
@@ -341,22 +249,9 @@ export class DockerBackend implements Backend {
   }
 
   /** Starts argv where `p` is through the engine's exec, detached; its host PID (0: it never ran). */
-  private async startInContainer(p: Placement, argv: string[], opts: StartOptions): Promise<number> {
+  private startInContainer(p: Placement, argv: string[], opts: StartOptions): Promise<number> {
     // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
-    const cmd = ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)];
-    const exec = await this.docker(p.container).getContainer(p.container).exec({
-      Cmd: cmd,
-      AttachStdout: false,
-      AttachStderr: false,
-      ...(opts.env ? { Env: Object.entries(opts.env).map(([k, v]) => `${k}=${v}`) } : {}),
-    });
-    await exec.start({ Detach: true });
-    let pid = 0;
-    for (let i = 0; i < 300 && pid === 0; i++) {
-      pid = (await exec.inspect()).Pid ?? 0;
-      if (pid === 0) await sleep(5);
-    }
-    return pid;
+    return this.containers.startDetached(p.container, ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)], opts.env);
   }
 
   /** In a container a process is ready once it is past `sh` and `ip netns exec`. */
@@ -423,45 +318,21 @@ export class DockerBackend implements Backend {
     return this.machine.stopProcesses(procs);
   }
 
-  /** The containers of the run on every engine, then every namespace name it holds (the attached ones too). */
+  /**
+   * The containers of the run on every engine, then every namespace name it holds (the
+   * attached ones too). A container that stays or an engine that does not answer is
+   * told, after this machine's share is gone all the same: the lab is left for `clean`.
+   */
   async destroy(prefix: string): Promise<void> {
-    const engines = await Promise.allSettled(
-      this.engines.map(async (e) => {
-        const docker = this.clients.get(e.name)!;
-        const containers = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } }).catch((err: Error) => {
-          throw new Error(`engine ${e.name} (${e.url}) did not answer: ${err.message}`);
-        });
-        // guests' processes live outside their containers (startProcess): any the run did
-        // not record (killed meanwhile) are found by the VM namespaces the containers hold
-        await this.machine.stopProcessesIn(await guestNamespaces(docker, containers.map((c) => c.Id)));
-        await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-      }),
-    );
-    // this machine's share goes whatever an engine said; then what an engine could not do is told
+    // guests' processes live outside their containers (startProcess): any the run did not
+    // record (killed meanwhile) are found by the VM namespaces the containers hold
+    const failed = await this.containers.removeRun(prefix, async (docker, ids) => this.machine.stopProcessesIn(await guestNamespaces(docker, ids)));
     await this.machine.destroy(prefix);
-    const failed = engines.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
-    if (failed.length > 0) throw new Error(`${failed.join('; ')}: its containers of ${prefix} are left (flatlab clean removes them once it answers)`);
+    if (failed.length > 0) throw new Error(`${failed.join('; ')}: what is left of ${prefix} goes with flatlab clean once the engine answers`);
   }
 
   close(): void {
     this.machine.close();
     this.helper?.close();
   }
-}
-
-/** The network namespaces (inodes) of the VMs inside these containers. */
-async function guestNamespaces(docker: Docker, ids: string[]): Promise<Set<number>> {
-  const inodes = new Set<number>();
-  await Promise.all(
-    ids.map(async (id) => {
-      const pid = (await docker.getContainer(id).inspect().catch(() => null))?.State.Pid;
-      if (!pid) return;
-      const dir = `/proc/${pid}/root/run/netns`;
-      for (const name of await readdir(dir).catch(() => [] as string[])) {
-        const ino = (await stat(join(dir, name)).catch(() => null))?.ino;
-        if (ino) inodes.add(ino);
-      }
-    }),
-  );
-  return inodes;
 }
