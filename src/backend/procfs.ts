@@ -5,7 +5,7 @@
  * process costs 13-30 ms (kernel-recipes.md).
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { intToIp } from '../net/ipv4.js';
 
 async function readText(path: string): Promise<string | null> {
@@ -40,14 +40,6 @@ export async function isSameProcess(pid: number, ticks: string): Promise<boolean
   return f !== null && f[19] === ticks && f[0] !== 'Z';
 }
 
-/** The inode that identifies a named network namespace (/run/netns/NAME). */
-export async function netnsInode(name: string): Promise<number | null> {
-  try {
-    return (await stat(`/run/netns/${name}`)).ino;
-  } catch {
-    return null;
-  }
-}
 
 /** PIDs of every process whose network namespace is one of `inodes`. */
 export async function pidsInNamespaces(inodes: Set<number>): Promise<number[]> {

@@ -2,12 +2,12 @@
  * Runs on this machine, from their state files and the namespaces that carry a flatlab
  * prefix: what `ls` lists, what `down` and `clean` remove, what `exec` and `check` enter.
  */
-import { readdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { ProcessRecord } from '../backend/backend.js';
-import { flatlabAncestor, isSameProcess, netnsInode, pidsInNamespaces, startTicks } from '../backend/procfs.js';
+import { flatlabAncestor, isSameProcess, pidsInNamespaces, startTicks } from '../backend/procfs.js';
+import { inodesOf, listNamespaces } from '../backend/namespaces.js';
 import { createBackend } from '../backend/registry.js';
 import { UserError } from '../errors.js';
 import { prefixOfNetns } from '../plan/names.js';
@@ -26,13 +26,7 @@ export interface RunInfo {
 
 async function flatlabNamespaces(): Promise<Map<string, string[]>> {
   const byPrefix = new Map<string, string[]>();
-  let names: string[] = [];
-  try {
-    names = await readdir('/run/netns');
-  } catch {
-    // no namespaces at all
-  }
-  for (const n of names) {
+  for (const n of await listNamespaces()) {
     const p = prefixOfNetns(n);
     if (p) byPrefix.set(p, [...(byPrefix.get(p) ?? []), n]);
   }
@@ -53,12 +47,7 @@ export async function listRuns(): Promise<RunInfo[]> {
   // namespaces with no state file: a run killed before it could write one, or whose state
   // was lost; still alive when a flatlab process holds processes in them (never removed)
   for (const [prefix, namespaces] of spaces) {
-    const inodes = new Set<number>();
-    for (const n of namespaces) {
-      const ino = await netnsInode(n);
-      if (ino !== null) inodes.add(ino);
-    }
-    const held = flatlabAncestor(await pidsInNamespaces(inodes), process.pid);
+    const held = flatlabAncestor(await pidsInNamespaces(await inodesOf(namespaces)), process.pid);
     out.push({ prefix, status: held === null ? 'dead' : 'running', state: null, namespaces });
   }
   return out.sort((a, b) => a.prefix.localeCompare(b.prefix));

@@ -81,6 +81,15 @@ export class Containers {
     return pid;
   }
 
+  /** A container's PID on this machine: as started, or asked of its engine (a lab this process did not build). */
+  async pidOf(container: string): Promise<number | undefined> {
+    if (!this.pids.has(container)) {
+      const pid = (await this.of(container).getContainer(container).inspect().catch(() => null))?.State.Pid;
+      if (pid) this.pids.set(container, pid);
+    }
+    return this.pids.get(container);
+  }
+
   /** Runs a command in a container to completion, through the engine's exec. */
   async exec(container: string, cmd: string[], opts: ContainerExecOptions = {}): Promise<ExecResult> {
     const t0 = performance.now();

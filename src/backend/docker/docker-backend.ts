@@ -28,7 +28,7 @@
  * placed by the plan (plan/span.ts) and its share of the fabric joined by VXLAN
  * (span-fabric.ts).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { EnvironmentError } from '../../errors.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
 import { ASSETS_DIR } from '../../assets.js';
@@ -45,6 +45,7 @@ import { Containers, guestNamespaces } from './containers.js';
 import { copyNodeImage, NODE_IMAGE, nodeImageExists } from './image.js';
 import { joinAcrossEngines } from './span-fabric.js';
 import { SEGMENT_MTU } from '../../plan/span.js';
+import { inTarget, netnsInode, processesIn } from '../namespaces.js';
 
 export { RUN_LABEL } from './containers.js';
 
@@ -153,7 +154,7 @@ export class DockerBackend implements Backend {
         else onMachine.push(e);
       }
       await Promise.all([
-        this.machine.sites.setSysctls(onMachine),
+        ...onMachine.map(([target, values]) => this.machine.setSysctls(target, values)),
         ...[...inContainers].map(async ([container, list]) => {
           const args = list.filter(([, v]) => Object.keys(v).length > 0).flatMap(([ns, v]) => [ns, Object.entries(v).map(([k, x]) => `${k}=${x}`).join(' ')]);
           if (args.length === 0) return;
@@ -229,7 +230,7 @@ export class DockerBackend implements Backend {
   async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
     const p = this.placements.get(target);
     if (!p) return this.machine.startProcess(target, argv, opts);
-    const cpid = this.containers.pids.get(p.container);
+    const cpid = p.vmNetns ? await this.containers.pidOf(p.container) : undefined;
     // A guest's processes through the helper, into the VM's namespace as its node's
     // container holds it (/proc/PID/root/run/netns/VM): one request, not a docker exec
     // each. Deliberate difference: they live in the machine's mount and PID namespaces,
@@ -254,12 +255,18 @@ export class DockerBackend implements Backend {
     return this.containers.startDetached(p.container, ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)], opts.env);
   }
 
-  /** In a container a process is ready once it is past `sh` and `ip netns exec`. */
+  /**
+   * In a container a process is ready once it is past `sh` and `ip netns exec` and in its
+   * target: a node's namespace is named on this machine (attached), a VM's is named inside
+   * its node's container (/proc/PID/root/run/netns/VM).
+   */
   private async inTarget(proc: ProcessRecord): Promise<boolean> {
-    if (!this.placements.has(proc.target)) return this.machine.inTarget(proc);
+    const p = this.placements.get(proc.target);
+    if (!p) return inTarget(proc);
     if (!(await isSameProcess(proc.pid, proc.startTicks))) return false;
-    const comm = (await readFile(`/proc/${proc.pid}/comm`, 'utf8').catch(() => '')).trim();
-    return comm !== '' && comm !== 'sh' && comm !== 'ip';
+    const cpid = await this.containers.pidOf(p.container);
+    const inode = p.vmNetns ? ((await stat(`/proc/${cpid}/root/run/netns/${p.vmNetns}`).catch(() => null))?.ino ?? null) : await netnsInode(p.container);
+    return inTarget(proc, inode, ['ip', 'sh']);
   }
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
@@ -326,7 +333,7 @@ export class DockerBackend implements Backend {
   async destroy(prefix: string): Promise<void> {
     // guests' processes live outside their containers (startProcess): any the run did not
     // record (killed meanwhile) are found by the VM namespaces the containers hold
-    const failed = await this.containers.removeRun(prefix, async (docker, ids) => this.machine.stopProcessesIn(await guestNamespaces(docker, ids)));
+    const failed = await this.containers.removeRun(prefix, async (docker, ids) => this.machine.stopProcesses(await processesIn(await guestNamespaces(docker, ids))));
     await this.machine.destroy(prefix);
     if (failed.length > 0) throw new Error(`${failed.join('; ')}: what is left of ${prefix} goes with flatlab clean once the engine answers`);
   }

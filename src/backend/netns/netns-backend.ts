@@ -8,7 +8,7 @@
  */
 import { notRoot } from '../../root.js';
 import { spawn } from 'node:child_process';
-import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
@@ -20,15 +20,8 @@ import { Nsd, nsdProbe } from './nsd.js';
 import { realiseTopology, type TopologySites } from '../realise.js';
 import { ipBatch } from './ip.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
-import {
-  childrenOf,
-  isSameProcess,
-  netnsInode,
-  pidsInNamespaces,
-  startTicks,
-  pidNetnsInode,
-  portBound,
-} from '../procfs.js';
+import { childrenOf, isSameProcess, startTicks, portBound } from '../procfs.js';
+import { nsPath, namespacesWithPrefix, inTarget, processesIn, inodesOf } from '../namespaces.js';
 
 /** The programs a netns run needs, and the Debian package each comes from. */
 const REQUIRED_TOOLS: [string, string][] = [
@@ -46,14 +39,6 @@ const REQUIRED_TOOLS: [string, string][] = [
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 
-/** Names of the namespaces that carry `prefix-` (readdir: no process spawned). */
-export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
-  try {
-    return (await readdir('/run/netns')).filter((n) => n.startsWith(`${prefix}-`));
-  } catch {
-    return [];
-  }
-}
 
 export class NetnsBackend implements Backend {
   readonly name = 'netns';
@@ -74,10 +59,6 @@ export class NetnsBackend implements Backend {
     return this.nsd ? 256 : 16;
   }
 
-  /** The file that names a target's namespace. */
-  protected nsPath(target: string): string {
-    return `/run/netns/${target}`;
-  }
 
   async preflight(): Promise<void> {
     const why = notRoot();
@@ -106,7 +87,7 @@ export class NetnsBackend implements Backend {
   };
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {
-    if (this.nsd) return this.nsd.sysctl(this.nsPath(target), values);
+    if (this.nsd) return this.nsd.sysctl(nsPath(target), values);
     const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
     const r = await this.exec(target, ['sysctl', '-q', '-w', ...args]);
     if (r.exitCode !== 0) throw new Error(`sysctl in ${target} failed: ${r.stderr.trim()}`);
@@ -120,7 +101,7 @@ export class NetnsBackend implements Backend {
       // table, one nsfs mount per namespace, per start): nothing reads /sys through
       // these processes (a NIC's MAC is asked of the helper).
       const nsd = this.nsd;
-      const pid = await nsd.spawn(this.nsPath(target), opts.logFile, opts.env ?? {}, argv);
+      const pid = await nsd.spawn(nsPath(target), opts.logFile, opts.env ?? {}, argv);
       this.viaNsd.add(pid);
       const ticks = await startTicks(pid);
       if (ticks === null) throw new ExitedAtOnce(opts.role, target, opts.logFile);
@@ -158,7 +139,7 @@ export class NetnsBackend implements Backend {
    */
   async probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
     if (!this.nsd) return execProbe(this, target, dst, proto, port, timeoutMs);
-    return nsdProbe(this.nsd, this.nsPath(target), target, dst, proto, port, timeoutMs);
+    return nsdProbe(this.nsd, nsPath(target), target, dst, proto, port, timeoutMs);
   }
 
   signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
@@ -174,23 +155,8 @@ export class NetnsBackend implements Backend {
     }
   }
 
-  /**
-   * Whether PID already lives in its target namespace. Right after the spawn it is still
-   * `ip netns exec` on its way in, and /proc/PID/net shows the machine's own namespace:
-   * nothing read there may count as the lab's.
-   */
-  async inTarget(proc: ProcessRecord): Promise<boolean> {
-    const [mine, target, comm] = await Promise.all([
-      pidNetnsInode(proc.pid),
-      netnsInode(proc.target),
-      // still `ip` until it has set up the namespace's own /sys and exec'd the command
-      readFile(`/proc/${proc.pid}/comm`, 'utf8').catch(() => ''),
-    ]);
-    return mine !== null && mine === target && comm.trim() !== 'ip';
-  }
-
   async listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
-    return (await this.inTarget(proc)) && portBound(proc.pid, proto, port);
+    return (await inTarget(proc)) && portBound(proc.pid, proto, port);
   }
 
   /**
@@ -202,7 +168,7 @@ export class NetnsBackend implements Backend {
    */
   async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const t0 = performance.now();
-    const r = await execa('nsenter', [`--net=/run/netns/${target}`, '--', ...argv], {
+    const r = await execa('nsenter', [`--net=${nsPath(target)}`, '--', ...argv], {
       reject: false,
       timeout: opts.timeoutMs,
       input: opts.input,
@@ -239,9 +205,9 @@ export class NetnsBackend implements Backend {
   }
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
-    if (!resident || !(await isSameProcess(resident.pid, resident.startTicks)) || !(await this.inTarget(resident))) return this.readVmStateWithIp(vm);
+    if (!resident || !(await isSameProcess(resident.pid, resident.startTicks)) || !(await inTarget(resident))) return this.readVmStateWithIp(vm);
     const nsd = this.nsd;
-    return vmStateFromProc(vm, resident.pid, nsd ? () => nsd.mac(this.nsPath(vm.netns), vm.nic) : undefined);
+    return vmStateFromProc(vm, resident.pid, nsd ? () => nsd.mac(nsPath(vm.netns), vm.nic) : undefined);
   }
 
   /** The same reading through `ip -j`, when no process of ours lives in the VM. */
@@ -300,23 +266,8 @@ export class NetnsBackend implements Backend {
     // Any process still inside one of the run's namespaces (dnsmasq's script helper, a
     // guest's client, something started with `flatlab exec`) would keep the namespace
     // alive: stop them by PID, found by namespace identity, never by name.
-    const inodes = new Set<number>();
-    for (const n of names) {
-      const ino = await netnsInode(n);
-      if (ino !== null) inodes.add(ino);
-    }
-    await this.stopProcessesIn(inodes);
+    await this.stopProcesses(await processesIn(await inodesOf(names)));
     await ipBatch(null, names.map((n) => `netns del ${n}`));
-  }
-
-  /** Stops every process of this machine living in these network namespaces (by inode), by PID and start time. */
-  async stopProcessesIn(inodes: Set<number>): Promise<void> {
-    const procs: ProcessRecord[] = [];
-    for (const pid of await pidsInNamespaces(inodes)) {
-      const ticks = await startTicks(pid);
-      if (ticks) procs.push({ pid, startTicks: ticks, role: 'leftover', target: '' });
-    }
-    await this.stopProcesses(procs);
   }
 
   close(): void {
