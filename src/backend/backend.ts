@@ -1,6 +1,7 @@
 /**
  * The backend contract: what the lab lifecycle needs from whatever realises a plan
- * (network namespaces today). The planner, the checks and the reports see only this.
+ * (the machine's network namespaces, or Docker containers holding them: netns/, docker/).
+ * The checks, the diagnosis and run/ see only this.
  *
  * A "target" is the namespace name of the fabric, a node or a VM as the plan names it.
  */

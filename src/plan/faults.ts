@@ -3,7 +3,9 @@
  * real kernel changes, planned as data. The lab applies them after the healthy build,
  * before any guest boots, so each guest meets the broken network as a booting instance
  * would have; a fault whose `phase` is `before-dhcp` is applied before the node's dnsmasq
- * starts (dnsmasq-no-address: its failure to start is the fault).
+ * starts (dnsmasq-no-address: its failure to start is the fault), one whose phase is
+ * `after-boot` once the guests hold their addresses, before any probe (a guest's
+ * hand-set address).
  */
 import { intToIp, ipToInt } from '../net/ipv4.js';
 import type { FaultSpec, FaultType } from '../scenario/schema.js';

@@ -30,7 +30,7 @@ export interface PublicNicPlan {
   iface: string;
   ip: string;
   prefixLength: number;
-  /** `public`: a second NIC on its own segment; `flat`: one NIC, the address moved onto the bridge */
+  /** `two-nics`: a second NIC on the public segment; `single-interface`: one NIC, its address moved onto the bridge */
   layout: 'two-nics' | 'single-interface';
   /** public_interface is flat_interface (nova accepted it): the SNAT rule's -o names a bridge port, never the way out */
   snatNeverMatches?: boolean;

@@ -179,7 +179,7 @@ export interface Plan {
   external: ExternalPlan | null;
   dhcpServer: ExternalDhcpPlan | null;
   wiring: WiringPlan;
-  /** faults applied after the healthy build, before guests boot */
+  /** the faults, each applied at its phase: after the healthy build (default), before its node's dnsmasq starts, or once the guests hold their addresses */
   faults: FaultPlan[];
   /** every long-running process the lab starts, in no particular order (the lab orders them) */
   processes: ProcessPlan[];

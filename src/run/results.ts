@@ -45,7 +45,7 @@ export async function prepareResultsDir(dir: string, opts: { unique?: boolean } 
     } catch (err) {
       if (err instanceof UserError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UserError(`--results: cannot use ${existing} (${code})`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UserError(`--results: cannot use ${existing} (${code})`, { cause: err });
       if (dirname(existing) === existing) throw new UserError(`--results: no folder of ${dir} exists`);
       missing.unshift(basename(existing));
       existing = dirname(existing);
@@ -56,7 +56,7 @@ export async function prepareResultsDir(dir: string, opts: { unique?: boolean } 
   try {
     await access(existing, constants.W_OK);
   } catch (err) {
-    throw new UserError(`--results: cannot write in ${existing} (${(err as NodeJS.ErrnoException).code}${(err as NodeJS.ErrnoException).code === 'EROFS' ? ': a read-only file system' : ''})`);
+    throw new UserError(`--results: cannot write in ${existing} (${(err as NodeJS.ErrnoException).code}${(err as NodeJS.ErrnoException).code === 'EROFS' ? ': a read-only file system' : ''})`, { cause: err });
   }
   let path = existing;
   for (const [i, part] of missing.entries()) {
@@ -81,7 +81,7 @@ export async function prepareResultsDir(dir: string, opts: { unique?: boolean } 
       await mkdir(`${path}-${n}`);
       return `${path}-${n}`;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`--results: cannot create ${path}-${n} (${(err as NodeJS.ErrnoException).code})`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`--results: cannot create ${path}-${n} (${(err as NodeJS.ErrnoException).code})`, { cause: err });
     }
   }
 }

@@ -42,6 +42,6 @@ export async function readSuiteManifest(where: string): Promise<{ file: string; 
   try {
     return { file, manifest: JSON.parse(await readFile(file, 'utf8')) as SuiteManifest };
   } catch (err) {
-    throw new UserError(`${file}: not a suite manifest (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+    throw new UserError(`${file}: not a suite manifest (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`, { cause: err });
   }
 }

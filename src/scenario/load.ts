@@ -49,7 +49,7 @@ export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
   } catch (err) {
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: cannot read scenario (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`);
+    throw new UserError(`${file}: cannot read scenario (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`, { cause: err });
   }
   const text = decodeScenario(bytes, file);
   const loaded = parseScenarioFile(text, file);

@@ -195,7 +195,7 @@ export const FAULT_TYPES = [
   'guest-spoofs-address',
 ] as const;
 
-/** A real kernel change applied to a node after the healthy build, before guests boot. */
+/** A real kernel change applied to a node (or a guest) at its phase (plan/faults.ts). */
 const faultSchema = z.strictObject({
   type: z.enum(FAULT_TYPES),
   /** the node it hits (firewall-drop: default every node) */
@@ -256,8 +256,8 @@ const dhcpServerSchema = z.strictObject({
 export const scenarioSchema = z.strictObject({
   /** which backend builds it unless `--backend` says otherwise */
   backend: z.enum(BACKENDS).optional().describe('which backend builds it unless `--backend` says otherwise'),
-  /** the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana */
-  release: z.enum(RELEASES).default(DEFAULT_RELEASE).describe('the nova release whose behaviour is built (plan/releases.ts): essex, folsom, grizzly, havana'),
+  /** the nova release whose behaviour is built (nova/releases.ts): essex, folsom, grizzly, havana */
+  release: z.enum(RELEASES).default(DEFAULT_RELEASE).describe('the nova release whose behaviour is built (nova/releases.ts): essex, folsom, grizzly, havana'),
   /** multi_host addresses: flatlab's rule (a node's first, then its VMs') or nova's order (a VM's first, then its node's; .1 reserved) */
   addressing: z.enum(['flatlab', 'nova']).default('flatlab').describe('multi_host addresses: flatlab\'s rule (a node\'s first, then its VMs\') or nova\'s order (a VM\'s first, then its node\'s; .1 reserved)'),
   /** names the results folder: results/<name>/<timestamp>/ */

@@ -74,7 +74,7 @@ export function connect(url: string = defaultEngineUrl()): Docker {
         try {
           return { ca: readFileSync(join(a.certPath!, 'ca.pem')), cert: readFileSync(join(a.certPath!, 'cert.pem')), key: readFileSync(join(a.certPath!, 'key.pem')) };
         } catch (err) {
-          throw new EnvironmentError(`engine ${url}: cannot read its TLS files in ${a.certPath} (${(err as NodeJS.ErrnoException).code ?? err})`, 'set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem');
+          throw new EnvironmentError(`engine ${url}: cannot read its TLS files in ${a.certPath} (${(err as NodeJS.ErrnoException).code ?? err})`, 'set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem', { cause: err });
         }
       })()
     : {};
@@ -88,6 +88,7 @@ export async function ensureEngine(docker: Docker, url: string = defaultEngineUr
     throw new EnvironmentError(
       `no Docker engine answers${name ? ` for engine ${name}` : ''} at ${url} (${(err as Error).message})`,
       name && name !== DEFAULT_ENGINE ? `start it, or correct --engine ${name}=URL` : 'install and start one: apt-get install -y docker.io && dockerd & (or set DOCKER_HOST)',
+      { cause: err },
     );
   }
 }

@@ -67,7 +67,7 @@ export async function joinAcrossEngines(plan: Plan, s: SpanSites): Promise<numbe
         if (r.exitCode !== 0) throw new Error(r.stderr.trim());
         return parseUnderlay(r.stdout, home.address);
       } catch (err) {
-        throw new EnvironmentError(`engine ${site.engine}'s host has no way to this machine's underlay address ${home.address} (${(err as Error).message})`, `route the engines' underlay to each other, or give another address: --underlay ${s.underlay.netns}@ADDRESS`);
+        throw new EnvironmentError(`engine ${site.engine}'s host has no way to this machine's underlay address ${home.address} (${(err as Error).message})`, `route the engines' underlay to each other, or give another address: --underlay ${s.underlay.netns}@ADDRESS`, { cause: err });
       }
     }),
   );

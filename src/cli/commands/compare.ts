@@ -41,7 +41,7 @@ async function openCollected(path: string): Promise<{ dir: string; done: () => P
     return { dir: inner.length === 1 ? join(tmp, inner[0]!) : tmp, done: () => rm(tmp, { recursive: true, force: true }) };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
-    throw new UserError(`${path}: cannot unpack (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+    throw new UserError(`${path}: cannot unpack (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`, { cause: err });
   }
 }
 

@@ -24,7 +24,7 @@ async function readConf(file: string): Promise<ParsedConf> {
   } catch (err) {
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`);
+    throw new UserError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`, { cause: err });
   }
 }
 
@@ -79,7 +79,7 @@ export function registerImport(program: Command): void {
         try {
           await writeFile(flags.output, out.text);
         } catch (err) {
-          throw new UserError(`-o ${flags.output}: cannot write (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+          throw new UserError(`-o ${flags.output}: cannot write (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
         }
         process.stderr.write(`wrote ${flags.output}: ${shared.length + perNode.length} file(s) read, ${out.ignored.length} option(s) ignored (listed at its top)\n`);
       } else {

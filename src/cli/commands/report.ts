@@ -17,7 +17,7 @@ async function readResult(dir: string): Promise<RunResult> {
   try {
     result = JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')) as RunResult;
   } catch (err) {
-    throw new UserError(`${dir}: no readable result.json (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new UserError(`${dir}: no readable result.json (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
   }
   if (result.schemaVersion !== RESULT_SCHEMA_VERSION) throw new UserError(`${dir}/result.json: schema version ${result.schemaVersion}, this flatlab reads ${RESULT_SCHEMA_VERSION}`);
   return result;
