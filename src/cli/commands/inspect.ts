@@ -2,21 +2,17 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { findKeptLab, reattach } from '../../run/runs.js';
-import { UserError } from '../../errors.js';
 import { renderTable } from '../../report/table.js';
 import { DEFAULT_VARIANT } from '../../scenario/schema.js';
+import { labArguments, labNamed } from './shared.js';
 
 export function registerInspect(program: Command): void {
-  program
-    .command('inspect')
-    .argument('[prefix]', 'the lab (the same as --run; default: the only kept lab of this user and checkout)')
-    .option('--run <prefix>', 'which lab, when several are up')
+  labArguments(program.command('inspect'), 'which lab, when several are up')
     .option('--json', 'the lab as JSON')
     .description('show a live lab: backend, nodes with bridge address and uplink, VMs with MAC, address and gateway, faults, age')
     .action(async (arg: string | undefined, flags: { run?: string; json?: boolean }) => {
-      if (arg && flags.run && arg !== flags.run) throw new UserError(`inspect: two different labs named (${arg} and --run ${flags.run})`);
       // read-only: a running lab may be inspected too, when named
-      const lab = await findKeptLab(arg ?? flags.run, true);
+      const lab = await findKeptLab(labNamed('inspect', arg, flags.run), true);
       const { plan, backend, clients } = reattach(lab.state);
       const states = await Promise.all(plan.vms.map((v) => backend.readVmState(v, clients[v.name])));
       const ageS = Math.round((Date.now() - Date.parse(lab.state.createdAt)) / 1000);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { backendNames } from '../../backend/registry.js';
 import type { BackendOptions } from '../../backend/backend.js';
 import { ENGINE_NAME } from '../../backends.js';
-import { isIPv4 } from 'node:net';
+import { isIpv4 } from '../../net/ipv4.js';
 import { UserError } from '../../errors.js';
 import { renderReport } from '../../report/terminal.js';
 import { DEFAULT_RESULTS_ROOT, type RunResult } from '../../run/results.js';
@@ -68,7 +68,7 @@ export function backendOptionsOf(flags: EngineFlags): BackendOptions {
   if (twice) throw new UserError(`--engine: "${twice}" is given twice`);
   if (flags.underlay !== undefined) {
     const [ns, address, more] = flags.underlay.split('@');
-    if (!ns || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(ns) || more !== undefined || (address !== undefined && !isIPv4(address))) {
+    if (!ns || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(ns) || more !== undefined || (address !== undefined && !isIpv4(address))) {
       throw new UserError(`--underlay "${flags.underlay}": expected a network namespace name, optionally @ an IPv4 address of it`);
     }
     if (engines.length < 2) throw new UserError('--underlay joins several engines: give two or more --engine NAME=URL');
@@ -127,3 +127,15 @@ export function exitCodeOf(r: RunResult): number {
 /** Commands that create, enter or remove labs: they need root, and say so before anything else. */
 export const NEEDS_ROOT = new Set(['run', 'up', 'suite', 'exec', 'check', 'diagnose', 'inspect', 'down', 'clean', 'image build']);
 
+
+/**
+ * The lab a command is told of, as `[prefix]` or `--run <prefix>` (the same): added to a
+ * command, and read back (two different names are refused).
+ */
+export function labArguments(command: Command, what: string): Command {
+  return command.argument('[prefix]', `${what} (the same as --run; default: the only kept lab of this user and checkout)`).option('--run <prefix>', `${what} (the same as the argument)`);
+}
+export function labNamed(command: string, arg: string | undefined, run: string | undefined): string | undefined {
+  if (arg && run && arg !== run) throw new UserError(`${command}: two different labs named (${arg} and --run ${run})`);
+  return arg ?? run;
+}
