@@ -30,8 +30,7 @@ export function isMultiHostDhcp(s: Scenario): boolean {
   return s.nova.network_manager === FLAT_DHCP_MANAGER && s.nova.multi_host;
 }
 
-/** nova's `default` group always exists; a scenario may give it rules. */
-export const DEFAULT_GROUP = 'default';
+export { DEFAULT_GROUP } from './schema.js';
 
 /** `group NAME` as a rule source. */
 export function groupSource(from: string): string | undefined {

@@ -16,6 +16,9 @@ export { ifnameSchema, macSchema, NAME_PATTERN, nameSchema } from './primitives.
 /** the one variant of a file that declares none (its results go straight into the run's folder) */
 export const DEFAULT_VARIANT = 'default';
 
+/** nova's `default` group always exists (an instance named no other had it); a scenario may give it rules. */
+export const DEFAULT_GROUP = 'default';
+
 export const FLAT_MANAGER = 'nova.network.manager.FlatManager';
 export const FLAT_DHCP_MANAGER = 'nova.network.manager.FlatDHCPManager';
 
@@ -138,7 +141,7 @@ const vmSchema = z.strictObject({
   ip: ipv4Schema.optional(),
   mac: macSchema.optional(),
   /** nova gave an instance the `default` group when none was named */
-  security_groups: z.array(nameSchema).default(['default']).describe('nova gave an instance the `default` group when none was named'),
+  security_groups: z.array(nameSchema).default([DEFAULT_GROUP]).describe('nova gave an instance the `default` group when none was named'),
   /**
    * the tcp/udp services that listen in the guest ("tcp/22", "udp/53"); default: every
    * port a probe aims at it. A port the firewall accepts with nothing listening answers

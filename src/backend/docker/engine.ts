@@ -21,6 +21,7 @@ function Dockerode(): typeof Docker {
   return dockerode;
 }
 import { EnvironmentError, UserError } from '../../errors.js';
+import { DEFAULT_ENGINE, defaultEngineUrl } from '../../backends.js';
 
 /** An engine a run may place nodes on. */
 export interface EngineSpec {
@@ -28,12 +29,7 @@ export interface EngineSpec {
   url: string;
 }
 
-/** The engine's name when a run gives none: the machine's own (DOCKER_HOST or the socket). */
-export const DEFAULT_ENGINE = 'local';
-
-export function defaultEngineUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
-}
+export { DEFAULT_ENGINE, defaultEngineUrl } from '../../backends.js';
 
 /** dockerode's options for an engine URL, as the docker CLI reads it (pure but for the certificate paths). */
 export interface EngineAddress {

@@ -5,6 +5,7 @@ import { findKeptLab, reattach } from '../../run/runs.js';
 import { renderTable } from '../../report/table.js';
 import { DEFAULT_VARIANT } from '../../scenario/schema.js';
 import { labArguments, labNamed } from './shared.js';
+import { DEFAULT_ENGINE, defaultEngineUrl } from '../../backends.js';
 
 export function registerInspect(program: Command): void {
   labArguments(program.command('inspect'), 'which lab, when several are up')
@@ -24,7 +25,7 @@ export function registerInspect(program: Command): void {
         release: plan.release,
         backend: lab.state.backend,
         // the lab's own engines and placement, from its state (not the caller's DOCKER_HOST)
-        ...(lab.state.backend === 'docker' ? { engines: lab.state.backendOptions?.engines ?? [{ name: 'default', url: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock' }], placement: plan.span?.placement ?? null } : {}),
+        ...(lab.state.backend === 'docker' ? { engines: lab.state.backendOptions?.engines ?? [{ name: DEFAULT_ENGINE, url: defaultEngineUrl() }], placement: plan.span?.placement ?? null } : {}),
         owner: lab.state.owner,
         ageSeconds: ageS,
         nodes: plan.nodes.map((n) => ({ name: n.name, namespace: n.netns, bridge: n.bridge, bridgeIp: n.bridgeIp, uplink: n.uplink, ...(n.public ? { myIp: n.public.ip, publicInterface: n.public.iface } : {}), vms: n.vms })),
