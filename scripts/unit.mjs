@@ -11,7 +11,7 @@
  * is linked into .unit/.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,10 +41,26 @@ const files = readdirSync(join(OUT, 'test')).filter((f) => f.endsWith('.test.js'
 const only = process.argv.slice(2);
 const chosen = only.length > 0 ? files.filter((f) => only.some((o) => f.startsWith(o.replace(/^test\//, '').replace(/\.test\.ts$/, '')))) : files;
 
-function runFile(file) {
+/**
+ * Files run in a few Node processes, several per process: most of a small test file's
+ * time is Node and tap starting (half a second each, 30 times over on two cores). A file
+ * that changes the process's own state (its environment, root-level hooks) runs alone.
+ */
+const GROUP = join(OUT, 'run-group.mjs');
+writeFileSync(GROUP, `// written by scripts/unit.mjs: imports the test files given, in order, under one tap root
+import t from 'tap';
+for (const file of process.argv.slice(2)) {
+  t.comment('file ' + file.split('/').pop().replace(/\\.js$/, '.ts'));
+  await import(file);
+}
+`);
+const source = (file) => readFileSync(join(ROOT, 'test', file.replace(/\.js$/, '.ts')), 'utf8');
+const alone = (file) => /^process\.env\.\w+ =|^t\.(teardown|before|after|plan|end)\b/m.test(source(file));
+
+function runFiles(files) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [join(OUT, 'test', file)], { cwd: ROOT, env: { ...process.env, TAP_COLORS: '0' } });
+    const child = spawn(process.execPath, [GROUP, ...files.map((f) => join(OUT, 'test', f))], { cwd: ROOT, env: { ...process.env, TAP_COLORS: '0' } });
     let out = '';
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
@@ -55,20 +71,31 @@ function runFile(file) {
       const skip = Number(/^# \{ [^}]*\bskip: (\d+)/m.exec(out)?.[1] ?? 0);
       // every skip with its reason: `ok N - name # SKIP reason` (nested tests are indented)
       const skips = [...out.matchAll(/^\s*ok \d+ - (.*?) # SKIP\s*(.*)$/gm)].map((x) => `${x[1]}: ${x[2] || 'no reason given'}`);
-      resolve({ file, ok: code === 0, total, pass, skip, skips, ms: Math.round(performance.now() - t0), out });
+      resolve({ files, ok: code === 0, total, pass, skip, skips, ms: Math.round(performance.now() - t0), out });
     });
   });
 }
 
+// groups of about equal size (by source length), one per job; the files that must run alone apart
 const jobs = Math.max(2, availableParallelism() * 2);
+const solo = chosen.filter(alone).map((f) => [f]);
+const shared = chosen.filter((f) => !alone(f)).sort((a, b) => source(b).length - source(a).length);
+const bins = Array.from({ length: Math.max(1, Math.min(jobs, shared.length)) }, () => ({ files: [], size: 0 }));
+for (const f of shared) {
+  const bin = bins.reduce((a, b) => (b.size < a.size ? b : a));
+  bin.files.push(f);
+  bin.size += source(f).length;
+}
+const groups = [...solo, ...bins.map((b) => b.files).filter((g) => g.length > 0)];
 const results = [];
 let next = 0;
 await Promise.all(
-  Array.from({ length: Math.min(jobs, chosen.length) }, async () => {
-    while (next < chosen.length) {
-      const r = await runFile(chosen[next++]);
+  Array.from({ length: Math.min(jobs, groups.length) }, async () => {
+    while (next < groups.length) {
+      const r = await runFiles(groups[next++]);
       results.push(r);
-      process.stdout.write(`${r.ok ? 'ok' : 'not ok'} ${r.file.replace(/\.js$/, '.ts')} (${r.pass}/${r.total}${r.skip ? `, ${r.skip} skipped` : ''}, ${r.ms} ms)\n`);
+      const names = r.files.map((f) => f.replace(/\.js$/, '.ts')).join(', ');
+      process.stdout.write(`${r.ok ? 'ok' : 'not ok'} ${names} (${r.pass}/${r.total}${r.skip ? `, ${r.skip} skipped` : ''}, ${r.ms} ms)\n`);
       for (const s of r.skips) process.stdout.write(`    skipped: ${s}\n`);
       // what a test prints for the reader (the conformance table): lines starting `# |` or `#  `
       for (const line of r.out.split('\n').filter((l) => /^\s*# (\||CONFORMANCE)/.test(l))) process.stdout.write(`    ${line.trim().slice(2)}\n`);
@@ -79,5 +106,5 @@ await Promise.all(
 const passed = results.reduce((n, r) => n + r.pass, 0);
 const skipped = results.reduce((n, r) => n + r.skip, 0);
 const failed = results.reduce((n, r) => n + (r.total - r.pass - r.skip), 0) + results.filter((r) => !r.ok && r.total === r.pass + r.skip).length;
-process.stdout.write(`\n${results.length} files, ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.stdout.write(`\n${chosen.length} files, ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);
