@@ -1,13 +1,13 @@
 /**
  * The one realiser of a plan's topology (plan.wiring), for every backend. It decides the
  * order and what runs at once; a backend supplies only where each target lives and how a
- * batch of iproute2 lines or sysctls reaches it there (TopologySites). The plan's wiring is
+ * batch of iproute2 lines or sysctls reaches it there (TopologyOps). The plan's wiring is
  * applied as planned, never rewritten: a backend that keeps a node somewhere else (a
  * container) makes the node's namespace name resolve to it.
  */
 import type { Plan } from '../plan/types.js';
 
-export interface TopologySites {
+export interface TopologyOps {
   /** Makes every target of the plan exist, empty: namespaces, containers, namespaces inside containers. */
   createTargets(plan: Plan): Promise<void>;
   /** Runs iproute2 lines inside one target (one process). */
@@ -23,23 +23,23 @@ export interface TopologySites {
 }
 
 /** The order every backend builds in; see WiringPlan for what each step holds. */
-export async function realiseTopology(plan: Plan, sites: TopologySites): Promise<void> {
+export async function realiseTopology(plan: Plan, ops: TopologyOps): Promise<void> {
   // 1. every namespace (and whatever holds it)
-  await sites.createTargets(plan);
+  await ops.createTargets(plan);
   // 2. their sysctls, before any link exists in them
-  await sites.setSysctls(plan.wiring.namespaces.map((ns) => [ns, plan.wiring.sysctls]));
+  await ops.setSysctls(plan.wiring.namespaces.map((ns) => [ns, plan.wiring.sysctls]));
   // 3. the fabric bridge and each node's uplink (node end created inside the node), in
   // every share of the fabric at once when the lab spans engines
-  await Promise.all([sites.batch(plan.fabric.netns, plan.wiring.fabric), ...Object.entries(plan.wiring.sites ?? {}).map(([ns, lines]) => sites.batch(ns, lines))]);
+  await Promise.all([ops.batch(plan.fabric.netns, plan.wiring.fabric), ...Object.entries(plan.wiring.sites ?? {}).map(([ns, lines]) => ops.batch(ns, lines))]);
   // 4. every node and host at once: bridge, uplink into it, bridge address, VM veths;
   // beside them the shares of the fabric joined across machines
   const hosts = [plan.external, plan.dhcpServer].flatMap((h) => (h ? [h] : []));
-  if (plan.span && !sites.joinFabric) throw new Error('this backend builds labs on one machine only (no --engine)');
+  if (plan.span && !ops.joinFabric) throw new Error('this backend builds labs on one machine only (no --engine)');
   await Promise.all([
-    ...(plan.span ? [sites.joinFabric!(plan)] : []),
-    ...plan.nodes.map((n) => sites.batch(n.netns, plan.wiring.nodes[n.name] ?? [])),
-    ...hosts.map((h) => sites.batch(h.netns, plan.wiring.hosts[h.name] ?? [])),
+    ...(plan.span ? [ops.joinFabric!(plan)] : []),
+    ...plan.nodes.map((n) => ops.batch(n.netns, plan.wiring.nodes[n.name] ?? [])),
+    ...hosts.map((h) => ops.batch(h.netns, plan.wiring.hosts[h.name] ?? [])),
   ]);
   // 5. device sysctls, now that every device exists
-  await sites.setSysctls(Object.entries(plan.wiring.deviceSysctls));
+  await ops.setSysctls(Object.entries(plan.wiring.deviceSysctls));
 }

@@ -37,7 +37,7 @@ import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
 import { ipBatch } from '../netns/ip.js';
 import { isSameProcess, portBound, startTicks } from '../procfs.js';
-import { realiseTopology, type TopologySites } from '../realise.js';
+import { realiseTopology, type TopologyOps } from '../realise.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { Nsd, nsdProbe } from '../netns/nsd.js';
 import { DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, ensureHere, type EngineSpec } from './engine.js';
@@ -120,7 +120,7 @@ export class DockerBackend implements Backend {
 
   async createTopology(plan: Plan): Promise<void> {
     this.bind(plan);
-    await realiseTopology(plan, this.sites);
+    await realiseTopology(plan, this.topology);
   }
 
   /**
@@ -129,7 +129,7 @@ export class DockerBackend implements Backend {
    * container, where its guests' namespaces are; a guest's sysctls inside its container,
    * one shell per container walking its guests.
    */
-  private readonly sites: TopologySites = {
+  private readonly topology: TopologyOps = {
     createTargets: async (plan) => {
       await mkdir(plan.runtimeDir, { recursive: true, mode: 0o755 });
       const hostNs = [plan.fabric.netns, ...[plan.external, plan.dhcpServer].flatMap((h) => (h ? [h.netns] : []))];
@@ -165,7 +165,7 @@ export class DockerBackend implements Backend {
     },
     joinFabric: async (plan) => {
       const [name, address] = this.options.underlay!.split('@') as [string, string | undefined];
-      const helpers = new Map<string, string>();
+      const vteps = new Map<string, string>();
       try {
         // one helper per other engine, in its host network: where that machine's underlay is
         await Promise.all(
@@ -173,17 +173,17 @@ export class DockerBackend implements Backend {
             const helper = `${plan.prefix}-vtep-${site.engine}`;
             // in the host's network it has the host's hostname: the hostname check does not apply
             await this.containers.start(site.engine, plan, helper, `vtep-${site.engine}`, { NetworkMode: 'host', PidMode: 'host', CapAdd: ['NET_ADMIN', 'SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] }, false);
-            helpers.set(site.engine, helper);
+            vteps.set(site.engine, helper);
           }),
         );
         const mtu = await joinAcrossEngines(plan, {
           underlay: { netns: name, ...(address ? { address } : {}) },
-          vtepExec: (engine, argv) => this.containers.exec(helpers.get(engine)!, argv),
+          vtepExec: (engine, argv) => this.containers.exec(vteps.get(engine)!, argv),
           pidOf: (netns) => this.containers.pids.get(netns)!,
         });
         if (mtu < SEGMENT_MTU) process.stderr.write(`flatlab: the underlay between engines leaves the fabric ${mtu} bytes (not ${SEGMENT_MTU}): larger frames are lost between engines; give the underlay ${SEGMENT_MTU + 50}\n`);
       } finally {
-        await Promise.all([...helpers.values()].map((h) => this.containers.remove(h)));
+        await Promise.all([...vteps.values()].map((h) => this.containers.remove(h)));
       }
     },
   };
@@ -224,7 +224,7 @@ export class DockerBackend implements Backend {
   }
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {
-    await this.sites.setSysctls([[target, values]]);
+    await this.topology.setSysctls([[target, values]]);
   }
 
   async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {

@@ -17,7 +17,7 @@ import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
 import { ExitedAtOnce, type Backend, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
 import { Nsd, nsdProbe } from './nsd.js';
-import { realiseTopology, type TopologySites } from '../realise.js';
+import { realiseTopology, type TopologyOps } from '../realise.js';
 import { ipBatch } from './ip.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { childrenOf, isSameProcess, startTicks, portBound } from '../procfs.js';
@@ -74,11 +74,11 @@ export class NetnsBackend implements Backend {
   }
 
   async createTopology(plan: Plan): Promise<void> {
-    await realiseTopology(plan, this.sites);
+    await realiseTopology(plan, this.topology);
   }
 
   /** Every target is a namespace of this machine, made in one `ip` process. */
-  readonly sites: TopologySites = {
+  readonly topology: TopologyOps = {
     createTargets: (plan) => ipBatch(null, plan.wiring.namespaces.map((ns) => `netns add ${ns}`)),
     batch: (target, lines) => ipBatch(target, lines),
     setSysctls: async (entries) => {
