@@ -19,6 +19,9 @@
  *   M id nspath iface                         MAC    -> id ok MAC | id err MSG
  *   C id nspath key=value...                  sysctls (net.*, written under the
  *                                             namespace's /proc/sys/net) -> id ok | id err MSG
+ *   N id nspath                               release the namespace's IPv4 neighbour entries
+ *                                             (all but NOARP ones), saying what they were
+ *                                             -> id ok IFINDEX,IP,MAC,STATE ... | id err MSG
  * and, unasked:  ! exit PID STATUS              a child of the helper ended
  * On end of input the helper stops taking requests and exits once its children are gone.
  */
@@ -38,6 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -447,6 +453,101 @@ static void sysctls(char **f, int n) {
   else reply("%s\tok", f[1]);
 }
 
+/*
+ * The kernel keeps one neighbour table for every namespace of the machine and cannot
+ * reclaim an entry a timer holds; deleting one frees its slot at once. A large lab's
+ * checks release each guest's entries once its probes are done (what they held is the
+ * observation, returned here), and the nodes' after DHCP (dnsmasq's, one per client).
+ * Netlink, in the namespace: a dump of AF_INET neighbours, then one delete each.
+ */
+static void neighbours(char **f, int n) {
+  if (n < 3) {
+    reply("%s\terr\tneighbours needs a namespace", n > 1 ? f[1] : "?");
+    return;
+  }
+  char err[256];
+  int fd = socket_in(f[2], AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, err, sizeof err);
+  if (fd < 0) {
+    reply("%s\terr\t%s", f[1], err);
+    return;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  struct {
+    struct nlmsghdr h;
+    struct ndmsg m;
+  } req = {.h = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETNEIGH, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1}, .m = {.ndm_family = AF_INET}};
+  static char out[65536];
+  size_t used = 0;
+  struct del {
+    int ifindex;
+    struct in_addr dst;
+  } *dels = NULL;
+  size_t ndel = 0, cap = 0;
+  if (send(fd, &req, sizeof req, 0) < 0) {
+    reply("%s\terr\tnetlink: %s", f[1], strerror(errno));
+    close(fd);
+    return;
+  }
+  char buf[32768];
+  int done = 0;
+  while (!done) {
+    ssize_t len = recv(fd, buf, sizeof buf, 0);
+    if (len <= 0) break;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+        done = 1;
+        break;
+      }
+      if (h->nlmsg_type != RTM_NEWNEIGH) continue;
+      struct ndmsg *m = NLMSG_DATA(h);
+      if (m->ndm_family != AF_INET || (m->ndm_state & NUD_NOARP)) continue;
+      struct in_addr dst = {0};
+      unsigned char *ll = NULL;
+      int have_dst = 0;
+      int alen = RTM_PAYLOAD(h);
+      for (struct rtattr *a = (struct rtattr *)((char *)m + NLMSG_ALIGN(sizeof *m)); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 4) {
+          memcpy(&dst, RTA_DATA(a), 4);
+          have_dst = 1;
+        } else if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
+          ll = RTA_DATA(a);
+        }
+      }
+      if (!have_dst) continue;
+      if (ndel == cap) {
+        cap = cap ? cap * 2 : 64;
+        dels = realloc(dels, cap * sizeof *dels);
+      }
+      dels[ndel++] = (struct del){m->ndm_ifindex, dst};
+      const char *state = (m->ndm_state & NUD_REACHABLE) ? "REACHABLE" : (m->ndm_state & NUD_STALE) ? "STALE" : (m->ndm_state & NUD_DELAY) ? "DELAY" : (m->ndm_state & NUD_PROBE) ? "PROBE" : (m->ndm_state & NUD_FAILED) ? "FAILED" : (m->ndm_state & NUD_INCOMPLETE) ? "INCOMPLETE" : (m->ndm_state & NUD_PERMANENT) ? "PERMANENT" : "NONE";
+      char ip[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &dst, ip, sizeof ip);
+      if (used < sizeof out - 80) {
+        if (ll) used += snprintf(out + used, sizeof out - used, "\t%d,%s,%02x:%02x:%02x:%02x:%02x:%02x,%s", m->ndm_ifindex, ip, ll[0], ll[1], ll[2], ll[3], ll[4], ll[5], state);
+        else used += snprintf(out + used, sizeof out - used, "\t%d,%s,,%s", m->ndm_ifindex, ip, state);
+      }
+    }
+  }
+  for (size_t i = 0; i < ndel; i++) {
+    struct {
+      struct nlmsghdr h;
+      struct ndmsg m;
+      struct rtattr a;
+      struct in_addr dst;
+    } d = {.h = {.nlmsg_len = sizeof d, .nlmsg_type = RTM_DELNEIGH, .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = (unsigned)i + 2},
+           .m = {.ndm_family = AF_INET, .ndm_ifindex = dels[i].ifindex},
+           .a = {.rta_len = RTA_LENGTH(4), .rta_type = NDA_DST},
+           .dst = dels[i].dst};
+    /* no ack asked: an entry gone meanwhile is as good as deleted */
+    send(fd, &d, sizeof d, 0);
+  }
+  free(dels);
+  close(fd);
+  out[used] = 0;
+  reply("%s\tok%s", f[1], out);
+}
+
 static void request(char *line) {
   char *f[MAX_FIELDS];
   int n = 0;
@@ -463,6 +564,7 @@ static void request(char *line) {
   case 'P': probe(f, n); break;
   case 'M': mac(f, n); break;
   case 'C': sysctls(f, n); break;
+  case 'N': neighbours(f, n); break;
   default: reply("%s\terr\tunknown request %s", n > 1 ? f[1] : "?", f[0]);
   }
 }
