@@ -1,6 +1,6 @@
 /** Pacing of probes by the kernel's shared neighbour table, and the notice when it filled. */
 import t from 'tap';
-import { NeighbourBudget, neighbourTableNotice } from '../src/checks/neigh-budget.js';
+import { NeighbourBudget, NeighbourLedger, neighbourTableNotice } from '../src/checks/neigh-budget.js';
 
 const settled = async (p: Promise<unknown>): Promise<boolean> => {
   let done = false;
@@ -29,4 +29,33 @@ t.test('the notice appears only when the table refused entries', async (t) => {
   t.match(n.text, /refused 4000 ARP entries/);
   t.match(n.text, /gc_thresh3=4096/);
   t.match(n.text, /not by the modelled network/);
+});
+
+t.test('the ledger counts live entries: a probe waits while it is full and another is under way, and goes on a release', async (t) => {
+  const ledger = new NeighbourLedger(4);
+  await ledger.admit('a', 'b');
+  await ledger.admit('c', 'd');
+  t.equal(ledger.alive, 4, 'two pairs, an entry on each side');
+  await ledger.admit('a', 'b');
+  t.equal(ledger.alive, 4, 'a pair that holds each other costs nothing');
+  let admitted = false;
+  const waiting = ledger.admit('e', 'f').then(() => (admitted = true));
+  await new Promise((r) => setImmediate(r));
+  t.notOk(admitted, 'full, with probes under way: it waits');
+  ledger.done();
+  await new Promise((r) => setImmediate(r));
+  t.notOk(admitted, 'a probe done without a release frees nothing while others are under way');
+  ledger.released('a');
+  ledger.released('b');
+  await waiting;
+  t.ok(admitted, 'the released entries make room');
+  t.equal(ledger.alive, 4, 'c-d and e-f');
+});
+
+t.test('the ledger never waits on itself: with no probe under way a full ledger lets one through', async (t) => {
+  const ledger = new NeighbourLedger(2);
+  await ledger.admit('a', 'b');
+  ledger.done();
+  await ledger.admit('c', 'd');
+  t.equal(ledger.alive, 4, 'over the budget rather than stuck');
 });

@@ -214,3 +214,18 @@ t.test('plan text shows dnsmasq as a command line a shell reads back into the sa
   t.equal(shellWord(''), "''");
   t.equal(commandLine({ CONFIG_FILE: '["/x"]', NETWORK_ID: '1' }, ['dnsmasq', '--a=b c']), `CONFIG_FILE='["/x"]' NETWORK_ID=1 dnsmasq '--a=b c'`);
 });
+
+t.test('the plan lists every process a lab starts, with its whole argv, from the assets it is given', async (t) => {
+  const p = planOf(REFERENCE.replace('  vm_4: {host: compute2}', "  vm_4: {host: compute2, services: ['tcp/80', 'udp/53']}"));
+  const roles = (role: string) => p.processes.filter((x) => x.role === role);
+  t.same(roles('dnsmasq').map((x) => [x.owner, x.target, x.argv[0]]), [['compute1', 'fl-abc123-compute1', 'dnsmasq'], ['compute2', 'fl-abc123-compute2', 'dnsmasq']], "nova's dnsmasq on each multi_host node");
+  t.same(roles('dnsmasq')[0]!.argv.slice(1), p.nodes[0]!.dhcp!.argv, 'the argv nova built, after the program');
+  t.same(roles('dnsmasq')[0]!.listens, { proto: 'udp', port: 67 }, 'ready once bound to DHCP');
+  t.same(roles('dhcp-client').map((x) => x.owner), ['vm_1', 'vm_2', 'vm_3', 'vm_4'], 'a DHCP client per guest');
+  t.same(roles('dhcp-client')[0]!.argv, ['busybox', 'udhcpc', '-f', '-i', 'eth0', '-t', '3', '-T', '1', '-A', '2', '-s', '/opt/flatlab/assets/udhcpc.script', '-x', 'hostname:vm-1']);
+  t.same(roles('service').filter((x) => x.owner === 'vm_4').map((x) => x.argv.join(' ')), ['socat TCP4-LISTEN:80,fork,reuseaddr PIPE', 'socat -T 1 UDP4-RECVFROM:53,fork PIPE'], "a guest's declared services");
+  t.same(roles('service').filter((x) => x.owner === 'vm_1').map((x) => `${x.listens!.proto}/${x.listens!.port}`), p.vms[0]!.services.map((s) => `${s.proto}/${s.port}`), 'undeclared: every port a probe aims at');
+  t.same(roles('external-echo'), [], 'no way out, no echo host');
+  const injected = planOf('name: i\nnova: {network_manager: nova.network.manager.FlatManager, fixed_range: 10.0.0.0/24, flat_injected: true}\nnodes: {c1: {}}\nvms: {vm_1: {host: c1}}\n');
+  t.same(injected.processes.map((x) => [x.role, x.argv, x.execs]), [['guest-init', ['/opt/flatlab/assets/guest-init', 'eth0'], ['sleep', 'infinity']]], 'an injected guest: its init, and what it stays as');
+});

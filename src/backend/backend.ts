@@ -61,6 +61,15 @@ export interface VmNetState {
   unresolved?: string[];
 }
 
+/** A neighbour entry as the kernel held it when it was released. */
+export interface NeighbourEntry {
+  ip: string;
+  /** null while unresolved */
+  mac: string | null;
+  /** REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT */
+  state: string;
+}
+
 /** What one probe saw: the verdict and, in words, what answered (or did not). */
 export interface ProbeOutcome {
   observed: Reachability;
@@ -116,6 +125,13 @@ export interface Backend {
   readFile(target: string, path: string): Promise<string | null>;
   /** Writes a file where the target sees it (dnsmasq's hosts files), creating directories. */
   writeFile(target: string, path: string, text: string, mode?: number): Promise<void>;
+  /**
+   * Deletes a target's IPv4 neighbour entries and says what they were. The kernel keeps
+   * one neighbour table for every namespace and cannot reclaim an entry a timer holds;
+   * a deleted one frees its slot at once. Absent: the backend cannot (large labs are then
+   * paced instead).
+   */
+  releaseNeighbours?(target: string): Promise<NeighbourEntry[]>;
   /** Reads a VM's NIC, addresses and default route (cheaply through `resident`, a process living in it, when given). */
   readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState>;
   /** Stops processes by PID (TERM, then KILL) and waits until they are gone. */

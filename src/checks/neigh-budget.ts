@@ -24,7 +24,7 @@ const WINDOW_MS = 9000;
 /** Entries a probe between two VMs that have not met creates: one on each side. */
 const ENTRIES_PER_PAIR = 2;
 
-export class NeighbourBudget {
+export class NeighbourBudget implements NeighbourPacer {
   /** when each new pair was admitted, oldest first */
   private readonly admitted: number[] = [];
   private readonly known = new Set<string>();
@@ -55,6 +55,75 @@ export class NeighbourBudget {
       // the oldest admission leaves the window first
       await new Promise((r) => setTimeout(r, Math.max(5, this.windowMs - (now - this.admitted[0]!))));
     }
+  }
+}
+
+/** What paces probes by the neighbour entries they make: a time window, or a ledger of live entries. */
+export interface NeighbourPacer {
+  /** Waits until a probe from a to b may make its entries (none when a and b hold each other's). */
+  admit(a: string, b: string): Promise<void>;
+  /** The probe admitted for a and b is done. */
+  done?(a: string, b: string): void;
+  /** Every entry in namespace ns was deleted (the backend released them). */
+  released?(ns: string): void;
+}
+
+/**
+ * Where the backend releases neighbour entries (Backend.releaseNeighbours): the entries
+ * alive now, one per namespace and peer, counted from the probe that makes them until
+ * their namespace is released. A probe waits while the ledger is full and some other
+ * probe is under way (whose end may release entries); with none under way it goes
+ * anyway, so probes never wait on each other in a circle.
+ */
+export class NeighbourLedger implements NeighbourPacer {
+  private live = 0;
+  private inFlight = 0;
+  private readonly entries = new Map<string, Set<string>>();
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly budget: number) {}
+
+  static forMachine(): NeighbourLedger {
+    return new NeighbourLedger(Math.floor(neighbourTableLimit() * 0.6));
+  }
+
+  private missing(a: string, b: string): number {
+    return (this.entries.get(a)?.has(b) ? 0 : 1) + (this.entries.get(b)?.has(a) ? 0 : 1);
+  }
+
+  async admit(a: string, b: string): Promise<void> {
+    while (this.missing(a, b) > 0 && this.live + this.missing(a, b) > this.budget && this.inFlight > 0) {
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      const set = this.entries.get(x) ?? new Set<string>();
+      if (!set.has(y)) this.live++;
+      set.add(y);
+      this.entries.set(x, set);
+    }
+    this.inFlight++;
+  }
+
+  done(): void {
+    this.inFlight--;
+    this.wake();
+  }
+
+  released(ns: string): void {
+    this.live -= this.entries.get(ns)?.size ?? 0;
+    this.entries.delete(ns);
+    this.wake();
+  }
+
+  /** How many entries the ledger holds alive now (tests). */
+  get alive(): number {
+    return this.live;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
   }
 }
 

@@ -12,12 +12,13 @@
  *   (confirm.ts). Unconfirmed silences are probed again, a round at a time, each round
  *   between two counter readings; what stays unconfirmed fails as "unconfirmed".
  */
-import type { Backend, ProbeOutcome } from '../backend/backend.js';
+import type { Backend, NeighbourEntry, ProbeOutcome } from '../backend/backend.js';
 import type { Plan, ReachExpectation, VmPlan } from '../plan/types.js';
 import { mapLimit } from '../wait.js';
 import { confirmSilences, expectedSilence } from './confirm.js';
 import { dropsBetween, readCounters, type DropCount } from './counters.js';
-import { NeighbourBudget, neighbourTableFulls } from './neigh-budget.js';
+import { NeighbourBudget, NeighbourLedger, neighbourTableFulls, type NeighbourPacer } from './neigh-budget.js';
+import { SAMPLE_ABOVE } from '../plan/oracle.js';
 import type { ReachAttempt, ReachResult, Verdict } from './types.js';
 import { EXTERNAL_SOURCE, NODE_SOURCE } from '../scenario/schema.js';
 
@@ -44,12 +45,53 @@ export interface ReachRun {
   results: ReachResult[];
   /** dropping rules that counted packets where no expected drop was counted */
   unexpectedDrops: DropCount[];
+  /** a large lab's guests' neighbour entries as they were when released after their probes (by VM) */
+  released?: Record<string, NeighbourEntry[]>;
 }
 
 export interface ReachContext {
   /** VMs that hold no address (observed before the probes) */
   addressless: Set<string>;
-  budget?: NeighbourBudget;
+  budget?: NeighbourPacer;
+}
+
+/** Whether a neighbour entry was resolved (an address that answered ARP). */
+export const resolvedEntry = (e: NeighbourEntry): boolean => e.mac !== null && e.state !== 'FAILED' && e.state !== 'INCOMPLETE';
+
+/**
+ * Large labs (above SAMPLE_ABOVE VMs) on a backend that can release neighbour entries:
+ * the nodes' entries (dnsmasq's, one per client it answered) released before the probes,
+ * and each guest's once its last probe of the round is done, what they held kept as the
+ * observation. The table then never holds more than the probes under way need, instead
+ * of every entry of the run until the kernel's timers let them go.
+ */
+function releaser(backend: Backend, plan: Plan): { before(): Promise<void>; after(e: ReachExpectation): Promise<string[]>; released: Record<string, NeighbourEntry[]> } | null {
+  const release = backend.releaseNeighbours?.bind(backend);
+  if (!release || plan.vms.length <= SAMPLE_ABOVE) return null;
+  const byName = new Map(plan.vms.map((v) => [v.name, v]));
+  const remaining = new Map<string, number>();
+  for (const e of plan.expected.reach) for (const v of new Set([e.from, e.to])) if (byName.has(v)) remaining.set(v, (remaining.get(v) ?? 0) + 1);
+  const released: Record<string, NeighbourEntry[]> = {};
+  return {
+    released,
+    before: async () => {
+      await mapLimit(plan.nodes, 16, (n) => release(n.netns));
+    },
+    // the namespaces released after this probe
+    after: async (e) => {
+      const done: string[] = [];
+      for (const v of new Set([e.from, e.to])) {
+        const left = remaining.get(v);
+        if (left === undefined) continue;
+        remaining.set(v, left - 1);
+        if (left - 1 !== 0) continue;
+        const vm = byName.get(v)!;
+        released[v] = [...(released[v] ?? []), ...(await release(vm.netns))];
+        done.push(vm.netns);
+      }
+      return done;
+    },
+  };
 }
 
 export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOptions = DEFAULT_REACH, ctx: ReachContext = { addressless: new Set() }): Promise<ReachRun> {
@@ -60,12 +102,18 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
     ...plan.nodes.map((n) => [`node:${n.name}`, { netns: n.netns, ip: n.bridgeIp ?? '' }] as const),
     ...(plan.external ? [[EXTERNAL_SOURCE, { netns: plan.external.netns, ip: plan.external.ip }] as const] : []),
   ]);
-  const budget = ctx.budget ?? NeighbourBudget.forMachine();
+  const releasing = releaser(backend, plan);
+  const budget: NeighbourPacer = ctx.budget ?? (releasing ? NeighbourLedger.forMachine() : NeighbourBudget.forMachine());
+  if (releasing) await releasing.before();
   const concurrency = opts.concurrency ?? backend.probeConcurrency ?? 16;
   const expectsDrops = plan.expected.reach.some((e) => e.expect === 'unreachable');
   const fullsBefore = neighbourTableFulls();
   let before = expectsDrops ? await readCounters(backend, plan) : null;
-  const results = await mapLimit(plan.expected.reach, concurrency, (e) => checkOne(backend, vms, e, opts, budget));
+  const results = await mapLimit(plan.expected.reach, concurrency, async (e) => {
+    const r = await checkOne(backend, vms, e, opts, budget);
+    if (releasing) for (const ns of await releasing.after(e)) budget.released?.(ns);
+    return r;
+  });
   // When the machine's neighbour table refused entries meanwhile, a probe may have been
   // dropped by this machine before it left: the probes that did not see what was
   // expected are sent again, fewer at once, and say so. A real drop is seen again.
@@ -83,7 +131,8 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
       });
     }
   }
-  if (!before) return { results, unexpectedDrops: [] };
+  const released = releasing ? { released: releasing.released } : {};
+  if (!before) return { results, unexpectedDrops: [], ...released };
 
   // Confirm every silence that was expected to be a drop; probe the unconfirmed again.
   let unexpectedDrops: DropCount[] = [];
@@ -96,7 +145,8 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
     const states = await Promise.all(silentSources.map((v) => backend.readVmState(plan.vms.find((x) => x.name === v)!)));
     const { confirmed, unexplained } = confirmSilences(plan, results, {
       drops: dropsBetween(plan, before, after),
-      unresolved: Object.fromEntries(silentSources.map((v, i) => [v, states[i]!.unresolved ?? []])),
+      // what the guest's table holds now, and what it held when its entries were released
+      unresolved: Object.fromEntries(silentSources.map((v, i) => [v, [...new Set([...(states[i]!.unresolved ?? []), ...(releasing?.released[v] ?? []).filter((x) => !resolvedEntry(x)).map((x) => x.ip)])]])),
       addressless: ctx.addressless,
       neverArrived,
     });
@@ -121,7 +171,7 @@ export async function runReachChecks(backend: Backend, plan: Plan, opts: ReachOp
       results[i] = { ...retried(results[i]!, r), durationMs: results[i]!.durationMs + r.durationMs };
     });
   }
-  return { results, unexpectedDrops };
+  return { results, unexpectedDrops, ...released };
 }
 
 /** Each VM's count of echo requests its kernel received (Icmp InEchos); absent when unreadable. */
@@ -151,10 +201,18 @@ function retried(first: ReachResult, again: ReachResult): ReachResult {
 }
 
 /** One expectation, probed from inside the source VM. */
-async function checkOne(backend: Backend, vms: Map<string, Pick<VmPlan, 'netns' | 'ip'>>, e: ReachExpectation, opts: ReachOptions, budget: NeighbourBudget): Promise<ReachResult> {
+async function checkOne(backend: Backend, vms: Map<string, Pick<VmPlan, 'netns' | 'ip'>>, e: ReachExpectation, opts: ReachOptions, budget: NeighbourPacer): Promise<ReachResult> {
   const from = vms.get(e.from)!;
   const to = vms.get(e.to)!;
   await budget.admit(from.netns, to.netns);
+  try {
+    return await probeOne(backend, from, to, e, opts);
+  } finally {
+    budget.done?.(from.netns, to.netns);
+  }
+}
+
+async function probeOne(backend: Backend, from: Pick<VmPlan, 'netns' | 'ip'>, to: Pick<VmPlan, 'netns' | 'ip'>, e: ReachExpectation, opts: ReachOptions): Promise<ReachResult> {
   const t0 = performance.now();
   // An expected answer is asked for again while something else is observed; an expected
   // silence gets one short attempt: an answer there is a failure, never retried.

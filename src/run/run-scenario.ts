@@ -12,7 +12,7 @@ import { createBackend } from '../backend/registry.js';
 import { gatewayVerdicts, leaseVerdicts } from '../checks/leases.js';
 import { observe } from '../checks/observe.js';
 import { neighbourTableFulls, neighbourTableNotice } from '../checks/neigh-budget.js';
-import { DEFAULT_REACH, reachVerdicts, runReachChecks, type ReachOptions } from '../checks/reach.js';
+import { DEFAULT_REACH, reachVerdicts, resolvedEntry, runReachChecks, type ReachOptions } from '../checks/reach.js';
 import { egressVerdicts, runEgressChecks } from '../checks/egress.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
 import { EnvironmentError, InterruptedError, UserError } from '../errors.js';
@@ -123,12 +123,14 @@ export async function checkLab(
   if (beforeProbes) await beforeProbes();
   const label = `reachability, ${lab.plan.expected.reach.length} probes${lab.plan.external ? `, ${lab.plan.expected.egress.length} ways out` : ''}`;
   const addressless = new Set(Object.values(observations.vms).filter((v) => v.addresses.length === 0).map((v) => v.vm));
-  const [{ results: reach, unexpectedDrops }, egress] = await progress.phase('reach', label, () =>
+  const [{ results: reach, unexpectedDrops, released }, egress] = await progress.phase('reach', label, () =>
     Promise.all([runReachChecks(lab.backend, lab.plan, reachOpts, { addressless }), runEgressChecks(lab.backend, lab.plan)]),
   );
   // what each guest's ARP table learnt from the probes: "ARP yes, ping no" or "no ARP"
   const states = await Promise.all(lab.plan.vms.map((v) => lab.backend.readVmState(v, lab.clients[v.name])));
-  observations.arpAfterProbes = Object.fromEntries(lab.plan.vms.map((v, i) => [v.name, states[i]!.arp]));
+  // (a large lab's guests released their entries after their probes: what they held then counts too)
+  const learnt = (vm: string): Record<string, string> => Object.fromEntries((released?.[vm] ?? []).filter(resolvedEntry).map((e) => [e.ip, e.mac!]));
+  observations.arpAfterProbes = Object.fromEntries(lab.plan.vms.map((v, i) => [v.name, { ...learnt(v.name), ...states[i]!.arp }]));
   // DHCP over time, last: it waits for the guests' own renewal timers (T1, half the lease)
   const renewals = await awaitRenewals(lab.backend, lab.plan, (label, work) => progress.phase('renewals', label, work));
   const verdicts = [

@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
 import { onPath } from '../../which.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
-import { ExitedAtOnce, type Backend, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
+import { ExitedAtOnce, type Backend, type NeighbourEntry, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
 import { Nsd, nsdProbe } from './nsd.js';
 import { realiseTopology, type TopologyOps } from '../realise.js';
@@ -153,6 +153,17 @@ export class NetnsBackend implements Backend {
     } catch {
       return false;
     }
+  }
+
+  /** Through the helper (netlink in the namespace, no process); else `ip neigh` twice. */
+  async releaseNeighbours(target: string): Promise<NeighbourEntry[]> {
+    if (this.nsd) return this.nsd.releaseNeighbours(nsPath(target));
+    const shown = await this.exec(target, ['ip', '-j', '-4', 'neigh', 'show']);
+    const entries = (JSON.parse(shown.stdout || '[]') as { dst: string; lladdr?: string; state?: string[] }[])
+      .filter((e) => !(e.state ?? []).includes('NOARP'))
+      .map((e) => ({ ip: e.dst, mac: e.lladdr ?? null, state: (e.state ?? ['NONE'])[0]! }));
+    await this.exec(target, ['ip', '-4', 'neigh', 'flush', 'all']);
+    return entries;
   }
 
   async listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean> {

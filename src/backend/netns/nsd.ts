@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Protocol } from '../../plan/types.js';
-import type { ProbeOutcome } from '../backend.js';
+import type { NeighbourEntry, ProbeOutcome } from '../backend.js';
 import { PROBE_TOKEN } from '../exec-probe.js';
 
 /** Where the build puts the helper (scripts/build-native.mjs). */
@@ -163,6 +163,16 @@ export class Nsd {
   async sysctl(nsPath: string, values: Record<string, string>): Promise<void> {
     const [status, why] = await this.request('C', [nsPath, ...Object.entries(values).map(([k, v]) => `${k}=${v}`)]);
     if (status !== 'ok') throw new Error(why ?? 'flatlab-nsd: sysctl failed');
+  }
+
+  /** Deletes the IPv4 neighbour entries of the namespace at nsPath, returning what they were. */
+  async releaseNeighbours(nsPath: string): Promise<NeighbourEntry[]> {
+    const [status, ...fields] = await this.request('N', [nsPath]);
+    if (status !== 'ok') throw new Error(fields[0] ?? 'flatlab-nsd: neighbour release failed');
+    return fields.map((f) => {
+      const [, ip, mac, state] = f.split(',');
+      return { ip: ip!, mac: mac ? mac : null, state: state! };
+    });
   }
 
   /** Ends the input; the helper exits once its children are gone. */
