@@ -1,8 +1,10 @@
 /**
  * Where flatlab's shipped files are: the scripts that run inside a lab (their paths go
  * into the plan as plan options, so plan/ stays free of the package's layout) and the
- * checkout's own entry points. Paths only: nothing is read here.
+ * checkout's own entry points. Paths only: nothing is read here but whether the
+ * compiled DHCP client script was built.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,7 +33,20 @@ export function assetsIn(dir: string): LabAssets {
   };
 }
 
-export const LAB_ASSETS: LabAssets = assetsIn(ASSETS_DIR);
+/** where scripts/build-native.mjs puts the compiled helpers (mounted into Docker nodes too) */
+export const NATIVE_DIR = fileURLToPath(new URL('../dist/native', import.meta.url));
+
+/**
+ * The guests' DHCP client script as run: the compiled one (native/udhcpc-script.c: the
+ * same work as assets/udhcpc.script, held to the same state by a test, without a shell
+ * and `ip` to start twice per guest) when it was built, else the shell script.
+ */
+const COMPILED_UDHCPC_SCRIPT = join(NATIVE_DIR, 'flatlab-udhcpc-script');
+
+export const LAB_ASSETS: LabAssets = {
+  ...assetsIn(ASSETS_DIR),
+  ...(existsSync(COMPILED_UDHCPC_SCRIPT) ? { udhcpcScript: COMPILED_UDHCPC_SCRIPT } : {}),
+};
 
 /** a run's watcher (run/reaper.ts starts it) */
 export const REAPER = join(ASSETS_DIR, 'reaper');

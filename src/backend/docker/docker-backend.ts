@@ -31,7 +31,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { EnvironmentError } from '../../errors.js';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
-import { ASSETS_DIR } from '../../assets.js';
+import { ASSETS_DIR, NATIVE_DIR } from '../../assets.js';
 import { ExitedAtOnce, type Backend, type BackendOptions, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
@@ -194,7 +194,7 @@ export class DockerBackend implements Backend {
       // ip netns, bridges, iptables and tcpdump inside the node; mount for ip netns exec
       CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'],
       SecurityOpt: ['apparmor=unconfined'],
-      Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
+      Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${NATIVE_DIR}:${NATIVE_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
     });
     // sysctls (ip_forward, bridge-nf-call-iptables) are the node's own: make /proc/sys writable in it
     const r = await this.containers.exec(name, ['mount', '-o', 'remount,rw', '/proc/sys']);
