@@ -33,7 +33,11 @@ const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(
 const fmtStats = (s) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
 
 function scenario(nodes, perNode) {
-  const lines = ['name: bench-' + nodes + 'x' + perNode, 'nova:', '  multi_host: true', '  fixed_range: 10.0.0.0/20', 'nodes:'];
+  // a /20 as the earlier rows had, wider where the lab needs more addresses (a gateway
+  // per node, an address per VM, the network's own)
+  let prefix = 20;
+  while (prefix > 8 && 2 ** (32 - prefix) - 2 < nodes * (perNode + 1) + 8) prefix--;
+  const lines = ['name: bench-' + nodes + 'x' + perNode, 'nova:', '  multi_host: true', `  fixed_range: 10.0.0.0/${prefix}`, 'nodes:'];
   for (let n = 0; n < nodes; n++) lines.push(`  n${n}: {}`);
   lines.push('vms:');
   for (let n = 0; n < nodes; n++) for (let v = 0; v < perNode; v++) lines.push(`  v${n}x${v}: {host: n${n}}`);
@@ -44,6 +48,7 @@ async function flatlabRun(file, results, backend = 'netns', extra = []) {
   const t0 = performance.now();
   const r = await execa('node', [CLI, 'run', file, '--json', '-q', '--backend', backend, ...extra, '--results', results], { reject: false });
   const wall = performance.now() - t0;
+  if (!r.stdout.trim().startsWith('{')) throw new Error(`flatlab run ${file} ended with exit code ${r.exitCode} and no result:\n${r.stderr.trim()}`);
   const res = JSON.parse(r.stdout);
   const t = res.variants[0].timings;
   return {
