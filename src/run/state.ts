@@ -100,7 +100,10 @@ async function writeNow(state: RunState): Promise<void> {
   await mkdir(stateDir(), { recursive: true, mode: 0o755 });
   // named by the writer's PID: `clean` removes the .tmp of a writer that died mid-write
   const tmp = `${statePath(state.prefix)}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(state, null, 2));
+  // `kept` first, on the file's second line: the reaper polls it several times a second
+  // with the shell's `read`, a byte per system call, and reads no further (assets/reaper)
+  const { kept, ...rest } = state;
+  await writeFile(tmp, JSON.stringify({ kept, ...rest }, null, 2));
   await rename(tmp, statePath(state.prefix));
   await register(state.prefix);
 }
