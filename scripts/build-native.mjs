@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Compiles flatlab's native helpers into dist/native/ when a source is newer than its
 // binary: native/flatlab-nsd.c (the helper that starts guests and sends probes inside
-// namespaces) and native/udhcpc-script.c (the guests' DHCP client script, linked
-// statically: its start-up cost is what it exists to save). Both are optional: without a
+// namespaces), native/udhcpc-script.c (the guests' DHCP client script) and
+// native/nova-dhcpbridge.c (dnsmasq's lease-event script), the last two linked
+// statically: their start-up cost is what they exist to save. Both are optional: without a
 // C compiler flatlab spawns a process per guest and per probe, and guests run
 // assets/udhcpc.script (slower, same results), so a missing compiler is a warning.
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,8 @@ const BUILDS = [
   { src: 'native/flatlab-nsd.c', out: 'dist/native/flatlab-nsd', flags: [] },
   // static, or dynamic where the C library has no static archive (still no shell, no `ip`)
   { src: 'native/udhcpc-script.c', out: 'dist/native/flatlab-udhcpc-script', flags: ['-static'], fallback: [] },
+  // named as the script it stands for: nova's argv says --dhcp-script=.../nova-dhcpbridge
+  { src: 'native/nova-dhcpbridge.c', out: 'dist/native/nova-dhcpbridge', flags: ['-static'], fallback: [] },
 ];
 
 mkdirSync(`${root}dist/native`, { recursive: true });

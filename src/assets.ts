@@ -2,7 +2,7 @@
  * Where flatlab's shipped files are: the scripts that run inside a lab (their paths go
  * into the plan as plan options, so plan/ stays free of the package's layout) and the
  * checkout's own entry points. Paths only: nothing is read here but whether the
- * compiled DHCP client script was built.
+ * compiled DHCP scripts were built.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,10 +42,13 @@ export const NATIVE_DIR = fileURLToPath(new URL('../dist/native', import.meta.ur
  * and `ip` to start twice per guest) when it was built, else the shell script.
  */
 const COMPILED_UDHCPC_SCRIPT = join(NATIVE_DIR, 'flatlab-udhcpc-script');
+/** dnsmasq's lease-event script likewise (native/nova-dhcpbridge.c: add/old/del; init via the shell script) */
+const COMPILED_DHCPBRIDGE = join(NATIVE_DIR, 'nova-dhcpbridge');
 
 export const LAB_ASSETS: LabAssets = {
   ...assetsIn(ASSETS_DIR),
   ...(existsSync(COMPILED_UDHCPC_SCRIPT) ? { udhcpcScript: COMPILED_UDHCPC_SCRIPT } : {}),
+  ...(existsSync(COMPILED_DHCPBRIDGE) ? { dhcpScript: COMPILED_DHCPBRIDGE } : {}),
 };
 
 /** a run's watcher (run/reaper.ts starts it) */

@@ -27,7 +27,7 @@ import { nsPath, namespacesWithPrefix, inTarget, processesIn, inodesOf } from '.
 const REQUIRED_TOOLS: [string, string][] = [
   ['ip', 'iproute2'],
   ['dnsmasq', 'dnsmasq-base'],
-  ['busybox', 'busybox'],
+  ['busybox', 'busybox-static'],
   ['ping', 'iputils-ping'],
   ['sysctl', 'procps'],
   ['iptables-restore', 'iptables'],
