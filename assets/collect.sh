@@ -33,15 +33,30 @@ fi
 mkdir -p "$target" || exit 2
 out=$target
 
-have() { command -v "$1" >/dev/null 2>&1; }
 note() { echo "$*" >> "$out/errors.txt"; }
+
+# tool NAME: the file on PATH that NAME runs, found by walking PATH. `command -v` is not
+# asked: a shell that prefers its own applets (busybox built standalone, as Debian's
+# busybox-static is) answers "ip" for its applet, which knows no -d and prints what
+# compare does not read; a command given by its path runs that file in every shell.
+tool() {
+  case "$1" in */*) [ -x "$1" ] && echo "$1"; return ;; esac
+  saved_ifs=$IFS; IFS=:
+  for d in $PATH; do
+    if [ -n "$d" ] && [ -f "$d/$1" ] && [ -x "$d/$1" ]; then IFS=$saved_ifs; echo "$d/$1"; return 0; fi
+  done
+  IFS=$saved_ifs
+  return 1
+}
+have() { tool "$1" >/dev/null; }
 
 # run NAME CMD...: CMD's output into NAME; a missing tool or a failure is noted, not fatal
 run() {
   name=$1; shift
-  if ! have "$1"; then note "$name: $1 not found"; return; fi
+  if ! exe=$(tool "$1"); then note "$name: $1 not found"; return; fi
+  shift
   # a failed reading leaves no file: compare then says "not collected", never "empty"
-  if ! "$@" > "$out/$name" 2>> "$out/errors.txt"; then note "$name: $* failed"; rm -f "$out/$name"; fi
+  if ! "$exe" "$@" > "$out/$name" 2>> "$out/errors.txt"; then note "$name: $exe $* failed"; rm -f "$out/$name"; fi
 }
 
 {
@@ -68,12 +83,13 @@ loaded() {
 }
 if have ebtables; then
   legacy=no
-  case "$(ebtables --version 2>/dev/null)" in *legacy*) legacy=yes ;; esac
+  ebtables=$(tool ebtables)
+  case "$("$ebtables" --version 2>/dev/null)" in *legacy*) legacy=yes ;; esac
   eb_ok=yes
   for t in filter nat; do
     if [ "$legacy" = yes ] && ! loaded "ebtable_$t" 2>/dev/null; then continue; fi
     echo "# table $t" >> "$out/ebtables.txt"
-    ebtables -t "$t" -L >> "$out/ebtables.txt" 2>> "$out/errors.txt" || { note "ebtables.txt: ebtables -t $t -L failed"; eb_ok=no; }
+    "$ebtables" -t "$t" -L >> "$out/ebtables.txt" 2>> "$out/errors.txt" || { note "ebtables.txt: ebtables -t $t -L failed"; eb_ok=no; }
   done
   [ "$eb_ok" = yes ] || rm -f "$out/ebtables.txt"
 fi
