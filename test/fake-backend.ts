@@ -66,11 +66,11 @@ export class FakeBackend implements Backend {
     this.files.set(log, `${this.files.get(log) ?? ''}1700000000 add ${vm.mac} ${vm.ip} ${vm.hostname}\n`);
   }
 
-  isRunning(proc: ProcessRecord): boolean {
+  async isRunning(proc: ProcessRecord): Promise<boolean> {
     return this.running.has(proc.pid);
   }
 
-  signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
+  async signal(proc: ProcessRecord, sig: NodeJS.Signals): Promise<void> {
     this.record('signal', proc.target, sig);
   }
 

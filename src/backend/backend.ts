@@ -25,6 +25,11 @@ export interface ProcessRecord {
   startTicks: string;
   role: string;
   target: string;
+  /**
+   * The engine whose machine the PID belongs to, when that is not this machine (a remote
+   * Docker engine): the PID is then asked about and signalled there, never here.
+   */
+  engine?: string;
 }
 
 export interface ExecResult {
@@ -82,7 +87,7 @@ export interface ProbeOutcome {
  */
 export interface BackendOptions {
   /** Docker: the engines to place nodes on, in order (the first is this machine's); default the one of DOCKER_HOST */
-  engines?: { name: string; url: string }[];
+  engines?: { name: string; url: string; remote?: boolean; image?: string }[];
   /** Docker, several engines: the network namespace of this machine where the fabric's VXLAN meets the underlay (NAME or NAME@ADDRESS) */
   underlay?: string;
 }
@@ -106,10 +111,10 @@ export interface Backend {
   setSysctls(target: string, values: Record<string, string>): Promise<void>;
   /** Starts a long-running process inside a target, detached from the terminal. */
   startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord>;
-  /** True while the process is alive. */
-  isRunning(proc: ProcessRecord): boolean;
-  /** Sends a signal to a process the run started. */
-  signal(proc: ProcessRecord, sig: NodeJS.Signals): void;
+  /** True while the process is alive (asked where it runs: another machine's engine answers through the API). */
+  isRunning(proc: ProcessRecord): Promise<boolean>;
+  /** Sends a signal to a process the run started (where it runs). */
+  signal(proc: ProcessRecord, sig: NodeJS.Signals): Promise<void>;
   /** True when a socket in the process's namespace is bound to this UDP port / listens on this TCP port. */
   listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean>;
   /**

@@ -25,7 +25,7 @@ async function statFields(pid: number | string): Promise<string[] | null> {
   return splitStat(await readText(`/proc/${pid}/stat`));
 }
 
-function splitStat(text: string | null): string[] | null {
+export function splitStat(text: string | null): string[] | null {
   return text ? text.slice(text.lastIndexOf(')') + 2).split(' ') : null;
 }
 
@@ -70,7 +70,11 @@ function procPids(): number[] {
  */
 export async function portBound(pid: number, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
   const text = await readText(`/proc/${pid}/net/${proto}`);
-  if (!text) return false;
+  return text ? portInTable(text, proto, port) : false;
+}
+
+/** Whether a /proc/net/udp or /proc/net/tcp table holds a socket bound to (UDP) or listening on (TCP) `port`. */
+export function portInTable(text: string, proto: 'tcp' | 'udp', port: number): boolean {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   return text
     .split('\n')

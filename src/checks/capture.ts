@@ -65,7 +65,7 @@ export async function startCapture(
   const ready = await pollUntil(
     async () => {
       const text = (await backend.readFile(target, file)) ?? '';
-      return text.includes('listening on') || !backend.isRunning(proc) ? text : null;
+      return text.includes('listening on') || !(await backend.isRunning(proc)) ? text : null;
     },
     { timeoutMs: opts.readyMs ?? 10000 },
   );
@@ -94,12 +94,13 @@ export async function drainCaptures(backend: Backend, caps: Capture[], opts: Dra
   const done = await pollUntil(
     async () => {
       const before = await Promise.all(caps.map(async (c) => statsCount((await backend.readFile(c.target, c.file)) ?? '')));
-      for (const c of caps) backend.signal(c.proc, 'SIGUSR1');
+      await Promise.all(caps.map((c) => backend.signal(c.proc, 'SIGUSR1')));
       // each capture answers with one statistics line: wait for it (or for its death)
       await pollUntil(
         async () => {
           const now = await Promise.all(caps.map((c) => backend.readFile(c.target, c.file)));
-          return now.every((t, i) => statsCount(t ?? '') > before[i]! || !backend.isRunning(caps[i]!.proc));
+          const alive = await Promise.all(caps.map((c) => backend.isRunning(c.proc)));
+          return now.every((t, i) => statsCount(t ?? '') > before[i]! || !alive[i]);
         },
         { timeoutMs: 2000, intervalMs: 5 },
       );

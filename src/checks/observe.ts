@@ -22,7 +22,7 @@ export async function observeVm(backend: Backend, plan: Plan, vmName: string, cl
     backend.readFile(vm.netns, `${vm.dir}/dhcp.env`),
     backend.readFile(vm.netns, `${vm.dir}/boot.log`),
   ]);
-  return { vm: vm.name, ...state, dhcp: parseEnvFile(dhcp), bootLog, clientRunning: client !== undefined && backend.isRunning(client) };
+  return { vm: vm.name, ...state, dhcp: parseEnvFile(dhcp), bootLog, clientRunning: client !== undefined && (await backend.isRunning(client)) };
 }
 
 export async function readLeaseEvents(backend: Backend, plan: Plan): Promise<LeaseEvent[]> {

@@ -28,7 +28,7 @@ export async function applyFaultList(lab: FaultLab, faults: Plan['faults'], dhcp
         await backend.writeFile(node.netns, node.dhcp!.hostsFile, a.text);
         // nova's restart_dhcp: a running dnsmasq re-reads its hosts file on SIGHUP
         const dnsmasq = (await dhcpReady.get(a.node)) as ProcessRecord | null;
-        if (dnsmasq) backend.signal(dnsmasq, 'SIGHUP');
+        if (dnsmasq) await backend.signal(dnsmasq, 'SIGHUP');
       }
     }
   }

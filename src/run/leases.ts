@@ -34,7 +34,7 @@ interface Round {
 async function addressStage(lab: RunningLab, p: Pending): Promise<{ done: boolean; gaveUp: boolean }> {
   const { backend } = lab;
   const client = lab.clients[p.vm.name]!;
-  if (!backend.isRunning(client)) return { done: true, gaveUp: false };
+  if (!(await backend.isRunning(client))) return { done: true, gaveUp: false };
   // the guest's init writes boot.log once it has applied its file (or found none): its
   // own word that it is done, not the first address it set
   if (p.vm.boot === 'injected') return { done: (await backend.readFile(p.vm.netns, `${p.vm.dir}/boot.log`)) !== null, gaveUp: false };
@@ -51,7 +51,7 @@ async function stepGuest(lab: RunningLab, p: Pending, round: Round, addressed: S
   if (p.stage === 'address') {
     const { done, gaveUp } = await addressStage(lab, p);
     if (!done) return gaveUp || round.now >= p.deadline;
-    if (backend.isRunning(lab.clients[p.vm.name]!) || p.vm.boot === 'injected') addressed.add(p.vm.name);
+    if ((await backend.isRunning(lab.clients[p.vm.name]!)) || p.vm.boot === 'injected') addressed.add(p.vm.name);
     if (!leaseRecord(plan, p.vm)) return true;
     // dnsmasq records a lease (runs its --dhcp-script) after it acks: wait for that
     Object.assign(p, { stage: 'record', deadline: round.now + timeouts.leaseLogMs });

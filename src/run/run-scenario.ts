@@ -190,8 +190,9 @@ interface VariantRun {
 }
 
 async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal): Promise<void> {
-  // one backend object per lab: a backend may keep per-lab state (where targets live)
-  const backend = createBackend(opts.backend, opts.backendOptions);
+  // one backend object per lab: a backend may keep per-lab state (where targets live);
+  // made from what the preflighted one learnt (which engines are remote, their images)
+  const backend = createBackend(opts.backend, r.state.backendOptions ?? opts.backendOptions);
   const { plan, state, progress, result } = r;
   const t0 = performance.now();
   let keep = false;

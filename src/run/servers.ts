@@ -35,13 +35,13 @@ export async function startServer(
     throw err;
   }
   if (expectExit) {
-    const exited = await pollUntil(async () => !backend.isRunning(p), { timeoutMs: timeouts.serviceMs, signal });
+    const exited = await pollUntil(async () => !(await backend.isRunning(p)), { timeoutMs: timeouts.serviceMs, signal });
     if (!exited) throw new Error(`${server.what} is still running although its fault should keep it from starting`);
     return null;
   }
   const listens = server.listens!;
-  const up = await pollUntil(async () => !backend.isRunning(p) || (await backend.listening(p, listens.proto, listens.port)), { timeoutMs: timeouts.serviceMs, signal });
-  if (!up || !backend.isRunning(p)) {
+  const up = await pollUntil(async () => !(await backend.isRunning(p)) || (await backend.listening(p, listens.proto, listens.port)), { timeoutMs: timeouts.serviceMs, signal });
+  if (!up || !(await backend.isRunning(p))) {
     const log = ((await backend.readFile(server.target, server.logFile)) ?? '').trim().split('\n').slice(-3).join(' / ');
     throw new Error(`${server.what} did not start${log ? `: ${log}` : ''}`);
   }

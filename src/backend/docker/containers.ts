@@ -24,16 +24,30 @@ export interface ContainerExecOptions {
   input?: string;
   /** the command is killed past this bound and the result says timedOut */
   timeoutMs?: number;
+  /** stdout as the command wrote it (a file's content); by default its trailing white space is trimmed */
+  exact?: boolean;
 }
 
 export class Containers {
   private readonly clients = new Map<string, Docker>();
   /** container name -> the engine it runs on */
   readonly engineOf = new Map<string, string>();
-  /** container name -> its init's PID on this machine */
+  /** container name -> its init's PID on its engine's machine */
   readonly pids = new Map<string, number>();
+  /**
+   * Kills a command a bounded exec started, by the PID its engine reports: here for an
+   * engine of this machine; the docker backend routes a remote engine's to its agent.
+   */
+  kill: (engine: string, pid: number) => Promise<void> = async (_engine, pid) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  };
 
-  constructor(readonly engines: EngineSpec[]) {
+  /** the run's engines (as preflight found them, once it has: remote ones marked) */
+  constructor(public engines: EngineSpec[]) {
     for (const e of engines) this.clients.set(e.name, connect(e.url));
   }
 
@@ -56,11 +70,11 @@ export class Containers {
    * and shares files through the runtime directory, so every engine must run on this
    * machine (a second engine in its own network namespace, as scripts/second-engine.sh starts).
    */
-  async start(engine: string, plan: Plan, name: string, role: string, host: Docker.HostConfig, checkHere = true): Promise<number> {
+  async start(engine: string, plan: Plan, name: string, role: string, host: Docker.HostConfig, checkHere = true, image = NODE_IMAGE): Promise<number> {
     this.engineOf.set(name, engine);
     const c = await this.client(engine).createContainer({
       name,
-      Image: NODE_IMAGE,
+      Image: image,
       Hostname: role,
       Labels: { [RUN_LABEL]: plan.prefix, 'org.flatlab.node': role, 'org.flatlab.scenario': plan.scenario },
       Cmd: ['sleep', 'infinity'],
@@ -121,7 +135,8 @@ export class Containers {
           // a bound on a command that never ends (a probe's own timeout failed): kill it where it runs
           timer = setTimeout(() => {
             timedOut = true;
-            void exec.inspect().then((i) => (i.Pid ? process.kill(i.Pid, 'SIGKILL') : undefined)).catch(() => undefined);
+            const engine = this.engineOf.get(container) ?? this.engines[0]!.name;
+            void exec.inspect().then((i) => (i.Pid ? this.kill(engine, i.Pid) : undefined)).catch(() => undefined);
           }, opts.timeoutMs);
         }
       });
@@ -129,7 +144,7 @@ export class Containers {
       clearTimeout(timer);
     }
     const info = await exec.inspect();
-    return { exitCode: timedOut ? -1 : (info.ExitCode ?? -1), stdout: stdout.trimEnd(), stderr: timedOut ? `${stderr}timed out after ${opts.timeoutMs} ms` : stderr, durationMs: performance.now() - t0, timedOut };
+    return { exitCode: timedOut ? -1 : (info.ExitCode ?? -1), stdout: opts.exact ? stdout : stdout.trimEnd(), stderr: timedOut ? `${stderr}timed out after ${opts.timeoutMs} ms` : stderr, durationMs: performance.now() - t0, timedOut };
   }
 
   /** Runs iproute2 lines inside a container: one `ip -batch -`, the lines on its stdin. */
@@ -167,14 +182,14 @@ export class Containers {
    * containers first (to stop what lives in them). Every engine is tried; the failures
    * (an engine that does not answer, a container that stays) are returned, each naming it.
    */
-  async removeRun(prefix: string, before: (docker: Docker, ids: string[]) => Promise<void>): Promise<string[]> {
+  async removeRun(prefix: string, before: (docker: Docker, ids: string[], engine: EngineSpec) => Promise<void>): Promise<string[]> {
     const results = await Promise.allSettled(
       this.engines.map(async (e) => {
         const docker = this.client(e.name);
         const containers = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } }).catch((err: Error) => {
           throw new Error(`engine ${e.name} (${e.url}) did not answer: ${err.message}`, { cause: err });
         });
-        await before(docker, containers.map((c) => c.Id));
+        await before(docker, containers.map((c) => c.Id), e);
         const removed = await Promise.allSettled(
           containers.map((c) =>
             docker
@@ -193,13 +208,21 @@ export class Containers {
   }
 }
 
-/** The network namespaces (inodes) of the VMs inside these containers. */
+/**
+ * The network namespaces (inodes) of the VMs inside these containers, for an engine of
+ * this machine. A PID its engine reports is looked at here only when it is that
+ * container here (its /etc/hostname is the container's): a remote engine's PID is some
+ * other process of this machine, whose namespaces are not the run's.
+ */
 export async function guestNamespaces(docker: Docker, ids: string[]): Promise<Set<number>> {
   const inodes = new Set<number>();
   await Promise.all(
     ids.map(async (id) => {
-      const pid = (await docker.getContainer(id).inspect().catch(() => null))?.State.Pid;
+      const info = await docker.getContainer(id).inspect().catch(() => null);
+      const pid = info?.State.Pid;
       if (!pid) return;
+      const seen = (await readFile(`/proc/${pid}/root/etc/hostname`, 'utf8').catch(() => '')).trim();
+      if (seen !== info.Config.Hostname) return;
       const dir = `/proc/${pid}/root/run/netns`;
       for (const name of await readdir(dir).catch(() => [] as string[])) {
         const ino = (await stat(join(dir, name)).catch(() => null))?.ino;

@@ -18,42 +18,36 @@
  * Containers and their commands are containers.ts's; this file routes each target to
  * where it lives.
  *
- * Where flatlab differs from a pure Docker setup: the run's runtime directory and
- * flatlab's assets are bind-mounted into the node containers at the same paths, so the
- * plan's file paths (dnsmasq hosts and lease files, the guests' records) hold in both
- * backends; a node's processes are started through the engine's exec API, a guest's
- * through flatlab-nsd into its VM's namespace, and all are watched by their host PID,
- * which this one machine allows. Every engine must therefore run on this machine (a
- * second one in its own network namespace, scripts/second-engine.sh); its nodes are
- * placed by the plan (plan/span.ts) and its share of the fabric joined by VXLAN
+ * Local and remote engines (decided per engine at preflight, preflight.ts): on an engine
+ * whose containers are processes of this machine, the run's runtime directory and
+ * flatlab's assets are bind-mounted into the nodes at the same paths, a guest starts
+ * through flatlab-nsd into its VM's namespace, and processes are watched by their PID
+ * here. On a remote engine nothing of this machine is shared: the assets are baked into
+ * its image (assets-image.ts), files are read and written through exec, processes are
+ * started inside their node's container (so removing it reaps them) and watched through
+ * the run's agent there (agent.ts), which also holds that machine's share of the wiring.
+ * Nodes are placed by the plan (plan/span.ts) and the fabric's shares joined by VXLAN
  * (span-fabric.ts).
  */
-import { mkdir, stat } from 'node:fs/promises';
-import { EnvironmentError } from '../../errors.js';
+import { stat } from 'node:fs/promises';
 import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
-import { ASSETS_DIR, NATIVE_DIR } from '../../assets.js';
+import type { Agent } from './agent.js';
+import { Where, type Placement } from './where.js';
+import { preflightEngines } from './preflight.js';
+import { RemoteFiles } from './remote-files.js';
+import { dockerTopology } from './topology.js';
 import { ExitedAtOnce, type Backend, type BackendOptions, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
 import { NetnsBackend } from '../netns/netns-backend.js';
-import { ipBatch } from '../netns/ip.js';
 import { isSameProcess, portBound, startTicks } from '../procfs.js';
-import { realiseTopology, type TopologyOps } from '../realise.js';
+import { realiseTopology } from '../realise.js';
 import { parseVmState, vmStateBatch, vmStateFromProc } from '../vm-state.js';
 import { Nsd, nsdProbe } from '../netns/nsd.js';
-import { DEFAULT_ENGINE, defaultEngineUrl, ensureEngine, ensureHere, type EngineSpec } from './engine.js';
+import { DEFAULT_ENGINE, defaultEngineUrl, type EngineSpec } from './engine.js';
 import { Containers, guestNamespaces } from './containers.js';
-import { copyNodeImage, NODE_IMAGE, nodeImageExists } from './image.js';
-import { joinAcrossEngines } from './span-fabric.js';
-import { SEGMENT_MTU } from '../../plan/span.js';
 import { inTarget, netnsInode, processesIn } from '../namespaces.js';
 
 export { RUN_LABEL } from './containers.js';
-
-interface Placement {
-  container: string;
-  /** the VM namespace inside the container, when the target is a VM */
-  vmNetns?: string;
-}
 
 export class DockerBackend implements Backend {
   readonly name = 'docker';
@@ -69,14 +63,20 @@ export class DockerBackend implements Backend {
   /** the first process started in each VM: its /proc shows the VM's network */
   private readonly residents = new Map<string, ProcessRecord>();
   /** the engines, in the order given: the first is this machine's (it holds the plan's fabric) */
-  private readonly engines: EngineSpec[];
+  private engines: EngineSpec[];
+  /** files of targets on remote engines, through exec */
+  private readonly files: RemoteFiles;
   private readonly containers: Containers;
-  /** plan target (namespace name) -> where it lives; host namespaces are absent */
-  private placements = new Map<string, Placement>();
+  private readonly where: Where;
+  private readonly agents: Map<string, Agent>;
 
   constructor(private readonly options: BackendOptions = {}) {
     this.engines = options.engines?.length ? options.engines : [{ name: DEFAULT_ENGINE, url: defaultEngineUrl() }];
     this.containers = new Containers(this.engines);
+    this.where = new Where(this.containers);
+    this.agents = this.where.agents;
+    this.containers.kill = (engine, pid) => (this.agents.has(engine) ? this.agents.get(engine)!.kill(pid) : this.machine.signal({ pid, startTicks: '', role: 'exec', target: '' }, 'SIGKILL'));
+    this.files = new RemoteFiles(this.containers);
   }
 
   reachOptions(): BackendOptions {
@@ -85,122 +85,49 @@ export class DockerBackend implements Backend {
 
   async preflight(): Promise<void> {
     await this.machine.preflight();
-    await Promise.all(this.engines.map((e) => ensureEngine(this.containers.client(e.name), e.url, this.engines.length > 1 ? e.name : undefined)));
-    await Promise.all(this.engines.map((e) => ensureHere(this.containers.client(e.name), e.url, e.name)));
-    const [home, ...others] = this.engines;
-    if (!(await nodeImageExists(this.containers.client(home!.name)))) {
-      throw new EnvironmentError(`the compute-node image ${NODE_IMAGE} is missing${others.length ? ` on engine ${home!.name}` : ''}`, 'build it: flatlab image build');
-    }
-    if (others.length > 0 && !this.options.underlay) {
-      throw new EnvironmentError(
-        'several engines need an underlay: the network namespace of this machine where the fabric meets the other engines',
-        '--underlay NETNS (scripts/second-engine.sh start makes flatlab-underlay-a); never the root namespace',
-      );
-    }
-    // engines share no registry: the others get the image from the first, once
-    for (const e of others) {
-      if (await nodeImageExists(this.containers.client(e.name))) continue;
-      process.stderr.write(`flatlab: engine ${e.name} has no ${NODE_IMAGE}: copying it from engine ${home!.name}…\n`);
-      await copyNodeImage(this.containers.client(home!.name), this.containers.client(e.name));
-    }
+    this.engines = await preflightEngines(this.containers, this.engines, this.options.underlay);
+    this.containers.engines = this.engines;
   }
 
   /** Learns where each of the plan's targets lives (also for a lab built earlier). */
   bind(plan: Plan): void {
-    this.placements = new Map();
-    const home = this.engines[0]!.name;
-    for (const n of plan.nodes) {
-      this.placements.set(n.netns, { container: n.netns });
-      this.containers.engineOf.set(n.netns, plan.span?.placement[n.name] ?? home);
-    }
-    for (const v of plan.vms) this.placements.set(v.netns, { container: plan.nodes.find((n) => n.name === v.node)!.netns, vmNetns: v.netns });
-    // a share of the fabric is a container holding a namespace, reached by its attached name
-    for (const site of plan.span?.sites ?? []) this.containers.engineOf.set(site.netns, site.engine);
-  }
-
-  async createTopology(plan: Plan): Promise<void> {
-    this.bind(plan);
-    await realiseTopology(plan, this.topology);
+    this.where.bind(plan, this.engines);
+    this.bound.resolve();
+    this.made.resolve();
   }
 
   /**
-   * Where the realiser's work goes: the machine's namespaces and the nodes' (attached
-   * under their plan names) through the machine backend; a node's own batch inside its
-   * container, where its guests' namespaces are; a guest's sysctls inside its container,
-   * one shell per container walking its guests.
+   * The lab's files are written while its topology is built (lab.ts): a file of a target
+   * on a remote engine can only be written once its container exists there, so such a
+   * write waits for the targets to be made (or fails with them). Local targets' files go
+   * to this machine's runtime directory at once, as before.
    */
-  private readonly topology: TopologyOps = {
-    createTargets: async (plan) => {
-      await mkdir(plan.runtimeDir, { recursive: true, mode: 0o755 });
-      const hostNs = [plan.fabric.netns, ...[plan.external, plan.dhcpServer].flatMap((h) => (h ? [h.netns] : []))];
-      const sites = plan.span?.sites ?? [];
-      const [, nodePids, sitePids] = await Promise.all([
-        ipBatch(null, hostNs.map((ns) => `netns add ${ns}`)),
-        Promise.all(plan.nodes.map((n) => this.startNode(plan, n.netns, n.name))),
-        // each engine's share of the fabric: a container holding a network namespace
-        Promise.all(sites.map((site) => this.containers.start(site.engine, plan, site.netns, `fabric-${site.engine}`, {}))),
-      ]);
-      // the containers' namespaces under the plan's names: the plan's wiring names them so
-      await ipBatch(null, [...plan.nodes.map((n, i) => `netns attach ${n.netns} ${nodePids[i]}`), ...sites.map((site, i) => `netns attach ${site.netns} ${sitePids[i]}`)]);
-      await Promise.all(plan.nodes.map((n) => this.containers.batch(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))));
-    },
-    batch: (target, lines) => (this.placements.has(target) ? this.containers.batch(this.placements.get(target)!.container, lines) : ipBatch(target, lines)),
-    setSysctls: async (entries) => {
-      const inContainers = new Map<string, [string, Record<string, string>][]>();
-      const onMachine: [string, Record<string, string>][] = [];
-      for (const e of entries) {
-        const p = this.placements.get(e[0]);
-        if (p?.vmNetns) inContainers.set(p.container, [...(inContainers.get(p.container) ?? []), e]);
-        else onMachine.push(e);
-      }
-      await Promise.all([
-        ...onMachine.map(([target, values]) => this.machine.setSysctls(target, values)),
-        ...[...inContainers].map(async ([container, list]) => {
-          const args = list.filter(([, v]) => Object.keys(v).length > 0).flatMap(([ns, v]) => [ns, Object.entries(v).map(([k, x]) => `${k}=${x}`).join(' ')]);
-          if (args.length === 0) return;
-          const r = await this.containers.exec(container, ['sh', '-c', 'while [ $# -gt 1 ]; do ip netns exec "$1" sysctl -q -w $2 || exit 1; shift 2; done', 'sh', ...args]);
-          if (r.exitCode !== 0) throw new Error(`sysctls of the guests in ${container} failed: ${r.stderr.trim()}`);
-        }),
-      ]);
-    },
-    joinFabric: async (plan) => {
-      const [name, address] = this.options.underlay!.split('@') as [string, string | undefined];
-      const vteps = new Map<string, string>();
-      try {
-        // one helper per other engine, in its host network: where that machine's underlay is
-        await Promise.all(
-          plan.span!.sites.map(async (site) => {
-            const helper = `${plan.prefix}-vtep-${site.engine}`;
-            // in the host's network it has the host's hostname: the hostname check does not apply
-            await this.containers.start(site.engine, plan, helper, `vtep-${site.engine}`, { NetworkMode: 'host', PidMode: 'host', CapAdd: ['NET_ADMIN', 'SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] }, false);
-            vteps.set(site.engine, helper);
-          }),
-        );
-        const mtu = await joinAcrossEngines(plan, {
-          underlay: { netns: name, ...(address ? { address } : {}) },
-          vtepExec: (engine, argv) => this.containers.exec(vteps.get(engine)!, argv),
-          pidOf: (netns) => this.containers.pids.get(netns)!,
-        });
-        if (mtu < SEGMENT_MTU) process.stderr.write(`flatlab: the underlay between engines leaves the fabric ${mtu} bytes (not ${SEGMENT_MTU}): larger frames are lost between engines; give the underlay ${SEGMENT_MTU + 50}\n`);
-      } finally {
-        await Promise.all([...vteps.values()].map((h) => this.containers.remove(h)));
-      }
-    },
-  };
+  private readonly bound = settled();
+  private readonly made = settled();
 
-  /** Creates and starts a node's container on its engine; returns its host PID. */
-  private async startNode(plan: Plan, name: string, node: string): Promise<number> {
-    const pid = await this.containers.start(this.containers.engineOf.get(name) ?? this.engines[0]!.name, plan, name, node, {
-      // ip netns, bridges, iptables and tcpdump inside the node; mount for ip netns exec
-      CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'],
-      SecurityOpt: ['apparmor=unconfined'],
-      Binds: [`${ASSETS_DIR}:${ASSETS_DIR}:ro`, `${NATIVE_DIR}:${NATIVE_DIR}:ro`, `${plan.runtimeDir}:${plan.runtimeDir}`],
-    });
-    // sysctls (ip_forward, bridge-nf-call-iptables) are the node's own: make /proc/sys writable in it
-    const r = await this.containers.exec(name, ['mount', '-o', 'remount,rw', '/proc/sys']);
-    if (r.exitCode !== 0) throw new Error(`cannot make /proc/sys writable in ${name}: ${r.stderr.trim()}`);
-    return pid;
+  private agentOf(target: string): Agent | undefined {
+    return this.where.agentOf(target);
   }
+
+  /** Where the realiser's work goes (topology.ts). */
+  private topology(): ReturnType<typeof dockerTopology> {
+    return dockerTopology({ machine: this.machine, containers: this.containers, where: this.where, engines: this.engines, underlay: this.options.underlay });
+  }
+
+  async createTopology(plan: Plan): Promise<void> {
+    this.where.bind(plan, this.engines);
+    this.bound.resolve();
+    const ops = this.topology();
+    await realiseTopology(plan, {
+      ...ops,
+      createTargets: (p) =>
+        ops.createTargets(p).then(this.made.resolve, (err: unknown) => {
+          this.made.reject(err);
+          throw err;
+        }),
+    });
+  }
+
 
   /** The command line that runs argv where `target` lives (inside its VM namespace, if any). */
   private inTargetArgv(p: Placement, argv: string[]): string[] {
@@ -208,7 +135,7 @@ export class DockerBackend implements Backend {
   }
 
   async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const p = this.placements.get(target);
+    const p = this.where.of(target);
     if (!p) return this.machine.exec(target, argv, opts);
     // input on the exec's own stream; past the bound the command is killed where it runs
     return this.containers.exec(p.container, this.inTargetArgv(p, argv), opts);
@@ -216,7 +143,7 @@ export class DockerBackend implements Backend {
 
   /** `docker exec` into the node's container (and `ip netns exec` into a VM's namespace there). */
   interactiveArgv(target: string, argv: string[], tty: boolean): string[] {
-    const p = this.placements.get(target);
+    const p = this.where.of(target);
     if (!p) return this.machine.interactiveArgv(target, argv);
     const engine = this.engines.find((e) => e.name === this.containers.engineOf.get(p.container));
     const at = engine && engine.url !== defaultEngineUrl() ? ['-H', engine.url] : [];
@@ -224,12 +151,21 @@ export class DockerBackend implements Backend {
   }
 
   async setSysctls(target: string, values: Record<string, string>): Promise<void> {
-    await this.topology.setSysctls([[target, values]]);
+    await this.topology().setSysctls([[target, values]]);
   }
 
   async startProcess(target: string, argv: string[], opts: StartOptions): Promise<ProcessRecord> {
-    const p = this.placements.get(target);
+    const p = this.where.of(target);
     if (!p) return this.machine.startProcess(target, argv, opts);
+    const agent = this.agentOf(target);
+    if (agent) {
+      // on a remote engine: inside the container (removing it reaps the process), its PID
+      // and start time that machine's, asked of the agent there
+      const pid = await this.startInContainer(p, argv, opts);
+      const ticks = pid ? (await agent.startTicks([pid]))[0] : null;
+      if (!pid || !ticks) throw new ExitedAtOnce(opts.role, target, opts.logFile);
+      return { pid, startTicks: ticks, role: opts.role, target, engine: agent.engine };
+    }
     const cpid = p.vmNetns ? await this.containers.pidOf(p.container) : undefined;
     // A guest's processes through the helper, into the VM's namespace as its node's
     // container holds it (/proc/PID/root/run/netns/VM): one request, not a docker exec
@@ -249,7 +185,7 @@ export class DockerBackend implements Backend {
     return record;
   }
 
-  /** Starts argv where `p` is through the engine's exec, detached; its host PID (0: it never ran). */
+  /** Starts argv where `p` is through the engine's exec, detached; its PID on the engine's machine (0: it never ran). */
   private startInContainer(p: Placement, argv: string[], opts: StartOptions): Promise<number> {
     // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
     return this.containers.startDetached(p.container, ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)], opts.env);
@@ -261,7 +197,7 @@ export class DockerBackend implements Backend {
    * its node's container (/proc/PID/root/run/netns/VM).
    */
   private async inTarget(proc: ProcessRecord): Promise<boolean> {
-    const p = this.placements.get(proc.target);
+    const p = this.where.of(proc.target);
     if (!p) return inTarget(proc);
     if (!(await isSameProcess(proc.pid, proc.startTicks))) return false;
     const cpid = await this.containers.pidOf(p.container);
@@ -270,7 +206,7 @@ export class DockerBackend implements Backend {
   }
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
-    if (!this.placements.has(vm.netns)) return this.machine.readVmState(vm, resident);
+    if (!this.where.of(vm.netns)) return this.machine.readVmState(vm, resident);
     // from the host's /proc of the guest's resident, when it lives in the VM: no docker exec
     const living = await this.residentIn(vm.netns, resident);
     // the NIC's MAC asked of the helper in the VM's namespace: a guest started by the
@@ -282,6 +218,9 @@ export class DockerBackend implements Backend {
   }
 
   async listening(proc: ProcessRecord, proto: 'tcp' | 'udp', port: number): Promise<boolean> {
+    // a remote process's sockets as its machine's /proc shows them; `ip netns exec` has
+    // put it in its namespace before it runs, so a bound port is the target's
+    if (proc.engine) return this.agents.get(proc.engine)?.portBound(proc, proto, port) ?? false;
     return (await this.inTarget(proc)) && portBound(proc.pid, proto, port);
   }
 
@@ -295,45 +234,54 @@ export class DockerBackend implements Backend {
     return execProbe(this, target, dst, proto, port, timeoutMs);
   }
 
-  /** A process of the run that lives in the VM now (the one given, or the first started there). */
+  /** A process of the run that lives in the VM now, on this machine (the one given, or the first started there). */
   private async residentIn(target: string, given?: ProcessRecord): Promise<ProcessRecord | null> {
     for (const r of [given, this.residents.get(target)]) {
-      if (r && r.target === target && (await this.inTarget(r))) return r;
+      if (r && !r.engine && r.target === target && (await this.inTarget(r))) return r;
     }
     return null;
   }
 
-  // processes are watched and stopped by their host PID, files are shared with the
-  // containers at the same paths: the machine's way serves both
-  isRunning(proc: ProcessRecord): boolean {
-    return this.machine.isRunning(proc);
+  // processes of a local engine are watched and stopped by their PID here (and files
+  // shared with its containers at the same paths); a remote engine's through its agent
+  async isRunning(proc: ProcessRecord): Promise<boolean> {
+    if (!proc.engine) return this.machine.isRunning(proc);
+    return (await this.agents.get(proc.engine)?.alive([proc]))?.[0] ?? false;
   }
 
-  signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
-    this.machine.signal(proc, sig);
+  async signal(proc: ProcessRecord, sig: NodeJS.Signals): Promise<void> {
+    if (!proc.engine) return this.machine.signal(proc, sig);
+    await this.agents.get(proc.engine)?.signal([proc], sig);
   }
 
-  readFile(target: string, path: string): Promise<string | null> {
-    return this.machine.readFile(target, path);
+  async readFile(target: string, path: string): Promise<string | null> {
+    const p = this.where.of(target);
+    return p && this.agentOf(target) ? this.files.read(p.container, path) : this.machine.readFile(target, path);
   }
 
-  writeFile(target: string, path: string, text: string, mode?: number): Promise<void> {
-    return this.machine.writeFile(target, path, text, mode);
+  async writeFile(target: string, path: string, text: string, mode?: number): Promise<void> {
+    await this.bound.promise;
+    const p = this.where.of(target);
+    if (!p || !this.agentOf(target)) return this.machine.writeFile(target, path, text, mode);
+    await this.made.promise;
+    return this.files.write(p.container, path, text, mode);
   }
 
-  stopProcesses(procs: ProcessRecord[]): Promise<void> {
-    return this.machine.stopProcesses(procs);
+  async stopProcesses(procs: ProcessRecord[]): Promise<void> {
+    await Promise.all([this.machine.stopProcesses(procs.filter((p) => !p.engine)), ...[...this.agents].map(([engine, agent]) => agent.stop(procs.filter((p) => p.engine === engine)))]);
   }
 
   /**
-   * The containers of the run on every engine, then every namespace name it holds (the
-   * attached ones too). A container that stays or an engine that does not answer is
-   * told, after this machine's share is gone all the same: the lab is left for `clean`.
+   * The containers of the run on every engine (the agents too), then every namespace
+   * name it holds here (the attached ones too). A container that stays or an engine that
+   * does not answer is told, after this machine's share is gone all the same: the lab is
+   * left for `clean`.
    */
   async destroy(prefix: string): Promise<void> {
-    // guests' processes live outside their containers (startProcess): any the run did not
-    // record (killed meanwhile) are found by the VM namespaces the containers hold
-    const failed = await this.containers.removeRun(prefix, async (docker, ids) => this.machine.stopProcesses(await processesIn(await guestNamespaces(docker, ids))));
+    // guests' processes of a local engine live outside their containers (startProcess):
+    // any the run did not record (killed meanwhile) are found by the VM namespaces the
+    // containers hold; a remote engine's live inside them and go with them
+    const failed = await this.containers.removeRun(prefix, async (docker, ids, engine) => (engine.remote ? undefined : this.machine.stopProcesses(await processesIn(await guestNamespaces(docker, ids)))));
     await this.machine.destroy(prefix);
     if (failed.length > 0) throw new Error(`${failed.join('; ')}: what is left of ${prefix} goes with flatlab clean once the engine answers`);
   }
@@ -342,4 +290,16 @@ export class DockerBackend implements Backend {
     this.machine.close();
     this.helper?.close();
   }
+}
+
+/** A promise settled from outside (Node 20 has no Promise.withResolvers); its rejection is never unhandled. */
+function settled(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }

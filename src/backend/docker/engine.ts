@@ -5,7 +5,7 @@
  * when an engine does not answer.
  */
 import { readFileSync } from 'node:fs';
-import { homedir, hostname, release } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { createRequire } from 'node:module';
@@ -27,6 +27,10 @@ import { DEFAULT_ENGINE, defaultEngineUrl } from '../../backends.js';
 export interface EngineSpec {
   name: string;
   url: string;
+  /** its containers are not processes of this machine (decided at preflight, kept in the run's state) */
+  remote?: boolean;
+  /** the image its nodes run when not flatlab-node (a remote engine's, with the assets baked in) */
+  image?: string;
 }
 
 export { DEFAULT_ENGINE, defaultEngineUrl } from '../../backends.js';
@@ -90,30 +94,17 @@ export async function ensureEngine(docker: Docker, url: string = defaultEngineUr
 }
 
 /**
- * Why an engine cannot serve a lab here, or null: flatlab follows containers by their PID
- * on this machine and shares files through its runtime directory, so every engine must
- * run its containers on this machine. The engine's own account of its host (`docker
- * info`: Name is its UTS hostname, KernelVersion its kernel) must be this machine's; an
- * engine in a network namespace of this machine (scripts/second-engine.sh) shares both.
- * Pure, so that the refusal comes at preflight (exit 3), not mid-build.
+ * Why an engine is not this machine's, or null: its own account of its host (`docker
+ * info`: Name is its UTS hostname, KernelVersion its kernel) differs from this machine's.
+ * An engine in a network namespace of this machine (scripts/second-engine.sh) shares
+ * both and is local; scripts/remote-engine.sh's has a hostname of its own and is remote.
+ * Pure, so that the decision is made at preflight (preflight.ts).
  */
 export function elsewhereProblem(info: { Name?: string; KernelVersion?: string }, here: { hostname: string; kernel: string }): string | null {
   const differs: string[] = [];
   if (info.Name !== undefined && info.Name !== here.hostname) differs.push(`its host is "${info.Name}", this machine is "${here.hostname}"`);
   if (info.KernelVersion !== undefined && info.KernelVersion !== here.kernel) differs.push(`its kernel is ${info.KernelVersion}, this machine's ${here.kernel}`);
   return differs.length ? `runs its containers on another machine (${differs.join('; ')})` : null;
-}
-
-/** Refuses an engine whose containers run on another machine (see elsewhereProblem). */
-export async function ensureHere(docker: Docker, url: string, name: string): Promise<void> {
-  const info = (await docker.info()) as { Name?: string; KernelVersion?: string };
-  const problem = elsewhereProblem(info, { hostname: hostname(), kernel: release() });
-  if (problem) {
-    throw new EnvironmentError(
-      `engine ${name} at ${url} ${problem}`,
-      'flatlab follows containers by PID and shares files through its runtime directory: every engine must run on this machine (scripts/second-engine.sh starts one in a network namespace of its own)',
-    );
-  }
 }
 
 /** Collects a dockerode progress stream (build, import) and fails on its first error. */

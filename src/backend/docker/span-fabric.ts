@@ -17,7 +17,7 @@ import { EnvironmentError } from '../../errors.js';
 import { fabricNamespaces, vxlanCommands, SEGMENT_MTU, type VtepEnd } from '../../plan/span.js';
 import type { Plan } from '../../plan/types.js';
 import type { ExecResult } from '../backend.js';
-import { bridgeBatch, ipBatch } from '../netns/ip.js';
+import { ipBatch } from '../netns/ip.js';
 
 export interface SpanSites {
   /** this machine's underlay: a network namespace, and its VXLAN address when given */
@@ -26,6 +26,8 @@ export interface SpanSites {
   vtepExec(engine: string, argv: string[]): Promise<ExecResult>;
   /** the PID (on its engine's host) of a share's container, to move a device into it */
   pidOf(netns: string): number;
+  /** runs ip or bridge lines in a share, wherever its name is known (here, or a remote engine's agent) */
+  shareBatch(netns: string, tool: 'ip' | 'bridge', lines: string[]): Promise<void>;
 }
 
 /** Parses `ip -j route get` then `ip -j link show` (one JSON array per line). */
@@ -38,7 +40,7 @@ export function parseUnderlay(text: string, to: string): VtepEnd {
 }
 
 /** This machine's end: the address given, else the only global IPv4 address of the underlay namespace. */
-async function homeEnd(u: SpanSites['underlay']): Promise<VtepEnd> {
+export async function homeEnd(u: SpanSites['underlay']): Promise<VtepEnd> {
   const r = await execa('ip', ['-n', u.netns, '-j', '-4', 'addr', 'show', 'scope', 'global'], { reject: false });
   if (r.exitCode !== 0) throw new EnvironmentError(`--underlay ${u.netns}: no such network namespace on this machine (${r.stderr.trim()})`, 'give the namespace that reaches the other engines (scripts/second-engine.sh makes flatlab-underlay-a)');
   const links = JSON.parse(r.stdout || '[]') as { ifname: string; mtu: number; addr_info: { local: string }[] }[];
@@ -85,9 +87,10 @@ export async function joinAcrossEngines(plan: Plan, s: SpanSites): Promise<numbe
           const r = await s.vtepExec(engine, ['sh', '-c', 'printf "%s\\n" "$@" | ip -batch -', 'sh', ...c.underlay]);
           if (r.exitCode !== 0) throw new Error(`the VXLAN on engine ${engine} failed: ${r.stderr.trim()}`);
         }
-        // every share is a namespace name on this machine (attached, where it is a container)
-        await ipBatch(share, c.fabric);
-        await bridgeBatch(share, c.fdb.map((argv) => argv.join(' ')));
+        // every share is a namespace name: on this machine (attached, where it is a
+        // container), or on a remote engine's machine (attached in its agent)
+        await s.shareBatch(share, 'ip', c.fabric);
+        await s.shareBatch(share, 'bridge', c.fdb.map((argv) => argv.join(' ')));
         mtu = Math.min(mtu, c.mtu);
       }),
     ),

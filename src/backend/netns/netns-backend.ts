@@ -142,11 +142,15 @@ export class NetnsBackend implements Backend {
     return nsdProbe(this.nsd, nsPath(target), target, dst, proto, port, timeoutMs);
   }
 
-  signal(proc: ProcessRecord, sig: NodeJS.Signals): void {
-    if (this.isRunning(proc)) sendSignal(proc.pid, sig);
+  async signal(proc: ProcessRecord, sig: NodeJS.Signals): Promise<void> {
+    if (this.alive(proc)) sendSignal(proc.pid, sig);
   }
 
-  isRunning(proc: ProcessRecord): boolean {
+  async isRunning(proc: ProcessRecord): Promise<boolean> {
+    return this.alive(proc);
+  }
+
+  private alive(proc: ProcessRecord): boolean {
     try {
       process.kill(proc.pid, 0);
       return true;
