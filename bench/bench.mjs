@@ -8,7 +8,9 @@
  *   BENCH_SIZES=2x2,4x16,16x64  BENCH_RUNS=3
  *   BENCH_MININET_MAX=256   largest host count given to Mininet (about 5 hosts/s here)
  *   BENCH_DOCKER_MAX=64     largest lab also run on the Docker backend, when an engine answers,
- *                           and across two engines when scripts/second-engine.sh runs one
+ *                           and across two engines when scripts/second-engine.sh runs one,
+ *                           and with half the nodes on a remote engine when
+ *                           scripts/remote-engine.sh runs one (flatlab run from its underlay)
  *   BENCH_GC_THRESH3=8192   opt-in: raise the machine's neighbour table for the run and
  *                           restore it after (the only machine setting the bench may touch,
  *                           and only when asked: 1024 VMs need more than the default 1024)
@@ -44,9 +46,10 @@ function scenario(nodes, perNode) {
   return lines.join('\n') + '\n';
 }
 
-async function flatlabRun(file, results, backend = 'netns', extra = []) {
+async function flatlabRun(file, results, backend = 'netns', extra = [], launch = {}) {
   const t0 = performance.now();
-  const r = await execa('node', [CLI, 'run', file, '--json', '-q', '--backend', backend, ...extra, '--results', results], { reject: false });
+  const [cmd, ...pre] = [...(launch.wrap ?? []), 'node', CLI];
+  const r = await execa(cmd, [...pre, 'run', file, '--json', '-q', '--backend', backend, ...extra, '--results', results], { reject: false, ...(launch.env ? { env: launch.env } : {}) });
   const wall = performance.now() - t0;
   if (!r.stdout.trim().startsWith('{')) throw new Error(`flatlab run ${file} ended with exit code ${r.exitCode} and no result:\n${r.stderr.trim()}`);
   const res = JSON.parse(r.stdout);
@@ -145,6 +148,20 @@ const docker = await dockerAvailable();
 // a second engine (scripts/second-engine.sh start): the same labs across two engines
 const second = docker ? await execa('bash', [join(ROOT, 'scripts', 'second-engine.sh'), 'url'], { reject: false }) : null;
 const TWO_ENGINES = second?.exitCode === 0 ? ['--engine', 'a=unix:///var/run/docker.sock', '--engine', `b=${second.stdout.trim()}`, '--underlay', 'flatlab-underlay-a'] : null;
+// a remote engine (scripts/remote-engine.sh start): half the nodes there (the plan places
+// them alternately), flatlab run from the underlay that reaches it, over TLS
+const remoteScript = (what) => execa('bash', [join(ROOT, 'scripts', 'remote-engine.sh'), what], { reject: false });
+const remoteUrl = docker ? await remoteScript('url') : null;
+const REMOTE =
+  remoteUrl?.exitCode === 0
+    ? await (async () => {
+        const underlay = (await remoteScript('underlay')).stdout.trim();
+        return {
+          args: ['--engine', 'a=unix:///var/run/docker.sock', '--engine', `r=${remoteUrl.stdout.trim()}`, '--underlay', underlay],
+          launch: { wrap: ['nsenter', `--net=/run/netns/${underlay}`], env: { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: (await remoteScript('certs')).stdout.trim() } },
+        };
+      })()
+    : null;
 const restoreTable = GC_THRESH3 ? await setNeighbourTable(GC_THRESH3) : null;
 const gcThresh3 = Number((await readFile(`${THRESH}3`, 'utf8')).trim());
 const dir = await mkdtemp(join(tmpdir(), 'flatlab-bench-'));
@@ -168,9 +185,11 @@ for (const [nodes, perNode] of SIZES) {
   } else mn = { skipped: `more than BENCH_MININET_MAX=${MININET_MAX} hosts` };
   let dk = null;
   let two = null;
+  let remoteRow = null;
   if (docker && nodes * perNode <= DOCKER_MAX) {
     const dks = [];
     const twos = [];
+    const remotes = [];
     for (let i = 0; i < runs; i++) {
       process.stderr.write(`  ${nodes}x${perNode}: flatlab on the Docker backend ${i + 1}/${runs}…\n`);
       dks.push(await flatlabRun(file, dir, 'docker'));
@@ -178,9 +197,14 @@ for (const [nodes, perNode] of SIZES) {
         process.stderr.write(`  ${nodes}x${perNode}: flatlab on two Docker engines ${i + 1}/${runs}…\n`);
         twos.push(await flatlabRun(file, dir, 'docker', TWO_ENGINES));
       }
+      if (REMOTE) {
+        process.stderr.write(`  ${nodes}x${perNode}: flatlab with half the nodes on a remote engine ${i + 1}/${runs}…\n`);
+        remotes.push(await flatlabRun(file, dir, 'docker', REMOTE.args, REMOTE.launch));
+      }
     }
     dk = { ok: dks.every((r) => r.ok), total: stats(dks.map((r) => r.total)) };
     if (TWO_ENGINES) two = { ok: twos.every((r) => r.ok), total: stats(twos.map((r) => r.total)) };
+    if (REMOTE) remoteRow = { ok: remotes.every((r) => r.ok), total: stats(remotes.map((r) => r.total)) };
   }
   const row = {
     size: `${nodes}x${perNode}`,
@@ -193,6 +217,7 @@ for (const [nodes, perNode] of SIZES) {
     mininet: mn,
     docker: dk,
     twoEngines: two,
+    halfRemote: remoteRow,
     refused: fl.reduce((n, r) => n + r.refused, 0),
   };
   const vms = nodes * perNode;
@@ -212,7 +237,7 @@ for (const [nodes, perNode] of SIZES) {
 }
 
 const date = new Date().toISOString().slice(0, 10);
-const head = `| size | VMs | build | dhcp up | all leases | checks | teardown | run total | wall (process) | floor build | floor teardown | build / floor | build per VM | Mininet build+teardown | hosts/s flatlab build+teardown / whole run / Mininet | Docker backend run total | two Docker engines run total | ARP entries refused |`;
+const head = `| size | VMs | build | dhcp up | all leases | checks | teardown | run total | wall (process) | floor build | floor teardown | build / floor | build per VM | Mininet build+teardown | hosts/s flatlab build+teardown / whole run / Mininet | Docker backend run total | two Docker engines run total | half the nodes on a remote engine run total (× Docker backend) | ARP entries refused |`;
 const mnCell = (r) => (r.mininet === null ? 'not installed' : r.mininet.skipped ? `not run (${r.mininet.skipped})` : r.mininet.wall ? fmt(r.mininet.wall) : `failed: ${r.mininet.error}`);
 const rate = (x) => (x === null ? '–' : x.toFixed(0));
 const ratio = (r) => (r.hostsPerSec.mininet ? ` (${(r.hostsPerSec.buildTeardown / r.hostsPerSec.mininet).toFixed(0)}× / ${(r.hostsPerSec.wholeRun / r.hostsPerSec.mininet).toFixed(1)}× Mininet)` : '');
@@ -224,7 +249,7 @@ const md = [
   head,
   head.replace(/[^|]/g, '-'),
   ...rows.map((r) =>
-    `| ${r.size} | ${r.vms} | ${fmtStats(r.flatlab.build)} | ${fmtStats(r.flatlab.dhcp)} | ${fmtStats(r.flatlab.leases)} | ${fmtStats(r.flatlab.checks)} | ${fmtStats(r.flatlab.teardown)} | ${fmtStats(r.flatlab.total)} | ${fmtStats(r.flatlab.wall)} | ${fmtStats(r.floor.build)} | ${fmtStats(r.floor.teardown)} | ${r.ratioBuild.toFixed(2)}× | ${r.buildPerVm.toFixed(2)} ms | ${mnCell(r)} | ${rate(r.hostsPerSec.buildTeardown)} / ${rate(r.hostsPerSec.wholeRun)} / ${rate(r.hostsPerSec.mininet)}${ratio(r)} | ${r.docker ? `${fmtStats(r.docker.total)}${r.docker.ok ? '' : ' (NOT all as expected)'}` : docker ? 'not run (size)' : 'no engine/image'} | ${r.twoEngines ? `${fmtStats(r.twoEngines.total)}${r.twoEngines.ok ? '' : ' (NOT all as expected)'}` : TWO_ENGINES ? 'not run (size)' : 'no second engine (scripts/second-engine.sh start)'} | ${r.refused} |`,
+    `| ${r.size} | ${r.vms} | ${fmtStats(r.flatlab.build)} | ${fmtStats(r.flatlab.dhcp)} | ${fmtStats(r.flatlab.leases)} | ${fmtStats(r.flatlab.checks)} | ${fmtStats(r.flatlab.teardown)} | ${fmtStats(r.flatlab.total)} | ${fmtStats(r.flatlab.wall)} | ${fmtStats(r.floor.build)} | ${fmtStats(r.floor.teardown)} | ${r.ratioBuild.toFixed(2)}× | ${r.buildPerVm.toFixed(2)} ms | ${mnCell(r)} | ${rate(r.hostsPerSec.buildTeardown)} / ${rate(r.hostsPerSec.wholeRun)} / ${rate(r.hostsPerSec.mininet)}${ratio(r)} | ${r.docker ? `${fmtStats(r.docker.total)}${r.docker.ok ? '' : ' (NOT all as expected)'}` : docker ? 'not run (size)' : 'no engine/image'} | ${r.twoEngines ? `${fmtStats(r.twoEngines.total)}${r.twoEngines.ok ? '' : ' (NOT all as expected)'}` : TWO_ENGINES ? 'not run (size)' : 'no second engine (scripts/second-engine.sh start)'} | ${r.halfRemote ? `${fmtStats(r.halfRemote.total)} (${(r.halfRemote.total.median / r.docker.total.median).toFixed(2)}×)${r.halfRemote.ok ? '' : ' (NOT all as expected)'}` : REMOTE ? 'not run (size)' : 'no remote engine (scripts/remote-engine.sh start)'} | ${r.refused} |`,
   ),
   '',
   ...rows.filter((r) => r.sampling).map((r) => `- ${r.size}: ${r.sampling}`),

@@ -221,7 +221,8 @@ t.test('errors say what to do: no underlay, an engine that does not answer, an u
   t.equal(netns.exitCode, 2);
   t.match(netns.stderr, /use them with --backend docker/);
   // an engine that answers from another machine (a stand-in speaking the Engine API's
-  // ping and info on a socket of this test): refused at preflight, exit 3, nothing built
+  // ping and info on a socket of this test) given first, where the fabric is: refused at
+  // preflight, exit 3, nothing built (a remote engine after it is harness/remote-engine.test.ts's)
   const { createServer } = await import('node:http');
   const sock = join(dir, 'remote.sock');
   const remote = createServer((req, res) => {
@@ -230,9 +231,10 @@ t.test('errors say what to do: no underlay, an engine that does not answer, an u
   });
   await new Promise<void>((resolve) => remote.listen(sock, resolve));
   t.teardown(() => new Promise<void>((resolve) => remote.close(() => resolve())));
-  const elsewhere = await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `a=${A}`, '--engine', `b=unix://${sock}`, '--underlay', UNDERLAY, '--results', dir, '--variant', 'same-net-allowed']);
+  const elsewhere = await flatlab(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `b=unix://${sock}`, '--engine', `a=${A}`, '--underlay', UNDERLAY, '--results', dir, '--variant', 'same-net-allowed']);
   t.equal(elsewhere.exitCode, 3, 'refused at preflight', { output: elsewhere.stdout + elsewhere.stderr });
   t.match(elsewhere.stderr, /engine b at unix:\/\/\S+remote\.sock runs its containers on another machine \(its host is "rack7-node3"/);
+  t.match(elsewhere.stderr, /give this machine's engine first/);
   t.notMatch(elsewhere.stdout, /checks failed/, 'not a lab that failed its checks');
   t.same(await containersOn(A, await prefixesUnder(dir)), [], 'nothing built');
 });

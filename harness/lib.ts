@@ -176,7 +176,10 @@ export async function interruptThenKill(
   reached: (prefixes: string[]) => Promise<boolean>,
   left: (prefixes: string[]) => Promise<string[]>,
   laterMs = 0,
+  /** how flatlab is started: a command it runs under (nsenter into a namespace) and its environment */
+  launch: { wrap?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ prefixes: string[]; reached: [boolean, boolean]; interruptedExit: number | undefined; afterInterrupt: string[]; afterKill: string[] }> {
+  const [cmd, ...pre] = [...(launch.wrap ?? []), 'node', CLI];
   const waitFor = async (prefixes: string[]): Promise<boolean> => {
     let ok = false;
     for (let i = 0; i < 500 && !(ok = await reached(prefixes)); i++) await sleep(20);
@@ -185,14 +188,14 @@ export async function interruptThenKill(
   };
   const id1 = ownRunId();
   const first = prefixesFor(id1, 2);
-  const child = execa('node', [CLI, ...args], { reject: false, detached: true, cwd: ROOT, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id1 } });
+  const child = execa(cmd!, [...pre, ...args], { reject: false, detached: true, cwd: ROOT, env: { NO_COLOR: '1', ...launch.env, FLATLAB_RUN_ID: id1 } });
   const reachedFirst = await waitFor(first);
   process.kill(-child.pid!, 'SIGINT');
   const interruptedExit = (await child).exitCode;
   const afterInterrupt = await left(first);
   const id2 = ownRunId();
   const second = prefixesFor(id2, 2);
-  const killed = execa('node', [CLI, ...args], { reject: false, cwd: ROOT, env: { NO_COLOR: '1', FLATLAB_RUN_ID: id2 } });
+  const killed = execa(cmd!, [...pre, ...args], { reject: false, cwd: ROOT, env: { NO_COLOR: '1', ...launch.env, FLATLAB_RUN_ID: id2 } });
   const reachedSecond = await waitFor(second);
   killed.kill('SIGKILL');
   await killed;

@@ -1,47 +1,87 @@
 /**
- * scripts/remote-engine.sh: an engine that is another machine to flatlab by construction
- * (its own network, PID, mount and UTS namespaces, its own /run, /tmp, /dev/shm and /proc,
- * reached over TLS across an underlay link only). What it must show: nothing of this
- * machine's runtime directory, /run/netns or processes is visible there, so whatever a
- * run does on it goes through the Docker API; and flatlab, which today needs every engine
- * on this machine, refuses it at preflight (exit 3, naming the engine), before anything
- * is built.
+ * A lab across this machine's engine and a remote one: scripts/remote-engine.sh's dockerd,
+ * another machine to flatlab by construction (its own network, PID, mount and UTS
+ * namespaces, its own /run, /tmp, /dev/shm and /proc, reached over TLS across an underlay
+ * link only). What must hold:
+ * - nothing of this machine's runtime directory, /run/netns or processes is visible
+ *   there, so whatever a run does on it went through the Docker API;
+ * - the reference cluster and the bug scenarios with their faulty node there give the
+ *   verdicts they give on namespaces, and each bug is diagnosed as itself;
+ * - a run, Ctrl-C and SIGKILL leave nothing on either engine (containers, the agent,
+ *   namespaces, VXLAN devices);
+ * - an engine that does not answer, no underlay and an underlay too small for VXLAN are
+ *   refused at preflight (exit 3), before anything is built.
+ * flatlab runs in the underlay's namespace (nsenter --net), as on a machine whose network
+ * reaches the other one; everything else it does is this machine's as usual.
  */
 import t from 'tap';
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI, ROOT, namespacesOf, ownRunId, prefixesFor, skipUnlessRoot, tempDir } from './lib.js';
+import { parseScenarioFile } from '../src/scenario/load.js';
+import { CLI, CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, verdicts, writeScenario } from './lib.js';
 import { runtimeRoot } from '../src/run/state.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'remote-engine.sh');
+const A = 'unix:///var/run/docker.sock';
 
 async function ready(): Promise<string | false> {
   if (skipUnlessRoot) return skipUnlessRoot;
   if ((await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false })).exitCode !== 0) return 'no Docker engine answers (.ci/run installs docker.io and starts dockerd)';
-  if ((await execa('docker', ['image', 'inspect', 'flatlab-base:bookworm'], { reject: false })).exitCode !== 0) return 'the flatlab-base image is missing (flatlab image build)';
-  return (await execa('sh', ['-c', 'command -v unshare && command -v openssl'], { reject: false })).exitCode === 0 ? false : 'unshare or openssl missing';
+  if ((await execa('docker', ['image', 'inspect', 'flatlab-node:latest'], { reject: false })).exitCode !== 0) return 'the flatlab-node image is missing (flatlab image build)';
+  return (await execa('sh', ['-c', 'command -v unshare && command -v openssl && command -v dockerd'], { reject: false })).exitCode === 0 ? false : 'unshare, openssl or dockerd missing';
 }
 const skip = await ready();
 
-t.test('the remote engine sees nothing of this machine, and flatlab refuses it at preflight', { skip }, async (t) => {
-  // an instance of this test's own, stopped whatever happens
+/** The remote engine: instance r when it runs (.ci/run starts it), else one of this file's own, stopped at the end. */
+async function engineR(): Promise<string> {
+  if ((await execa('bash', [SCRIPT, 'url'], { reject: false })).exitCode === 0) return 'r';
   const name = `t${process.pid.toString(36)}`.slice(0, 8);
   t.teardown(() => execa('bash', [SCRIPT, 'stop', '--name', name], { reject: false }));
   const started = await execa('bash', [SCRIPT, 'start', '--name', name], { reject: false });
-  t.equal(started.exitCode, 0, 'started', { output: started.stderr });
-  const url = started.stdout.trim();
-  const certs = (await execa('bash', [SCRIPT, 'certs', '--name', name])).stdout.trim();
-  const underlay = (await execa('bash', [SCRIPT, 'underlay', '--name', name])).stdout.trim();
-  const tls = ['-H', url, '--tlsverify', '--tlscacert', `${certs}/ca.pem`, '--tlscert', `${certs}/cert.pem`, '--tlskey', `${certs}/key.pem`];
-  const remote = (args: string[], input?: string) => execa('nsenter', [`--net=/run/netns/${underlay}`, 'docker', ...tls, ...args], { reject: false, ...(input !== undefined ? { input } : {}) });
+  if (started.exitCode !== 0) throw new Error(`remote-engine.sh start --name ${name} failed: ${started.stderr}`);
+  return name;
+}
+const NAME = skip ? 'r' : await engineR();
+const info = async (what: string, name = NAME): Promise<string> => (skip ? '' : (await execa('bash', [SCRIPT, what, '--name', name])).stdout.trim());
+const URL = await info('url');
+const CERTS = await info('certs');
+const UNDERLAY = await info('underlay');
+const NS_R = `flatlab-remote-${NAME}`;
+const TLS = ['-H', URL, '--tlsverify', '--tlscacert', `${CERTS}/ca.pem`, '--tlscert', `${CERTS}/cert.pem`, '--tlskey', `${CERTS}/key.pem`];
+const ENGINES = ['--backend', 'docker', '--engine', `a=${A}`, '--engine', `r=${URL}`, '--underlay', UNDERLAY];
+const ENV = { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: CERTS };
+const WRAP = ['nsenter', `--net=/run/netns/${UNDERLAY}`];
 
-  t.not((await execa('docker', [...tls, 'version'], { reject: false, timeout: 10000 })).exitCode, 0, 'not reachable from the machine\'s own network: over the underlay only');
-  const info = await remote(['info', '--format', '{{.Name}}']);
-  t.equal(info.stdout.trim(), `flatlab-remote-${name}`, 'it says it is another machine');
+/** The docker CLI on the remote engine, from its underlay. */
+const remote = (args: string[]) => execa(WRAP[0]!, [...WRAP.slice(1), 'docker', ...TLS, ...args], { reject: false });
+/** flatlab from the underlay's namespace, with the remote engine's TLS files. */
+const inUnderlay = (args: string[], env: Record<string, string> = ENV) => execa(WRAP[0]!, [...WRAP.slice(1), 'node', CLI, ...args], { reject: false, cwd: ROOT, env: { NO_COLOR: '1', ...env } });
 
-  // a small image to look from: the base image, sent through the API as flatlab copies images
-  const saved = await execa('sh', ['-c', `docker save flatlab-base:bookworm | nsenter --net=/run/netns/${underlay} docker ${tls.join(' ')} load`], { reject: false });
+async function remoteContainers(prefixes: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of prefixes) out.push(...(await remote(['ps', '-a', '--filter', `label=org.flatlab.run=${p}`, '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean));
+  return out;
+}
+const leftOn = async (prefixes: string[]): Promise<string[]> => [...(await containersOn(A, prefixes)), ...(await remoteContainers(prefixes))];
+
+/** VXLAN devices left in either machine's underlay (every run's device carries its id). */
+async function vxlansLeft(prefixes: string[]): Promise<string[]> {
+  const ids = prefixes.map((p) => p.slice(3));
+  const out: string[] = [];
+  for (const ns of [UNDERLAY, NS_R]) {
+    const r = await execa('ip', ['-n', ns, '-o', 'link', 'show', 'type', 'vxlan'], { reject: false });
+    out.push(...r.stdout.split('\n').filter((l) => ids.some((id) => l.includes(`vx${id}`))));
+  }
+  return out;
+}
+
+t.test('the remote engine sees nothing of this machine: what a run does there goes through the API', { skip }, async (t) => {
+  t.not((await execa('docker', [...TLS, 'version'], { reject: false, timeout: 10000 })).exitCode, 0, "not reachable from the machine's own network: over the underlay only");
+  const name = await remote(['info', '--format', '{{.Name}}']);
+  t.equal(name.stdout.trim(), NS_R, 'it says it is another machine');
+  // a small image to look from, sent through the API as flatlab copies images
+  const saved = await execa('sh', ['-c', `docker save flatlab-base:bookworm | ${WRAP.join(' ')} docker ${TLS.join(' ')} load`], { reject: false });
   t.equal(saved.exitCode, 0, 'an image reaches it through the API', { output: saved.stderr });
   const rt = runtimeRoot();
   const look = await remote(['run', '--rm', '-v', `${rt}:/rt`, '-v', '/run/netns:/netns', 'flatlab-base:bookworm', 'sh', '-c', 'ls -A /rt; echo --; ls -A /netns; echo --; cat /proc/1/comm; echo $$']);
@@ -55,19 +95,107 @@ t.test('the remote engine sees nothing of this machine, and flatlab refuses it a
   const here = await readFile(`/proc/${pid}/root/etc/hostname`, 'utf8').catch(() => '');
   t.not(here.trim(), 'probe-r', `the PID its engine reports (${pid}) is not its container on this machine`);
   await remote(['rm', '-f', id]);
+});
 
-  // flatlab on a machine whose network reaches it: refused before anything is built
+t.test('the reference cluster with compute2 on the remote engine: the verdicts of namespaces, nothing left', { skip }, async (t) => {
+  const before = await rootSnapshot();
+  const dir = await tempDir(t);
+  const d = await inUnderlay(['run', 'flatdhcp-multihost', ...ENGINES, '--results', dir]);
+  t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout.slice(-3000) + d.stderr });
+  const n = await flatlab(['run', 'flatdhcp-multihost', '--results', dir]);
+  const [dr, nr] = [await readResult(d.stdout), await readResult(n.stdout)];
+  for (const v of dr.variants) t.same(v.plan.span.placement, { compute1: 'a', compute2: 'r' }, `${v.variant}: compute2 on the remote engine`);
+  t.same(verdicts(dr), verdicts(nr), 'identical verdicts across machines and on namespaces');
+  t.same((await remote(['image', 'ls', '--filter', 'label=org.flatlab.assets', '--format', '{{.Tag}}'])).stdout.split('\n').filter((l) => l.startsWith('assets-')).length > 0, true, "the remote engine runs an image with flatlab's assets baked in");
+  const mine = await prefixesUnder(dir);
+  t.same(await leftOn(mine), [], 'no container left on either engine (the agent neither)');
+  t.same(await namespacesOf(mine), []);
+  t.same(await vxlansLeft(mine), [], 'no VXLAN device left in either underlay');
+  t.equal(await rootSnapshot(), before, 'root namespace unchanged');
+});
+
+t.test('the bug scenarios behave the same with their faulty node on the remote engine, each diagnosed as itself', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const bugs = join(ROOT, 'scenarios', 'bugs');
+  const files: string[] = [];
+  const faulty: Record<string, string[]> = {};
+  for (const name of ['cross-node-arp-no-ping', 'foreign-gateway', 'guest-foreign-address', 'ip-forward-off', 'isolation-bypassed', 'no-bridge-address', 'snat-one-nic', 'uplink-left-down']) {
+    const text = await readFile(join(bugs, `${name}.yaml`), 'utf8');
+    const parsed = parseScenarioFile(text, name);
+    const nodes = new Set<string>();
+    for (const v of parsed.variants) {
+      for (const f of v.scenario.faults) {
+        if (f.node) nodes.add(f.node);
+        if (f.vm) nodes.add(v.scenario.vms[f.vm]!.host);
+      }
+    }
+    faulty[parsed.scenario.name] = [...nodes];
+    const placement = [...nodes].map((n) => `${n}: r`).join(', ');
+    files.push(await writeScenario(dir, name, `${text.replace('$schema=../../schema', `$schema=${ROOT}/schema`)}${placement ? `\nplacement: {${placement}}\n` : ''}`));
+  }
   const results = await tempDir(t);
-  // the run's own prefixes (a run id of the test's own): other labs on the machine are not this test's
-  const runId = ownRunId();
-  const prefixes = prefixesFor(runId, 2);
-  const run = await execa('nsenter', [`--net=/run/netns/${underlay}`, 'node', CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', 'a=unix:///var/run/docker.sock', '--engine', `r=${url}`, '--underlay', underlay, '--results', results], {
+  const r = await inUnderlay(['suite', '--dir', dir, '-j', '2', '--json', ...ENGINES, '--results', results]);
+  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout.slice(-3000) + r.stderr.slice(-3000) });
+  const suite = JSON.parse(r.stdout);
+  t.equal(suite.runs.length, 8);
+  for (const run of suite.runs) {
+    const res = JSON.parse(await readFile(join(run.resultsDir, 'result.json'), 'utf8'));
+    for (const v of res.variants) for (const n of faulty[res.scenario]!) t.equal(v.plan.span.placement[n], 'r', `${res.scenario} [${v.variant}]: the faulty ${n} on the remote engine`);
+  }
+  const cross = files.find((f) => f.endsWith('cross-node-arp-no-ping.yaml'))!;
+  const ig = await inUnderlay(['run', cross, '--ignore-expect', ...ENGINES, '--results', results]);
+  t.equal(ig.exitCode, 1);
+  const res = await readResult(ig.stdout);
+  for (const [variant, { cause }] of Object.entries(CROSS_NODE_CAUSES)) {
+    const v = res.variants.find((x: any) => x.variant === variant);
+    t.ok(v.diagnoses.length > 0 && v.diagnoses.every((d: any) => cause.test(d.text)), `${variant}: diagnosed as itself with compute2 on the remote engine`, { diagnoses: v.diagnoses.map((d: any) => d.text) });
+  }
+  const mine = await prefixesUnder(results);
+  t.ok(mine.length >= 20, `${mine.length} labs`);
+  t.same(await leftOn(mine), []);
+  t.same(await namespacesOf(mine), []);
+  t.same(await vxlansLeft(mine), []);
+});
+
+t.test('Ctrl-C and SIGKILL of a run across both machines leave nothing on either', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  // interrupted, and killed, once the remote engine holds some of the run
+  const onR = async (p: string[]): Promise<boolean> => (await remoteContainers(p)).length > 0;
+  const gone = async (p: string[]): Promise<string[]> => [...(await leftOn(p)), ...(await namespacesOf(p)), ...(await vxlansLeft(p))];
+  const r = await interruptThenKill(['run', 'flatdhcp-multihost', ...ENGINES, '--results', dir], onR, gone, 0, { wrap: WRAP, env: ENV });
+  t.same(r.reached, [true, true], 'both runs reached the remote engine before the signal');
+  t.equal(r.interruptedExit, 130);
+  t.same(r.afterInterrupt, [], 'nothing after Ctrl-C on either engine, no namespace, no VXLAN');
+  t.same(r.afterKill, [], 'the reaper removed the killed run from both engines');
+});
+
+t.test('refused at preflight, exit 3, nothing built: an engine that does not answer, no underlay, an underlay too small for VXLAN', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const dead = await inUnderlay(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `a=${A}`, '--engine', 'r=tcp://10.251.0.9:2376', '--underlay', UNDERLAY, '--results', dir]);
+  t.equal(dead.exitCode, 3, { output: dead.stderr });
+  t.match(dead.stderr, /no Docker engine answers for engine r at tcp:\/\/10\.251\.0\.9:2376/);
+  const noUnderlay = await inUnderlay(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `a=${A}`, '--engine', `r=${URL}`, '--results', dir]);
+  t.equal(noUnderlay.exitCode, 3, { output: noUnderlay.stderr });
+  t.match(noUnderlay.stderr, /several engines need an underlay/);
+  const first = await inUnderlay(['run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `r=${URL}`, '--engine', `a=${A}`, '--underlay', UNDERLAY, '--results', dir]);
+  t.equal(first.exitCode, 3, 'the fabric is this machine\'s: the first engine must be too', { output: first.stderr });
+  t.match(first.stderr, /engine r at \S+ runs its containers on another machine/);
+  t.match(first.stderr, /give this machine's engine first/);
+  // an underlay of 1400 bytes: VXLAN would leave the fabric 1350
+  const small = `m${process.pid.toString(36)}`.slice(0, 8);
+  t.teardown(() => execa('bash', [SCRIPT, 'stop', '--name', small], { reject: false }));
+  const started = await execa('bash', [SCRIPT, 'start', '--name', small, '--mtu', '1400'], { reject: false });
+  t.equal(started.exitCode, 0, { output: started.stderr });
+  const smallUnderlay = await info('underlay', small);
+  const tiny = await execa('nsenter', [`--net=/run/netns/${smallUnderlay}`, 'node', CLI, 'run', 'flatdhcp-multihost', '--backend', 'docker', '--engine', `a=${A}`, '--engine', `r=${started.stdout.trim()}`, '--underlay', smallUnderlay, '--results', dir], {
     reject: false,
     cwd: ROOT,
-    env: { NO_COLOR: '1', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs, FLATLAB_RUN_ID: runId },
+    env: { NO_COLOR: '1', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: await info('certs', small) },
   });
-  t.equal(run.exitCode, 3, 'an environment error', { output: run.stderr });
-  t.match(run.stderr, /engine r at tcp:\/\/10\.251\.0\.2:2376 runs its containers on another machine/);
-  t.same(await namespacesOf(prefixes), [], 'nothing was built');
-  t.equal((await remote(['ps', '-aq', '--filter', 'label=org.flatlab.run'])).stdout.trim(), '', 'no container of a run there');
+  t.equal(tiny.exitCode, 3, { output: tiny.stderr });
+  t.match(tiny.stderr, /its link to the other engines has an MTU of 1400, and VXLAN needs 50 bytes of it: the fabric would carry 1350 bytes/);
+  t.notMatch(tiny.stderr + dead.stderr + noUnderlay.stderr, /\n\s+at /, 'no stack trace');
+  const mine = await prefixesUnder(dir);
+  t.same(await leftOn(mine), [], 'nothing built on either engine');
+  t.same(await namespacesOf(mine), []);
 });

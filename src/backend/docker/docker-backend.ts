@@ -161,7 +161,7 @@ export class DockerBackend implements Backend {
     if (agent) {
       // on a remote engine: inside the container (removing it reaps the process), its PID
       // and start time that machine's, asked of the agent there
-      const pid = await this.startInContainer(p, argv, opts);
+      const pid = await this.startInContainer(p, argv, opts, true);
       const ticks = pid ? (await agent.startTicks([pid]))[0] : null;
       if (!pid || !ticks) throw new ExitedAtOnce(opts.role, target, opts.logFile);
       return { pid, startTicks: ticks, role: opts.role, target, engine: agent.engine };
@@ -186,9 +186,12 @@ export class DockerBackend implements Backend {
   }
 
   /** Starts argv where `p` is through the engine's exec, detached; its PID on the engine's machine (0: it never ran). */
-  private startInContainer(p: Placement, argv: string[], opts: StartOptions): Promise<number> {
-    // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
-    return this.containers.startDetached(p.container, ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)], opts.env);
+  private startInContainer(p: Placement, argv: string[], opts: StartOptions, remote = false): Promise<number> {
+    // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID. On a
+    // remote engine the log's folder is made there first (this machine's folders, made by
+    // the caller, are not that machine's)
+    const script = remote ? 'log=$0; mkdir -p "${log%/*}" && exec "$@" >>"$log" 2>&1' : 'log=$0; exec "$@" >>"$log" 2>&1';
+    return this.containers.startDetached(p.container, ['sh', '-c', script, opts.logFile, ...this.inTargetArgv(p, argv)], opts.env);
   }
 
   /**

@@ -57,7 +57,13 @@ export function dockerTopology(h: TopologyHost): TopologyOps {
       ]);
       await Promise.all(plan.nodes.map((n) => h.containers.batch(n.netns, plan.vms.filter((v) => v.node === n.name).map((v) => `netns add ${v.netns}`))));
     },
-    batch: (target, lines) => (h.where.of(target) ? h.containers.batch(h.where.of(target)!.container, lines) : h.where.agentOf(target)?.batch(target, lines) ?? ipBatch(target, lines)),
+    // a node's batch in its container; a remote share of the fabric's in its agent
+    // (placed there, inside its namespace); the machine's namespaces here
+    batch: (target, lines) => {
+      const p = h.where.of(target);
+      if (p && !p.vmNetns) return h.containers.batch(p.container, lines);
+      return h.where.agentOf(target)?.batch(target, lines) ?? ipBatch(target, lines);
+    },
     setSysctls: async (entries) => {
       const inContainers = new Map<string, [string, Record<string, string>][]>();
       const onMachine: [string, Record<string, string>][] = [];

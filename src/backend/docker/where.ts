@@ -12,7 +12,7 @@ import type { EngineSpec } from './engine.js';
 
 export interface Placement {
   container: string;
-  /** the VM namespace inside the container, when the target is a VM */
+  /** the namespace inside the container, when the target is a VM (or a remote engine's share of the fabric, in its agent) */
   vmNetns?: string;
 }
 
@@ -40,6 +40,11 @@ export class Where {
       const name = agentName(plan.prefix, e.name);
       this.containers.engineOf.set(name, e.name);
       this.agents.set(e.name, new Agent((argv, input) => this.containers.exec(name, argv, input !== undefined ? { input } : {}), e.name));
+    }
+    // a remote engine's share of the fabric is a namespace named in its agent: what runs
+    // there (a fault's ebtables, a capture) runs in the agent, inside that namespace
+    for (const site of plan.span?.sites ?? []) {
+      if (this.agents.has(site.engine)) this.placements.set(site.netns, { container: agentName(plan.prefix, site.engine), vmNetns: site.netns });
     }
   }
 
