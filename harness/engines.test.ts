@@ -8,9 +8,8 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseScenarioFile } from '../src/scenario/load.js';
-import { CLI, CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, upOwned, verdicts, writeScenario } from './lib.js';
+import { dirname, join } from 'node:path';
+import { CLI, ROOT, checkPlacedBugs, containersOn, flatlab, interruptThenKill, namespacesOf, placedBugScenarios, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, upOwned, verdicts, writeScenario } from './lib.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'second-engine.sh');
 const A = 'unix:///var/run/docker.sock';
@@ -115,45 +114,10 @@ t.test('on the underlay the VMs\' ICMP travels inside VXLAN, with the run\'s VNI
 });
 
 t.test('the bug scenarios behave the same with their faulty node on engine b', { skip }, async (t) => {
-  const dir = await tempDir(t);
-  const bugs = join(ROOT, 'scenarios', 'bugs');
-  // each bug scenario as shipped, plus a placement that puts every node a fault names on b
-  const files: string[] = [];
-  const faulty: Record<string, string[]> = {};
-  for (const name of ['cross-node-arp-no-ping', 'foreign-gateway', 'guest-foreign-address', 'ip-forward-off', 'isolation-bypassed', 'no-bridge-address', 'snat-one-nic', 'uplink-left-down']) {
-    const text = await readFile(join(bugs, `${name}.yaml`), 'utf8');
-    const parsed = parseScenarioFile(text, name);
-    const nodes = new Set<string>();
-    for (const v of parsed.variants) {
-      for (const f of v.scenario.faults) {
-        if (f.node) nodes.add(f.node);
-        if (f.vm) nodes.add(v.scenario.vms[f.vm]!.host);
-      }
-    }
-    faulty[parsed.scenario.name] = [...nodes];
-    const placement = [...nodes].map((n) => `${n}: b`).join(', ');
-    files.push(await writeScenario(dir, name, `${text.replace('$schema=../../schema', `$schema=${ROOT}/schema`)}${placement ? `\nplacement: {${placement}}\n` : ''}`));
-  }
+  const placed = await placedBugScenarios(await tempDir(t), 'b');
   const results = await tempDir(t);
-  const r = await flatlab(['suite', '--dir', dir, '-j', '2', '--json', ...ENGINES, '--results', results]);
-  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout.slice(-3000) + r.stderr.slice(-3000) });
-  const suite = JSON.parse(r.stdout);
-  t.equal(suite.runs.length, 8);
-  for (const run of suite.runs) {
-    const res = JSON.parse(await readFile(join(run.resultsDir, 'result.json'), 'utf8'));
-    for (const v of res.variants) {
-      for (const n of faulty[res.scenario]!) t.equal(v.plan.span.placement[n], 'b', `${res.scenario} [${v.variant}]: the faulty ${n} on engine b`);
-    }
-  }
-  // and the report's own question across engines: the fault diagnosed as itself
-  const cross = files.find((f) => f.endsWith('cross-node-arp-no-ping.yaml'))!;
-  const ig = await flatlab(['run', cross, '--ignore-expect', ...ENGINES, '--results', results]);
-  t.equal(ig.exitCode, 1);
-  const res = await readResult(ig.stdout);
-  for (const [variant, { cause }] of Object.entries(CROSS_NODE_CAUSES)) {
-    const v = res.variants.find((x: any) => x.variant === variant);
-    t.ok(v.diagnoses.length > 0 && v.diagnoses.every((d: any) => cause.test(d.text)), `${variant}: diagnosed as itself with compute2 on b`, { diagnoses: v.diagnoses.map((d: any) => d.text) });
-  }
+  const suite = await flatlab(['suite', '--dir', dirname(placed.files[0]!), '-j', '2', '--json', ...ENGINES, '--results', results]);
+  await checkPlacedBugs(t, placed, 'b', suite, (args) => flatlab(['run', ...args, ...ENGINES, '--results', results]));
   const mine = await prefixesUnder(results);
   t.ok(mine.length >= 20, `${mine.length} labs`);
   t.same(await leftOn(mine), []);

@@ -286,3 +286,60 @@ export async function runExpected(t: Owner & { equal: (found: any, wanted: any, 
   const res = await readResult(r.stdout);
   return { prefixes: r.prefixes, by: Object.fromEntries(res.variants.map((v: any) => [v.variant, v])) };
 }
+
+/** The bug scenarios whose faulty node a multi-engine test places on another engine. */
+const PLACED_BUGS = ['cross-node-arp-no-ping', 'foreign-gateway', 'guest-foreign-address', 'ip-forward-off', 'isolation-bypassed', 'no-bridge-address', 'snat-one-nic', 'uplink-left-down'];
+
+/**
+ * Each of PLACED_BUGS as shipped, written into `dir` with a placement that puts every node
+ * a fault names on `engine`; with, per scenario, the nodes so placed.
+ */
+export async function placedBugScenarios(dir: string, engine: string): Promise<{ files: string[]; faulty: Record<string, string[]> }> {
+  const { parseScenarioFile } = await import('../src/scenario/load.js');
+  const files: string[] = [];
+  const faulty: Record<string, string[]> = {};
+  for (const name of PLACED_BUGS) {
+    const text = await readFile(join(ROOT, 'scenarios', 'bugs', `${name}.yaml`), 'utf8');
+    const parsed = parseScenarioFile(text, name);
+    const nodes = new Set<string>();
+    for (const v of parsed.variants) {
+      for (const f of v.scenario.faults) {
+        if (f.node) nodes.add(f.node);
+        if (f.vm) nodes.add(v.scenario.vms[f.vm]!.host);
+      }
+    }
+    faulty[parsed.scenario.name] = [...nodes];
+    const placement = [...nodes].map((n) => `${n}: ${engine}`).join(', ');
+    files.push(await writeScenario(dir, name, `${text.replace('$schema=../../schema', `$schema=${ROOT}/schema`)}${placement ? `\nplacement: {${placement}}\n` : ''}`));
+  }
+  return { files, faulty };
+}
+
+/**
+ * What `flatlab suite --json` over placedBugScenarios must show, and the report's own
+ * question (cross-node-arp-no-ping with --ignore-expect, through `run`) diagnosed as
+ * itself with the faulty node on `engine`.
+ */
+export async function checkPlacedBugs(
+  t: Owner & { equal: (found: any, wanted: any, msg: string, extra: object) => unknown; ok: (found: any, msg: string, extra: object) => unknown },
+  placed: { files: string[]; faulty: Record<string, string[]> },
+  engine: string,
+  suite: CliResult,
+  run: (args: string[]) => Promise<CliResult>,
+): Promise<void> {
+  t.equal(suite.exitCode, 0, 'every variant as expected', { output: suite.stdout.slice(-3000) + suite.stderr.slice(-3000) });
+  const runs = JSON.parse(suite.stdout).runs as { resultsDir: string }[];
+  t.equal(runs.length, placed.files.length, 'a run per scenario', {});
+  for (const r of runs) {
+    const res = JSON.parse(await readFile(join(r.resultsDir, 'result.json'), 'utf8'));
+    for (const v of res.variants) for (const n of placed.faulty[res.scenario]!) t.equal(v.plan.span.placement[n], engine, `${res.scenario} [${v.variant}]: the faulty ${n} on engine ${engine}`, {});
+  }
+  const cross = placed.files.find((f) => f.endsWith('cross-node-arp-no-ping.yaml'))!;
+  const ig = await run([cross, '--ignore-expect']);
+  t.equal(ig.exitCode, 1, 'the faults found', { output: ig.stderr.slice(-2000) });
+  const res = await readResult(ig.stdout);
+  for (const [variant, { cause }] of Object.entries(CROSS_NODE_CAUSES)) {
+    const v = res.variants.find((x: any) => x.variant === variant);
+    t.ok(v.diagnoses.length > 0 && v.diagnoses.every((d: any) => cause.test(d.text)), `${variant}: diagnosed as itself with compute2 on engine ${engine}`, { diagnoses: v.diagnoses.map((d: any) => d.text) });
+  }
+}

@@ -17,9 +17,8 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseScenarioFile } from '../src/scenario/load.js';
-import { CLI, CROSS_NODE_CAUSES, ROOT, containersOn, flatlab, interruptThenKill, namespacesOf, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, verdicts, writeScenario } from './lib.js';
+import { dirname, join } from 'node:path';
+import { CLI, ROOT, checkPlacedBugs, containersOn, flatlab, interruptThenKill, namespacesOf, placedBugScenarios, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, verdicts } from './lib.js';
 import { runtimeRoot } from '../src/run/state.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'remote-engine.sh');
@@ -115,41 +114,13 @@ t.test('the reference cluster with compute2 on the remote engine: the verdicts o
 });
 
 t.test('the bug scenarios behave the same with their faulty node on the remote engine, each diagnosed as itself', { skip }, async (t) => {
-  const dir = await tempDir(t);
-  const bugs = join(ROOT, 'scenarios', 'bugs');
-  const files: string[] = [];
-  const faulty: Record<string, string[]> = {};
-  for (const name of ['cross-node-arp-no-ping', 'foreign-gateway', 'guest-foreign-address', 'ip-forward-off', 'isolation-bypassed', 'no-bridge-address', 'snat-one-nic', 'uplink-left-down']) {
-    const text = await readFile(join(bugs, `${name}.yaml`), 'utf8');
-    const parsed = parseScenarioFile(text, name);
-    const nodes = new Set<string>();
-    for (const v of parsed.variants) {
-      for (const f of v.scenario.faults) {
-        if (f.node) nodes.add(f.node);
-        if (f.vm) nodes.add(v.scenario.vms[f.vm]!.host);
-      }
-    }
-    faulty[parsed.scenario.name] = [...nodes];
-    const placement = [...nodes].map((n) => `${n}: r`).join(', ');
-    files.push(await writeScenario(dir, name, `${text.replace('$schema=../../schema', `$schema=${ROOT}/schema`)}${placement ? `\nplacement: {${placement}}\n` : ''}`));
-  }
+  const placed = await placedBugScenarios(await tempDir(t), 'r');
   const results = await tempDir(t);
-  const r = await inUnderlay(['suite', '--dir', dir, '-j', '2', '--json', ...ENGINES, '--results', results]);
-  t.equal(r.exitCode, 0, 'every variant as expected', { output: r.stdout.slice(-3000) + r.stderr.slice(-3000) });
-  const suite = JSON.parse(r.stdout);
-  t.equal(suite.runs.length, 8);
-  for (const run of suite.runs) {
-    const res = JSON.parse(await readFile(join(run.resultsDir, 'result.json'), 'utf8'));
-    for (const v of res.variants) for (const n of faulty[res.scenario]!) t.equal(v.plan.span.placement[n], 'r', `${res.scenario} [${v.variant}]: the faulty ${n} on the remote engine`);
-  }
-  const cross = files.find((f) => f.endsWith('cross-node-arp-no-ping.yaml'))!;
-  const ig = await inUnderlay(['run', cross, '--ignore-expect', ...ENGINES, '--results', results]);
-  t.equal(ig.exitCode, 1);
-  const res = await readResult(ig.stdout);
-  for (const [variant, { cause }] of Object.entries(CROSS_NODE_CAUSES)) {
-    const v = res.variants.find((x: any) => x.variant === variant);
-    t.ok(v.diagnoses.length > 0 && v.diagnoses.every((d: any) => cause.test(d.text)), `${variant}: diagnosed as itself with compute2 on the remote engine`, { diagnoses: v.diagnoses.map((d: any) => d.text) });
-  }
+  const suite = await inUnderlay(['suite', '--dir', dirname(placed.files[0]!), '-j', '2', '--json', ...ENGINES, '--results', results]);
+  await checkPlacedBugs(t, placed, 'r', { stdout: suite.stdout, stderr: suite.stderr, exitCode: suite.exitCode ?? -1 }, async (args) => {
+    const r = await inUnderlay(['run', ...args, ...ENGINES, '--results', results]);
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+  });
   const mine = await prefixesUnder(results);
   t.ok(mine.length >= 20, `${mine.length} labs`);
   t.same(await leftOn(mine), []);

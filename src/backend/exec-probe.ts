@@ -9,9 +9,15 @@ import type { Backend, ProbeOutcome } from './backend.js';
 /** Said in every udp probe; the listener echoes it back. */
 export const PROBE_TOKEN = 'flatlab-probe';
 
-export async function execProbe(backend: Pick<Backend, 'exec'>, fromNs: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+/**
+ * `slackMs`: how long past the probe's own timeout the command may take before it is
+ * killed as hung. The probe's verdict is its tool's (ping -W, socat's timeouts); the bound
+ * only ends a command that never returns, so it must cover what starting the command
+ * costs: a remote engine's exec, through its API under load, took over 2 s here.
+ */
+export async function execProbe(backend: Pick<Backend, 'exec'>, fromNs: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number, slackMs = 2000): Promise<ProbeOutcome> {
   const secs = (timeoutMs / 1000).toFixed(2);
-  const opts = { timeoutMs: timeoutMs + 2000 };
+  const opts = { timeoutMs: timeoutMs + slackMs };
   if (proto === 'icmp') {
     const r = await backend.exec(fromNs, ['ping', '-n', '-q', '-c', '1', '-W', secs, dst], opts);
     if (r.exitCode === 0) {

@@ -86,10 +86,17 @@ export interface DrainOptions {
 
 /**
  * Asks each capture for its statistics until every one has printed all it received (and
- * `until` holds). Returns the texts and whether that was reached within the bound.
+ * `until` holds), twice in a row with the same counts: the captures are compared hop by
+ * hop, so they must describe one moment after the flow, and the signals that cut them do
+ * not arrive at once (a remote engine's capture is signalled through its API, seconds
+ * after a local one under load: a reply seen on a VM's tap but not yet on the uplink its
+ * bridge forwarded it to, read as "lost between them"). A second round with nothing new
+ * anywhere shows every cut came after the last packet. Returns the texts and whether that
+ * was reached within the bound.
  */
 export async function drainCaptures(backend: Backend, caps: Capture[], opts: DrainOptions = {}): Promise<{ texts: string[]; complete: boolean }> {
   let texts: string[] = [];
+  let counts: string | null = null;
   const statsCount = (t: string): number => (t.match(/packets? received by filter/g) ?? []).length;
   const done = await pollUntil(
     async () => {
@@ -105,9 +112,13 @@ export async function drainCaptures(backend: Backend, caps: Capture[], opts: Dra
         { timeoutMs: 2000, intervalMs: 5 },
       );
       texts = await Promise.all(caps.map(async (c) => (await backend.readFile(c.target, c.file)) ?? ''));
-      return texts.every((t) => drained(parseCaptureStats(t))) && (opts.until?.(texts) ?? true);
+      const stats = texts.map((t) => parseCaptureStats(t));
+      const now = stats.map((s) => s?.received ?? -1).join(',');
+      const stable = now === counts;
+      counts = now;
+      return stable && stats.every((s) => drained(s)) && (opts.until?.(texts) ?? true);
     },
-    { timeoutMs: opts.timeoutMs ?? 5000, intervalMs: 20 },
+    { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 20 },
   );
   return { texts, complete: done === true };
 }
