@@ -16,7 +16,7 @@
  *                           and only when asked: 1024 VMs need more than the default 1024)
  */
 import { execa } from 'execa';
-import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -234,6 +234,8 @@ for (const [nodes, perNode] of SIZES) {
 }
 } finally {
   await restoreTable?.();
+  // the scenarios and the runs' results: nothing of the bench is left in the temp folder
+  await rm(dir, { recursive: true, force: true });
 }
 
 const date = new Date().toISOString().slice(0, 10);

@@ -71,3 +71,19 @@ t.test('sysctls and names', async (t) => {
   t.equal(agentName('fl-abc123', 'r'), 'fl-abc123-agent-r', "the run's prefix first: clean and the reaper find it by name and label");
   await t.rejects(local.batch('no-such-namespace-here', ['link show']), /ip -batch in no-such-namespace-here on engine here failed/);
 });
+
+t.test('a batch of remote reads is cut back into its files, byte for byte', async (t) => {
+  const { CAT_ALL, splitSections } = await import('../src/backend/docker/remote-files.js');
+  const m = '--flatlab-0123456789abcdef--';
+  const files = ['a\nb\n', '', 'no newline at the end', `${m} end lookalike\n`];
+  const out = files.map((f) => `${m} present\n${f}\n${m} end\n`).join('') + `${m} missing\n`;
+  t.same(splitSections(out, m, 5), [...files, null], 'contents exact, a missing file null');
+  t.throws(() => splitSections(`${m} present\nabc`, m, 1), /not ended/, 'a cut-off batch is an error, not a short file');
+  // the shell's side of it: the same script as the backend runs, here on this machine's files
+  const { execa } = await import('execa');
+  const dir = (await execa('mktemp', ['-d'])).stdout;
+  t.teardown(() => execa('rm', ['-rf', dir]));
+  await execa('sh', ['-c', 'printf "x\\ny" > "$0/one"; : > "$0/empty"', dir]);
+  const r = await execa('sh', ['-c', CAT_ALL, m, `${dir}/one`, `${dir}/none`, `${dir}/empty`], { stripFinalNewline: false });
+  t.same(splitSections(r.stdout, m, 3), ['x\ny', null, '']);
+});

@@ -34,7 +34,7 @@ import type { Plan, Protocol, VmPlan } from '../../plan/types.js';
 import type { Agent } from './agent.js';
 import { Where, type Placement } from './where.js';
 import { preflightEngines } from './preflight.js';
-import { RemoteFiles } from './remote-files.js';
+import { RemoteFiles, RemoteVmState } from './remote-files.js';
 import { dockerTopology } from './topology.js';
 import { ExitedAtOnce, type Backend, type BackendOptions, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
@@ -67,8 +67,9 @@ export class DockerBackend implements Backend {
   private readonly residents = new Map<string, ProcessRecord>();
   /** the engines, in the order given: the first is this machine's (it holds the plan's fabric) */
   private engines: EngineSpec[];
-  /** files of targets on remote engines, through exec */
+  /** files and guests' state of targets on remote engines, through exec (batched per node and turn) */
   private readonly files: RemoteFiles;
+  private readonly vmStates: RemoteVmState;
   private readonly containers: Containers;
   private readonly where: Where;
   private readonly agents: Map<string, Agent>;
@@ -80,6 +81,7 @@ export class DockerBackend implements Backend {
     this.agents = this.where.agents;
     this.containers.kill = (engine, pid) => (this.agents.has(engine) ? this.agents.get(engine)!.kill(pid) : this.machine.signal({ pid, startTicks: '', role: 'exec', target: '' }, 'SIGKILL'));
     this.files = new RemoteFiles(this.containers);
+    this.vmStates = new RemoteVmState(this.containers, vmStateBatch);
   }
 
   reachOptions(): BackendOptions {
@@ -212,7 +214,9 @@ export class DockerBackend implements Backend {
   }
 
   async readVmState(vm: VmPlan, resident?: ProcessRecord): Promise<VmNetState> {
-    if (!this.where.of(vm.netns)) return this.machine.readVmState(vm, resident);
+    const p = this.where.of(vm.netns);
+    if (!p) return this.machine.readVmState(vm, resident);
+    if (this.agentOf(vm.netns)) return parseVmState(await this.vmStates.read(p.container, vm.netns, vm.nic), vm.nic);
     // from the host's /proc of the guest's resident, when it lives in the VM: no docker exec
     const living = await this.residentIn(vm.netns, resident);
     // the NIC's MAC asked of the helper in the VM's namespace: a guest started by the
