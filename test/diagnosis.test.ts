@@ -64,6 +64,19 @@ t.test('tcpdump lines', async (t) => {
   t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 98: 10.0.0.2 > 10.0.0.5: ICMP echo request, id 7, seq 1, length 64', f), { request: true, from: '10.0.0.2' });
   t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 74: 10.0.0.5.22 > 10.0.0.2.40000: Flags [S.], seq 1', f), { reply: true });
   t.same(classifyLine('listening on eth0, link-type EN10MB', f), {});
+  // the flow's own protocol and port only: the destination's DHCP renewal is not its request or answer
+  const icmp = { ...f, proto: 'icmp' as const };
+  const dhcpOut = '07:00:47.3 fa:16:3e:4f:63:88 > 52:54:00:30:16:4f, ethertype IPv4 (0x0800), length 342: 10.0.0.5.68 > 10.0.0.4.67: BOOTP/DHCP, Request from fa:16:3e:4f:63:88, length 300';
+  const dhcpIn = '07:00:47.3 52:54:00:30:16:4f > fa:16:3e:4f:63:88, ethertype IPv4 (0x0800), length 351: 10.0.0.4.67 > 10.0.0.5.68: BOOTP/DHCP, Reply, length 309';
+  t.same(classifyLine(dhcpOut, icmp), {}, "the destination's DHCP request is not an answer to the flow");
+  t.same(classifyLine(dhcpIn, icmp), {}, "its node's DHCP reply is not the flow's request");
+  t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 98: 10.0.0.2 > 10.0.0.5: ICMP echo request, id 7, seq 1, length 64', icmp), { request: true, from: '10.0.0.2' });
+  t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 98: 10.0.0.5 > 10.0.0.2: ICMP echo reply, id 7, seq 1, length 64', icmp), { reply: true });
+  const tcp = { ...f, proto: 'tcp' as const, port: 22 };
+  t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 74: 10.0.0.2.40000 > 10.0.0.5.22: Flags [S], seq 1', tcp), { request: true, from: '10.0.0.2' });
+  t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 74: 10.0.0.5.22 > 10.0.0.2.40000: Flags [R.], seq 0', tcp), { reply: true }, 'a reset answers');
+  t.same(classifyLine(dhcpIn, { ...tcp, port: 22 }), {}, 'another port is another flow');
+  t.same(classifyLine('12:00:00.2 a > b, ethertype IPv4 (0x0800), length 70: 10.0.0.5 > 10.0.0.2: ICMP 10.0.0.5 udp port 5000 unreachable, length 36', { ...f, proto: 'udp' as const, port: 5000 }), { reply: true }, 'an ICMP error from the destination answers a udp probe');
   const s = summariseCapture('x', 'a ethertype ARP, Request who-has 10.0.0.5 tell 10.0.0.2\nb IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\nc IPv4: 10.0.0.2 > 10.0.0.5: ICMP echo request\n', f);
   t.same(s, { label: 'x', arpRequests: ['10.0.0.5'], arpReplies: [], requests: 2, replies: 0, requestSources: ['10.0.0.2'] });
 });

@@ -72,24 +72,40 @@ export interface Evidence {
   snat?: { node: string; rule: string; packets: number; myIp: string };
 }
 
+type FlowKey = Pick<Flow, 'dstIp' | 'srcIp' | 'srcMac'> & Partial<Pick<Flow, 'proto' | 'port'>>;
+
 /**
  * Classifies one line of `tcpdump -n -e -l` output for a flow. Only the flow's own ARP
  * exchange counts: requests the source sent ("tell <source>") and answers sent to the
- * source's MAC, not a node's neighbour probes of the same address.
+ * source's MAC, not a node's neighbour probes of the same address. Likewise only the
+ * flow's own protocol (and port) counts as its request or answer: the destination
+ * guest's DHCP renewal with its node (10.0.0.1.67 > 10.0.0.2.68, at T1 = 60 s after its
+ * lease, when a slow lab's diagnosis runs) had been read as a request reaching it and an
+ * answer leaving it.
  */
-export function classifyLine(line: string, flow: Pick<Flow, 'dstIp' | 'srcIp' | 'srcMac'>): { arpRequest?: string; arpReply?: string; request?: boolean; from?: string; reply?: boolean } {
+export function classifyLine(line: string, flow: FlowKey): { arpRequest?: string; arpReply?: string; request?: boolean; from?: string; reply?: boolean } {
   const arpReq = /ARP.*Request who-has (\d+\.\d+\.\d+\.\d+) tell (\d+\.\d+\.\d+\.\d+)/.exec(line);
   if (arpReq) return arpReq[2] === flow.srcIp ? { arpRequest: arpReq[1]! } : {};
   const arpRep = /([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype ARP.*Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line);
   if (arpRep) return arpRep[2] === flow.srcMac ? { arpReply: arpRep[3]! } : {};
-  const ip = /(\d+\.\d+\.\d+\.\d+)(?:\.\d+)? > (\d+\.\d+\.\d+\.\d+)(?:\.\d+)?:/.exec(line);
+  const ip = /(\d+\.\d+\.\d+\.\d+)(?:\.(\d+))? > (\d+\.\d+\.\d+\.\d+)(?:\.(\d+))?:/.exec(line);
   if (!ip) return {};
-  if (ip[2] === flow.dstIp) return { request: true, from: ip[1]! };
-  if (ip[1] === flow.dstIp) return { reply: true };
+  const [, from, fromPort, to, toPort] = ip;
+  const icmp = (what: string): boolean => line.includes(`: ICMP ${what}`);
+  const port = flow.port === undefined ? undefined : String(flow.port);
+  if (to === flow.dstIp) {
+    const ours = flow.proto === undefined || (flow.proto === 'icmp' ? icmp('echo request') : !icmp('') && (port === undefined || toPort === port));
+    return ours ? { request: true, from: from! } : {};
+  }
+  if (from === flow.dstIp) {
+    // an answer: the echo reply, or for tcp/udp a segment from the port or an ICMP error (refused)
+    const ours = flow.proto === undefined || (flow.proto === 'icmp' ? icmp('echo reply') : icmp('') || port === undefined || fromPort === port);
+    return ours ? { reply: true } : {};
+  }
   return {};
 }
 
-export function summariseCapture(label: string, text: string, flow: Pick<Flow, 'dstIp' | 'srcIp' | 'srcMac'>): HopSeen {
+export function summariseCapture(label: string, text: string, flow: FlowKey): HopSeen {
   const seen: HopSeen = { label, arpRequests: [], arpReplies: [], requests: 0, replies: 0 };
   for (const line of text.split('\n')) {
     const c = classifyLine(line, flow);
