@@ -40,7 +40,14 @@ export async function startServer(
     return null;
   }
   const listens = server.listens!;
-  const up = await pollUntil(async () => !(await backend.isRunning(p)) || (await backend.listening(p, listens.proto, listens.port)), { timeoutMs: timeouts.serviceMs, signal });
+  // both asked at once each round (a remote engine's answers are a round trip each)
+  const up = await pollUntil(
+    async () => {
+      const [running, bound] = await Promise.all([backend.isRunning(p), backend.listening(p, listens.proto, listens.port)]);
+      return !running || bound;
+    },
+    { timeoutMs: timeouts.serviceMs, signal },
+  );
   if (!up || !(await backend.isRunning(p))) {
     const log = ((await backend.readFile(server.target, server.logFile)) ?? '').trim().split('\n').slice(-3).join(' / ');
     throw new Error(`${server.what} did not start${log ? `: ${log}` : ''}`);

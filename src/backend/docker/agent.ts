@@ -17,6 +17,7 @@
  */
 import type { ExecResult, ProcessRecord } from '../backend.js';
 import { portInTable, splitStat } from '../procfs.js';
+import { PerTurn } from './per-turn.js';
 
 /** What the agent needs of the engine: its exec. */
 export type AgentExec = (argv: string[], input?: string) => Promise<ExecResult>;
@@ -62,8 +63,62 @@ export function sysctlScript(entries: [netns: string, values: Record<string, str
   return args.length ? ['sh', '-c', 'while [ $# -gt 1 ]; do ip netns exec "$1" sysctl -q -w $2 || exit 1; shift 2; done', 'sh', ...args] : null;
 }
 
+/**
+ * Prints "INIT CPID PID TICKS" for every live process in the PID namespace of each INIT
+ * given (a node container's init): its PID in the container (NSpid's last field), there
+ * and its start time. A process of the container is found by its namespace (`-ef` on
+ * ns/pid, one stat each, no process spawned per entry) and read with the shell's own `read`.
+ */
+const IN_CONTAINERS = `${TICKS}
+for i; do
+  for d in /proc/[0-9]*; do
+    [ "$d/ns/pid" -ef "/proc/$i/ns/pid" ] || continue
+    while read -r k a b; do
+      [ "$k" = NSpid: ] || continue
+      t=$(ticks "$a") && echo "$i \${b:-$a} $a $t"
+      break
+    done < "$d/status"
+  done 2>/dev/null
+done
+exit 0`;
+
 export class Agent {
-  constructor(private readonly exec: AgentExec, readonly engine: string) {}
+  /** every PID asked about in one turn (a poller's round checks every guest): one exec */
+  private readonly ticks: PerTurn<string | null>;
+  /** processes found by their PID in a container, asked in one turn: one exec */
+  private readonly found: PerTurn<{ pid: number; startTicks: string } | null>;
+
+  constructor(private readonly exec: AgentExec, readonly engine: string) {
+    this.ticks = new PerTurn(async (_, pids) => {
+      const r = await this.exec(['sh', '-c', 'for p; do cat "/proc/$p/stat" 2>/dev/null || echo "$p (-) gone"; done', 'sh', ...new Set(pids)]);
+      const byPid = new Map(r.stdout.split('\n').map((l) => [l.split(' ')[0], splitStat(l)] as const));
+      return pids.map((p) => {
+        const f = byPid.get(p);
+        return f && f[0] !== 'Z' && f[0] !== 'gone' ? (f[19] ?? null) : null;
+      });
+    });
+    this.found = new PerTurn(async (_, asked) => {
+      const inits = [...new Set(asked.map((a) => a.split(' ')[0]!))];
+      const r = await this.run('finding processes in containers', ['sh', '-c', IN_CONTAINERS, 'sh', ...inits]);
+      const seen = new Map<string, { pid: number; startTicks: string }>(
+        r.stdout
+          .split('\n')
+          .map((l) => l.split(' '))
+          .filter((f) => f.length === 4)
+          .map(([init, cpid, pid, ticks]): [string, { pid: number; startTicks: string }] => [`${init} ${cpid}`, { pid: Number(pid), startTicks: ticks! }]),
+      );
+      return asked.map((a) => seen.get(a) ?? null);
+    });
+  }
+
+  /**
+   * The processes a container's exec started, by their PIDs in the container (`init`: the
+   * container's init, that machine's PID): that machine's PID and start time, null for one
+   * gone (or a zombie) already.
+   */
+  inContainer(init: number, cpids: number[]): Promise<({ pid: number; startTicks: string } | null)[]> {
+    return Promise.all(cpids.map((c) => this.found.ask('', `${init} ${c}`)));
+  }
 
   private async run(what: string, argv: string[], input?: string): Promise<ExecResult> {
     const r = await this.exec(argv, input);
@@ -99,14 +154,9 @@ export class Agent {
     return this.exec(argv);
   }
 
-  /** Start times (stat field 22) of PIDs there; null for one gone. */
-  async startTicks(pids: number[]): Promise<(string | null)[]> {
-    const r = await this.exec(['sh', '-c', 'for p; do cat "/proc/$p/stat" 2>/dev/null || echo "$p (-) gone"; done', 'sh', ...pids.map(String)]);
-    const byPid = new Map(r.stdout.split('\n').map((l) => [Number(l.split(' ')[0]), splitStat(l)] as const));
-    return pids.map((p) => {
-      const f = byPid.get(p);
-      return f && f[0] !== 'Z' && f[0] !== 'gone' ? (f[19] ?? null) : null;
-    });
+  /** Start times (stat field 22) of PIDs there; null for one gone (asked with the turn's other PIDs). */
+  startTicks(pids: number[]): Promise<(string | null)[]> {
+    return Promise.all(pids.map((p) => this.ticks.ask('', String(p))));
   }
 
   /** Which of these processes are alive there (the same PID and start time). */

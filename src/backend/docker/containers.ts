@@ -14,6 +14,7 @@ import type { Plan } from '../../plan/types.js';
 import type { ExecResult } from '../backend.js';
 import { connect, type EngineSpec } from './engine.js';
 import { NODE_IMAGE } from './image.js';
+import { Session } from './session.js';
 
 export const RUN_LABEL = 'org.flatlab.run';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -26,7 +27,12 @@ export interface ContainerExecOptions {
   timeoutMs?: number;
   /** stdout as the command wrote it (a file's content); by default its trailing white space is trimmed */
   exact?: boolean;
+  /** an exec of the container's own, never another way in (a process that must live in its PID namespace and cgroup) */
+  ownExec?: boolean;
 }
+
+/** Runs a command in a container another way than an exec of its own; null: it cannot now. */
+export type ContainerRunner = (cmd: string[], opts: ContainerExecOptions) => Promise<ExecResult | null>;
 
 export class Containers {
   private readonly clients = new Map<string, Docker>();
@@ -104,8 +110,16 @@ export class Containers {
     return this.pids.get(container);
   }
 
-  /** Runs a command in a container to completion, through the engine's exec. */
+  /** Another way into a container, when there is one (a remote engine's agent session: session.ts). */
+  via: (container: string) => Promise<ContainerRunner | null> = async () => null;
+
+  /** Runs a command in a container to completion, through the engine's exec (or `via`). */
   async exec(container: string, cmd: string[], opts: ContainerExecOptions = {}): Promise<ExecResult> {
+    if (!opts.ownExec) {
+      const runner = await this.via(container);
+      const r = runner ? await runner(cmd, opts) : null;
+      if (r) return opts.exact ? r : { ...r, stdout: r.stdout.trimEnd() };
+    }
     const t0 = performance.now();
     const docker = this.of(container);
     const exec = await docker.getContainer(container).exec({
@@ -145,6 +159,18 @@ export class Containers {
     }
     const info = await exec.inspect();
     return { exitCode: timedOut ? -1 : (info.ExitCode ?? -1), stdout: opts.exact ? stdout : stdout.trimEnd(), stderr: timedOut ? `${stderr}timed out after ${opts.timeoutMs} ms` : stderr, durationMs: performance.now() - t0, timedOut };
+  }
+
+  /** A shell answering requests in the container (session.ts), on an exec of its own kept open. */
+  async openSession(container: string, script: string): Promise<Session> {
+    const docker = this.of(container);
+    const exec = await docker.getContainer(container).exec({ Cmd: ['sh', '-c', script], AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    const stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+    const output = new PassThrough();
+    // the shell's own complaints are not answers: dropped (each request's stderr is in its answer)
+    docker.modem.demuxStream(stream, output, new PassThrough().resume());
+    stream.on('end', () => output.end());
+    return new Session({ input: stream, output }, `the session in ${container}`);
   }
 
   /** Runs iproute2 lines inside a container: one `ip -batch -`, the lines on its stdin. */

@@ -35,6 +35,8 @@ import type { Agent } from './agent.js';
 import { Where, type Placement } from './where.js';
 import { preflightEngines } from './preflight.js';
 import { RemoteFiles, RemoteVmState } from './remote-files.js';
+import { RemoteStarts } from './remote-starts.js';
+import { BATCHED_INPUT_MAX, RemoteExecs } from './remote-execs.js';
 import { dockerTopology } from './topology.js';
 import { ExitedAtOnce, type Backend, type BackendOptions, type ExecOptions, type ExecResult, type ProbeOutcome, type ProcessRecord, type StartOptions, type VmNetState } from '../backend.js';
 import { execProbe } from '../exec-probe.js';
@@ -63,6 +65,15 @@ export class DockerBackend implements Backend {
    * process living in it (the guest's resident): probes without a docker exec each.
    */
   private readonly helper: Nsd | null = Nsd.available() ? new Nsd() : null;
+
+  /**
+   * How many probes at once: the helper sends a local guest's from one process, and a
+   * remote node's guests' probes asked together are one exec there (fewer at once would
+   * split them into an exec per few probes, each a round trip through the engine's API).
+   */
+  get probeConcurrency(): number {
+    return this.helper || this.agents.size > 0 ? 256 : 16;
+  }
   /** the first process started in each VM: its /proc shows the VM's network */
   private readonly residents = new Map<string, ProcessRecord>();
   /** the engines, in the order given: the first is this machine's (it holds the plan's fabric) */
@@ -70,6 +81,8 @@ export class DockerBackend implements Backend {
   /** files and guests' state of targets on remote engines, through exec (batched per node and turn) */
   private readonly files: RemoteFiles;
   private readonly vmStates: RemoteVmState;
+  private readonly starts: RemoteStarts;
+  private readonly execs: RemoteExecs;
   private readonly containers: Containers;
   private readonly where: Where;
   private readonly agents: Map<string, Agent>;
@@ -80,8 +93,11 @@ export class DockerBackend implements Backend {
     this.where = new Where(this.containers);
     this.agents = this.where.agents;
     this.containers.kill = (engine, pid) => (this.agents.has(engine) ? this.agents.get(engine)!.kill(pid) : this.machine.signal({ pid, startTicks: '', role: 'exec', target: '' }, 'SIGKILL'));
+    this.containers.via = (c) => this.where.runnerFor(c);
     this.files = new RemoteFiles(this.containers);
     this.vmStates = new RemoteVmState(this.containers, vmStateBatch);
+    this.execs = new RemoteExecs(this.containers);
+    this.starts = new RemoteStarts(this.containers, (c) => this.agents.get(this.containers.engineOf.get(c)!)!);
   }
 
   reachOptions(): BackendOptions {
@@ -142,6 +158,8 @@ export class DockerBackend implements Backend {
   async exec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const p = this.where.of(target);
     if (!p) return this.machine.exec(target, argv, opts);
+    // a remote node's guests: the turn's commands there in one exec (the probes of a round)
+    if (p.vmNetns && !opts.env && (opts.input?.length ?? 0) < BATCHED_INPUT_MAX && this.agentOf(target)) return this.execs.run(p.container, this.inTargetArgv(p, argv), opts);
     // input on the exec's own stream; past the bound the command is killed where it runs
     return this.containers.exec(p.container, this.inTargetArgv(p, argv), opts);
   }
@@ -166,10 +184,10 @@ export class DockerBackend implements Backend {
     if (agent) {
       // on a remote engine: inside the container (removing it reaps the process), its PID
       // and start time that machine's, asked of the agent there
-      const pid = await this.startInContainer(p, argv, opts, true);
-      const ticks = pid ? (await agent.startTicks([pid]))[0] : null;
-      if (!pid || !ticks) throw new ExitedAtOnce(opts.role, target, opts.logFile);
-      return { pid, startTicks: ticks, role: opts.role, target, engine: agent.engine };
+      // machine's, found by the agent; a node's guests booting together are one exec there
+      const started = await this.starts.start(p.container, opts.logFile, this.inTargetArgv(p, argv), opts.env);
+      if (!started) throw new ExitedAtOnce(opts.role, target, opts.logFile);
+      return { ...started, role: opts.role, target, engine: agent.engine };
     }
     const cpid = p.vmNetns ? await this.containers.pidOf(p.container) : undefined;
     // A guest's processes through the helper, into the VM's namespace as its node's
@@ -191,12 +209,9 @@ export class DockerBackend implements Backend {
   }
 
   /** Starts argv where `p` is through the engine's exec, detached; its PID on the engine's machine (0: it never ran). */
-  private startInContainer(p: Placement, argv: string[], opts: StartOptions, remote = false): Promise<number> {
-    // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID. On a
-    // remote engine the log's folder is made there first (this machine's folders, made by
-    // the caller, are not that machine's)
-    const script = remote ? 'log=$0; mkdir -p "${log%/*}" && exec "$@" >>"$log" 2>&1' : 'log=$0; exec "$@" >>"$log" 2>&1';
-    return this.containers.startDetached(p.container, ['sh', '-c', script, opts.logFile, ...this.inTargetArgv(p, argv)], opts.env);
+  private startInContainer(p: Placement, argv: string[], opts: StartOptions): Promise<number> {
+    // sh redirects and execs; `ip netns exec` execs: the command keeps the exec's PID
+    return this.containers.startDetached(p.container, ['sh', '-c', 'log=$0; exec "$@" >>"$log" 2>&1', opts.logFile, ...this.inTargetArgv(p, argv)], opts.env);
   }
 
   /**
@@ -298,6 +313,7 @@ export class DockerBackend implements Backend {
   }
 
   close(): void {
+    this.where.close();
     this.machine.close();
     this.helper?.close();
   }

@@ -11,41 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Containers } from './containers.js';
-
-interface Waiting<T> {
-  arg: string;
-  resolve(v: T): void;
-  reject(e: unknown): void;
-}
-
-/** One exec per container for what is asked of it in one turn: `run` gets every argument, returns an answer per argument. */
-class PerContainer<T> {
-  private readonly queues = new Map<string, Waiting<T>[]>();
-  constructor(private readonly run: (container: string, args: string[]) => Promise<T[]>) {}
-
-  ask(container: string, arg: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let q = this.queues.get(container);
-      if (!q) {
-        q = [];
-        this.queues.set(container, q);
-        setImmediate(() => void this.flush(container));
-      }
-      q.push({ arg, resolve, reject });
-    });
-  }
-
-  private async flush(container: string): Promise<void> {
-    const q = this.queues.get(container)!;
-    this.queues.delete(container);
-    try {
-      const answers = await this.run(container, q.map((w) => w.arg));
-      q.forEach((w, i) => w.resolve(answers[i]!));
-    } catch (err) {
-      for (const w of q) w.reject(err);
-    }
-  }
-}
+import { PerTurn } from './per-turn.js';
 
 /**
  * Cuts a batch's output into its sections: "MARK present\n" CONTENT "\nMARK end\n" for a
@@ -79,18 +45,18 @@ const WRITE_ALL = 'while [ $# -gt 2 ]; do mkdir -p "${1%/*}" && printf "%s" "$3"
 const ARGUMENT_MAX = 100_000;
 
 export class RemoteFiles {
-  private readonly reads: PerContainer<string | null>;
-  private readonly writes: PerContainer<void>;
+  private readonly reads: PerTurn<string | null>;
+  private readonly writes: PerTurn<void>;
 
   constructor(private readonly containers: Containers) {
-    this.reads = new PerContainer(async (container, paths) => {
+    this.reads = new PerTurn(async (container, paths) => {
       const mark = `--flatlab-${randomBytes(8).toString('hex')}--`;
       const r = await this.containers.exec(container, ['sh', '-c', CAT_ALL, mark, ...paths], { exact: true });
       if (r.exitCode !== 0) throw new Error(`reading ${paths.length} file(s) in ${container} failed: ${r.stderr.trim()}`);
       return splitSections(r.stdout, mark, paths.length);
     });
     // the turn's writes there in one exec (a lab writes every guest's files at once)
-    this.writes = new PerContainer(async (container, args) => {
+    this.writes = new PerTurn(async (container, args) => {
       const triples = args.map((a) => JSON.parse(a) as [string, string, string]);
       const r = await this.containers.exec(container, ['sh', '-c', WRITE_ALL, 'sh', ...triples.flat()]);
       if (r.exitCode !== 0) throw new Error(`writing ${triples.map((x) => x[0]).join(', ')} in ${container} failed: ${r.stderr.trim()}`);
@@ -115,10 +81,10 @@ export class RemoteFiles {
  * for the turn's requests there (argument "NETNS NIC"); each answer is that VM's output.
  */
 export class RemoteVmState {
-  private readonly states: PerContainer<string>;
+  private readonly states: PerTurn<string>;
 
   constructor(containers: Containers, batchFor: (nic: string) => string) {
-    this.states = new PerContainer(async (container, args) => {
+    this.states = new PerTurn(async (container, args) => {
       const mark = `--flatlab-${randomBytes(8).toString('hex')}--`;
       // per VM: its namespace and the batch its NIC needs, as arguments (no shell parsing of them)
       const argv = args.flatMap((a) => {

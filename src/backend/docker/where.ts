@@ -7,7 +7,8 @@
  */
 import type { Plan } from '../../plan/types.js';
 import { Agent, agentName } from './agent.js';
-import type { Containers } from './containers.js';
+import type { ContainerRunner, Containers } from './containers.js';
+import { SESSION_SCRIPT, SessionPool } from './session.js';
 import type { EngineSpec } from './engine.js';
 
 export interface Placement {
@@ -21,12 +22,16 @@ export class Where {
   private placements = new Map<string, Placement>();
   /** remote engine -> the run's agent there */
   readonly agents = new Map<string, Agent>();
+  /** remote engine -> the sessions in its agent */
+  private readonly sessions = new Map<string, SessionPool>();
+  private prefix = '';
 
   constructor(private readonly containers: Containers) {}
 
   /** Learns where each of the plan's targets lives (also for a lab built earlier). */
   bind(plan: Plan, engines: EngineSpec[]): void {
     this.placements = new Map();
+    this.prefix = plan.prefix;
     const home = engines[0]!.name;
     for (const n of plan.nodes) {
       this.placements.set(n.netns, { container: n.netns });
@@ -35,17 +40,49 @@ export class Where {
     for (const v of plan.vms) this.placements.set(v.netns, { container: plan.nodes.find((n) => n.name === v.node)!.netns, vmNetns: v.netns });
     // a share of the fabric is a container holding a namespace, reached by its attached name
     for (const site of plan.span?.sites ?? []) this.containers.engineOf.set(site.netns, site.engine);
+    this.close();
+    this.sessions.clear();
     this.agents.clear();
     for (const e of engines.filter((x) => x.remote)) {
       const name = agentName(plan.prefix, e.name);
       this.containers.engineOf.set(name, e.name);
       this.agents.set(e.name, new Agent((argv, input) => this.containers.exec(name, argv, input !== undefined ? { input } : {}), e.name));
+      this.sessions.set(e.name, new SessionPool(() => this.containers.openSession(name, SESSION_SCRIPT)));
     }
     // a remote engine's share of the fabric is a namespace named in its agent: what runs
     // there (a fault's ebtables, a capture) runs in the agent, inside that namespace
     for (const site of plan.span?.sites ?? []) {
       if (this.agents.has(site.engine)) this.placements.set(site.netns, { container: agentName(plan.prefix, site.engine), vmNetns: site.netns });
     }
+  }
+
+  /**
+   * How to run a command in a container on a remote engine without an exec of its own:
+   * through a session in the run's agent there (session.ts), inside the container's mount,
+   * UTS, IPC, network and PID namespaces (`nsenter` by its init's PID on that machine; the
+   * agent has that machine's PIDs; the PID namespace too, since the container's /proc is
+   * its: `ip` opens /proc/self). Not its cgroup: such a command is short and bounded; what
+   * must live in the container is started by an exec of its own (ownExec).
+   * null: a local engine's container, or no session to be had (the caller execs).
+   */
+  async runnerFor(container: string): Promise<ContainerRunner | null> {
+    const engine = this.containers.engineOf.get(container);
+    const pool = engine === undefined ? undefined : this.sessions.get(engine);
+    if (!pool) return null;
+    const enter = container === agentName(this.prefix, engine!) ? [] : ['nsenter', '-t', String(await this.containers.pidOf(container)), '-m', '-u', '-i', '-n', '-p', '--'];
+    return async (cmd, opts) => {
+      // the bound kills the command inside (timeout exits 137 then; outside it would kill
+      // only nsenter, which forked the command into the PID namespace); env as env sets it
+      const bound = opts.timeoutMs ? ['timeout', '-s', 'KILL', (opts.timeoutMs / 1000).toFixed(2)] : [];
+      const env = opts.env ? ['env', ...Object.entries(opts.env).map(([k, v]) => `${k}=${v}`)] : [];
+      const r = await pool.run([...enter, ...bound, ...env, ...cmd], opts.input);
+      return r && opts.timeoutMs ? { ...r, timedOut: r.exitCode === 137 } : r;
+    };
+  }
+
+  /** Ends the agents' sessions (their sockets would keep this process alive); used again, they reopen. */
+  close(): void {
+    for (const pool of this.sessions.values()) pool.close();
   }
 
   of(target: string): Placement | undefined {
