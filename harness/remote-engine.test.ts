@@ -2,7 +2,7 @@
  * A lab across this machine's engine and a remote one: scripts/remote-engine.sh's dockerd,
  * another machine to flatlab by construction (its own network, PID, mount and UTS
  * namespaces, its own /run, /tmp, /dev/shm and /proc, reached over TLS across an underlay
- * link only). What must hold:
+ * link only, or over ssh to an sshd of its own). What must hold:
  * - nothing of this machine's runtime directory, /run/netns or processes is visible
  *   there, so whatever a run does on it went through the Docker API;
  * - the reference cluster and the bug scenarios with their faulty node there give the
@@ -10,13 +10,15 @@
  * - a run, Ctrl-C and SIGKILL leave nothing on either engine (containers, the agent,
  *   namespaces, VXLAN devices);
  * - an engine that does not answer, no underlay and an underlay too small for VXLAN are
- *   refused at preflight (exit 3), before anything is built.
+ *   refused at preflight (exit 3), before anything is built;
+ * - the same engine as ssh://root@ADDRESS gives the same verdicts, and a host whose key
+ *   is unknown or another is refused at preflight.
  * flatlab runs in the underlay's namespace (nsenter --net), as on a machine whose network
  * reaches the other one; everything else it does is this machine's as usual.
  */
 import t from 'tap';
 import { execa } from 'execa';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CLI, ROOT, checkPlacedBugs, containersOn, flatlab, interruptThenKill, namespacesOf, placedBugScenarios, prefixesUnder, readResult, rootSnapshot, skipUnlessRoot, tempDir, verdicts } from './lib.js';
 import { runtimeRoot } from '../src/run/state.js';
@@ -51,6 +53,10 @@ const TLS = ['-H', URL, '--tlsverify', '--tlscacert', `${CERTS}/ca.pem`, '--tlsc
 const ENGINES = ['--backend', 'docker', '--engine', `a=${A}`, '--engine', `r=${URL}`, '--underlay', UNDERLAY];
 const ENV = { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: CERTS };
 const WRAP = ['nsenter', `--net=/run/netns/${UNDERLAY}`];
+/** The same engine over ssh:// (an sshd in R when openssh-server is installed), and a HOME whose .ssh knows R's host key and holds a key R accepts. */
+const SSH_URL = skip ? '' : (await execa('bash', [SCRIPT, 'ssh-url', '--name', NAME], { reject: false })).stdout.trim();
+const SSH_HOME = await info('ssh-home');
+const noSsh = skip || (SSH_URL ? false : 'the remote engine runs no sshd (openssh-server is not installed; .ci/run installs it)');
 
 /** The docker CLI on the remote engine, from its underlay. */
 const remote = (args: string[]) => execa(WRAP[0]!, [...WRAP.slice(1), 'docker', ...TLS, ...args], { reject: false });
@@ -138,6 +144,37 @@ t.test('Ctrl-C and SIGKILL of a run across both machines leave nothing on either
   t.equal(r.interruptedExit, 130);
   t.same(r.afterInterrupt, [], 'nothing after Ctrl-C on either engine, no namespace, no VXLAN');
   t.same(r.afterKill, [], 'the reaper removed the killed run from both engines');
+});
+
+t.test('the same engine over ssh://, as the docker CLI reaches one: the reference verdicts, nothing left; an unknown or wrong host key refused', { skip: noSsh }, async (t) => {
+  const dir = await tempDir(t);
+  const viaSsh = ['--backend', 'docker', '--engine', `a=${A}`, '--engine', `r=${SSH_URL}`, '--underlay', UNDERLAY];
+  const d = await inUnderlay(['run', 'flatdhcp-multihost', ...viaSsh, '--results', dir], { HOME: SSH_HOME });
+  t.equal(d.exitCode, 0, 'exit 0', { output: d.stdout.slice(-3000) + d.stderr });
+  const n = await flatlab(['run', 'flatdhcp-multihost', '--results', dir]);
+  const [dr, nr] = [await readResult(d.stdout), await readResult(n.stdout)];
+  for (const v of dr.variants) t.same(v.plan.span.placement, { compute1: 'a', compute2: 'r' }, `${v.variant}: compute2 on the engine reached over ssh`);
+  t.same(verdicts(dr), verdicts(nr), 'identical verdicts over ssh and on namespaces');
+  const mine = await prefixesUnder(dir);
+  t.same(await leftOn(mine), [], 'no container left on either engine');
+  t.same(await namespacesOf(mine), []);
+  t.same(await vxlansLeft(mine), []);
+  // a HOME with the key R accepts but without R's host key, then with another key under R's name
+  const stranger = await tempDir(t);
+  await mkdir(join(stranger, '.ssh'), { mode: 0o700 });
+  await copyFile(join(SSH_HOME, '.ssh', 'id_ed25519'), join(stranger, '.ssh', 'id_ed25519'));
+  const unknown = await inUnderlay(['run', 'flatdhcp-multihost', ...viaSsh, '--results', dir], { HOME: stranger });
+  t.equal(unknown.exitCode, 3, 'an unknown host: exit 3', { output: unknown.stderr });
+  t.match(unknown.stderr, /10\.251\.0\.2 is not in \S+known_hosts/);
+  t.match(unknown.stderr, /connect once with `ssh root@10\.251\.0\.2`/);
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(stranger, 'other')]);
+  const other = (await readFile(join(stranger, 'other.pub'), 'utf8')).split(' ').slice(0, 2).join(' ');
+  await writeFile(join(stranger, '.ssh', 'known_hosts'), `10.251.0.2 ${other}\n`);
+  const wrong = await inUnderlay(['run', 'flatdhcp-multihost', ...viaSsh, '--results', dir], { HOME: stranger });
+  t.equal(wrong.exitCode, 3, 'another key under its name (a man in the middle): exit 3', { output: wrong.stderr });
+  t.match(wrong.stderr, /engine r at ssh:\/\/root@10\.251\.0\.2 \(Host denied \(verification failed\)\)/);
+  t.notMatch(unknown.stderr + wrong.stderr, /\n\s+at |DeprecationWarning/, 'no stack trace, no warning');
+  t.same(await leftOn(await prefixesUnder(dir)), [], 'nothing built by the refused runs');
 });
 
 t.test('refused at preflight, exit 3, nothing built: an engine that does not answer, no underlay, an underlay too small for VXLAN', { skip }, async (t) => {

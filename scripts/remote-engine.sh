@@ -18,6 +18,13 @@
 #   scripts/remote-engine.sh url [--name N]               prints the URL when it runs (exit 1 otherwise)
 #   scripts/remote-engine.sh certs [--name N]             prints the client certificates' folder
 #   scripts/remote-engine.sh underlay [--name N]          prints the underlay namespace
+#   scripts/remote-engine.sh ssh-url [--name N]           prints ssh://root@ADDRESS when R runs an sshd (exit 1 otherwise)
+#   scripts/remote-engine.sh ssh-home [--name N]          prints a HOME whose .ssh holds a key R accepts and R's host key
+#
+# When openssh-server is installed, R also runs an sshd (its own host key; only the key in
+# ssh-home's .ssh/id_ed25519 may log in), so the same engine is reachable as ssh://root@ADDRESS
+# the way the docker CLI reaches one: `docker system dial-stdio` run there over ssh. Run
+# flatlab with HOME=$(scripts/remote-engine.sh ssh-home) for its known_hosts and identity.
 #
 # --mtu: the underlay link's MTU (default 1550: the fabric keeps 1500 bytes over VXLAN's 50;
 # a smaller one is the "underlay MTU too small" case). Instances are named by their caller
@@ -35,7 +42,7 @@ while [ $# -gt 0 ]; do
     --name=*) NAME=${1#--name=}; shift ;;
     --mtu) MTU=${2:-}; shift 2 || { echo "remote-engine: --mtu needs a value" >&2; exit 2; } ;;
     --mtu=*) MTU=${1#--mtu=}; shift ;;
-    *) echo "remote-engine: unknown argument \"$1\" (usage: $0 start|stop|url|certs|underlay [--name N] [--mtu M])" >&2; exit 2 ;;
+    *) echo "remote-engine: unknown argument \"$1\" (usage: $0 start|stop|url|certs|underlay|ssh-url|ssh-home [--name N] [--mtu M])" >&2; exit 2 ;;
   esac
 done
 [[ "$NAME" =~ ^[a-z][a-z0-9]{0,7}$ ]] || { echo "remote-engine: --name \"$NAME\": a lowercase letter then up to 7 lowercase letters or digits" >&2; exit 2; }
@@ -77,8 +84,41 @@ make_certs() {
   chmod 0600 "$TLS"/*key.pem
 }
 
+# R's PID 1 (dockerd), the child of `unshare`
+r_init() {
+  local pid
+  pid=$(running_pid) || return 1
+  awk '{print $1}' "/proc/$pid/task/$pid/children" 2>/dev/null
+}
+
+ssh_listens() { nsenter --net="/run/netns/$NS_R" ss -Hltn "sport = :22" 2>/dev/null | grep -q .; }
+
+# an sshd in all of R's namespaces (its /run, its PIDs: it ends with R), only for the key made here
+start_sshd() {
+  [ -x /usr/sbin/sshd ] || return 0
+  ssh_listens && return 0
+  local S=$TLS/ssh init
+  mkdir -p "$S" "$S/home/.ssh"
+  [ -s "$S/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$S/host_ed25519"
+  [ -s "$S/home/.ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C flatlab-test -f "$S/home/.ssh/id_ed25519"
+  cp "$S/home/.ssh/id_ed25519.pub" "$S/authorized_keys"
+  printf '%s %s\n' "$ADDR" "$(cut -d' ' -f1,2 "$S/host_ed25519.pub")" >"$S/home/.ssh/known_hosts"
+  chmod 0700 "$S/home/.ssh"
+  printf '%s\n' "ListenAddress $ADDR" 'Port 22' "HostKey $S/host_ed25519" "AuthorizedKeysFile $S/authorized_keys" \
+    'PermitRootLogin prohibit-password' 'PasswordAuthentication no' 'KbdInteractiveAuthentication no' 'UsePAM no' \
+    'StrictModes no' 'PidFile /run/sshd.pid' >"$S/sshd_config"
+  init=$(r_init) || return 1
+  setsid nsenter -t "$init" --net --mount --pid --uts -- sh -c 'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$0"' "$S/sshd_config" \
+    >"$S/sshd.log" 2>&1 </dev/null &
+  # its own readiness (the port listening in R), not a fixed time; 10 s at most
+  for _ in $(seq 1 100); do ssh_listens && return 0; sleep 0.1; done
+  echo "remote-engine: sshd did not listen in $NS_R within 10 s; its log: $S/sshd.log" >&2
+  tail -5 "$S/sshd.log" >&2 || true
+  return 1
+}
+
 start() {
-  if running_pid >/dev/null && answers; then echo "$URL"; return 0; fi
+  if running_pid >/dev/null && answers; then start_sshd || echo "remote-engine: R runs, but without its sshd (see above)" >&2; echo "$URL"; return 0; fi
   command -v dockerd >/dev/null || { echo "remote-engine: dockerd is not installed (apt-get install docker.io)" >&2; exit 2; }
   mkdir -p "$DATA"
   have_ns "$NS_U" || ip netns add "$NS_U"
@@ -103,7 +143,7 @@ start() {
   echo $! >"$PIDFILE"
   # wait for the engine to answer (its own readiness, not a fixed time); 60 s at most
   for _ in $(seq 1 600); do
-    answers && { echo "$URL"; return 0; }
+    answers && { start_sshd || echo "remote-engine: R runs, but without its sshd (see above)" >&2; echo "$URL"; return 0; }
     running_pid >/dev/null || break
     sleep 0.1
   done
@@ -133,5 +173,7 @@ case "$cmd" in
   url) running_pid >/dev/null && answers && echo "$URL" ;;
   certs) echo "$TLS" ;;
   underlay) echo "$NS_U" ;;
-  *) echo "usage: $0 start|stop|url|certs|underlay [--name N] [--mtu M]" >&2; exit 2 ;;
+  ssh-url) running_pid >/dev/null && ssh_listens && echo "ssh://root@$ADDR" ;;
+  ssh-home) echo "$TLS/ssh/home" ;;
+  *) echo "usage: $0 start|stop|url|certs|underlay|ssh-url|ssh-home [--name N] [--mtu M]" >&2; exit 2 ;;
 esac

@@ -111,7 +111,7 @@ t.test('engine URLs as the docker CLI reads them', async (t) => {
   t.same(engineAddress('tcp://[fd00::9]:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/c' }), { host: 'fd00::9', port: 2376, protocol: 'https', certPath: '/c' });
   t.same(engineAddress('tcp://b:2376', { DOCKER_CERT_PATH: '/c' }), { host: 'b', port: 2376, protocol: 'http' }, 'a cert path alone turns no TLS on (as the docker CLI)');
   t.match(engineAddress('tcp://b', { DOCKER_TLS_VERIFY: '1' }), { certPath: /\.docker$/ }, 'the files default to ~/.docker');
-  for (const bad of ['ssh://me@b', 'http://b:2375', 'unix://run/docker.sock', 'tcp://', 'b']) t.throws(() => engineAddress(bad, {}), UserError, bad);
+  for (const bad of ['ssh://me@', 'ssh://a b', 'http://b:2375', 'unix://run/docker.sock', 'tcp://', 'b']) t.throws(() => engineAddress(bad, {}), UserError, bad);
 });
 
 t.test('--engine and --underlay are checked before anything runs', async (t) => {
@@ -131,7 +131,9 @@ t.test('--engine and --underlay are checked before anything runs', async (t) => 
   t.throws(() => backendOptionsOf({ engine: ['a=unix:///x', 'b=unix:///y'], underlay: 'u@999.1.1.1' }), /an IPv4 address/);
   t.throws(() => backendOptionsOf({ engine: ['a=unix:///x', 'b=unix:///y'], underlay: '../etc' }), /a network namespace name/);
   t.throws(() => createBackend('netns', { engines: [{ name: 'a', url: 'unix:///x' }] }), /use them with --backend docker/);
-  t.throws(() => createBackend('docker', { engines: [{ name: 'a', url: 'ssh://x' }] }), UserError);
+  t.throws(() => createBackend('docker', { engines: [{ name: 'a', url: 'ftp://x' }] }), UserError);
+  // an ssh engine whose host key is not known is refused before anything connects
+  t.throws(() => createBackend('docker', { engines: [{ name: 'a', url: 'ssh://root@flatlab-unknown.invalid' }] }), /flatlab-unknown\.invalid is not in \S*known_hosts/);
 });
 
 t.test('a flow between engines crosses the VXLAN of each share; within a share it does not', async (t) => {

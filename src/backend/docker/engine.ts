@@ -1,7 +1,8 @@
 /**
  * Docker engines, through dockerode: one client per engine a run names (`--engine
  * NAME=URL`), addressed by Docker's own conventions (unix:// sockets, tcp:// with TLS from
- * DOCKER_CERT_PATH and DOCKER_TLS_VERIFY, the default from DOCKER_HOST), and a clear error
+ * DOCKER_CERT_PATH and DOCKER_TLS_VERIFY, ssh:// as ssh-engine.ts says, the default from
+ * DOCKER_HOST), and a clear error
  * when an engine does not answer.
  */
 import { readFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ function Dockerode(): typeof Docker {
 }
 import { EnvironmentError, UserError } from '../../errors.js';
 import { DEFAULT_ENGINE, defaultEngineUrl } from '../../backends.js';
+import { sshHttpAgent, sshOptions, sshTarget, type SshTarget } from './ssh-engine.js';
 
 /** An engine a run may place nodes on. */
 export interface EngineSpec {
@@ -43,11 +45,18 @@ export interface EngineAddress {
   protocol?: 'http' | 'https';
   /** ca.pem, cert.pem, key.pem under this folder (DOCKER_CERT_PATH, default ~/.docker) */
   certPath?: string;
+  /** ssh://: `docker system dial-stdio` there over ssh (ssh-engine.ts) */
+  ssh?: SshTarget;
 }
 
 export function engineAddress(url: string, env: NodeJS.ProcessEnv = process.env): EngineAddress {
-  const m = /^(unix|tcp):\/\/(.+)$/.exec(url);
-  if (!m) throw new UserError(`engine URL "${url}": Docker's forms are unix:///path/to/docker.sock or tcp://HOST:PORT`);
+  const m = /^(unix|tcp|ssh):\/\/(.+)$/.exec(url);
+  if (!m) throw new UserError(`engine URL "${url}": Docker's forms are unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]`);
+  if (m[1] === 'ssh') {
+    const ssh = sshTarget(url);
+    if (!ssh) throw new UserError(`engine URL "${url}": expected ssh://[USER@]HOST[:PORT]`);
+    return { ssh };
+  }
   if (m[1] === 'unix') {
     if (!m[2]!.startsWith('/')) throw new UserError(`engine URL "${url}": a unix socket needs an absolute path (unix:///run/docker.sock)`);
     return { socketPath: m[2]! };
@@ -69,6 +78,8 @@ export function connect(url: string = defaultEngineUrl()): Docker {
   const a = engineAddress(url);
   const Docker = Dockerode();
   if (a.socketPath) return new Docker({ socketPath: a.socketPath });
+  // plain HTTP over the ssh channels of sshHttpAgent (the host and port only name the engine in the URL)
+  if (a.ssh) return new Docker({ protocol: 'http', host: a.ssh.host, port: a.ssh.port, agent: sshHttpAgent(a.ssh, sshOptions(url, a.ssh)) } as Docker.DockerOptions);
   const tls = a.certPath
     ? (() => {
         try {
