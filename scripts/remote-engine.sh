@@ -131,11 +131,16 @@ start() {
   fi
   for ns in "$NS_U" "$NS_R"; do ip -n "$ns" link set dev lo up; ip -n "$ns" link set dev ul up; done
   [ -s "$TLS/cert.pem" ] || make_certs
+  # R's PID 1 is an init that reaps (docker.io's docker-init, tini) with dockerd its child:
+  # what ends in R (containers' shims, ssh sessions' processes) is reparented to PID 1,
+  # and dockerd reaps none of it (hundreds of zombies in an hour of tests)
+  local init=
+  command -v docker-init >/dev/null && init='docker-init --'
   # R's own mounts (private: nothing propagates back), its own PID namespace with its own
   # /proc, its own hostname (the engine says it is another machine), fresh /run, /tmp and /dev/shm; then dockerd as its PID 1. Entered into its
   # network namespace with nsenter --net (`ip netns exec` remounts /sys and hides the cgroups).
   setsid nsenter --net="/run/netns/$NS_R" unshare --mount --propagation private --pid --fork --mount-proc --uts \
-    sh -c 'hostname "$0"; for d in /run /tmp /dev/shm; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done; exec dockerd "$@"' "$NS_R" \
+    sh -c 'hostname "$1"; for d in /run /tmp /dev/shm; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done; shift; exec $0 dockerd "$@"' "$init" "$NS_R" \
     --data-root "$DATA" --exec-root /run/docker-exec --pidfile /run/docker.pid --host unix:///run/docker.sock \
     --host "$URL" --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server-cert.pem" --tlskey "$TLS/server-key.pem" \
     --bridge none --iptables=false --ip6tables=false --ip-masq=false \
