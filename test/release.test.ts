@@ -52,3 +52,26 @@ t.test('up to the sampling size nothing is released: the guests keep their table
   t.same(backend.calls.filter((c) => c.op === 'release'), []);
   t.equal(run.released, undefined);
 });
+
+t.test("while guests boot: a node's entries released once, when the last guest it serves is through DHCP", async (t) => {
+  const { nodeSettler } = await import('../src/run/lab.js');
+  const p = plan(parseScenario(lab(3, 5)), { runId: 'abc123', runtimeRoot: '/r', assets: assetsIn('/x') });
+  const backend = new Releasing();
+  backend.bind(p);
+  const settle = nodeSettler({ plan: p, backend })!;
+  // guests done in an order of their own: n1's last one third, n0's last one at the end
+  const order = [...p.vms].sort((a, b) => (a.name === 'v0x0' ? 1 : b.name === 'v0x0' ? -1 : a.node === 'n1' ? -1 : b.node === 'n1' ? 1 : 0));
+  const releasedAfter: Record<string, number> = {};
+  for (const [i, vm] of order.entries()) {
+    const before = backend.calls.filter((c) => c.op === 'release').length;
+    await settle(vm);
+    const now = backend.calls.filter((c) => c.op === 'release').map((c) => c.target);
+    if (now.length > before) releasedAfter[now[now.length - 1]!] = i;
+  }
+  t.same(backend.calls.filter((c) => c.op === 'release').map((c) => c.target).sort(), p.nodes.map((n) => n.netns).sort(), 'every node once');
+  for (const n of p.nodes) {
+    const last = Math.max(...order.flatMap((vm, i) => (vm.node === n.name ? [i] : [])));
+    t.equal(releasedAfter[n.netns], last, `${n.name}: released with its last guest, not before`);
+  }
+  t.equal(nodeSettler({ plan: p, backend: new FakeBackend() }), null, 'a backend that cannot release: nothing to do');
+});

@@ -125,6 +125,7 @@ function bootGuests(
   const { plan, backend } = lab;
   const width = bootWindow();
   const window = plan.vms.length > width ? new Slots(width) : null;
+  const settle = window ? nodeSettler(lab) : null;
   return plan.vms.map(async (vm) => {
     const source = plan.expected.addressSources[vm.name]!;
     const provider = source.kind === 'dnsmasq' ? ready.dhcpReady.get(source.node) : source.kind === 'dhcp-server' ? ready.dhcpReady.get('dhcp-server') : undefined;
@@ -139,8 +140,41 @@ function bootGuests(
       if (paced) await pollUntil(async () => (await backend.readFile(vm.netns, `${vm.dir}/dhcp.env`)) !== null, { timeoutMs: timeouts.leasesMs, intervalMs: 50, signal });
     } finally {
       if (paced) window.give();
+      if (paced) await settle?.(vm);
     }
   });
+}
+
+/**
+ * A node's neighbour entries released once every guest it serves by DHCP is through its
+ * exchange. dnsmasq answers a client that has no address yet by unicast, adding the
+ * client's entry to the node's table first (Linux: its ARP ioctl), and the kernel keeps
+ * one neighbour table for every namespace of the machine (gc_thresh3, 1024 by default):
+ * a thousand guests' entries in their nodes filled it while the last guests still waited
+ * for their offers, and the kernel refused those entries, so offers were dropped by this
+ * machine, not by the modelled network (16x64: 156 refused, each a 1 s retry). Released
+ * only when the node has no exchange left in flight: an entry deleted between dnsmasq's
+ * insert and its send would drop that offer. A released entry is a cache entry: the next
+ * packet to that guest asks by ARP again. Guests boot in plan order, a node's after the
+ * other, so at most a few nodes' entries are held at once.
+ */
+export function nodeSettler(lab: Pick<RunningLab, 'plan' | 'backend'>): ((vm: VmPlan) => Promise<void>) | null {
+  const { plan, backend } = lab;
+  if (!backend.releaseNeighbours) return null;
+  const left = new Map<string, number>();
+  for (const vm of plan.vms) {
+    const source = plan.expected.addressSources[vm.name]!;
+    if (vm.boot === 'dhcp' && source.kind === 'dnsmasq') left.set(source.node, (left.get(source.node) ?? 0) + 1);
+  }
+  return async (vm) => {
+    const source = plan.expected.addressSources[vm.name]!;
+    if (vm.boot !== 'dhcp' || source.kind !== 'dnsmasq') return;
+    const n = left.get(source.node)! - 1;
+    left.set(source.node, n);
+    const node = plan.nodes.find((x) => x.name === source.node);
+    // best effort: a node whose entries cannot be released now is only paced by the kernel
+    if (n === 0 && node) await backend.releaseNeighbours!(node.netns).catch(() => undefined);
+  };
 }
 
 /** A guest's first process as planned: its DHCP client, or the init that applies what nova injected. */
