@@ -17,9 +17,19 @@ export interface CliResult {
 }
 
 /** Runs `flatlab ARGS` to completion. */
-export async function flatlab(args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
-  const r = await execa('node', [CLI, ...args], { reject: false, env: { NO_COLOR: '1', ...opts.env }, cwd: ROOT });
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+/**
+ * A bound on one flatlab command of a test (the longest, the stress test's suite, takes
+ * about 6 minutes here): a command that hangs (an engine stuck on a container) is
+ * interrupted as a user would (SIGINT: it tears its lab down), killed a minute later if
+ * that hangs too, and its test fails with its output, instead of the whole file running
+ * into tap's 20-minute timeout with nothing said and the run's processes left behind.
+ */
+export const COMMAND_BOUND_MS = 900_000;
+
+export async function flatlab(args: string[], opts: { env?: Record<string, string>; boundMs?: number } = {}): Promise<CliResult> {
+  const r = await execa('node', [CLI, ...args], { reject: false, env: { NO_COLOR: '1', ...opts.env }, cwd: ROOT, timeout: opts.boundMs ?? COMMAND_BOUND_MS, killSignal: 'SIGINT', forceKillAfterDelay: 60_000 });
+  const bound = r.timedOut ? `\n[harness] flatlab ${args.join(' ')} was still running after ${(opts.boundMs ?? COMMAND_BOUND_MS) / 1000} s: interrupted` : '';
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr + bound };
 }
 
 /** Starts `flatlab ARGS` without waiting. */

@@ -111,18 +111,47 @@ start() {
   exit 1
 }
 
+# A process named by a pidfile, when it still runs (TERM, then KILL after 3 s)
+kill_pidfile() {
+  local p
+  p=$(cat "$1" 2>/dev/null) || return 0
+  [ -n "$p" ] && [ -d "/proc/$p" ] || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  for _ in $(seq 1 30); do [ -d "/proc/$p" ] || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+}
+
 stop() {
-  local pid
+  local pid p shim procs
   if pid=$(running_pid); then
     # containers first (labs normally remove theirs), then the engine by its PID
+    # Each step bounded: an engine stuck on a container it cannot remove once held a CI
+    # run here until its 90 minutes were up (the bounds are on failure; a healthy engine
+    # removes a lab's containers in seconds)
     if answers; then
-      ids=$(docker -H "$URL" ps -aq)
-      [ -z "$ids" ] || docker -H "$URL" rm -f $ids >/dev/null 2>&1 || true
+      ids=$(timeout 30 docker -H "$URL" ps -aq || true)
+      [ -z "$ids" ] || timeout 60 docker -H "$URL" rm -f $ids >/dev/null 2>&1 || true
     fi
     kill -TERM "$pid"
     for _ in $(seq 1 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
     [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   fi
+  # what a stuck or killed engine left running: its containerd (by its pidfile), each of
+  # its containers' processes (by the container's own cgroup, named by the ids in its data
+  # root: never another engine's) and their shims (by the PIDs their cgroup does not hold,
+  # found as the parents of those processes)
+  kill_pidfile "$ROOT/exec/containerd/containerd.pid"
+  for d in "$DATA"/containers/*/; do
+    [ -d "$d" ] || continue
+    procs=/sys/fs/cgroup/pids/docker/$(basename "$d")/cgroup.procs
+    [ -r "$procs" ] || procs=/sys/fs/cgroup/docker/$(basename "$d")/cgroup.procs
+    [ -r "$procs" ] || continue
+    while read -r p; do
+      shim=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || true)
+      kill -KILL "$p" 2>/dev/null || true
+      [ -n "$shim" ] && grep -qa -- "$ROOT/exec/containerd" "/proc/$shim/cmdline" 2>/dev/null && kill -KILL "$shim" 2>/dev/null || true
+    done <"$procs"
+  done
   # whatever its containerd left mounted under its directories
   # (its own directories only: flatlab-engine-b is not flatlab-engine-b2)
   awk '{print $2}' /proc/mounts | { grep -E "^($DATA|$ROOT)(/|\$)" || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done

@@ -13,6 +13,7 @@ import { EnvironmentError } from '../../errors.js';
 import type { Plan } from '../../plan/types.js';
 import type { ExecResult } from '../backend.js';
 import { connect, type EngineSpec } from './engine.js';
+import { engineCall } from './engine-call.js';
 import { NODE_IMAGE } from './image.js';
 import { Session } from './session.js';
 
@@ -78,7 +79,9 @@ export class Containers {
    */
   async start(engine: string, plan: Plan, name: string, role: string, host: Docker.HostConfig, checkHere = true, image = NODE_IMAGE): Promise<number> {
     this.engineOf.set(name, engine);
-    const c = await this.client(engine).createContainer({
+    const docker = this.client(engine);
+    const c = await engineCall(engine, `creating container ${name}`, (abortSignal) => docker.createContainer({
+      abortSignal,
       name,
       Image: image,
       Hostname: role,
@@ -86,9 +89,9 @@ export class Containers {
       Cmd: ['sleep', 'infinity'],
       // no Docker network, no published port: flatlab wires the node itself
       HostConfig: { NetworkMode: 'none', Init: true, ...host },
-    });
-    await c.start();
-    const pid = (await c.inspect()).State.Pid;
+    }));
+    await engineCall(engine, `starting container ${name}`, (abortSignal) => c.start({ abortSignal }));
+    const pid = (await engineCall(engine, `inspecting container ${name}`, (abortSignal) => c.inspect({ abortSignal }))).State.Pid;
     this.pids.set(name, pid);
     if (!checkHere) return pid;
     const seen = (await readFile(`/proc/${pid}/root/etc/hostname`, 'utf8').catch(() => '')).trim();
@@ -195,9 +198,7 @@ export class Containers {
 
   /** Removes a container (gone already is fine); any other failure is thrown, naming it. */
   async remove(container: string): Promise<void> {
-    await this.of(container)
-      .getContainer(container)
-      .remove({ force: true })
+    await engineCall(this.engineOf.get(container) ?? this.engines[0]!.name, `removing container ${container}`, (abortSignal) => this.of(container).getContainer(container).remove({ force: true, abortSignal }))
       .catch((err: { statusCode?: number; message: string }) => {
         if (err.statusCode !== 404) throw new Error(`container ${container} could not be removed: ${err.message}`, { cause: err });
       });
@@ -212,15 +213,13 @@ export class Containers {
     const results = await Promise.allSettled(
       this.engines.map(async (e) => {
         const docker = this.client(e.name);
-        const containers = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] } }).catch((err: Error) => {
+        const containers = await engineCall(e.name, `listing the containers of ${prefix}`, (abortSignal) => docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${prefix}`] }, abortSignal })).catch((err: Error) => {
           throw new Error(`engine ${e.name} (${e.url}) did not answer: ${err.message}`, { cause: err });
         });
         await before(docker, containers.map((c) => c.Id), e);
         const removed = await Promise.allSettled(
           containers.map((c) =>
-            docker
-              .getContainer(c.Id)
-              .remove({ force: true })
+            engineCall(e.name, `removing container ${c.Names[0]?.replace(/^\//, '') ?? c.Id}`, (abortSignal) => docker.getContainer(c.Id).remove({ force: true, abortSignal }))
               .catch((err: { statusCode?: number; message: string }) => {
                 if (err.statusCode !== 404) throw new Error(`container ${c.Names[0]?.replace(/^\//, '') ?? c.Id} on engine ${e.name} could not be removed: ${err.message}`, { cause: err });
               }),
