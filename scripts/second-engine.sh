@@ -130,7 +130,9 @@ stop() {
     # removes a lab's containers in seconds)
     if answers; then
       ids=$(timeout 30 docker -H "$URL" ps -aq || true)
-      [ -z "$ids" ] || timeout 60 docker -H "$URL" rm -f $ids >/dev/null 2>&1 || true
+      # one at a time: this engine (Debian's 20.10.24) can deadlock on two removals at once
+      # (src/backend/docker/removal-lock.ts), and `docker rm` of several works in parallel
+      for id in $ids; do timeout 30 docker -H "$URL" rm -f "$id" >/dev/null 2>&1 || true; done
     fi
     kill -TERM "$pid"
     for _ in $(seq 1 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done

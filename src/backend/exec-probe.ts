@@ -13,9 +13,14 @@ export const PROBE_TOKEN = 'flatlab-probe';
  * `slackMs`: how long past the probe's own timeout the command may take before it is
  * killed as hung. The probe's verdict is its tool's (ping -W, socat's timeouts); the bound
  * only ends a command that never returns, so it must cover what starting the command
- * costs: a remote engine's exec, through its API under load, took over 2 s here.
+ * costs: a remote engine's exec, through its API under load, took over 2 s here, and a
+ * local one on a machine kept busy by other labs' container churn did too (a probe killed
+ * before its tool ran reads as "unreachable": a negative that proved nothing, a positive
+ * that flipped). Generous, then: the tools' own timeouts end every probe that runs.
  */
-export async function execProbe(backend: Pick<Backend, 'exec'>, fromNs: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number, slackMs = 2000): Promise<ProbeOutcome> {
+export const EXEC_PROBE_SLACK_MS = 30_000;
+
+export async function execProbe(backend: Pick<Backend, 'exec'>, fromNs: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number, slackMs = EXEC_PROBE_SLACK_MS): Promise<ProbeOutcome> {
   const secs = (timeoutMs / 1000).toFixed(2);
   const opts = { timeoutMs: timeoutMs + slackMs };
   if (proto === 'icmp') {

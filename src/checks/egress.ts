@@ -6,6 +6,7 @@
  * port, so its SYN can be told in the capture.
  */
 import type { Backend } from '../backend/backend.js';
+import { EXEC_PROBE_SLACK_MS } from '../backend/exec-probe.js';
 import type { Plan } from '../plan/types.js';
 import { mapLimit } from '../wait.js';
 import { synCaptureFilter } from '../plan/captures.js';
@@ -30,8 +31,12 @@ export function parseSynCapture(text: string, dstIp: string): Map<number, string
 /** One connection attempt from a guest to the external host, from its own source port. */
 async function connectOut(backend: Backend, vmNetns: string, target: string, port: number, timeoutMs: number): Promise<{ seen: string | null; evidence: string }> {
   const secs = (timeoutMs / 1000).toFixed(2);
+  // socat's own timeouts end it; the exec's bound only ends one that never returns, and
+  // must not cut one still starting on a loaded machine: killed before its SYN left, an
+  // unSNATed guest's connection showed no SYN in the capture (seen once, two checks of
+  // snat-one-nic under heavy container churn)
   const r = await backend.exec(vmNetns, ['socat', '-T', secs, '-u', `TCP4:${target},connect-timeout=${secs},sourceport=${port},reuseaddr`, 'STDOUT'], {
-    timeoutMs: timeoutMs + 2000,
+    timeoutMs: timeoutMs + EXEC_PROBE_SLACK_MS,
   });
   const seen = r.stdout.trim().split('\n')[0] ?? '';
   const ok = r.exitCode === 0 && /^\d+\.\d+\.\d+\.\d+$/.test(seen);

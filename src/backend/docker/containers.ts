@@ -15,6 +15,7 @@ import type { ExecResult } from '../backend.js';
 import { connect, type EngineSpec } from './engine.js';
 import { engineCall } from './engine-call.js';
 import { NODE_IMAGE } from './image.js';
+import { withRemovalLock } from './removal-lock.js';
 import { Session } from './session.js';
 
 export const RUN_LABEL = 'org.flatlab.run';
@@ -198,10 +199,22 @@ export class Containers {
 
   /** Removes a container (gone already is fine); any other failure is thrown, naming it. */
   async remove(container: string): Promise<void> {
-    await engineCall(this.engineOf.get(container) ?? this.engines[0]!.name, `removing container ${container}`, (abortSignal) => this.of(container).getContainer(container).remove({ force: true, abortSignal }))
-      .catch((err: { statusCode?: number; message: string }) => {
-        if (err.statusCode !== 404) throw new Error(`container ${container} could not be removed: ${err.message}`, { cause: err });
-      });
+    const engine = this.engines.find((e) => e.name === this.engineOf.get(container)) ?? this.engines[0]!;
+    await this.removeOn(engine, container, container);
+  }
+
+  /**
+   * One container removed: one at a time per engine across this machine's flatlab
+   * processes (removal-lock.ts: an engine of Debian 12 deadlocks on two removals at once),
+   * bounded (engine-call.ts); gone already is fine.
+   */
+  private async removeOn(engine: EngineSpec, id: string, name: string): Promise<void> {
+    const docker = this.client(engine.name);
+    await withRemovalLock(engine.url, () => engineCall(engine.name, `removing container ${name}`, (abortSignal) => docker.getContainer(id).remove({ force: true, abortSignal }))).catch(
+      (err: { statusCode?: number; message: string }) => {
+        if (err.statusCode !== 404) throw new Error(`container ${name} on engine ${engine.name} could not be removed: ${err.message}`, { cause: err });
+      },
+    );
   }
 
   /**
@@ -217,14 +230,7 @@ export class Containers {
           throw new Error(`engine ${e.name} (${e.url}) did not answer: ${err.message}`, { cause: err });
         });
         await before(docker, containers.map((c) => c.Id), e);
-        const removed = await Promise.allSettled(
-          containers.map((c) =>
-            engineCall(e.name, `removing container ${c.Names[0]?.replace(/^\//, '') ?? c.Id}`, (abortSignal) => docker.getContainer(c.Id).remove({ force: true, abortSignal }))
-              .catch((err: { statusCode?: number; message: string }) => {
-                if (err.statusCode !== 404) throw new Error(`container ${c.Names[0]?.replace(/^\//, '') ?? c.Id} on engine ${e.name} could not be removed: ${err.message}`, { cause: err });
-              }),
-          ),
-        );
+        const removed = await Promise.allSettled(containers.map((c) => this.removeOn(e, c.Id, c.Names[0]?.replace(/^\//, '') ?? c.Id)));
         const failed = removed.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
         if (failed.length) throw new Error(failed.join('; '));
       }),

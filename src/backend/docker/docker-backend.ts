@@ -51,9 +51,6 @@ import { inTarget, netnsInode, processesIn } from '../namespaces.js';
 
 export { RUN_LABEL } from './containers.js';
 
-/** A probe's command on a remote engine is killed as hung this long past its own timeout. */
-const REMOTE_EXEC_SLACK_MS = 30_000;
-
 export class DockerBackend implements Backend {
   readonly name = 'docker';
   // The VMs' namespaces live inside the node containers, where flatlab-nsd does not
@@ -257,7 +254,7 @@ export class DockerBackend implements Backend {
     const r = this.helper ? await this.residentIn(target) : null;
     if (r) return nsdProbe(this.helper!, `/proc/${r.pid}/ns/net`, target, dst, proto, port, timeoutMs);
     // a remote engine's exec has no fixed cost: a generous bound against a hung command only
-    return execProbe(this, target, dst, proto, port, timeoutMs, this.agentOf(target) ? REMOTE_EXEC_SLACK_MS : undefined);
+    return execProbe(this, target, dst, proto, port, timeoutMs);
   }
 
   /** A process of the run that lives in the VM now, on this machine (the one given, or the first started there). */
