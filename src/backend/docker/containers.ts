@@ -205,7 +205,7 @@ export class Containers {
 
   /**
    * One container removed: one at a time per engine across this machine's flatlab
-   * processes (removal-lock.ts: an engine of Debian 12 deadlocks on two removals at once),
+   * processes (removal-lock.ts: Debian 12's engine can deadlock on two removals at once),
    * bounded (engine-call.ts); gone already is fine.
    */
   private async removeOn(engine: EngineSpec, id: string, name: string): Promise<void> {
