@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(iproute2 dnsmasq-base busybox-static iputils-ping procps iptables ebtables tcpdump socat gcc libc6-dev libxml2-utils)
+PACKAGES=(iproute2 dnsmasq-base busybox-static iputils-ping procps iptables ebtables tcpdump socat gcc libc6-dev musl-tools libxml2-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

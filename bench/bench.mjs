@@ -11,6 +11,8 @@
  *                           and across two engines when scripts/second-engine.sh runs one,
  *                           and with half the nodes on a remote engine when
  *                           scripts/remote-engine.sh runs one (flatlab run from its underlay)
+ *   BENCH_RUN_TIMEOUT=900   seconds a flatlab run may take before the bench interrupts it
+ *                           (SIGINT: it tears its lab down) and reports it as not finished
  *   BENCH_GC_THRESH3=8192   opt-in: raise the machine's neighbour table for the run and
  *                           restore it after (the only machine setting the bench may touch,
  *                           and only when asked: 1024 VMs need more than the default 1024)
@@ -26,6 +28,7 @@ const CLI = join(ROOT, 'bin', 'flatlab.js');
 const SIZES = (process.env.BENCH_SIZES ?? '2x2,4x16,16x64').split(',').map((s) => s.split('x').map(Number));
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const PHASES = ['build', 'dhcp', 'leases', 'checks', 'teardown', 'total'];
+const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT ?? 900) * 1000;
 
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -49,8 +52,17 @@ function scenario(nodes, perNode) {
 async function flatlabRun(file, results, backend = 'netns', extra = [], launch = {}) {
   const t0 = performance.now();
   const [cmd, ...pre] = [...(launch.wrap ?? []), 'node', CLI];
-  const r = await execa(cmd, [...pre, 'run', file, '--json', '-q', '--backend', backend, ...extra, '--results', results], { reject: false, ...(launch.env ? { env: launch.env } : {}) });
+  // bounded: a lab this machine cannot serve (a DHCP retry storm) ends as a row that says
+  // so, not as a bench that never ends; SIGINT lets flatlab tear its lab down
+  const r = await execa(cmd, [...pre, 'run', file, '--json', '-q', '--backend', backend, ...extra, '--results', results], {
+    reject: false,
+    timeout: RUN_TIMEOUT_MS,
+    killSignal: 'SIGINT',
+    forceKillAfterDelay: 120000,
+    ...(launch.env ? { env: launch.env } : {}),
+  });
   const wall = performance.now() - t0;
+  if (r.timedOut) throw new Error(`flatlab run ${file} did not finish within BENCH_RUN_TIMEOUT=${RUN_TIMEOUT_MS / 1000} s and was interrupted`);
   if (!r.stdout.trim().startsWith('{')) throw new Error(`flatlab run ${file} ended with exit code ${r.exitCode} and no result:\n${r.stderr.trim()}`);
   const res = JSON.parse(r.stdout);
   const t = res.variants[0].timings;
@@ -63,9 +75,14 @@ async function flatlabRun(file, results, backend = 'netns', extra = [], launch =
     dhcp: t.dhcp,
     leases: t.leases,
     checks: (t.observe ?? 0) + (t.reach ?? 0),
+    observe: t.observe ?? 0,
+    reach: t.reach ?? 0,
     teardown: t.teardown,
     total: t.total,
     refused: res.neighbourTable?.refused ?? 0,
+    // the machine's busy CPU per phase (all cores) and how the DHCP guests were admitted
+    cpu: res.variants[0].cpu ?? {},
+    boot: res.variants[0].boot ?? null,
   };
 }
 
@@ -212,13 +229,16 @@ for (const [nodes, perNode] of SIZES) {
     runs,
     ok: fl.every((r) => r.ok),
     sampling: fl[0].sampling,
-    flatlab: Object.fromEntries([...PHASES, 'wall'].map((p) => [p, stats(fl.map((r) => r[p]))])),
+    flatlab: Object.fromEntries([...PHASES, 'observe', 'reach', 'wall'].map((p) => [p, stats(fl.map((r) => r[p]))])),
     floor: { build: stats(floor.map((r) => r.build)), teardown: stats(floor.map((r) => r.teardown)) },
     mininet: mn,
     docker: dk,
     twoEngines: two,
     halfRemote: remoteRow,
     refused: fl.reduce((n, r) => n + r.refused, 0),
+    // where the time goes: each phase's wall time beside the machine's busy CPU in it
+    cpu: Object.fromEntries(['build', 'dhcp', 'leases', 'observe', 'reach', 'teardown'].map((p) => [p, stats(fl.map((r) => r.cpu[p] ?? 0))])),
+    boot: fl[fl.length - 1].boot,
   };
   const vms = nodes * perNode;
   // hosts per second, build to teardown: flatlab's kernel work alone and its whole run
@@ -253,6 +273,16 @@ const md = [
   ...rows.map((r) =>
     `| ${r.size} | ${r.vms} | ${fmtStats(r.flatlab.build)} | ${fmtStats(r.flatlab.dhcp)} | ${fmtStats(r.flatlab.leases)} | ${fmtStats(r.flatlab.checks)} | ${fmtStats(r.flatlab.teardown)} | ${fmtStats(r.flatlab.total)} | ${fmtStats(r.flatlab.wall)} | ${fmtStats(r.floor.build)} | ${fmtStats(r.floor.teardown)} | ${r.ratioBuild.toFixed(2)}× | ${r.buildPerVm.toFixed(2)} ms | ${mnCell(r)} | ${rate(r.hostsPerSec.buildTeardown)} / ${rate(r.hostsPerSec.wholeRun)} / ${rate(r.hostsPerSec.mininet)}${ratio(r)} | ${r.docker ? `${fmtStats(r.docker.total)}${r.docker.ok ? '' : ' (NOT all as expected)'}` : docker ? 'not run (size)' : 'no engine/image'} | ${r.twoEngines ? `${fmtStats(r.twoEngines.total)}${r.twoEngines.ok ? '' : ' (NOT all as expected)'}` : TWO_ENGINES ? 'not run (size)' : 'no second engine (scripts/second-engine.sh start)'} | ${r.halfRemote ? `${fmtStats(r.halfRemote.total)} (${(r.halfRemote.total.median / r.docker.total.median).toFixed(2)}×)${r.halfRemote.ok ? '' : ' (NOT all as expected)'}` : REMOTE ? 'not run (size)' : 'no remote engine (scripts/remote-engine.sh start)'} | ${r.refused} |`,
   ),
+  '',
+  'Where the time goes (netns backend, median): each phase as wall time / the machine\'s busy CPU time in it (both cores: a phase bound by the CPUs shows about twice its wall time). In the DHCP phase every broadcast reaches every guest port of the flat segment and every node\'s dnsmasq (nova\'s multi_host wiring), so its CPU grows with the square of the guests; the boot window (src/run/boot-window.ts) admits guests while leases come within udhcpc\'s retry time.',
+  '',
+  '| size | build | dhcp | leases | observe | reach | teardown | boot window (narrowest–widest, cuts) | lease time from admission (median / p90 / max) | leases over the target | unleased |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => {
+    const cell = (p) => `${fmt(r.flatlab[p].median ?? 0)} / ${fmt(r.cpu[p].median)}`;
+    const b = r.boot;
+    return `| ${r.size} | ${cell('build')} | ${cell('dhcp')} | ${cell('leases')} | ${cell('observe')} | ${cell('reach')} | ${cell('teardown')} | ${b ? `${b.window.narrowest}–${b.window.widest} of ${b.window.max}, ${b.window.cuts}` : 'none (all at once)'} | ${b ? `${fmt(b.leaseMs.median)} / ${fmt(b.leaseMs.p90)} / ${fmt(b.leaseMs.max)}` : '–'} | ${b ? `${b.slow} (> ${fmt(b.window.targetMs)})` : '–'} | ${b ? b.unleased : '–'} |`;
+  }),
   '',
   ...rows.filter((r) => r.sampling).map((r) => `- ${r.size}: ${r.sampling}`),
   ...rows.filter((r) => !r.ok).map((r) => `- ${r.size}: NOT all checks as expected${r.refused ? ` (the kernel refused ${r.refused} ARP entries: its neighbour table, shared by all namespaces, was full)` : ''}`),

@@ -6,18 +6,41 @@
 // statically: their start-up cost is what they exist to save. Both are optional: without a
 // C compiler flatlab spawns a process per guest and per probe, and guests run
 // assets/udhcpc.script (slower, same results), so a missing compiler is a warning.
+// The two scripts are linked against musl (Debian's musl-tools) where it is installed:
+// a static musl program starts in 0.6 ms here against 1.2 ms for a static glibc one
+// (vfork+exec+exit, measured on this project's 2-core VMs), and a thousand guests start
+// them three thousand times. Without musl-gcc they link statically against glibc.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cc = process.env.CC ?? 'cc';
+/** musl-gcc and the flags that let it see the kernel's headers (linux/, asm/), or null. */
+function musl() {
+  try {
+    execFileSync('musl-gcc', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  let multiarch = '';
+  try {
+    multiarch = execFileSync(cc, ['-print-multiarch'], { encoding: 'utf8' }).trim();
+  } catch {
+    // no multiarch directory to add: /usr/include alone
+  }
+  // after musl's own headers, so that only what musl lacks comes from the system
+  return ['-idirafter', '/usr/include', ...(multiarch ? ['-idirafter', `/usr/include/${multiarch}`] : [])];
+}
+const MUSL = musl();
+// static (musl, else glibc), or dynamic where the C library has no static archive
+// (still no shell, no `ip`)
+const SCRIPT = { flags: ['-static'], fallback: [], ...(MUSL ? { cc: 'musl-gcc', flags: ['-static', ...MUSL], fallbackCc: cc, fallbackFlags: ['-static'] } : {}) };
 const BUILDS = [
   { src: 'native/flatlab-nsd.c', out: 'dist/native/flatlab-nsd', flags: [] },
-  // static, or dynamic where the C library has no static archive (still no shell, no `ip`)
-  { src: 'native/udhcpc-script.c', out: 'dist/native/flatlab-udhcpc-script', flags: ['-static'], fallback: [] },
+  { src: 'native/udhcpc-script.c', out: 'dist/native/flatlab-udhcpc-script', ...SCRIPT },
   // named as the script it stands for: nova's argv says --dhcp-script=.../nova-dhcpbridge
-  { src: 'native/nova-dhcpbridge.c', out: 'dist/native/nova-dhcpbridge', flags: ['-static'], fallback: [] },
+  { src: 'native/nova-dhcpbridge.c', out: 'dist/native/nova-dhcpbridge', ...SCRIPT },
 ];
 
 mkdirSync(`${root}dist/native`, { recursive: true });
@@ -25,13 +48,18 @@ for (const b of BUILDS) {
   const src = root + b.src;
   const out = root + b.out;
   if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) continue;
-  const compile = (flags, stdio) => execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', ...flags, '-o', out, src], { stdio });
+  const compile = (compiler, flags, stdio) => execFileSync(compiler, ['-O2', '-Wall', '-Wextra', '-Werror', ...flags, '-o', out, src], { stdio });
+  // each way to build it, best first; only the last one's failure is shown
+  const ways = [[b.cc ?? cc, b.flags], ...(b.fallbackCc ? [[b.fallbackCc, b.fallbackFlags]] : []), ...(b.fallback ? [[cc, b.fallback]] : [])];
   try {
-    try {
-      compile(b.flags, b.fallback ? 'pipe' : 'inherit');
-    } catch (e) {
-      if (!b.fallback || e.code === 'ENOENT') throw e;
-      compile(b.fallback, 'inherit');
+    for (let i = 0; i < ways.length; i++) {
+      const last = i === ways.length - 1;
+      try {
+        compile(ways[i][0], ways[i][1], last ? 'inherit' : 'pipe');
+        break;
+      } catch (e) {
+        if (last || (e.code === 'ENOENT' && ways[i][0] === cc)) throw e;
+      }
     }
   } catch (e) {
     if (e.code === 'ENOENT') {

@@ -48,6 +48,10 @@ export interface VariantResult {
   unexpectedDrops?: DropCount[];
   /** milliseconds per phase, and `total` */
   timings: Record<string, number>;
+  /** the machine's busy CPU milliseconds per phase (all CPUs: up to twice the phase's time on two cores) */
+  cpu?: Record<string, number>;
+  /** a large lab: how its DHCP guests were admitted and how fast they leased */
+  boot?: BootStats;
 }
 
 /** result.json */
@@ -89,4 +93,15 @@ export function runResult(r: { scenario: string; file: string; backend: string; 
     variants: r.variants,
     timings: { total: Math.round(r.totalMs) },
   };
+}
+
+/** result.json's `boot`: how a large lab's DHCP guests were admitted and how fast they leased. */
+export interface BootStats {
+  window: { narrowest: number; widest: number; cuts: number; max: number; targetMs: number };
+  /** from admission to the lease record, over the guests that leased */
+  leaseMs: { median: number; p90: number; max: number };
+  /** leases slower than the target (most of them a DISCOVER asked again) */
+  slow: number;
+  /** guests whose lease wait ran out */
+  unleased: number;
 }

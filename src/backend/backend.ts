@@ -128,6 +128,12 @@ export interface Backend {
   probe(target: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number): Promise<ProbeOutcome>;
   /** Reads a file as the target sees it; null when it does not exist. */
   readFile(target: string, path: string): Promise<string | null>;
+  /**
+   * Whether a file exists as the target sees it: one system call where files are this
+   * machine's (a thousand guests' lease files are looked for several times a second).
+   * Absent: readFile answers.
+   */
+  exists?(target: string, path: string): Promise<boolean>;
   /** Writes a file where the target sees it (dnsmasq's hosts files), creating directories. */
   writeFile(target: string, path: string, text: string, mode?: number): Promise<void>;
   /**

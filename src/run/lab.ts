@@ -10,7 +10,8 @@ import type { Backend, ProcessRecord } from '../backend/backend.js';
 import { INTERFACES_PATH } from '../plan/injection.js';
 import { processesOf } from '../plan/processes.js';
 import type { NodePlan, Plan, VmPlan } from '../plan/types.js';
-import { pollUntil, Slots } from '../wait.js';
+import { pollUntil } from '../wait.js';
+import { BootWindow } from './boot-window.js';
 import { applyFaultList, applyFaults } from './faults.js';
 import { applyEbtables, applyFirewall } from './kernel-tables.js';
 import type { Progress } from './progress.js';
@@ -20,8 +21,8 @@ import { startPlanned, startServer } from './servers.js';
 import { removeState, writeState, type RunState } from './state.js';
 
 /**
- * Guests booting (between start and lease) at once in a lab larger than this
- * (FLATLAB_BOOT_WINDOW, read when a lab is brought up).
+ * Guests booting (between start and lease) at once, at most, in a lab larger than this
+ * (FLATLAB_BOOT_WINDOW, read when a lab is brought up); fewer when they lease slowly.
  */
 export function bootWindow(): number {
   return Number(process.env.FLATLAB_BOOT_WINDOW ?? 128);
@@ -70,8 +71,9 @@ export async function bringUp(
     if (plan.dhcpServer) dhcpReady.set('dhcp-server', extra[0]!);
     // Faults hit the healthy build: every node and server first, then the faults.
     const faulted = plan.faults.length === 0 ? undefined : Promise.all([...nodeReady.values(), ...dhcpReady.values()]).then(() => applyFaults(lab, dhcpReady));
-    const boots = bootGuests(lab, { nodeReady, dhcpReady, faulted }, signal, timeouts);
+    const { boots, window } = bootGuests(lab, { nodeReady, dhcpReady, faulted }, signal, timeouts);
     await Promise.all([...nodeReady.values(), ...dhcpReady.values(), ...extra, ...boots]);
+    if (window) lab.boot = window.stats();
   });
   signal.throwIfAborted();
   return lab;
@@ -110,39 +112,45 @@ function dnsmasqOf(plan: Plan, node: NodePlan): Plan['processes'][number] | unde
 
 /**
  * Each guest boots once its node is set up and whoever configures it is listening.
- * A large lab boots its DHCP guests through a sliding window: every DHCP broadcast
- * reaches every port of the flat segment, so a thousand guests asking at once on two
- * CPUs answer each other late, time out (udhcpc waits 1 s per discover) and ask again,
- * multiplying the broadcasts. A guest leaves the window when its DHCP client's script
- * has recorded the lease (or the lease wait runs out).
+ * A large lab boots its DHCP guests through a window that sizes itself to this machine
+ * (boot-window.ts): every DHCP broadcast reaches every port of the flat segment, so a
+ * thousand guests asking at once on two CPUs answer each other late, time out (udhcpc
+ * waits 1 s per discover) and ask again, multiplying the broadcasts. A guest leaves the
+ * window when its DHCP client's script has recorded the lease (or the lease wait runs out).
  */
 function bootGuests(
   lab: RunningLab,
   ready: { nodeReady: Map<string, Promise<void>>; dhcpReady: Map<string, Promise<unknown>>; faulted: Promise<void> | undefined },
   signal: AbortSignal,
   timeouts: LabTimeouts,
-): Promise<void>[] {
+): { boots: Promise<void>[]; window: BootWindow | null } {
   const { plan, backend } = lab;
   const width = bootWindow();
-  const window = plan.vms.length > width ? new Slots(width) : null;
+  const window = plan.vms.length > width ? new BootWindow({ max: width }) : null;
   const settle = window ? nodeSettler(lab) : null;
-  return plan.vms.map(async (vm) => {
+  const boots = plan.vms.map(async (vm) => {
     const source = plan.expected.addressSources[vm.name]!;
     const provider = source.kind === 'dnsmasq' ? ready.dhcpReady.get(source.node) : source.kind === 'dhcp-server' ? ready.dhcpReady.get('dhcp-server') : undefined;
     await Promise.all([ready.nodeReady.get(vm.node), provider, ready.faulted]);
     signal.throwIfAborted();
     const paced = window !== null && vm.boot === 'dhcp';
-    if (paced) await window.take();
+    const admitted = paced ? await window.take() : 0;
+    let leased = false;
     try {
       lab.clients[vm.name] = await bootGuest(lab, vm);
       await Promise.all(processesOf(plan, vm.name, 'service').map((svc) => startServer(lab, svc, signal, timeouts)));
-      // a poll of a file the guest's DHCP script writes: no event crosses into the guest's namespace
-      if (paced) await pollUntil(async () => (await backend.readFile(vm.netns, `${vm.dir}/dhcp.env`)) !== null, { timeoutMs: timeouts.leasesMs, intervalMs: 50, signal });
+      // a poll of a file the guest's DHCP script writes: no event crosses into the guest's
+      // namespace. A look for the file, not a read of it: one system call where files are
+      // this machine's (reads of a window's files every 50 ms were a share of the CPU).
+      const record = `${vm.dir}/dhcp.env`;
+      const present = backend.exists ? () => backend.exists!(vm.netns, record) : async () => (await backend.readFile(vm.netns, record)) !== null;
+      if (paced) leased = (await pollUntil(present, { timeoutMs: timeouts.leasesMs, intervalMs: 50, signal })) === true;
     } finally {
-      if (paced) window.give();
+      if (paced) window.give(admitted, leased);
       if (paced) await settle?.(vm);
     }
   });
+  return { boots, window };
 }
 
 /**

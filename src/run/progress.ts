@@ -3,6 +3,7 @@
  * terminal the running phase is shown and replaced by its time when it ends.
  */
 import chalk from 'chalk';
+import { machineBusyMs } from './machine-cpu.js';
 
 export interface Progress {
   /**
@@ -12,6 +13,8 @@ export interface Progress {
   phase<T>(name: string, label: string, fn: () => Promise<T>, outcome?: (v: T) => { ok: boolean; detail?: string }): Promise<T>;
   note(message: string): void;
   readonly timings: Record<string, number>;
+  /** the machine's busy CPU time during each phase, ms (machine-cpu.ts) */
+  readonly cpu: Record<string, number>;
 }
 
 export interface ProgressOptions {
@@ -28,11 +31,14 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
   const tty = stream.isTTY === true && opts.live !== false;
   const tag = opts.label ? chalk.cyan(`[${opts.label}] `) : '';
   const timings: Record<string, number> = {};
+  const cpu: Record<string, number> = {};
   return {
     timings,
+    cpu,
     async phase<T>(name: string, label: string, fn: () => Promise<T>, outcome?: (v: T) => { ok: boolean; detail?: string }): Promise<T> {
       if (tty && !opts.quiet) stream.write(chalk.dim(`  … ${tag}${label}`));
       const t0 = performance.now();
+      const c0 = machineBusyMs();
       let failed = true;
       let detail = '';
       try {
@@ -44,6 +50,8 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
       } finally {
         const ms = Math.round(performance.now() - t0);
         timings[name] = (timings[name] ?? 0) + ms;
+        const c1 = c0 === null ? null : machineBusyMs();
+        if (c0 !== null && c1 !== null) cpu[name] = (cpu[name] ?? 0) + (c1 - c0);
         if (!opts.quiet) {
           const mark = failed ? chalk.red('✗') : chalk.green('✓');
           stream.write(`${tty ? '\r\x1b[K' : ''}  ${mark} ${tag}${label}${detail} ${chalk.dim(`${ms} ms`)}\n`);

@@ -175,6 +175,7 @@ function emptyResult(variant: ScenarioVariant, plan: Plan, progress: Progress): 
     diagnoses: [],
     symptoms: [],
     timings: progress.timings,
+    cpu: progress.cpu,
   };
 }
 
@@ -198,6 +199,7 @@ async function runVariant(r: VariantRun, opts: RunOptions, signal: AbortSignal):
   let keep = false;
   try {
     const lab = await bringUp(plan, backend, state, progress, signal);
+    if (lab.boot) result.boot = lab.boot;
     await awaitLeases(lab, progress, signal);
     signal.throwIfAborted();
     Object.assign(result, await checkLab(lab, progress, opts.reach, () => applyAfterBootFaults(lab)));

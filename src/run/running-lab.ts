@@ -1,7 +1,8 @@
 /** A lab being brought up or running: what every step of its lifecycle reads and records. */
 import type { Backend, ProcessRecord } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
-import { writeState, type RunState } from './state.js';
+import type { BootStats } from '../result.js';
+import { appendProcess, type RunState } from './state.js';
 
 export interface RunningLab {
   plan: Plan;
@@ -9,6 +10,8 @@ export interface RunningLab {
   state: RunState;
   /** each guest's resident process (its DHCP client, or its init): it lives in the VM for the whole run */
   clients: Record<string, ProcessRecord>;
+  /** a large lab's boot window, once its guests are through (boot-window.ts) */
+  boot?: BootStats;
 }
 
 /**
@@ -27,9 +30,9 @@ export interface LabTimeouts {
 
 export const DEFAULT_TIMEOUTS: LabTimeouts = { serviceMs: 15000, leasesMs: 30000, leaseLogMs: 10000 };
 
-/** Records a started process in the run's state file before anything else happens. */
+/** Records a started process with the run's state before anything else happens. */
 export async function track(state: RunState, p: ProcessRecord): Promise<ProcessRecord> {
   state.processes.push(p);
-  await writeState(state);
+  await appendProcess(state, p);
   return p;
 }

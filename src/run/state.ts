@@ -4,7 +4,7 @@
  * `clean` work from them; a run whose owner process is gone is a leftover.
  */
 import { statfsSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile, rename } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, readlink, rm, stat, symlink, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { BackendOptions, ProcessRecord } from '../backend/backend.js';
 import type { Plan } from '../plan/types.js';
@@ -96,14 +96,67 @@ interface Writer {
 }
 const writers = new Map<string, Writer>();
 
+/**
+ * The run's process journal beside its state file: one JSON line per process started
+ * since the state file was last written whole. A thousand guests' processes appended a
+ * line each, where rewriting the state file (three megabytes at 16x64: the plan) for each
+ * was, once those writes were fast, hundreds of megabytes a second of copying in the
+ * DHCP phase. Readers add its lines to the state's processes (readState).
+ */
+export function journalPath(stateFile: string): string {
+  return stateFile.replace(/\.json$/, '') + '.procs';
+}
+
+/** Records a started process: a line in the journal (the state file itself is written whole only when the run's state changes). */
+export async function appendProcess(state: RunState, p: ProcessRecord): Promise<void> {
+  await appendFile(journalPath(statePath(state.prefix)), JSON.stringify(p) + '\n');
+}
+
+/** Each plan's bytes in the state file, made once: a plan does not change once its lab is being built. */
+const planBytes = new WeakMap<object, Buffer>();
+
+/**
+ * The state file's bytes, in parts. `kept` first, alone on the second line: the reaper
+ * polls it several times a second with the shell's `read`, a byte per system call, and
+ * reads no further (assets/reaper). The plan is encoded once per run and the rest without
+ * indentation: the file is rewritten as processes start, and at a thousand guests
+ * re-encoding three megabytes of plan, indented, for every write was most of flatlab's
+ * own CPU in the DHCP phase (--cpu-prof, 16x64: JSON.stringify, Buffer writes, GC).
+ */
+export function stateParts(state: RunState): Buffer[] {
+  const { kept, plan, ...rest } = state;
+  const parts: Buffer[] = [Buffer.from(`{\n  "kept": ${JSON.stringify(kept ?? false)},\n`)];
+  if (typeof plan === 'object' && plan !== null) {
+    let bytes = planBytes.get(plan);
+    if (!bytes) {
+      bytes = Buffer.from(`  "plan": ${JSON.stringify(plan)},\n`);
+      planBytes.set(plan, bytes);
+    }
+    parts.push(bytes);
+  }
+  parts.push(Buffer.from(`  ${JSON.stringify(rest).slice(1)}\n`));
+  return parts;
+}
+
+/** The state file's text. */
+export function serialise(state: RunState): string {
+  return Buffer.concat(stateParts(state)).toString('utf8');
+}
+
 async function writeNow(state: RunState): Promise<void> {
   await mkdir(stateDir(), { recursive: true, mode: 0o755 });
   // named by the writer's PID: `clean` removes the .tmp of a writer that died mid-write
   const tmp = `${statePath(state.prefix)}.${process.pid}.tmp`;
-  // `kept` first, on the file's second line: the reaper polls it several times a second
-  // with the shell's `read`, a byte per system call, and reads no further (assets/reaper)
-  const { kept, ...rest } = state;
-  await writeFile(tmp, JSON.stringify({ kept, ...rest }, null, 2));
+  const parts = stateParts(state);
+  const file = await open(tmp, 'w');
+  try {
+    const { bytesWritten } = await file.writev(parts);
+    const total = parts.reduce((n, b) => n + b.length, 0);
+    // writev to a regular file writes all or fails; a short write is an error, not a state file
+    if (bytesWritten !== total) throw new Error(`${tmp}: ${bytesWritten} of ${total} bytes written`);
+  } finally {
+    await file.close();
+  }
   await rename(tmp, statePath(state.prefix));
   await register(state.prefix);
 }
@@ -165,15 +218,31 @@ export async function removeState(prefix: string, file = statePath(prefix)): Pro
   // while its writer lives (a dangling link is what a killed writer leaves: clean's to remove)
   await rm(join(registryDir(), `${prefix}.json`), { force: true });
   await rm(file, { force: true });
+  await rm(journalPath(file), { force: true });
 }
 
 async function readState(file: string): Promise<RunState | null> {
+  let state: RunState;
   try {
-    return { ...(JSON.parse(await readFile(file, 'utf8')) as RunState), stateFile: file };
+    state = { ...(JSON.parse(await readFile(file, 'utf8')) as RunState), stateFile: file };
   } catch {
     // a state file being written, or damaged: clean handles the namespaces anyway
     return null;
   }
+  const journal = await readFile(journalPath(file), 'utf8').catch(() => '');
+  const known = new Set(state.processes.map((p) => `${p.pid} ${p.startTicks}`));
+  for (const line of journal.split('\n')) {
+    let p: ProcessRecord;
+    try {
+      p = JSON.parse(line) as ProcessRecord;
+    } catch {
+      continue; // the empty last line, or one a killed writer left half written
+    }
+    if (known.has(`${p.pid} ${p.startTicks}`)) continue;
+    known.add(`${p.pid} ${p.startTicks}`);
+    state.processes.push(p);
+  }
+  return state;
 }
 
 /** Every run's state: this runtime dir's, and through the registry every other one's. */
@@ -202,7 +271,9 @@ export async function removeStaleFiles(isAlive: (pid: number) => boolean, prefix
   const mine = (f: string): boolean => prefix === undefined || f.startsWith(`${prefix}.`);
   for (const f of (await readdir(stateDir()).catch(() => [] as string[])).filter(mine)) {
     const m = /\.(\d+)\.tmp$/.exec(f) ?? (/\.json\.tmp$/.test(f) ? [f, '0'] : null);
-    if (m && !isAlive(Number(m[1]))) {
+    // a journal whose state file is gone: its run was removed by a process killed between the two
+    const orphan = f.endsWith('.procs') && !(await stat(join(stateDir(), f.replace(/\.procs$/, '.json'))).then(() => true, () => false));
+    if (orphan || (m && !isAlive(Number(m[1])))) {
       if (!dryRun) await rm(join(stateDir(), f), { force: true });
       removed.push(join(stateDir(), f));
     }

@@ -282,6 +282,11 @@ export class DockerBackend implements Backend {
     return p && this.agentOf(target) ? this.files.read(p.container, path) : this.machine.readFile(target, path);
   }
 
+  async exists(target: string, path: string): Promise<boolean> {
+    const p = this.where.of(target);
+    return p && this.agentOf(target) ? (await this.files.read(p.container, path)) !== null : this.machine.exists(target, path);
+  }
+
   async writeFile(target: string, path: string, text: string, mode?: number): Promise<void> {
     await this.bound.promise;
     const p = this.where.of(target);

@@ -8,7 +8,7 @@
  */
 import { notRoot } from '../../root.js';
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { EnvironmentError } from '../../errors.js';
@@ -210,6 +210,13 @@ export class NetnsBackend implements Backend {
     } catch {
       return null;
     }
+  }
+
+  async exists(_target: string, path: string): Promise<boolean> {
+    return access(path).then(
+      () => true,
+      () => false,
+    );
   }
 
   async writeFile(_target: string, path: string, text: string, mode = 0o644): Promise<void> {

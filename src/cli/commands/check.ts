@@ -41,6 +41,7 @@ export function registerCheck(program: Command, setExit: SetExit): void {
         diagnoses,
         symptoms: classifySymptoms(live.plan, checked.observations, checked.reach, checked.egress),
         timings: { ...progress.timings, total: Math.round(performance.now() - t0) },
+        cpu: progress.cpu,
       };
       const result = runResult({ scenario: lab.state.scenario, file: lab.state.file, backend: lab.state.backend, startedAt: new Date(), variants: [variant], totalMs: variant.timings.total! });
       process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : renderReport(result, '(not saved: flatlab check observes a live lab)'));
