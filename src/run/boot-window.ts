@@ -18,6 +18,7 @@
  * well inside udhcpc's 1 s so that an exchange answered in time stays the rule.
  */
 
+import type { Plan } from '../plan/types.js';
 import type { BootStats } from '../result.js';
 
 export interface BootWindowOptions {
@@ -57,6 +58,11 @@ export class BootWindow {
     this.targetMs = opts.targetMs ?? DEFAULT_TARGET_MS;
     this.now = opts.now ?? (() => performance.now());
     this.seen = { narrowest: this.width, widest: this.width, cuts: 0 };
+  }
+
+  /** the narrowest a cut may leave it */
+  get minimum(): number {
+    return this.min;
   }
 
   /** How many may be in their exchange now. */
@@ -112,5 +118,27 @@ export class BootWindow {
       slow: sorted.filter((ms) => ms > this.targetMs).length,
       unleased: this.gaveUp,
     };
+  }
+}
+
+/**
+ * The end of a run whose DHCP this machine cannot serve: a window's worth of guests that
+ * should have leased had no lease when their wait ran out, the window already narrowed
+ * by them. Their clients go on asking every second or two, each ask a broadcast to every
+ * port, so going on would only add load until the machine itself stalls (64x64 here,
+ * before this bound: a load average over 2,000 and 20 minutes without an end). The run
+ * ends with this message and tears its lab down; the verdicts say nothing of the network.
+ */
+export class DhcpOverload extends Error {
+  constructor(plan: Plan, late: number, stats: BootStats, leasesMs: number) {
+    const servers = plan.nodes.filter((n) => n.dhcp).length;
+    super(
+      `DHCP overloaded: ${late} guests that should have leased had no lease ${Math.round(leasesMs / 1000)} s after they started, ` +
+        `with at most ${stats.window.narrowest} guests booting at once by then. On one flat segment every DHCP broadcast reaches all ` +
+        `${plan.vms.length} guest ports and ${servers} dnsmasq (nova's ${servers > 1 ? 'multi_host ' : ''}wiring), and this machine's CPUs ` +
+        `did not answer within udhcpc's retry time. Fewer guests per flat network, or more cores, would be served; ` +
+        `the lab was torn down and nothing was checked.`,
+    );
+    this.name = 'DhcpOverload';
   }
 }

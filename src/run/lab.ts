@@ -11,7 +11,7 @@ import { INTERFACES_PATH } from '../plan/injection.js';
 import { processesOf } from '../plan/processes.js';
 import type { NodePlan, Plan, VmPlan } from '../plan/types.js';
 import { pollUntil } from '../wait.js';
-import { BootWindow } from './boot-window.js';
+import { BootWindow, DhcpOverload } from './boot-window.js';
 import { applyFaultList, applyFaults } from './faults.js';
 import { applyEbtables, applyFirewall } from './kernel-tables.js';
 import type { Progress } from './progress.js';
@@ -128,6 +128,13 @@ function bootGuests(
   const width = bootWindow();
   const window = plan.vms.length > width ? new BootWindow({ max: width }) : null;
   const settle = window ? nodeSettler(lab) : null;
+  // guests that should have leased and did not, in time: past a window's worth the lab is
+  // more than this machine can serve, and the run ends (see DhcpOverload)
+  let late = 0;
+  let overload: DhcpOverload | null = null;
+  // ends the other guests' waits at once when the lab is overloaded
+  const stop = new AbortController();
+  const halted = AbortSignal.any([signal, stop.signal]);
   const boots = plan.vms.map(async (vm) => {
     const source = plan.expected.addressSources[vm.name]!;
     const provider = source.kind === 'dnsmasq' ? ready.dhcpReady.get(source.node) : source.kind === 'dhcp-server' ? ready.dhcpReady.get('dhcp-server') : undefined;
@@ -136,6 +143,10 @@ function bootGuests(
     const paced = window !== null && vm.boot === 'dhcp';
     const admitted = paced ? await window.take() : 0;
     let leased = false;
+    if (overload) {
+      window?.give(admitted);
+      throw overload;
+    }
     try {
       lab.clients[vm.name] = await bootGuest(lab, vm);
       await Promise.all(processesOf(plan, vm.name, 'service').map((svc) => startServer(lab, svc, signal, timeouts)));
@@ -144,10 +155,15 @@ function bootGuests(
       // this machine's (reads of a window's files every 50 ms were a share of the CPU).
       const record = `${vm.dir}/dhcp.env`;
       const present = backend.exists ? () => backend.exists!(vm.netns, record) : async () => (await backend.readFile(vm.netns, record)) !== null;
-      if (paced) leased = (await pollUntil(present, { timeoutMs: timeouts.leasesMs, intervalMs: 50, signal })) === true;
+      if (paced) leased = (await pollUntil(present, { timeoutMs: timeouts.leasesMs, intervalMs: 50, signal: halted })) === true;
     } finally {
       if (paced) window.give(admitted, leased);
       if (paced) await settle?.(vm);
+    }
+    if (paced && !leased && plan.expected.leases[vm.name] !== null && !signal.aborted && ++late >= window.minimum) {
+      overload ??= new DhcpOverload(plan, late, window.stats(), timeouts.leasesMs);
+      stop.abort(overload);
+      throw overload;
     }
   });
   return { boots, window };
