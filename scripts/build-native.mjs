@@ -41,6 +41,8 @@ const BUILDS = [
   { src: 'native/udhcpc-script.c', out: 'dist/native/flatlab-udhcpc-script', ...SCRIPT },
   // named as the script it stands for: nova's argv says --dhcp-script=.../nova-dhcpbridge
   { src: 'native/nova-dhcpbridge.c', out: 'dist/native/nova-dhcpbridge', ...SCRIPT },
+  // goes into the vm guests' image (src/run/guest-image.ts), where it runs under emulation
+  { src: 'native/guest-agent.c', out: 'dist/native/flatlab-guest-agent', ...SCRIPT },
 ];
 
 mkdirSync(`${root}dist/native`, { recursive: true });

@@ -70,6 +70,18 @@ export interface RunResult {
   neighbourTable?: NeighbourTableNotice;
   /** the signal that stopped the run (its labs were torn down; checks may be missing) */
   interrupted?: string;
+  /** how vm guests ran: their image, kernel and accelerator (run/accel.ts) */
+  vmGuests?: VmGuestsNotice;
+}
+
+export interface VmGuestsNotice {
+  image: string;
+  kernel: string;
+  accel: 'kvm' | 'tcg';
+  why: string;
+  vhostNet: boolean;
+  /** in words, for the report */
+  text: string;
 }
 
 /** A check list counted: passed, failed, skipped, and how many passed only on a later try. */

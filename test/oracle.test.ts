@@ -45,6 +45,8 @@ const vm = (name: string, node: string, ip: string, securityGroups: string[] = [
   declaredServices,
   boot: 'dhcp',
   injectedConfig: null,
+  guest: "namespace",
+  machine: null,
 });
 
 const VMS = [

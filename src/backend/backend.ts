@@ -25,6 +25,8 @@ export interface ProcessRecord {
   startTicks: string;
   role: string;
   target: string;
+  /** the plan's owner of the process, where it names a VM not the target (a vm guest's QEMU runs in its node) */
+  owner?: string;
   /**
    * The engine whose machine the PID belongs to, when that is not this machine (a remote
    * Docker engine): the PID is then asked about and signalled there, never here.
@@ -51,6 +53,8 @@ export interface StartOptions {
   /** stdout and stderr of the process go here */
   logFile: string;
   role: string;
+  /** the node, VM or host the plan says it belongs to (a vm guest's QEMU: the VM) */
+  owner?: string;
 }
 
 /** A VM's network state as its own kernel holds it. */
@@ -149,6 +153,8 @@ export interface Backend {
   stopProcesses(procs: ProcessRecord[]): Promise<void>;
   /** Removes everything carrying the run prefix: processes inside its namespaces, then the namespaces. */
   destroy(prefix: string): Promise<void>;
+  /** A vm guest's kernel release, as its agent says it (null: the target is no vm guest). */
+  guestKernel?(target: string): Promise<string | null>;
   /** Lets go of helpers the backend keeps (it may be used again afterwards). */
   close?(): void;
 }

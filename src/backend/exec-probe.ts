@@ -20,11 +20,29 @@ export const PROBE_TOKEN = 'flatlab-probe';
  */
 export const EXEC_PROBE_SLACK_MS = 30_000;
 
-export async function execProbe(backend: Pick<Backend, 'exec'>, fromNs: string, dst: string, proto: Protocol, port: number | undefined, timeoutMs: number, slackMs = EXEC_PROBE_SLACK_MS): Promise<ProbeOutcome> {
+/**
+ * The ping command: iputils' (a node's, a container's), or busybox's in a vm guest, which
+ * has no -n (it never resolves an address anyway) and takes -W in whole seconds.
+ */
+export function pingArgv(dst: string, timeoutMs: number, ping: 'iputils' | 'busybox'): string[] {
+  if (ping === 'busybox') return ['ping', '-q', '-c', '1', '-W', String(Math.max(1, Math.ceil(timeoutMs / 1000))), dst];
+  return ['ping', '-n', '-q', '-c', '1', '-W', (timeoutMs / 1000).toFixed(2), dst];
+}
+
+export async function execProbe(
+  backend: Pick<Backend, 'exec'>,
+  fromNs: string,
+  dst: string,
+  proto: Protocol,
+  port: number | undefined,
+  timeoutMs: number,
+  slackMs = EXEC_PROBE_SLACK_MS,
+  ping: 'iputils' | 'busybox' = 'iputils',
+): Promise<ProbeOutcome> {
   const secs = (timeoutMs / 1000).toFixed(2);
   const opts = { timeoutMs: timeoutMs + slackMs };
   if (proto === 'icmp') {
-    const r = await backend.exec(fromNs, ['ping', '-n', '-q', '-c', '1', '-W', secs, dst], opts);
+    const r = await backend.exec(fromNs, pingArgv(dst, timeoutMs, ping), opts);
     if (r.exitCode === 0) {
       const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout)?.[1];
       return { observed: 'reachable', evidence: `echo reply from ${dst}${rtt ? ` in ${rtt} ms` : ''}` };

@@ -104,7 +104,11 @@ export interface RouteEntry {
 
 export async function readRoutes(pid: number): Promise<RouteEntry[] | null> {
   const text = await readText(`/proc/${pid}/net/route`);
-  if (text === null) return null;
+  return text === null ? null : parseRoutes(text);
+}
+
+/** /proc/net/route's text read into routes. */
+export function parseRoutes(text: string): RouteEntry[] {
   return text
     .split('\n')
     .slice(1)
@@ -116,7 +120,11 @@ export async function readRoutes(pid: number): Promise<RouteEntry[] | null> {
 /** Local IPv4 addresses of PID's namespace, from the LOCAL leaves of /proc/PID/net/fib_trie. */
 export async function readLocalAddresses(pid: number): Promise<string[] | null> {
   const text = await readText(`/proc/${pid}/net/fib_trie`);
-  if (text === null) return null;
+  return text === null ? null : parseLocalAddresses(text);
+}
+
+/** The local IPv4 addresses (but loopback's) in /proc/net/fib_trie's text. */
+export function parseLocalAddresses(text: string): string[] {
   const out = new Set<string>();
   let leaf: string | null = null;
   for (const line of text.split('\n')) {
@@ -184,7 +192,11 @@ export async function childrenOf(parents: Set<number>): Promise<number[]> {
 /** The ARP table of PID's namespace: address -> MAC, for complete entries only. */
 export async function readArp(pid: number): Promise<{ arp: Record<string, string>; unresolved: string[] } | null> {
   const text = await readText(`/proc/${pid}/net/arp`);
-  if (text === null) return null;
+  return text === null ? null : parseArp(text);
+}
+
+/** /proc/net/arp's text: resolved entries, and the addresses asked for in vain. */
+export function parseArp(text: string): { arp: Record<string, string>; unresolved: string[] } {
   const arp: Record<string, string> = {};
   const unresolved: string[] = [];
   for (const line of text.split('\n').slice(1)) {

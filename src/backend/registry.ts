@@ -5,6 +5,7 @@ import type { BackendName } from '../backends.js';
 import { NetnsBackend } from './netns/netns-backend.js';
 import { DockerBackend } from './docker/docker-backend.js';
 import { buildDockerImage } from './docker/image.js';
+import { withVmGuests } from './vm-guests.js';
 
 // one factory for every name a scenario may give (BACKENDS), or this does not compile
 const builtIn: Record<BackendName, (options: BackendOptions) => Backend> = {
@@ -52,5 +53,6 @@ export async function buildBackendImage(name: string, log: (line: string) => voi
 export function createBackend(name: string, options: BackendOptions = {}): Backend {
   const factory = factories[name];
   if (!factory) throw new UserError(`unknown backend "${name}" (available: ${backendNames().join(', ')})`);
-  return factory(options);
+  // vm guests are answered by their agents whatever built the lab (vm-guests.ts)
+  return withVmGuests(factory(options));
 }

@@ -2,7 +2,7 @@
 import type { VmPlan } from '../plan/types.js';
 import { inSubnet } from '../net/ipv4.js';
 import type { VmNetState } from './backend.js';
-import { readArp, readLocalAddresses, readMac, readRoutes } from './procfs.js';
+import { parseArp, parseLocalAddresses, parseRoutes, readArp, readLocalAddresses, readMac, readRoutes, type RouteEntry } from './procfs.js';
 
 /** The batch to run in the VM's namespace, its output parsed by parseVmState. */
 export function vmStateBatch(nic: string): string {
@@ -44,6 +44,24 @@ export function parseVmState(stdout: string, nic: string): VmNetState {
  */
 export async function vmStateFromProc(vm: Pick<VmPlan, 'nic'>, pid: number, mac?: () => Promise<string | null>): Promise<VmNetState> {
   const [nicMac, locals, routes, arp] = await Promise.all([mac ? mac() : readMac(pid, vm.nic), readLocalAddresses(pid), readRoutes(pid), readArp(pid)]);
+  return vmStateOf(vm, nicMac, locals, routes, arp);
+}
+
+/** What a guest's own kernel says, the files its agent reads: the vmStateFromProc reading, from inside a vm guest. */
+export const GUEST_STATE_FILES = (nic: string): string[] => [`/sys/class/net/${nic}/address`, '/proc/net/fib_trie', '/proc/net/route', '/proc/net/arp'];
+
+/** The state from the texts of GUEST_STATE_FILES, in that order (null: not readable). */
+export function vmStateFromTexts(vm: Pick<VmPlan, 'nic'>, [mac, fib, route, arp]: (string | null)[]): VmNetState {
+  return vmStateOf(vm, mac?.trim() || null, fib ? parseLocalAddresses(fib) : null, route ? parseRoutes(route) : null, arp ? parseArp(arp) : null);
+}
+
+function vmStateOf(
+  vm: Pick<VmPlan, 'nic'>,
+  nicMac: string | null,
+  locals: string[] | null,
+  routes: RouteEntry[] | null,
+  arp: { arp: Record<string, string>; unresolved: string[] } | null,
+): VmNetState {
   const onNic = (routes ?? []).filter((r) => r.iface === vm.nic);
   const connected = onNic.filter((r) => r.gateway === '0.0.0.0' && r.destination !== '0.0.0.0');
   const addresses = (locals ?? []).map((ip) => {

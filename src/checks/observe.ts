@@ -18,13 +18,14 @@ export function parseEnvFile(text: string | null): Record<string, string> | null
 export async function observeVm(backend: Backend, plan: Plan, vmName: string, client: ProcessRecord | undefined): Promise<VmObservation> {
   const vm = plan.vms.find((v) => v.name === vmName)!;
   // asked at once: a remote engine answers each kind in one exec per node, in parallel
-  const [state, dhcp, bootLog, clientRunning] = await Promise.all([
+  const [state, dhcp, bootLog, clientRunning, kernel] = await Promise.all([
     backend.readVmState(vm, client),
     backend.readFile(vm.netns, `${vm.dir}/dhcp.env`),
     backend.readFile(vm.netns, `${vm.dir}/boot.log`),
     client !== undefined && backend.isRunning(client),
+    vm.machine && backend.guestKernel ? backend.guestKernel(vm.netns) : null,
   ]);
-  return { vm: vm.name, ...state, dhcp: parseEnvFile(dhcp), bootLog, clientRunning };
+  return { vm: vm.name, ...state, dhcp: parseEnvFile(dhcp), bootLog, clientRunning, ...(kernel ? { kernel } : {}) };
 }
 
 export async function readLeaseEvents(backend: Backend, plan: Plan): Promise<LeaseEvent[]> {

@@ -18,8 +18,10 @@ export interface VmObservation extends VmNetState {
   dhcp: Record<string, string> | null;
   /** what an injected guest's init did with its /etc/network/interfaces */
   bootLog: string | null;
-  /** whether the guest's DHCP client was still running when observed */
+  /** whether the guest's DHCP client was still running when observed (a vm guest: its QEMU) */
   clientRunning: boolean;
+  /** a vm guest's kernel release, as its agent said it (uname -r inside the guest) */
+  kernel?: string;
 }
 
 /** One lease in the lease file of a plain dnsmasq (the FlatManager DHCP server). */

@@ -15,6 +15,7 @@ import { deriveExpectations, parseService, servicesFor } from './expect.js';
 import { renderInterfaces } from './injection.js';
 import { deterministicMac, tapMacFor } from './mac.js';
 import { planFaults } from './faults.js';
+import { finishMachine, planMachine, UNBUILT_IMAGE, type GuestImageRef } from './guest-vm.js';
 import { netnsName, runPrefix, sanitizeHostname, tapName } from './names.js';
 import { planNode, singleInterfaceOf, type NodeContext } from './node.js';
 import { planProcesses } from './processes.js';
@@ -34,6 +35,12 @@ export interface PlanOptions {
   assets: LabAssets;
   /** engines to spread the nodes over (the Docker backend's --engine); one or none: one machine */
   engines?: string[];
+  /** the image vm guests boot (run/guest-image.ts); absent: placeholders (`flatlab plan`) */
+  guestImage?: GuestImageRef;
+  /** how vm guests are run: KVM where it boots guests, else TCG (run/accel.ts; default tcg) */
+  accel?: 'kvm' | 'tcg';
+  /** the machine has /dev/vhost-net: vm guests' NICs use it (libvirt did) */
+  vhostNet?: boolean;
 }
 
 /** the external host's peer-echo port (the echo service's) */
@@ -46,7 +53,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const flatManager = s.nova.network_manager === FLAT_MANAGER;
   const { gateway, bridgeIps, vmIps } = assignAddresses(s, net);
   const network = planNetwork(s, net, gateway);
-  const vms = planVms(s, { prefix, runtimeDir, network, vmIps, vmGateway: vmGatewayOf(s, network, bridgeIps) });
+  const vms = planVms(s, { prefix, runtimeDir, network, vmIps, vmGateway: vmGatewayOf(s, network, bridgeIps), image: opts.guestImage ?? UNBUILT_IMAGE, accel: opts.accel ?? 'tcg' });
   const securityGroups = planSecurityGroups(s);
   const extCidr = s.external ? (parseCidr(s.external.cidr) as Cidr) : null;
   const ext = extCidr ? { cidr: extCidr, ...assignExternal(s, extCidr) } : null;
@@ -71,7 +78,10 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const allowSameNet = Object.fromEntries(Object.keys(s.nodes).map((n) => [n, novaOf(s, n).allow_same_net_traffic]));
   const bridgeNfOff = new Set(s.faults.filter((f) => f.type === 'bridge-nf-off' && f.node).map((f) => f.node!));
   const expected = deriveExpectations(s, { network, vms, groups: securityGroups, allowSameNet }, { nodes, networkHost, dhcpServer: dhcpServer !== null, externalHost: ext?.host ?? null, bridgeNfOff });
-  for (const vm of vms) vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
+  for (const vm of vms) {
+    vm.services = vm.declaredServices ?? servicesFor(vm.name, expected.reach);
+    finishMachine(vm, opts.vhostNet ?? false);
+  }
   const parts = { fabric, span, nodes, vms, network, external, dhcpServer };
   return {
     scenario: s.name,
@@ -137,7 +147,7 @@ function vmGatewayOf(s: Scenario, network: NetworkPlan, bridgeIps: Record<string
 /** The instances: names, MACs, taps as libvirt numbered them per host, addresses, and what nova injected. */
 function planVms(
   s: Scenario,
-  c: { prefix: string; runtimeDir: string; network: NetworkPlan; vmIps: Record<string, string>; vmGateway: (host: string) => string | null },
+  c: { prefix: string; runtimeDir: string; network: NetworkPlan; vmIps: Record<string, string>; vmGateway: (host: string) => string | null; image: GuestImageRef; accel: 'kvm' | 'tcg' },
 ): VmPlan[] {
   const { network } = c;
   const macs = new Set(Object.values(s.vms).flatMap((v) => (v.mac ? [v.mac] : [])));
@@ -149,6 +159,8 @@ function planVms(
     const index = tapCount.get(vm.host) ?? 0;
     tapCount.set(vm.host, index + 1);
     const ip = c.vmIps[name]!;
+    const guest = vm.guest ?? s.guest;
+    const dir = join(c.runtimeDir, 'vms', name);
     vms.push({
       name,
       hostname: sanitizeHostname(name),
@@ -160,7 +172,7 @@ function planVms(
       tapMac: tapMacFor(mac),
       ip,
       gateway: c.vmGateway(vm.host),
-      dir: join(c.runtimeDir, 'vms', name),
+      dir,
       // nova's instances.id, in declaration order
       instanceId: vms.length + 1,
       securityGroups: vm.security_groups,
@@ -170,6 +182,8 @@ function planVms(
       injectedConfig: network.injected
         ? renderInterfaces({ name: 'eth0', address: ip, netmask: network.netmask, broadcast: network.broadcast, gateway: network.gateway, dns: network.dns }, s.release)
         : null,
+      guest,
+      machine: guest === 'vm' ? planMachine({ name, dir }, vm.memory ?? s.guest_memory, c.accel, c.image) : null,
     });
   }
   return vms;

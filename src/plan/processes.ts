@@ -7,7 +7,8 @@
  */
 import type { LabAssets } from '../assets.js';
 import { captureArgv, synCaptureFilter } from './captures.js';
-import type { ExternalDhcpPlan, ExternalPlan, NodePlan, ProcessPlan, VmPlan } from './types.js';
+import { udhcpcArgs } from './guest-vm.js';
+import type { ExternalDhcpPlan, ExternalPlan, GuestMachinePlan, NodePlan, ProcessPlan, VmPlan } from './types.js';
 
 /** The processes of a plan's parts, in the order: servers, guests, the way out's capture. */
 export function planProcesses(
@@ -36,7 +37,12 @@ export function planProcesses(
       what: 'the external host',
     });
   }
-  for (const vm of parts.vms) out.push(guestProcess(vm, assets), ...vm.services.map((svc) => serviceProcess(vm, svc)));
+  for (const vm of parts.vms) {
+    const node = parts.nodes.find((n) => n.name === vm.node)!;
+    // a vm guest's services are started by its own boot (assets/guest/boot), inside it
+    if (vm.machine) out.push(machineProcess(vm, vm.machine, node));
+    else out.push(guestProcess(vm, assets), ...vm.services.map((svc) => serviceProcess(vm, svc)));
+  }
   if (ext) {
     // the way out's SYNs at the external host, during the checks (checks/egress.ts)
     out.push({ owner: ext.name, target: ext.netns, role: 'capture', argv: captureArgv(ext.nic, synCaptureFilter(ext.echoPort)), logFile: `${ext.dir}/capture-syn.txt`, phase: 'checks', what: 'the capture of the way out' });
@@ -58,11 +64,16 @@ function guestProcess(vm: VmPlan, assets: LabAssets): ProcessPlan {
     owner: vm.name,
     target: vm.netns,
     role: 'dhcp-client',
-    argv: ['busybox', 'udhcpc', '-f', '-i', vm.nic, '-t', '3', '-T', '1', '-A', '2', '-s', assets.udhcpcScript, '-x', `hostname:${vm.hostname}`],
+    argv: ['busybox', 'udhcpc', ...udhcpcArgs(vm, assets.udhcpcScript)],
     env,
     logFile: `${vm.dir}/udhcpc.log`,
     what: `${vm.name}'s DHCP client`,
   };
+}
+
+/** A vm guest: QEMU in its node's namespace (plan/guest-vm.ts), its agent's socket its resident's word. */
+function machineProcess(vm: VmPlan, m: GuestMachinePlan, node: NodePlan): ProcessPlan {
+  return { owner: vm.name, target: node.netns, role: 'guest-vm', argv: m.argv, logFile: `${vm.dir}/qemu.log`, what: `${vm.name}'s QEMU` };
 }
 
 /**

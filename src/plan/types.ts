@@ -1,4 +1,4 @@
-import type { FaultType } from '../scenario/schema.js';
+import type { FaultType, GuestKind } from '../scenario/schema.js';
 import type { Release } from '../nova/releases.js';
 import type { NodePlan } from './node-types.js';
 import type { Expectations, RulePlan, ServicePlan } from './expect-types.js';
@@ -98,6 +98,35 @@ export interface VmPlan {
   boot: 'dhcp' | 'injected';
   /** the /etc/network/interfaces nova injected, when boot is injected */
   injectedConfig: string | null;
+  /** a network namespace of this machine, or a QEMU VM on a tap in its node (guest-vm.ts) */
+  guest: GuestKind;
+  /** a vm guest's machine; null for a namespace guest */
+  machine: GuestMachinePlan | null;
+}
+
+/**
+ * A `guest: vm` guest: QEMU in its node's namespace, its virtio NIC on the tap (no veth,
+ * no namespace of its own), its agent on a virtio-serial port whose host end is a unix
+ * socket. Its own files go into its copy of the image (the image's initramfs, then an
+ * archive of these), as nova's injection wrote into an instance's disk.
+ */
+export interface GuestMachinePlan {
+  memoryMb: number;
+  /** KVM, or TCG (emulation) where KVM is absent or does not boot guests (run/accel.ts) */
+  accel: 'kvm' | 'tcg';
+  /** the agent's unix socket: QEMU's end of the guest's virtio-serial port */
+  agentSocket: string;
+  /** the guest's serial console, as QEMU writes it */
+  console: string;
+  /** the image this guest boots: its kernel and the image's initramfs */
+  kernel: string;
+  imageInitrd: string;
+  /** this guest's copy of the image: the image's initramfs, then its own files */
+  initrd: string;
+  /** its own files (guest.conf; the interfaces file nova injected), by path in the guest */
+  files: { path: string; text: string }[];
+  /** QEMU's whole argv, run in the node's namespace */
+  argv: string[];
 }
 
 /** iproute2 command lines (no leading `ip`), one batch per namespace. */
@@ -143,7 +172,7 @@ export interface ProcessPlan {
   owner: string;
   /** the namespace it runs in */
   target: string;
-  role: 'dnsmasq' | 'dhcp-server' | 'external-echo' | 'dhcp-client' | 'guest-init' | 'service' | 'capture';
+  role: 'dnsmasq' | 'dhcp-server' | 'external-echo' | 'dhcp-client' | 'guest-init' | 'guest-vm' | 'service' | 'capture';
   argv: string[];
   env?: Record<string, string>;
   /** its stdout and stderr */

@@ -7,6 +7,7 @@
  * (`link add A type veth peer name B netns OTHER`): nothing ever appears in the
  * machine's root namespace.
  */
+import { tapLines } from './guest-vm.js';
 import { SAMPLE_ABOVE } from './oracle.js';
 import { fabricNamespaces } from './span.js';
 import type { HostPlan, NodePlan, Plan, VmPlan, WiringPlan } from './types.js';
@@ -48,7 +49,8 @@ export function planWiring(p: Pick<Plan, 'fabric' | 'span' | 'nodes' | 'vms' | '
       ...fabricNamespaces(p),
       ...p.nodes.map((n) => n.netns),
       ...[p.external, p.dhcpServer].flatMap((h) => (h ? [h.netns] : [])),
-      ...p.vms.map((v) => v.netns),
+      // a vm guest is QEMU in its node's namespace: no namespace of its own
+      ...p.vms.filter((v) => !v.machine).map((v) => v.netns),
     ],
     sysctls: NO_IPV6,
     deviceSysctls: p.vms.length > SAMPLE_ABOVE ? shortArpTimers(p) : {},
@@ -75,7 +77,7 @@ function shortArpTimers(p: { nodes: NodePlan[]; vms: VmPlan[] }): Record<string,
     [`net.ipv4.neigh.${dev}.base_reachable_time_ms`]: '2000',
     [`net.ipv4.neigh.${dev}.delay_first_probe_time`]: '1',
   });
-  return Object.fromEntries([...p.nodes.map((n) => [n.netns, timers(n.bridge)]), ...p.vms.map((v) => [v.netns, timers(v.nic)])]);
+  return Object.fromEntries([...p.nodes.map((n) => [n.netns, timers(n.bridge)]), ...p.vms.filter((v) => !v.machine).map((v) => [v.netns, timers(v.nic)])]);
 }
 
 /**
@@ -112,6 +114,10 @@ function nodeLines(node: NodePlan, vms: VmPlan[], prefixLength: number, broadcas
   // linux_net.bind_floating_ip: each associated floating address as a /32 on public_interface
   for (const f of node.floating) lines.push(`addr add ${f.ip}/32 dev ${f.device}`);
   for (const vm of vms) {
+    if (vm.machine) {
+      lines.push(...tapLines(vm, node.bridge));
+      continue;
+    }
     // libvirt's plug: a tap with the guest MAC (first byte 0xfe) enslaved to the bridge.
     // The guest brings its own NIC up, as a booting guest does (its DHCP client's script).
     lines.push(

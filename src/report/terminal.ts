@@ -161,6 +161,7 @@ export function renderReport(r: RunResult, resultsDir: string): string {
       : bad(`${r.variants.filter((v) => !v.ok).length} of ${r.variants.length} variants failed`);
     out.push(`  ${verdict} ${chalk.dim(`in ${r.timings.total} ms`)}`);
   }
+  if (r.vmGuests) out.push(chalk.dim(`  vm guests: ${r.vmGuests.text}`));
   if (r.neighbourTable) out.push(chalk.yellow(`  machine: ${r.neighbourTable.text}`));
   out.push(chalk.dim(`  results: ${resultsDir}`), '');
   return out.join('\n');

@@ -16,6 +16,7 @@ import { applyFaultList, applyFaults } from './faults.js';
 import { applyEbtables, applyFirewall } from './kernel-tables.js';
 import type { Progress } from './progress.js';
 import { startReaper } from './reaper.js';
+import { writeGuestCopies } from './guest-copies.js';
 import { DEFAULT_TIMEOUTS, type LabTimeouts, type RunningLab } from './running-lab.js';
 import { startPlanned, startServer } from './servers.js';
 import { removeState, writeState, type RunState } from './state.js';
@@ -36,7 +37,8 @@ async function writeFiles(plan: Plan, backend: Backend): Promise<void> {
     writes.push(backend.writeFile(n.netns, n.dhcp.hostsFile, n.dhcp.hostsFileText), backend.writeFile(n.netns, n.dhcp.addnHostsFile, n.dhcp.addnHostsText));
     if (n.dhcp.optsFile) writes.push(backend.writeFile(n.netns, n.dhcp.optsFile, n.dhcp.optsText));
   }
-  for (const v of plan.vms) {
+  // a vm guest's files are in its copy of the image (guest-copies.ts)
+  for (const v of plan.vms.filter((x) => !x.machine)) {
     writes.push(backend.writeFile(v.netns, `${v.dir}/dhcp.events`, ''));
     // nova's injection: the config goes into the guest's own files before it boots
     if (v.injectedConfig) writes.push(backend.writeFile(v.netns, join(v.dir, INTERFACES_PATH), v.injectedConfig));
@@ -58,7 +60,7 @@ export async function bringUp(
   startReaper(state);
   await writeState(state);
   await progress.phase('build', `namespaces, bridges and links (${plan.wiring.namespaces.length} namespaces)`, () =>
-    Promise.all([writeFiles(plan, backend), backend.createTopology(plan)]),
+    Promise.all([writeFiles(plan, backend), writeGuestCopies(plan), backend.createTopology(plan)]),
   );
   signal.throwIfAborted();
   await progress.phase('dhcp', 'firewalls, DHCP servers and guests', async () => {
@@ -201,9 +203,9 @@ export function nodeSettler(lab: Pick<RunningLab, 'plan' | 'backend'>): ((vm: Vm
   };
 }
 
-/** A guest's first process as planned: its DHCP client, or the init that applies what nova injected. */
+/** A guest's first process as planned: its DHCP client, the init that applies what nova injected, or its QEMU. */
 function bootGuest(lab: RunningLab, vm: VmPlan): Promise<ProcessRecord> {
-  const first = lab.plan.processes.find((p) => p.owner === vm.name && (p.role === 'dhcp-client' || p.role === 'guest-init'))!;
+  const first = lab.plan.processes.find((p) => p.owner === vm.name && (p.role === 'dhcp-client' || p.role === 'guest-init' || p.role === 'guest-vm'))!;
   return startPlanned(lab, first);
 }
 

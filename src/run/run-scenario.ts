@@ -3,6 +3,7 @@
  * its own run prefix) plan, build, lease, check, collect results, tear down.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -16,7 +17,11 @@ import { DEFAULT_REACH, reachVerdicts, resolvedEntry, runReachChecks, type Reach
 import { egressVerdicts, runEgressChecks } from '../checks/egress.js';
 import type { EgressResult, Observations, ReachResult, Verdict } from '../checks/types.js';
 import { EnvironmentError, InterruptedError, UserError } from '../errors.js';
-import { planVariant, type VariantOptions } from '../plan/variant.js';
+import { hasVmGuests, planVariant, type VariantOptions } from '../plan/variant.js';
+import type { GuestKind } from '../scenario/schema.js';
+import type { VmGuestsNotice } from '../result.js';
+import { chooseAccel } from './accel.js';
+import { checkVmHost, guestImage } from './guest-image.js';
 import { LAB_ASSETS } from '../assets.js';
 import type { Plan } from '../plan/types.js';
 import type { Release } from '../nova/releases.js';
@@ -63,6 +68,24 @@ export interface RunOptions {
   reach?: ReachOptions;
   /** the first variant's run id (the next ones count up); default random (FLATLAB_RUN_ID, for run and up) */
   runId?: string;
+  /** make every guest this kind (--guest) */
+  guest?: GuestKind;
+}
+
+/**
+ * What vm guests need before anything is planned: QEMU and the tun device, the image
+ * (built on first use, cached after), KVM or TCG, vhost-net or not. Said on stderr
+ * (the run's header) and in result.json.
+ */
+async function prepareMachines(quiet: boolean | undefined): Promise<{ options: NonNullable<VariantOptions['machines']>; notice: VmGuestsNotice }> {
+  checkVmHost();
+  const image = await guestImage((l) => (quiet ? undefined : process.stderr.write(`${l}\n`)));
+  const { accel, why } = await chooseAccel(image);
+  // nova's _add_dhcp_mangle_rule (2013.1-2013.2 linux_net.py) keys on this file too
+  const vhostNet = existsSync('/dev/vhost-net');
+  const text = `kernel ${image.kernelRelease} (image ${image.id}), ${accel.toUpperCase()} (${why}), ${vhostNet ? 'vhost-net' : 'no /dev/vhost-net: the DHCP checksum case is not built'}`;
+  if (!quiet) process.stderr.write(`vm guests: ${text}\n`);
+  return { options: { guestImage: { kernel: image.kernel, initrd: image.initrd }, accel, vhostNet }, notice: { image: image.id, kernel: image.kernelRelease, accel, why, vhostNet, text } };
 }
 
 export interface RunOutcome {
@@ -272,8 +295,15 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
     for (const id of ids) if (taken.has(`fl-${id}`)) throw new UserError(`FLATLAB_RUN_ID: run id ${id} is in use by another lab`);
   }
   const reach = backend.reachOptions?.() ?? opts.backendOptions;
+  const machines = variants.some((v) => hasVmGuests(v.scenario, opts.guest)) ? await prepareMachines(opts.quiet) : null;
   const runs: VariantRun[] = variants.map((variant, i) => {
-    const plan = planRun(variant, ids[i]!, { ...(opts.ignoreExpect ? { ignoreExpect: true } : {}), ...(opts.release ? { release: opts.release } : {}), ...(engines ? { engines } : {}) });
+    const plan = planRun(variant, ids[i]!, {
+      ...(opts.ignoreExpect ? { ignoreExpect: true } : {}),
+      ...(opts.release ? { release: opts.release } : {}),
+      ...(engines ? { engines } : {}),
+      ...(opts.guest ? { guest: opts.guest } : {}),
+      ...(machines ? { machines: machines.options } : {}),
+    });
     const progress = createProgress({ quiet: opts.quiet, label: several ? variant.name : undefined, live: !several });
     const dir = several || variant.name !== DEFAULT_VARIANT ? join(resultsDir, variant.name) : resultsDir;
     const state: RunState = {
@@ -310,6 +340,7 @@ export async function runScenario(loaded: LoadedScenario, opts: RunOptions): Pro
   });
   const notice = neighbourTableNotice(fullsBefore, neighbourTableFulls(), Math.max(...runs.map((r) => r.plan.vms.length)));
   if (notice) result.neighbourTable = notice;
+  if (machines) result.vmGuests = machines.notice;
   if (interrupted) result.interrupted = interrupted.signal;
   await writeResult(resultsDir, result);
   await rm(join(resultsDir, INCOMPLETE_MARKER), { force: true });

@@ -131,7 +131,7 @@ export async function findKeptLab(prefix?: string, force = false, opts: { others
 export function reattach(state: RunState): Pick<RunningLab, 'plan' | 'backend' | 'clients'> {
   const clients: Record<string, ProcessRecord> = {};
   for (const vm of state.plan.vms) {
-    const p = state.processes.find((x) => (x.role === 'dhcp-client' || x.role === 'guest-init') && x.target === vm.netns);
+    const p = state.processes.find((x) => ((x.role === 'dhcp-client' || x.role === 'guest-init') && x.target === vm.netns) || (x.role === 'guest-vm' && x.owner === vm.name));
     if (p) clients[vm.name] = p;
   }
   const backend = createBackend(state.backend, state.backendOptions);

@@ -6,8 +6,8 @@ import { track, type LabTimeouts, type RunningLab } from './running-lab.js';
 
 /** Starts a planned process and records it in the run's state before anything else. */
 export async function startPlanned(lab: Pick<RunningLab, 'backend' | 'state'>, p: ProcessPlan): Promise<ProcessRecord> {
-  const started = await lab.backend.startProcess(p.target, p.argv, { ...(p.env ? { env: p.env } : {}), logFile: p.logFile, role: p.role });
-  return track(lab.state, started);
+  const started = await lab.backend.startProcess(p.target, p.argv, { ...(p.env ? { env: p.env } : {}), logFile: p.logFile, role: p.role, owner: p.owner });
+  return track(lab.state, p.role === 'guest-vm' ? { ...started, owner: p.owner } : started);
 }
 
 /**

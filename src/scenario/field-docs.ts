@@ -58,6 +58,8 @@ export const FIELD_DOCS: Record<string, string> = {
   'variants.*.security_groups': "security groups over the base's",
   'variants.*.dhcp_server': "the external DHCP server over the base's (null removes it)",
   'variants.*.faults': "this variant's faults (replace the base's; null: none)",
+  'variants.*.guest': "this variant's guest kind (namespace or vm)",
+  'variants.*.guest_memory': "this variant's memory per vm guest, MB",
   'variants.*.nwfilter': "libvirt's nwfilter on the taps, or not, for this variant",
   'variants.*.expect': "expectations over the base's",
 };

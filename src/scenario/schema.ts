@@ -20,6 +20,11 @@ export const DEFAULT_VARIANT = 'default';
 export const DEFAULT_GROUP = 'default';
 
 export const FLAT_MANAGER = 'nova.network.manager.FlatManager';
+
+/** What a guest is: a network namespace with busybox udhcpc (fast), or a QEMU VM with its own kernel on a tap (plan/guest-vm.ts). */
+export const GUEST_KINDS = ['namespace', 'vm'] as const;
+export type GuestKind = (typeof GUEST_KINDS)[number];
+const memorySchema = z.number().int().min(64, 'a guest needs at least 64 MB').max(4096, 'at most 4096 MB a guest');
 export const FLAT_DHCP_MANAGER = 'nova.network.manager.FlatDHCPManager';
 
 /** nova.conf options flatlab models; names and defaults as nova's (nova-network.md §1). */
@@ -148,6 +153,10 @@ const vmSchema = z.strictObject({
    * with a refusal (TCP reset, ICMP port unreachable).
    */
   services: z.array(serviceSchema).optional().describe('the tcp/udp services that listen in the guest ("tcp/22", "udp/53"); default: every port a probe aims at it. A port the firewall accepts with nothing listening answers with a refusal (TCP reset, ICMP port unreachable).'),
+  /** this guest's kind, over the scenario's `guest` */
+  guest: z.enum(GUEST_KINDS).optional().describe("this guest's kind, over the scenario's `guest`"),
+  /** a vm guest's memory in MB, over the scenario's guest_memory */
+  memory: memorySchema.optional().describe("a vm guest's memory in MB, over the scenario's guest_memory"),
 });
 
 export const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const;
@@ -288,6 +297,10 @@ export const scenarioSchema = z.strictObject({
     .record(nameSchema, z.string().regex(ENGINE_NAME, 'an engine name: a lowercase letter, then up to 7 lowercase letters or digits'))
     .optional()
     .describe('on several Docker engines (--engine NAME=URL): the engine a node runs on; nodes not named here are spread evenly. Ignored on one machine'),
+  /** what the guests are: network namespaces with busybox udhcpc, or QEMU VMs with their own kernel on libvirt-style taps */
+  guest: z.enum(GUEST_KINDS).default('namespace').describe('what the guests are: namespace (a network namespace with busybox udhcpc) or vm (QEMU with its own kernel and a virtio NIC on a tap, as libvirt plugged it; `flatlab image build --guest` makes its image)'),
+  /** memory of each vm guest, MB */
+  guest_memory: memorySchema.default(128).describe('memory of each vm guest, MB'),
   nwfilter: z.boolean().default(false).describe('libvirt\'s nwfilter nova-base on every tap, as nova-compute\'s libvirt driver had it (no MAC, IP or ARP spoofing: a guest\'s frames must carry its own MAC and address), as ebtables rules inside each node'),
   expect: expectSchema.optional(),
 });
@@ -314,6 +327,8 @@ export const variantSchema = z.strictObject({
   faults: z.array(z.unknown()).nullable().optional(),
   placement: z.record(z.string(), z.unknown()).optional().describe('this variant\'s placement of nodes on engines, merged over the scenario\'s'),
   nwfilter: z.boolean().optional(),
+  guest: z.enum(GUEST_KINDS).optional(),
+  guest_memory: memorySchema.optional(),
   expect: z.record(z.string(), z.unknown()).optional(),
 });
 

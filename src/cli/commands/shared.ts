@@ -11,6 +11,7 @@ import { DEFAULT_RESULTS_ROOT, type RunResult } from '../../run/results.js';
 import { RELEASES, type Release } from '../../nova/releases.js';
 import { keepLabs, runScenario } from '../../run/run-scenario.js';
 import { loadScenarioFile, type LoadedScenario } from '../../scenario/load.js';
+import { GUEST_KINDS, type GuestKind } from '../../scenario/schema.js';
 import { printableLines } from '../output.js';
 import { resolveScenario } from '../../scenario/resolve.js';
 
@@ -40,6 +41,15 @@ export interface RunFlags {
   variant?: string;
   quiet?: boolean;
   json?: boolean;
+  /** make every guest this kind */
+  guest?: string;
+}
+
+/** --guest KIND, checked. */
+export function guestFlag(kind: string | undefined): { guest?: GuestKind } {
+  if (kind === undefined) return {};
+  if (!(GUEST_KINDS as readonly string[]).includes(kind)) throw new UserError(`--guest: "${kind}" is not a guest kind (${GUEST_KINDS.join(', ')})`);
+  return { guest: kind as GuestKind };
 }
 
 export interface EngineFlags {
@@ -83,6 +93,7 @@ export function addRunFlags(cmd: Command, variantHelp = 'run only this variant (
     .option('--variant <name>', variantHelp)
     .option('--ignore-expect', "check against what the scenario derives, as if it had no expect: block")
     .option('--release <release>', `build this nova release instead of the scenario's (${RELEASES.join(', ')})`)
+    .option('--guest <kind>', `make every guest this kind instead of the scenario's (${GUEST_KINDS.join(', ')}: vm boots each in QEMU with its own kernel)`)
     .option('--explain', 'trace the failures the scenario expects too, hop by hop (default for scenarios under bugs/)')
     .option('--no-explain', 'trace only unexpected failures')
     .option('-q, --quiet', 'no progress lines')
@@ -103,6 +114,7 @@ export async function runOrUp(arg: string, flags: RunFlags & EngineFlags, keep: 
     ignoreExpect: flags.ignoreExpect === true,
     ...(variant !== undefined ? { variant } : {}),
     ...(flags.release ? { release: releaseFlag(flags.release) } : {}),
+    ...guestFlag(flags.guest),
     ...(flags.explain !== undefined ? { explain: flags.explain } : {}),
     // scripts and tests that must know their labs' prefixes in advance
     ...(process.env.FLATLAB_RUN_ID ? { runId: process.env.FLATLAB_RUN_ID } : {}),
