@@ -4,13 +4,15 @@
 # build: the same busybox 1.35, without the dynamic loader's start-up a thousand guests
 # pay twice each, a third of their CPU at 16x64), ping,
 # iptables), a C compiler for flatlab-nsd (the helper that starts guests and sends probes
-# inside namespaces), xmllint for the tests' JUnit schema check, then the Node.js
-# dependencies (npm ci also compiles src/ to dist/ and native/ to dist/native/).
+# inside namespaces), xmllint for the tests' JUnit schema check, QEMU for `guest: vm`
+# (without its recommends: no GUI, no firmware beyond the PC BIOS), then the Node.js
+# dependencies (npm ci also compiles src/ to dist/ and native/ to dist/native/), then the
+# vm guests' image (Debian's cloud kernel, fetched and unpacked, never installed).
 # Run as root. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(iproute2 dnsmasq-base busybox-static iputils-ping procps iptables ebtables tcpdump socat gcc libc6-dev musl-tools libxml2-utils)
+PACKAGES=(iproute2 dnsmasq-base busybox-static iputils-ping procps iptables ebtables tcpdump socat gcc libc6-dev musl-tools libxml2-utils qemu-system-x86)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -33,4 +35,7 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
 fi
 
 npm ci --no-audit --no-fund --loglevel=error
+# the guests' image for `guest: vm` (cached: a later run of setup.sh reuses it); a machine
+# without the package registry still runs every namespace guest
+node bin/flatlab.js image build --guest >/dev/null || echo "setup.sh: the vm guests' image could not be built (guest: vm will try again when first used)" >&2
 echo "setup.sh: ready. Try: npm run scenario flatdhcp-multihost"

@@ -13,6 +13,8 @@
  *                           scripts/remote-engine.sh runs one (flatlab run from its underlay)
  *   BENCH_RUN_TIMEOUT=900   seconds a flatlab run may take before the bench interrupts it
  *                           (SIGINT: it tears its lab down) and reports it as not finished
+ *   BENCH_VM_SIZES=2x2,4x4  labs also run with `guest: vm` (QEMU guests, their own kernel),
+ *                           when qemu-system-x86_64 is installed ("" for none)
  *   BENCH_GC_THRESH3=8192   opt-in: raise the machine's neighbour table for the run and
  *                           restore it after (the only machine setting the bench may touch,
  *                           and only when asked: 1024 VMs need more than the default 1024)
@@ -25,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'bin', 'flatlab.js');
-const SIZES = (process.env.BENCH_SIZES ?? '2x2,4x16,16x64').split(',').map((s) => s.split('x').map(Number));
+const SIZES = (process.env.BENCH_SIZES ?? '2x2,4x16,16x64').split(',').filter(Boolean).map((s) => s.split('x').map(Number));
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const PHASES = ['build', 'dhcp', 'leases', 'checks', 'teardown', 'total'];
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT ?? 900) * 1000;
@@ -83,6 +85,7 @@ async function flatlabRun(file, results, backend = 'netns', extra = [], launch =
     // the machine's busy CPU per phase (all cores) and how the DHCP guests were admitted
     cpu: res.variants[0].cpu ?? {},
     boot: res.variants[0].boot ?? null,
+    vmGuests: res.vmGuests ?? null,
   };
 }
 
@@ -183,6 +186,7 @@ const restoreTable = GC_THRESH3 ? await setNeighbourTable(GC_THRESH3) : null;
 const gcThresh3 = Number((await readFile(`${THRESH}3`, 'utf8')).trim());
 const dir = await mkdtemp(join(tmpdir(), 'flatlab-bench-'));
 const rows = [];
+const vmRows = [];
 try {
 for (const [nodes, perNode] of SIZES) {
   const file = join(dir, `bench-${nodes}x${perNode}.yaml`);
@@ -252,6 +256,26 @@ for (const [nodes, perNode] of SIZES) {
   row.ratioBuild = row.flatlab.build.median / row.floor.build.median;
   rows.push(row);
 }
+// vm guests: the same generated labs with every guest a QEMU VM (--guest vm)
+const qemu = (await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false })).exitCode === 0;
+const VM_SIZES = qemu ? (process.env.BENCH_VM_SIZES ?? '2x2,4x4').split(',').filter(Boolean).map((x) => x.split('x').map(Number)) : [];
+for (const [nodes, perNode] of VM_SIZES) {
+  const file = join(dir, `bench-vm-${nodes}x${perNode}.yaml`);
+  await writeFile(file, scenario(nodes, perNode).replace(/^name: bench-/, 'name: bench-vm-'));
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    process.stderr.write(`  ${nodes}x${perNode} vm guests: flatlab run ${i + 1}/${RUNS}…\n`);
+    runs.push(await flatlabRun(file, dir, 'netns', ['--guest', 'vm']));
+  }
+  vmRows.push({
+    size: `${nodes}x${perNode}`,
+    vms: nodes * perNode,
+    ok: runs.every((r) => r.ok),
+    flatlab: Object.fromEntries([...PHASES, 'observe', 'reach', 'wall'].map((p) => [p, stats(runs.map((r) => r[p]))])),
+    cpu: Object.fromEntries(['build', 'dhcp', 'leases', 'observe', 'reach', 'teardown'].map((p) => [p, stats(runs.map((r) => r.cpu[p] ?? 0))])),
+    accel: runs[0].vmGuests?.text ?? '',
+  });
+}
 } finally {
   await restoreTable?.();
   // the scenarios and the runs' results: nothing of the bench is left in the temp folder
@@ -284,6 +308,16 @@ const md = [
     return `| ${r.size} | ${cell('build')} | ${cell('dhcp')} | ${cell('leases')} | ${cell('observe')} | ${cell('reach')} | ${cell('teardown')} | ${b ? `${b.window.narrowest}–${b.window.widest} of ${b.window.max}, ${b.window.cuts}` : 'none (all at once)'} | ${b ? `${fmt(b.leaseMs.median)} / ${fmt(b.leaseMs.p90)} / ${fmt(b.leaseMs.max)}` : '–'} | ${b ? `${b.slow} (> ${fmt(b.window.targetMs)})` : '–'} | ${b ? b.unleased : '–'} |`;
   }),
   '',
+  ...(vmRows.length
+    ? [
+        `vm guests (\`--guest vm\`: QEMU, ${vmRows[0].accel}): run total and the leases phase (the guests' boot: kernel, modules, udhcpc) as wall / the machine's busy CPU.`,
+        '',
+        '| size | VMs | build | leases (boot + DHCP) | observe | reach | teardown | run total | wall (process) | all as expected |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+        ...vmRows.map((r) => `| ${r.size} | ${r.vms} | ${fmt(r.flatlab.build.median)} | ${fmt(r.flatlab.leases.median)} / ${fmt(r.cpu.leases.median)} | ${fmt(r.flatlab.observe.median)} | ${fmt(r.flatlab.reach.median)} | ${fmt(r.flatlab.teardown.median)} | ${fmtStats(r.flatlab.total)} | ${fmtStats(r.flatlab.wall)} | ${r.ok ? 'yes' : 'NO'} |`),
+        '',
+      ]
+    : []),
   ...rows.filter((r) => r.sampling).map((r) => `- ${r.size}: ${r.sampling}`),
   ...rows.filter((r) => !r.ok).map((r) => `- ${r.size}: NOT all checks as expected${r.refused ? ` (the kernel refused ${r.refused} ARP entries: its neighbour table, shared by all namespaces, was full)` : ''}`),
   '',
@@ -291,5 +325,5 @@ const md = [
 await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
 const name = `${date}${GC_THRESH3 ? `-gc_thresh3-${GC_THRESH3}` : ''}`;
 await writeFile(join(ROOT, 'bench', 'results', `${name}.md`), md);
-await writeFile(join(ROOT, 'bench', 'results', `${name}.json`), JSON.stringify({ date, gcThresh3, rows }, null, 2) + '\n');
+await writeFile(join(ROOT, 'bench', 'results', `${name}.json`), JSON.stringify({ date, gcThresh3, rows, vmRows }, null, 2) + '\n');
 process.stdout.write(md);

@@ -3,7 +3,7 @@
  * byte per system call, and the state holds the whole plan): the writer must put "kept"
  * there, and the reaper must end when `flatlab up` marks the lab kept. No root needed.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,8 +14,9 @@ import { startTicks } from '../src/backend/procfs.js';
 
 const REAPER = fileURLToPath(new URL('../assets/reaper', import.meta.url));
 
-t.test('a kept state ends the reaper of a live owner, read from its second line', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'flatlab-reaper-'));
+/** A temp folder of the test's own holding its runtime and registry folders (the environment points there until it ends). */
+async function ownFolders(t: Test, name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), name));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   process.env.FLATLAB_RUNTIME_DIR = join(dir, 'runtime');
   process.env.FLATLAB_REGISTRY_DIR = join(dir, 'registry');
@@ -23,6 +24,11 @@ t.test('a kept state ends the reaper of a live owner, read from its second line'
     delete process.env.FLATLAB_RUNTIME_DIR;
     delete process.env.FLATLAB_REGISTRY_DIR;
   });
+  return dir;
+}
+
+t.test('a kept state ends the reaper of a live owner, read from its second line', async (t) => {
+  const dir = await ownFolders(t, 'flatlab-reaper-');
   const prefix = 'fl-reapt';
   const ticks = await startTicks(process.pid);
   // a state as large as a thousand VMs' makes: "kept" must not be behind it
@@ -62,14 +68,7 @@ t.test('the state file reads back as the state, with its latest processes', asyn
 t.test("processes started after the state's last write are read from its journal; an orphan journal is stale", async (t) => {
   const { appendProcess, readStates, removeState, removeStaleFiles, journalPath } = await import('../src/run/state.js');
   const { writeFile: write } = await import('node:fs/promises');
-  const dir = await mkdtemp(join(tmpdir(), 'flatlab-journal-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  process.env.FLATLAB_RUNTIME_DIR = join(dir, 'runtime');
-  process.env.FLATLAB_REGISTRY_DIR = join(dir, 'registry');
-  t.teardown(() => {
-    delete process.env.FLATLAB_RUNTIME_DIR;
-    delete process.env.FLATLAB_REGISTRY_DIR;
-  });
+  await ownFolders(t, 'flatlab-journal-');
   const prefix = 'fl-journ';
   const first = { pid: 11, startTicks: '5', target: 'fl-journ-n0', argv: ['dnsmasq'] };
   const state = {

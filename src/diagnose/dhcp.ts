@@ -29,7 +29,8 @@ export function dhcpPath(plan: Plan, vmName: string): DhcpPath | null {
   const own = plan.nodes.find((n) => n.name === vm.node)!;
   const server = plan.nodes.find((n) => n.name === source.node)!;
   const hops: Hop[] = [
-    { label: `${vm.name} ${vm.nic}`, target: vm.netns, iface: vm.nic, kind: 'guest' },
+    // a vm guest: no capture inside it, its tap carries what its NIC does (flow.ts)
+    ...(vm.machine ? [] : [{ label: `${vm.name} ${vm.nic}`, target: vm.netns, iface: vm.nic, kind: 'guest' as const }]),
     { label: `${own.name} ${vm.tap}`, target: own.netns, iface: vm.tap, node: own.name, kind: 'tap' },
   ];
   if (server !== own) {

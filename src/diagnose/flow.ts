@@ -37,7 +37,11 @@ export interface Flow {
   hops: Hop[];
 }
 
-const guest = (vm: VmPlan): Hop => ({ label: `${vm.name} ${vm.nic}`, target: vm.netns, iface: vm.nic, kind: 'guest' });
+/**
+ * The guest's own NIC, captured inside it; none for a vm guest (no capture runs inside
+ * one): its tap, the next hop, carries every frame its virtio NIC sends and receives.
+ */
+const guest = (vm: VmPlan): Hop[] => (vm.machine ? [] : [{ label: `${vm.name} ${vm.nic}`, target: vm.netns, iface: vm.nic, kind: 'guest' }]);
 const tap = (vm: VmPlan, node: NodePlan): Hop => ({ label: `${node.name} ${vm.tap}`, target: node.netns, iface: vm.tap, node: node.name, kind: 'tap' });
 const uplink = (node: NodePlan): Hop => ({ label: `${node.name} ${node.uplink}`, target: node.netns, iface: node.uplink, node: node.name, kind: 'uplink' });
 /** a port of the fabric, in the share holding it (a node's engine's, when the lab spans engines) */
@@ -74,7 +78,7 @@ export function vmFlow(plan: Plan, from: string, to: string, proto: Protocol, po
   const dst = plan.vms.find((v) => v.name === to)!;
   const a = nodeOf(plan, src.node);
   const b = nodeOf(plan, dst.node);
-  const hops = [guest(src), tap(src, a), ...(a === b ? [] : crossing(plan, a, b)), tap(dst, b), guest(dst)];
+  const hops = [...guest(src), tap(src, a), ...(a === b ? [] : crossing(plan, a, b)), tap(dst, b), ...guest(dst)];
   return { from, to, proto, ...(port !== undefined ? { port } : {}), srcIp: src.ip, srcMac: src.mac, dstIp: dst.ip, nextHopIp: dst.ip, hops };
 }
 
@@ -85,7 +89,7 @@ export function egressFlow(plan: Plan, from: string): Flow {
   const e = plan.expected.egress.find((x) => x.vm === from);
   const a = nodeOf(plan, src.node);
   const via = nodeOf(plan, e?.via ?? src.node);
-  const hops: Hop[] = [guest(src), tap(src, a)];
+  const hops: Hop[] = [...guest(src), tap(src, a)];
   if (via !== a) hops.push(...crossing(plan, a, via));
   const pub = via.public!;
   if (pub.layout === 'two-nics') {

@@ -66,13 +66,16 @@ async function currentKernelPackage(): Promise<string> {
   return pkg;
 }
 
-async function readKernel(dir: string): Promise<Kernel | null> {
+/** A record the cache holds (kernel.json, image.json), or null when it holds none yet. */
+async function readRecord<T>(file: string): Promise<T | null> {
   try {
-    return JSON.parse(await readFile(join(dir, 'kernel.json'), 'utf8')) as Kernel;
+    return JSON.parse(await readFile(file, 'utf8')) as T;
   } catch {
     return null;
   }
 }
+
+const readKernel = (dir: string): Promise<Kernel | null> => readRecord<Kernel>(join(dir, 'kernel.json'));
 
 /** The kernel package unpacked into the cache: vmlinuz and the modules guests load. */
 async function fetchKernel(pkg: string, log: (l: string) => void): Promise<Kernel> {
@@ -142,7 +145,7 @@ async function userland(kernel: Kernel): Promise<CpioEntry[]> {
     ...programs.filter((p) => p !== busybox && p !== socat && p !== LAB_ASSETS.udhcpcScript && p !== agent).map((p) => [p, p] as [string, string]),
     ...GUEST_MODULES.map((m) => [`/lib/modules/${m}.ko`, kernel.modules[m]!] as [string, string]),
   ]);
-  const dirs = new Set(['/bin', '/sbin', '/usr', '/usr/bin', '/usr/sbin', '/etc', '/etc/flatlab', '/etc/network', '/lib', '/lib/modules', '/proc', '/sys', '/dev', '/run', '/tmp', '/var', '/var/run']);
+  const dirs = new Set(['/bin', '/sbin', '/usr', '/usr/bin', '/usr/sbin', '/etc', '/etc/flatlab', '/etc/network', '/etc/network/if-pre-up.d', '/etc/network/if-up.d', '/etc/network/if-down.d', '/etc/network/if-post-down.d', '/lib', '/lib/modules', '/proc', '/sys', '/dev', '/run', '/tmp', '/var', '/var/run']);
   for (const path of files.keys()) for (let d = dirname(path); d !== '/'; d = dirname(d)) dirs.add(d);
   const entries: CpioEntry[] = [...dirs].sort().map((path) => ({ path, kind: 'dir' as const, ...(path === '/tmp' ? { mode: 0o1777 } : {}) }));
   entries.push({ path: '/dev/console', kind: 'char', major: 5, minor: 1 }, { path: '/init', kind: 'symlink', target: '/bin/busybox' }, { path: '/bin/sh', kind: 'symlink', target: 'busybox' });
@@ -152,13 +155,7 @@ async function userland(kernel: Kernel): Promise<CpioEntry[]> {
   return entries;
 }
 
-async function readImage(dir: string): Promise<GuestImage | null> {
-  try {
-    return JSON.parse(await readFile(join(dir, 'image.json'), 'utf8')) as GuestImage;
-  } catch {
-    return null;
-  }
-}
+const readImage = (dir: string): Promise<GuestImage | null> => readRecord<GuestImage>(join(dir, 'image.json'));
 
 /**
  * The guest image: the cached one when what goes into it is unchanged, else built.

@@ -5,12 +5,13 @@
  */
 import { execa } from 'execa';
 import { rm } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, ProcessRecord } from '../backend/backend.js';
 import { INTERFACES_PATH } from '../plan/injection.js';
 import { processesOf } from '../plan/processes.js';
 import type { NodePlan, Plan, VmPlan } from '../plan/types.js';
-import { pollUntil } from '../wait.js';
+import { pollUntil, Slots } from '../wait.js';
 import { BootWindow, DhcpOverload } from './boot-window.js';
 import { applyFaultList, applyFaults } from './faults.js';
 import { applyEbtables, applyFirewall } from './kernel-tables.js';
@@ -135,6 +136,7 @@ function bootGuests(
   let late = 0;
   let overload: DhcpOverload | null = null;
   // ends the other guests' waits at once when the lab is overloaded
+  const machines = machineSlots(plan);
   const stop = new AbortController();
   const halted = AbortSignal.any([signal, stop.signal]);
   const boots = plan.vms.map(async (vm) => {
@@ -149,8 +151,15 @@ function bootGuests(
       window?.give(admitted);
       throw overload;
     }
+    // vm guests boot a few at a time (see machineSlots)
+    if (vm.machine) await machines?.take();
     try {
-      lab.clients[vm.name] = await bootGuest(lab, vm);
+      lab.clients[vm.name] = await bootGuest(lab, vm).finally(() => {
+        if (!vm.machine) return;
+        // its slot is free once its agent answers (or the guest failed): it has booted
+        const booted = backend.guestKernel ? backend.guestKernel(vm.netns).catch(() => null) : Promise.resolve(null);
+        void booted.then(() => machines?.give());
+      });
       await Promise.all(processesOf(plan, vm.name, 'service').map((svc) => startServer(lab, svc, signal, timeouts)));
       // a poll of a file the guest's DHCP script writes: no event crosses into the guest's
       // namespace. A look for the file, not a read of it: one system call where files are
@@ -169,6 +178,18 @@ function bootGuests(
     }
   });
   return { boots, window };
+}
+
+/**
+ * How many vm guests boot at once: as many as the machine has cores (at least 2). A
+ * guest's boot is CPU work under emulation (2.6 CPU-s here, TCG); sixteen at once on two
+ * cores cost 4.2 CPU-s each (sixteen translation caches and guest memories in turn) and
+ * starved guests answered DHCP offers after udhcpc's 1 s, so asked again and some gave up.
+ */
+function machineSlots(plan: Plan): Slots | null {
+  const n = plan.vms.filter((v) => v.machine).length;
+  const width = Math.max(2, cpus().length);
+  return n > width ? new Slots(width) : null;
 }
 
 /**
