@@ -5,14 +5,15 @@
 # pay twice each, a third of their CPU at 16x64), ping,
 # iptables), a C compiler for flatlab-nsd (the helper that starts guests and sends probes
 # inside namespaces), xmllint for the tests' JUnit schema check, QEMU for `guest: vm`
-# (without its recommends: no GUI, no firmware beyond the PC BIOS), then the Node.js
-# dependencies (npm ci also compiles src/ to dist/ and native/ to dist/native/), then the
-# vm guests' image (Debian's cloud kernel, fetched and unpacked, never installed).
+# (without its recommends: no GUI, no firmware beyond the PC BIOS) and what building its
+# guests' kernel from Debian's kernel source takes (make, flex, bison, bc, libelf-dev), then
+# the Node.js dependencies (npm ci also compiles src/ to dist/ and native/ to dist/native/),
+# then the vm guests' image (its kernel compiled once, about 6 minutes on 2 cores).
 # Run as root. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(iproute2 dnsmasq-base busybox-static iputils-ping procps iptables ebtables tcpdump socat gcc libc6-dev musl-tools libxml2-utils qemu-system-x86)
+PACKAGES=(iproute2 dnsmasq-base busybox-static iputils-ping procps iptables ebtables tcpdump socat gcc libc6-dev musl-tools libxml2-utils qemu-system-x86 make flex bison bc libelf-dev xz-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

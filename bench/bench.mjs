@@ -310,7 +310,7 @@ const md = [
   '',
   ...(vmRows.length
     ? [
-        `vm guests (\`--guest vm\`: QEMU, ${vmRows[0].accel}): run total and the leases phase (the guests' boot: kernel, modules, udhcpc) as wall / the machine's busy CPU.`,
+        `vm guests (\`--guest vm\`: QEMU, ${vmRows[0].accel}): run total and the leases phase (the guests' boot: kernel, init, udhcpc) as wall / the machine's busy CPU.`,
         '',
         '| size | VMs | build | leases (boot + DHCP) | observe | reach | teardown | run total | wall (process) | all as expected |',
         '|---|---|---|---|---|---|---|---|---|---|',

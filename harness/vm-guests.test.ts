@@ -10,7 +10,7 @@ import { release } from 'node:os';
 import { guestImage } from '../src/run/guest-image.js';
 import { onPath } from '../src/which.js';
 import { runtimeRoot } from '../src/run/state.js';
-import { interruptThenKill, namespacesOf, rootSnapshot, runOwned, skipUnlessRoot, verdicts } from './lib.js';
+import { flatlab, interruptThenKill, namespacesOf, rootSnapshot, runOwned, skipUnlessRoot, tempDir, upOwned, verdicts } from './lib.js';
 
 const skip = skipUnlessRoot || (!onPath('qemu-system-x86_64') ? 'needs QEMU (qemu-system-x86_64: setup.sh installs it)' : false);
 
@@ -62,6 +62,27 @@ t.test('FlatManager with flat_injected and vm guests: up from the injected file 
     t.ok(o.kernel, `${vm.name}: a guest kernel answered`);
   }
   t.ok(v.verdicts.length > 0 && v.verdicts.every((x: any) => x.ok), 'every check as expected');
+});
+
+t.test('a kept lab of vm guests: up, check again through the agents, down', { skip }, async (t) => {
+  const results = await tempDir(t);
+  const up = await upOwned(t, ['flatdhcp-multihost', '--guest', 'vm', '--variant', 'same-net-blocked', '--results', results, '-q']);
+  t.equal(up.exitCode, 0, { output: up.stderr });
+  t.ok(up.prefix, 'the lab is up');
+  if (!up.prefix) return;
+  // the run's folder was copied while the guests' agent sockets were live
+  t.notMatch(up.stdout + up.stderr, /collecting results failed/);
+  t.same(await qemusOf([up.prefix]).then((q) => q.length), 4, 'its four guests run on');
+  // a second process reconnects to each guest's agent and asks again
+  const check = await flatlab(['check', '--run', up.prefix, '--json', '-q', '--results', results]);
+  t.equal(check.exitCode, 0, { output: check.stderr });
+  const res = JSON.parse(check.stdout);
+  const v = res.variants?.[0] ?? res;
+  t.ok(v.verdicts.length > 0 && v.verdicts.every((x: any) => x.ok), 'every check as expected again');
+  const down = await flatlab(['down', '--run', up.prefix]);
+  t.equal(down.exitCode, 0, { output: down.stderr });
+  t.same(await qemusOf([up.prefix]), [], 'down: no QEMU left');
+  t.same(await namespacesOf([up.prefix]), [], 'down: no namespace left');
 });
 
 t.test('Ctrl-C and SIGKILL leave no QEMU, tap or mount behind', { skip }, async (t) => {

@@ -43,6 +43,8 @@ const BUILDS = [
   { src: 'native/nova-dhcpbridge.c', out: 'dist/native/nova-dhcpbridge', ...SCRIPT },
   // goes into the vm guests' image (src/run/guest-image.ts), where it runs under emulation
   { src: 'native/guest-agent.c', out: 'dist/native/flatlab-guest-agent', ...SCRIPT },
+  // the TSC rate vm guests are told under TCG (src/run/tsc.ts)
+  { src: 'native/tsc-khz.c', out: 'dist/native/flatlab-tsc-khz', flags: ['-O2'] },
 ];
 
 mkdirSync(`${root}dist/native`, { recursive: true });

@@ -122,6 +122,7 @@ const FILES: Record<keyof typeof MATRIX, string[]> = {
   shareDhcpAddress: ['nova/network/manager.py'],
   injectedGateway: ['nova/virt/interfaces.template'],
   floatingForward: ['nova/network/linux_net.py'],
+  dhcpChecksumFill: ['nova/network/linux_net.py'],
 };
 
 t.test("every quote is in nova's file at its tag", { skip: NOVA_GIT ? false : `FLATLAB_NOVA_REPO ${process.env.FLATLAB_NOVA_REPO ? 'names no git directory of openstack/nova with its tags that git reads for this user' : 'is not set (a git directory of openstack/nova with the tags 2012.1-2013.2)'}` }, async (t) => {

@@ -9,18 +9,18 @@ import { pingArgv } from '../src/backend/exec-probe.js';
 import { GuestAgent, parseAnswer, requestLine } from '../src/backend/guest-agent.js';
 import { vmStateFromTexts } from '../src/backend/vm-state.js';
 import { withVmGuests } from '../src/backend/vm-guests.js';
-import { GUEST_CONF, GUEST_MODULES } from '../src/plan/guest-vm.js';
-import { plan } from '../src/plan/plan.js';
+import { GUEST_CONF } from '../src/plan/guest-vm.js';
+import { plan, type PlanOptions } from '../src/plan/plan.js';
 import { planVariant } from '../src/plan/variant.js';
 import type { Plan } from '../src/plan/types.js';
 import { cpioArchive, readCpio } from '../src/run/cpio.js';
 import { parseScenario, parseScenarioFile } from '../src/scenario/load.js';
 import { errorsOf, REFERENCE } from './helpers.js';
 
-const IMAGE = { kernel: '/cache/guest/images/x/vmlinuz', initrd: '/cache/guest/images/x/initrd.cpio' };
-const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/opt/flatlab/assets'), guestImage: IMAGE, accel: 'tcg' as const };
+const IMAGE = { kernel: '/cache/guest/images/x/vmlinux', initrd: '/cache/guest/images/x/initrd.cpio' };
+const OPTS = { runId: 'abc123', runtimeRoot: '/run/flatlab', assets: assetsIn('/opt/flatlab/assets'), guestImage: IMAGE, accel: 'tcg' as 'tcg' | 'kvm' };
 const VM_REFERENCE = REFERENCE.replace('nodes:', 'guest: vm\nnodes:');
-const planOf = (text: string, o: Partial<typeof OPTS> & { vhostNet?: boolean } = {}): Plan => plan(parseScenario(text), { ...OPTS, ...o });
+const planOf = (text: string, o: Partial<typeof OPTS> & Pick<PlanOptions, 'vhostNet' | 'tscKhz' | 'accel'> = {}): Plan => plan(parseScenario(text), { ...OPTS, ...o });
 
 t.test('a vm guest is a tap in its node and QEMU there: no namespace, no veth', async (t) => {
   const p = planOf(VM_REFERENCE);
@@ -57,7 +57,7 @@ t.test("a guest's settings and nova's injected file go into its own copy of the 
   const p = planOf(VM_REFERENCE);
   const conf = p.vms[0]!.machine!.files.find((f) => f.path === GUEST_CONF)!.text;
   t.match(conf, /^BOOT=dhcp$/m);
-  t.match(conf, `MODULES="${GUEST_MODULES.join(' ')}"`);
+  t.notMatch(conf, /MODULES/, 'virtio is built into the guests\' kernel: nothing to load');
   t.match(conf, /^UDHCPC_ARGS="-f -i eth0 -t 3 -T 1 -A 2 -s \/bin\/flatlab-udhcpc-script -x hostname:vm-1"$/m, 'the namespace guests\' udhcpc, the same arguments');
   const injected = planOf(
     VM_REFERENCE.replace('FlatDHCPManager', 'FlatManager').replace('multi_host: true', 'flat_injected: true'),
@@ -180,4 +180,23 @@ t.test('vm guests on a backend that cannot hold them: said before anything is bu
   await t.rejects(withVmGuests(fake).createTopology(p), /guest: vm runs on the netns backend only/);
   const ns = planOf(REFERENCE);
   await t.resolves(withVmGuests(fake).createTopology(ns), 'namespace guests: as before');
+});
+
+t.test("under TCG the machine's TSC rate is on the guests' command line; under KVM it is not", async (t) => {
+  const tcg = planOf(VM_REFERENCE, { tscKhz: 2096022 });
+  const append = (p: typeof tcg) => p.vms[0]!.machine!.argv[p.vms[0]!.machine!.argv.indexOf('-append') + 1]!;
+  t.match(append(tcg), / tsc_early_khz=2096022$/);
+  t.notMatch(append(planOf(VM_REFERENCE)), /tsc_early_khz/, 'no rate known: the guest calibrates');
+  t.notMatch(append(planOf(VM_REFERENCE, { tscKhz: 2096022, accel: 'kvm' })), /tsc_early_khz/, 'KVM: kvmclock');
+});
+
+t.test("nova's DHCP checksum-fill rule: multi_host dnsmasq nodes from 2013.1, where the host has /dev/vhost-net", async (t) => {
+  const mangle = (p: Plan): string[] => p.nodes.map((n) => n.firewall.slice(n.firewall.indexOf('*mangle')).split('\n').filter((l) => l.startsWith('-A')).join(' | '));
+  const rule = '-A POSTROUTING -j nova-network-POSTROUTING | -A nova-network-POSTROUTING -o br100 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill';
+  t.same(mangle(planOf(VM_REFERENCE, { vhostNet: true })), [rule, rule], 'havana, multi_host: on each dnsmasq node');
+  t.same(mangle(planOf(`release: grizzly\n${VM_REFERENCE}`, { vhostNet: true })), [rule, rule], 'grizzly');
+  t.notOk(planOf(`release: folsom\n${VM_REFERENCE}`, { vhostNet: true }).nodes.some((n) => n.firewall.includes('*mangle')), 'folsom: no _add_dhcp_mangle_rule yet');
+  t.notOk(planOf(VM_REFERENCE).nodes.some((n) => n.firewall.includes('CHECKSUM')), 'no /dev/vhost-net: nova added nothing');
+  const single = planOf(VM_REFERENCE.replace('multi_host: true', 'multi_host: false').replace('compute1: {}', 'compute1: {role: network}'), { vhostNet: true });
+  t.notOk(single.nodes.some((n) => n.firewall.includes('CHECKSUM')), 'not multi_host: restart_dhcp did not add it');
 });

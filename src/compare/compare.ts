@@ -10,7 +10,8 @@
  *
  * Where flatlab differs from nova on purpose, the difference is not reported: the
  * options flatlab adds to dnsmasq (LAB_ONLY_DNSMASQ_OPTIONS), nova-api's chains and the
- * mangle table (not rendered; firewall.ts), the metadata DNAT.
+ * mangle table (compare plans namespace guests, for which it is not rendered; firewall.ts),
+ * the metadata DNAT.
  */
 import { parseCidr, type Cidr } from '../net/ipv4.js';
 import type { Plan } from '../plan/types.js';

@@ -135,3 +135,13 @@ export function isolateDhcpAddress(iface: string, address: string): { ebtables: 
 
 /** The metadata service's address nova-network DNATs to the node (not modelled: no metadata service in a lab). */
 export const METADATA_ADDRESS = '169.254.169.254';
+
+/**
+ * linux_net._add_dhcp_mangle_rule (2013.1-2013.2, from restart_dhcp when the network is
+ * multi_host and the host has /dev/vhost-net): DHCP replies leaving through the bridge get
+ * their UDP checksum filled in, since a vhost-net guest was handed them unchecksummed
+ * and dropped them. In nova-network's wrapped mangle POSTROUTING.
+ */
+export function dhcpChecksumFillRule(dev: string): string {
+  return `-A ${NETWORK}-POSTROUTING -o ${dev} -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill`;
+}

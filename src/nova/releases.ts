@@ -134,6 +134,18 @@ export const MATRIX = {
     },
     absent: { essex: "'-s 0.0.0.0/32 -d 255.255.255.255/32 '", folsom: "'-s 0.0.0.0/32 -d 255.255.255.255/32 '" },
   } satisfies MatrixRow<boolean>,
+  dhcpChecksumFill: {
+    behaviour: "restart_dhcp adds the mangle rule that fills in DHCP replies' UDP checksums on their way to the bridge (multi_host networks, where the host has /dev/vhost-net)",
+    source: 'nova/network/linux_net.py: _add_dhcp_mangle_rule (from restart_dhcp)',
+    values: { essex: false, folsom: false, grizzly: true, havana: true },
+    quotes: {
+      essex: 'def restart_dhcp(context, dev, network_ref):',
+      folsom: 'def restart_dhcp(context, dev, network_ref):',
+      grizzly: "'-o %s -p udp -m udp --dport 68 -j CHECKSUM '",
+      havana: "'-o %s -p udp -m udp --dport 68 -j CHECKSUM '",
+    },
+    absent: { essex: 'CHECKSUM', folsom: 'CHECKSUM' },
+  } satisfies MatrixRow<boolean>,
   ipForwardByNova: {
     behaviour: 'initialize_gateway_device runs `sysctl -w net.ipv4.ip_forward=1` (flatlab sets it on every node all the same, as the install guides had operators write it into /etc/sysctl.conf)',
     source: 'nova/network/linux_net.py: initialize_gateway_device',

@@ -8,9 +8,9 @@
  * nova-compute-local by destination address, ending in nova-compute-sg-fallback).
  * Rule text is nova's own, so iptables-save shows what an operator saw.
  *
- * Where flatlab differs: nova-api-metadata's INPUT accept and the mangle table (DHCP
- * checksum fill for vhost-net) are not rendered, since the lab has no metadata service
- * and no vhost-net; the nat table (SNAT to routing_source_ip, metadata forward) is
+ * Where flatlab differs: nova-api-metadata's INPUT accept is not rendered, since the lab
+ * has no metadata service; the mangle table only where it holds nova's DHCP checksum-fill
+ * rule (renderMangle: vm guests on a machine with /dev/vhost-net); the nat table (SNAT to routing_source_ip, metadata forward) is
  * rendered only where the node has a way out (an external network), since without one
  * there is no my_ip to SNAT to; the provider chain is empty (no provider rules).
  */
@@ -19,6 +19,7 @@ import {
   COMPUTE,
   COMPUTE_LOCAL,
   DHCP_DISCOVER_ACCEPT,
+  dhcpChecksumFillRule,
   dhcpReplyAccept,
   FALLBACK_CHAIN,
   floatingForwardRules,
@@ -131,8 +132,30 @@ export function renderFirewall(i: FirewallInputs): string {
     ...rules,
     'COMMIT',
     ...(i.node.isGateway && i.node.nat ? renderNat(i.node.nat) : []),
+    ...(i.node.dhcpChecksumFill ? renderMangle(i.node.bridge) : []),
     '',
   ].join('\n');
+}
+
+/**
+ * nova-network's mangle table where restart_dhcp added the DHCP checksum-fill rule
+ * (linux_net._add_dhcp_mangle_rule, 2013.1-2013.2). Where flatlab differs: from 2013.1
+ * each nova process's IptablesManager also wrapped mangle POSTROUTING when there was no
+ * rule to put in it (an empty chain per process); those empty chains are not rendered.
+ */
+export function renderMangle(bridge: string): string[] {
+  return [
+    '*mangle',
+    ':PREROUTING ACCEPT [0:0]',
+    ':INPUT ACCEPT [0:0]',
+    ':FORWARD ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    `:${NETWORK}-POSTROUTING - [0:0]`,
+    `-A POSTROUTING -j ${NETWORK}-POSTROUTING`,
+    dhcpChecksumFillRule(bridge),
+    'COMMIT',
+  ];
 }
 
 /**

@@ -11,12 +11,6 @@
  */
 import type { GuestMachinePlan, VmPlan } from './types.js';
 
-/**
- * The kernel modules a guest loads, in dependency order: Debian's cloud kernel builds
- * virtio as modules (CONFIG_VIRTIO_PCI=m, CONFIG_VIRTIO_NET=m, CONFIG_VIRTIO_CONSOLE=m).
- */
-export const GUEST_MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'failover', 'net_failover', 'virtio_net', 'virtio_console'] as const;
-
 /** The name of the virtio-serial port the guest's agent listens on. */
 export const AGENT_PORT = 'flatlab.agent';
 
@@ -32,7 +26,7 @@ export interface GuestImageRef {
   initrd: string;
 }
 
-export const UNBUILT_IMAGE: GuestImageRef = { kernel: '<guest image>/vmlinuz', initrd: '<guest image>/initrd.cpio' };
+export const UNBUILT_IMAGE: GuestImageRef = { kernel: '<guest image>/vmlinux', initrd: '<guest image>/initrd.cpio' };
 
 /**
  * busybox udhcpc's arguments as a CirrOS guest ran it (in the foreground, -f, to renew;
@@ -51,20 +45,20 @@ export function tapLines(vm: Pick<VmPlan, 'tap' | 'tapMac'>, bridge: string): st
 const q = (path: string): string => path.replaceAll(',', ',,');
 
 /**
- * The guest's kernel command line. Deliberate differences from a cloud image's, for boot
- * time under emulation (measured here, TCG: 2.8 s to the agent's word without them, 1.7 s
- * with): no ACPI tables to parse (acpi=off: the PCI bus is found the legacy way; the
- * guest is powered off by QEMU's end, never by itself), no timer and TSC checks, no
- * keyboard controller probe, no crypto self-tests; no MSI (without ACPI the kernel finds
- * no MSI domain and warns, with a stack trace, for each virtio device before it falls
- * back to legacy interrupts: pci=nomsi goes there at once). ipv6.disable=1 as in every namespace
- * of a lab (wiring.ts: the flat segment carries no IPv6 chatter). panic=-1 and QEMU's
- * -no-reboot: a guest whose init dies ends its QEMU, which the lab sees.
+ * The guest's kernel command line: the console, quiet, and a guest whose init dies
+ * powers off (panic=-1 and QEMU's -no-reboot: its QEMU ends, which the lab sees). For
+ * boot time under emulation (measured here, TCG): no timer and TSC checks, and the local
+ * APIC's timer left alone (noapictimer: calibrating it counts 100 ms of ticks, 220 ms
+ * under TCG; the PIT drives the guest's clock events instead). The rest a cloud image's
+ * command line set (ACPI, MSI, the keyboard, IPv6) the guest's kernel does not have
+ * (assets/guest/kernel.config). Under TCG the machine's TSC rate is added
+ * (tsc_early_khz=N: native/tsc-khz.c says why: without it a busy machine's guests kept
+ * time by ticks, and their 2 s probe timeouts ended early).
  */
-export const GUEST_CMDLINE = 'console=ttyS0 quiet panic=-1 ipv6.disable=1 acpi=off pci=nomsi tsc=reliable no_timer_check i8042.noaux i8042.nokbd cryptomgr.notests 8250.nr_uarts=1';
+export const GUEST_CMDLINE = 'console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noapictimer';
 
 /** QEMU's argv for a guest: its memory, the image, the console, the agent's port, the virtio NIC on the tap. */
-export function qemuArgv(vm: Pick<VmPlan, 'name' | 'tap' | 'mac'>, m: Pick<GuestMachinePlan, 'memoryMb' | 'accel' | 'agentSocket' | 'console' | 'kernel' | 'initrd'>, vhostNet: boolean): string[] {
+export function qemuArgv(vm: Pick<VmPlan, 'name' | 'tap' | 'mac'>, m: Pick<GuestMachinePlan, 'memoryMb' | 'accel' | 'tscKhz' | 'agentSocket' | 'console' | 'kernel' | 'initrd'>, vhostNet: boolean): string[] {
   return [
     'qemu-system-x86_64',
     '-name', vm.name,
@@ -75,9 +69,10 @@ export function qemuArgv(vm: Pick<VmPlan, 'name' | 'tap' | 'mac'>, m: Pick<Guest
     '-smp', '1',
     '-m', String(m.memoryMb),
     '-display', 'none', '-vga', 'none',
+    // the kernel's ELF, entered at its PVH note: nothing to decompress, no real mode
     '-kernel', q(m.kernel),
     '-initrd', q(m.initrd),
-    '-append', GUEST_CMDLINE,
+    '-append', m.tscKhz ? `${GUEST_CMDLINE} tsc_early_khz=${m.tscKhz}` : GUEST_CMDLINE,
     '-serial', `file:${q(m.console)}`,
     '-chardev', `socket,id=agent,path=${q(m.agentSocket)},server=on,wait=off`,
     '-device', 'virtio-serial-pci',
@@ -100,7 +95,6 @@ export function guestConf(vm: Pick<VmPlan, 'name' | 'hostname' | 'nic' | 'dir' |
     `NIC=${vm.nic}`,
     `VM_DIR=${vm.dir}`,
     `BOOT=${vm.boot}`,
-    `MODULES="${GUEST_MODULES.join(' ')}"`,
     `SERVICES="${services}"`,
     `UDHCPC_ARGS="${udhcpcArgs(vm, GUEST_UDHCPC_SCRIPT).join(' ')}"`,
     '',
@@ -111,10 +105,10 @@ export function guestConf(vm: Pick<VmPlan, 'name' | 'hostname' | 'nic' | 'dir' |
 const SUN_PATH_MAX = 107;
 
 /** A vm guest's machine, but for its files and argv (plan.ts adds those once its services are known). */
-export function planMachine(vm: Pick<VmPlan, 'name' | 'dir'>, memoryMb: number, accel: 'kvm' | 'tcg', image: GuestImageRef): GuestMachinePlan {
+export function planMachine(vm: Pick<VmPlan, 'name' | 'dir'>, memoryMb: number, accel: 'kvm' | 'tcg', image: GuestImageRef, tscKhz?: number): GuestMachinePlan {
   const agentSocket = `${vm.dir}/agent.sock`;
   if (agentSocket.length > SUN_PATH_MAX) throw new Error(`${vm.name}: its agent's socket path is ${agentSocket.length} bytes, over the kernel's ${SUN_PATH_MAX} (set FLATLAB_RUNTIME_DIR to a shorter folder)`);
-  return { memoryMb, accel, agentSocket, console: `${vm.dir}/console.log`, kernel: image.kernel, imageInitrd: image.initrd, initrd: `${vm.dir}/initrd.cpio`, files: [], argv: [] };
+  return { memoryMb, accel, ...(accel === 'tcg' && tscKhz ? { tscKhz } : {}), agentSocket, console: `${vm.dir}/console.log`, kernel: image.kernel, imageInitrd: image.initrd, initrd: `${vm.dir}/initrd.cpio`, files: [], argv: [] };
 }
 
 /** Completes a vm guest's machine once its services are known: its files and QEMU's argv. */

@@ -87,6 +87,8 @@ export interface FirewallNode {
   nat: NatPlan | null;
   /** share_dhcp_address: the shared address kept off flat_interface (linux_net.isolate_dhcp_address) */
   isolate?: { iface: string; address: string };
+  /** nova-network's DHCP checksum-fill rule in the mangle table (linux_net._add_dhcp_mangle_rule: 2013.1 on, multi_host, /dev/vhost-net) */
+  dhcpChecksumFill?: boolean;
 }
 
 /**

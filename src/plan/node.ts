@@ -29,6 +29,8 @@ export interface NodeContext {
   network: NetworkPlan;
   multiHost: boolean;
   flatManager: boolean;
+  /** whether this machine has /dev/vhost-net (PlanOptions.vhostNet) */
+  vhostNet?: boolean;
   /** the networks row's gateway (nova-manage --gateway, else the cidr's .1) */
   rowGateway: string;
   bridgeIps: Record<string, string | null>;
@@ -67,7 +69,11 @@ export function planNode(c: NodeContext, name: string, n: Scenario['nodes'][stri
   const nat = isGateway && pub ? planNat(s, nova, network, pub, floating) : null;
   // share_dhcp_address: plug() isolates the shared address on the node's flat_interface
   const isolate = isGateway && bridgeIp !== null && sharesDhcpAddress(s) ? { iface: nova.flat_interface, address: bridgeIp } : undefined;
-  const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIpOf(c, bridgeIp), nat, ...(isolate ? { isolate } : {}) };
+  // restart_dhcp's _add_dhcp_mangle_rule: a multi_host network's dnsmasq node, from
+  // Grizzly on, where the host has /dev/vhost-net (c.vhostNet: this machine's, known only
+  // when vm guests run here: a namespace guest has no virtio NIC for it to matter to)
+  const dhcpChecksumFill = isGateway && c.multiHost && c.vhostNet === true && behaviour('dhcpChecksumFill', s.release);
+  const firewallInputs = { bridge: network.bridge, bridgeIp, isGateway, public: pub, dhcpServer: dhcpServerIpOf(c, bridgeIp), nat, ...(isolate ? { isolate } : {}), ...(dhcpChecksumFill ? { dhcpChecksumFill } : {}) };
   const nodeNetwork: NetworkPlan = { ...network, flatInterface: nova.flat_interface, allowSameNetTraffic: nova.allow_same_net_traffic };
   return {
     name,

@@ -39,6 +39,8 @@ export interface PlanOptions {
   guestImage?: GuestImageRef;
   /** how vm guests are run: KVM where it boots guests, else TCG (run/accel.ts; default tcg) */
   accel?: 'kvm' | 'tcg';
+  /** this machine's TSC rate, told to TCG guests (run/tsc.ts); absent: they calibrate */
+  tscKhz?: number;
   /** the machine has /dev/vhost-net: vm guests' NICs use it (libvirt did) */
   vhostNet?: boolean;
 }
@@ -53,7 +55,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
   const flatManager = s.nova.network_manager === FLAT_MANAGER;
   const { gateway, bridgeIps, vmIps } = assignAddresses(s, net);
   const network = planNetwork(s, net, gateway);
-  const vms = planVms(s, { prefix, runtimeDir, network, vmIps, vmGateway: vmGatewayOf(s, network, bridgeIps), image: opts.guestImage ?? UNBUILT_IMAGE, accel: opts.accel ?? 'tcg' });
+  const vms = planVms(s, { prefix, runtimeDir, network, vmIps, vmGateway: vmGatewayOf(s, network, bridgeIps), image: opts.guestImage ?? UNBUILT_IMAGE, accel: opts.accel ?? 'tcg', tscKhz: opts.tscKhz });
   const securityGroups = planSecurityGroups(s);
   const extCidr = s.external ? (parseCidr(s.external.cidr) as Cidr) : null;
   const ext = extCidr ? { cidr: extCidr, ...assignExternal(s, extCidr) } : null;
@@ -65,6 +67,7 @@ export function plan(s: Scenario, opts: PlanOptions): Plan {
     s, prefix, runtimeDir, net, network, vms, securityGroups, span,
     multiHost: isMultiHostDhcp(s),
     flatManager,
+    vhostNet: opts.vhostNet ?? false,
     rowGateway: s.network.gateway ?? nthAddress(net, 1),
     bridgeIps,
     ext: ext ? { cidr: ext.cidr, myIps: ext.myIps } : null,
@@ -147,7 +150,7 @@ function vmGatewayOf(s: Scenario, network: NetworkPlan, bridgeIps: Record<string
 /** The instances: names, MACs, taps as libvirt numbered them per host, addresses, and what nova injected. */
 function planVms(
   s: Scenario,
-  c: { prefix: string; runtimeDir: string; network: NetworkPlan; vmIps: Record<string, string>; vmGateway: (host: string) => string | null; image: GuestImageRef; accel: 'kvm' | 'tcg' },
+  c: { prefix: string; runtimeDir: string; network: NetworkPlan; vmIps: Record<string, string>; vmGateway: (host: string) => string | null; image: GuestImageRef; accel: 'kvm' | 'tcg'; tscKhz: number | undefined },
 ): VmPlan[] {
   const { network } = c;
   const macs = new Set(Object.values(s.vms).flatMap((v) => (v.mac ? [v.mac] : [])));
@@ -183,7 +186,7 @@ function planVms(
         ? renderInterfaces({ name: 'eth0', address: ip, netmask: network.netmask, broadcast: network.broadcast, gateway: network.gateway, dns: network.dns }, s.release)
         : null,
       guest,
-      machine: guest === 'vm' ? planMachine({ name, dir }, vm.memory ?? s.guest_memory, c.accel, c.image) : null,
+      machine: guest === 'vm' ? planMachine({ name, dir }, vm.memory ?? s.guest_memory, c.accel, c.image, c.tscKhz) : null,
     });
   }
   return vms;

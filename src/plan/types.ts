@@ -114,6 +114,8 @@ export interface GuestMachinePlan {
   memoryMb: number;
   /** KVM, or TCG (emulation) where KVM is absent or does not boot guests (run/accel.ts) */
   accel: 'kvm' | 'tcg';
+  /** under TCG: this machine's TSC rate, on the guest's command line (tsc_early_khz) */
+  tscKhz?: number;
   /** the agent's unix socket: QEMU's end of the guest's virtio-serial port */
   agentSocket: string;
   /** the guest's serial console, as QEMU writes it */

@@ -26,7 +26,7 @@ export interface VariantOptions {
   /** make every guest this kind, whatever the scenario says (--guest) */
   guest?: GuestKind;
   /** how vm guests run here: the image, the accelerator, vhost-net (plan.ts PlanOptions) */
-  machines?: Pick<PlanOptions, 'guestImage' | 'accel' | 'vhostNet'>;
+  machines?: Pick<PlanOptions, 'guestImage' | 'accel' | 'vhostNet' | 'tscKhz'>;
 }
 
 /** The scenario with every guest of the kind --guest asks for. */

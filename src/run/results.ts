@@ -1,6 +1,6 @@
 /** The results folder of a run: result.json plus the lab's own files (dnsmasq logs, lease logs). */
 import { constants, statfsSync } from 'node:fs';
-import { access, cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { access, cp, lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { execa } from 'execa';
@@ -103,7 +103,8 @@ export async function collectArtifacts(runtimeDir: string, dir: string, vmCount 
   }
   await Promise.all(
     (archive ? ['nodes', 'hosts'] : ['nodes', 'vms', 'hosts']).map((sub) =>
-      cp(join(runtimeDir, sub), join(dir, sub), { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
+      // a kept lab's vm guests' agent sockets are live (a unix socket is no file to copy)
+      cp(join(runtimeDir, sub), join(dir, sub), { recursive: true, force: true, filter: async (src) => !(await lstat(src)).isSocket() }).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       }),
     ),

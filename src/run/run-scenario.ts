@@ -21,6 +21,7 @@ import { hasVmGuests, planVariant, type VariantOptions } from '../plan/variant.j
 import type { GuestKind } from '../scenario/schema.js';
 import type { VmGuestsNotice } from '../result.js';
 import { chooseAccel } from './accel.js';
+import { hostTscKhz } from './tsc.js';
 import { checkVmHost, guestImage } from './guest-image.js';
 import { LAB_ASSETS } from '../assets.js';
 import type { Plan } from '../plan/types.js';
@@ -80,12 +81,12 @@ export interface RunOptions {
 async function prepareMachines(quiet: boolean | undefined): Promise<{ options: NonNullable<VariantOptions['machines']>; notice: VmGuestsNotice }> {
   checkVmHost();
   const image = await guestImage((l) => (quiet ? undefined : process.stderr.write(`${l}\n`)));
-  const { accel, why } = await chooseAccel(image);
+  const [{ accel, why }, tscKhz] = await Promise.all([chooseAccel(image), hostTscKhz()]);
   // nova's _add_dhcp_mangle_rule (2013.1-2013.2 linux_net.py) keys on this file too
   const vhostNet = existsSync('/dev/vhost-net');
-  const text = `kernel ${image.kernelRelease} (image ${image.id}), ${accel.toUpperCase()} (${why}), ${vhostNet ? 'vhost-net' : 'no /dev/vhost-net: the DHCP checksum case is not built'}`;
+  const text = `kernel ${image.kernelRelease} (image ${image.id}), ${accel.toUpperCase()} (${why}${accel === 'tcg' ? `; ${tscKhz ? `TSC ${tscKhz} kHz told to guests` : 'no constant TSC: guests calibrate their own'}` : ''}), ${vhostNet ? "vhost-net (and nova's DHCP checksum-fill rule on multi_host dnsmasq nodes, 2013.1 on)" : "no /dev/vhost-net (nor nova's DHCP checksum-fill rule: nova added it only where the device was)"}`;
   if (!quiet) process.stderr.write(`vm guests: ${text}\n`);
-  return { options: { guestImage: { kernel: image.kernel, initrd: image.initrd }, accel, vhostNet }, notice: { image: image.id, kernel: image.kernelRelease, accel, why, vhostNet, text } };
+  return { options: { guestImage: { kernel: image.kernel, initrd: image.initrd }, accel, vhostNet, ...(tscKhz ? { tscKhz } : {}) }, notice: { image: image.id, kernel: image.kernelRelease, accel, why, vhostNet, text } };
 }
 
 export interface RunOutcome {
